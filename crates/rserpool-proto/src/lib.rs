@@ -1,0 +1,13 @@
+//! The RSerPool protocol core: no sockets, no clock, no async runtime.
+//!
+//! Everything here is driven by its caller: bytes in, bytes out; the time
+//! is handed in as a value. That keeps the same code usable in the
+//! registrar daemon, in unit tests, in benchmarks and in a simulator.
+//!
+//! - [`wire`]: ASAP (RFC 5352) and ENRP (RFC 5353) messages and their
+//!   RFC 5354 parameters, with a strict, total decoder and a byte-exact
+//!   encoder.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod wire;

@@ -1,0 +1,332 @@
+//! Pool member selection policies (RFC 5356) and RSPLIB's extensions.
+//!
+//! A [`Policy`] is what a PE announces in its Pool Member Selection Policy
+//! parameter: the policy type and that PE's values for it. Loads and
+//! degradations are fractions of `u32::MAX` (0 = 0 %, `u32::MAX` = 100 %).
+
+/// The 32-bit policy type code on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u32)]
+pub enum PolicyType {
+    RoundRobin = 0x0000_0001,
+    WeightedRoundRobin = 0x0000_0002,
+    Random = 0x0000_0003,
+    WeightedRandom = 0x0000_0004,
+    Priority = 0x0000_0005,
+    LeastUsed = 0x4000_0001,
+    LeastUsedDegradation = 0x4000_0002,
+    PriorityLeastUsed = 0x4000_0003,
+    RandomizedLeastUsed = 0x4000_0004,
+    RandomizedPriorityLeastUsed = 0xb000_1001,
+    RandomizedLeastUsedDegradation = 0xb000_1002,
+    PriorityLeastUsedDegradation = 0xb000_1003,
+    RandomizedPriorityLeastUsedDegradation = 0xb000_1004,
+    WeightedRandomDpf = 0xb000_2001,
+    LeastUsedDpf = 0xb000_2002,
+    LeastUsedDegradationDpf = 0xb000_2003,
+}
+
+impl PolicyType {
+    pub const ALL: [PolicyType; 16] = [
+        PolicyType::RoundRobin,
+        PolicyType::WeightedRoundRobin,
+        PolicyType::Random,
+        PolicyType::WeightedRandom,
+        PolicyType::Priority,
+        PolicyType::LeastUsed,
+        PolicyType::LeastUsedDegradation,
+        PolicyType::PriorityLeastUsed,
+        PolicyType::RandomizedLeastUsed,
+        PolicyType::RandomizedPriorityLeastUsed,
+        PolicyType::RandomizedLeastUsedDegradation,
+        PolicyType::PriorityLeastUsedDegradation,
+        PolicyType::RandomizedPriorityLeastUsedDegradation,
+        PolicyType::WeightedRandomDpf,
+        PolicyType::LeastUsedDpf,
+        PolicyType::LeastUsedDegradationDpf,
+    ];
+
+    pub fn from_code(code: u32) -> Option<PolicyType> {
+        PolicyType::ALL.into_iter().find(|p| *p as u32 == code)
+    }
+
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+
+    /// Adaptive policies select by load, which PEs update by re-registering.
+    pub fn is_adaptive(self) -> bool {
+        use PolicyType::*;
+        !matches!(
+            self,
+            RoundRobin
+                | WeightedRoundRobin
+                | Random
+                | WeightedRandom
+                | Priority
+                | WeightedRandomDpf
+        )
+    }
+
+    /// The name used on command lines and in benchmark output, e.g. `LeastUsed`.
+    pub fn name(self) -> &'static str {
+        use PolicyType::*;
+        match self {
+            RoundRobin => "RoundRobin",
+            WeightedRoundRobin => "WeightedRoundRobin",
+            Random => "Random",
+            WeightedRandom => "WeightedRandom",
+            Priority => "Priority",
+            LeastUsed => "LeastUsed",
+            LeastUsedDegradation => "LeastUsedDegradation",
+            PriorityLeastUsed => "PriorityLeastUsed",
+            RandomizedLeastUsed => "RandomizedLeastUsed",
+            RandomizedPriorityLeastUsed => "RandomizedPriorityLeastUsed",
+            RandomizedLeastUsedDegradation => "RandomizedLeastUsedDegradation",
+            PriorityLeastUsedDegradation => "PriorityLeastUsedDegradation",
+            RandomizedPriorityLeastUsedDegradation => "RandomizedPriorityLeastUsedDegradation",
+            WeightedRandomDpf => "WeightedRandomDPF",
+            LeastUsedDpf => "LeastUsedDPF",
+            LeastUsedDegradationDpf => "LeastUsedDegradationDPF",
+        }
+    }
+
+    /// Parses [`PolicyType::name`], case-insensitively, ignoring `-` and `_`
+    /// (so `least-used` and `LeastUsed` both work).
+    pub fn from_name(s: &str) -> Option<PolicyType> {
+        let norm = |x: &str| {
+            x.chars()
+                .filter(|c| *c != '-' && *c != '_')
+                .flat_map(char::to_lowercase)
+                .collect::<String>()
+        };
+        let want = norm(s);
+        PolicyType::ALL.into_iter().find(|p| norm(p.name()) == want)
+    }
+}
+
+/// A PE's policy with its values, exactly the fields the wire carries for
+/// that policy type (CONSTANTS.md section 6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Policy {
+    RoundRobin,
+    WeightedRoundRobin {
+        weight: u32,
+    },
+    Random,
+    WeightedRandom {
+        weight: u32,
+    },
+    Priority {
+        priority: u32,
+    },
+    LeastUsed {
+        load: u32,
+    },
+    LeastUsedDegradation {
+        load: u32,
+        degradation: u32,
+    },
+    PriorityLeastUsed {
+        load: u32,
+        degradation: u32,
+    },
+    RandomizedLeastUsed {
+        load: u32,
+    },
+    RandomizedPriorityLeastUsed {
+        load: u32,
+        degradation: u32,
+    },
+    RandomizedLeastUsedDegradation {
+        load: u32,
+        degradation: u32,
+    },
+    PriorityLeastUsedDegradation {
+        load: u32,
+        degradation: u32,
+    },
+    RandomizedPriorityLeastUsedDegradation {
+        load: u32,
+        degradation: u32,
+    },
+    WeightedRandomDpf {
+        weight: u32,
+        weight_dpf: u32,
+        distance: u32,
+    },
+    LeastUsedDpf {
+        load: u32,
+        load_dpf: u32,
+        distance: u32,
+    },
+    LeastUsedDegradationDpf {
+        load: u32,
+        degradation: u32,
+        load_dpf: u32,
+        distance: u32,
+    },
+}
+
+impl Policy {
+    pub fn policy_type(&self) -> PolicyType {
+        use Policy as P;
+        use PolicyType as T;
+        match self {
+            P::RoundRobin => T::RoundRobin,
+            P::WeightedRoundRobin { .. } => T::WeightedRoundRobin,
+            P::Random => T::Random,
+            P::WeightedRandom { .. } => T::WeightedRandom,
+            P::Priority { .. } => T::Priority,
+            P::LeastUsed { .. } => T::LeastUsed,
+            P::LeastUsedDegradation { .. } => T::LeastUsedDegradation,
+            P::PriorityLeastUsed { .. } => T::PriorityLeastUsed,
+            P::RandomizedLeastUsed { .. } => T::RandomizedLeastUsed,
+            P::RandomizedPriorityLeastUsed { .. } => T::RandomizedPriorityLeastUsed,
+            P::RandomizedLeastUsedDegradation { .. } => T::RandomizedLeastUsedDegradation,
+            P::PriorityLeastUsedDegradation { .. } => T::PriorityLeastUsedDegradation,
+            P::RandomizedPriorityLeastUsedDegradation { .. } => {
+                T::RandomizedPriorityLeastUsedDegradation
+            }
+            P::WeightedRandomDpf { .. } => T::WeightedRandomDpf,
+            P::LeastUsedDpf { .. } => T::LeastUsedDpf,
+            P::LeastUsedDegradationDpf { .. } => T::LeastUsedDegradationDpf,
+        }
+    }
+
+    /// The value fields after the policy type, in wire order.
+    pub fn values(&self) -> ([u32; 4], usize) {
+        use Policy as P;
+        match *self {
+            P::RoundRobin | P::Random => ([0; 4], 0),
+            P::WeightedRoundRobin { weight } | P::WeightedRandom { weight } => {
+                ([weight, 0, 0, 0], 1)
+            }
+            P::Priority { priority } => ([priority, 0, 0, 0], 1),
+            P::LeastUsed { load } | P::RandomizedLeastUsed { load } => ([load, 0, 0, 0], 1),
+            P::LeastUsedDegradation { load, degradation }
+            | P::PriorityLeastUsed { load, degradation }
+            | P::RandomizedPriorityLeastUsed { load, degradation }
+            | P::RandomizedLeastUsedDegradation { load, degradation }
+            | P::PriorityLeastUsedDegradation { load, degradation }
+            | P::RandomizedPriorityLeastUsedDegradation { load, degradation } => {
+                ([load, degradation, 0, 0], 2)
+            }
+            P::WeightedRandomDpf {
+                weight,
+                weight_dpf,
+                distance,
+            } => ([weight, weight_dpf, distance, 0], 3),
+            P::LeastUsedDpf {
+                load,
+                load_dpf,
+                distance,
+            } => ([load, load_dpf, distance, 0], 3),
+            P::LeastUsedDegradationDpf {
+                load,
+                degradation,
+                load_dpf,
+                distance,
+            } => ([load, degradation, load_dpf, distance], 4),
+        }
+    }
+
+    /// Number of u32 value fields the wire carries for `t`.
+    pub fn value_count(t: PolicyType) -> usize {
+        Policy::from_values(t, &[0; 4]).map_or(0, |p| p.values().1)
+    }
+
+    /// Builds a policy from its type and wire values; `None` if `values`
+    /// has fewer fields than the type needs. Extra fields are ignored.
+    pub fn from_values(t: PolicyType, v: &[u32]) -> Option<Policy> {
+        use Policy as P;
+        use PolicyType as T;
+        let g = |i: usize| v.get(i).copied();
+        Some(match t {
+            T::RoundRobin => P::RoundRobin,
+            T::Random => P::Random,
+            T::WeightedRoundRobin => P::WeightedRoundRobin { weight: g(0)? },
+            T::WeightedRandom => P::WeightedRandom { weight: g(0)? },
+            T::Priority => P::Priority { priority: g(0)? },
+            T::LeastUsed => P::LeastUsed { load: g(0)? },
+            T::RandomizedLeastUsed => P::RandomizedLeastUsed { load: g(0)? },
+            T::LeastUsedDegradation => P::LeastUsedDegradation {
+                load: g(0)?,
+                degradation: g(1)?,
+            },
+            T::PriorityLeastUsed => P::PriorityLeastUsed {
+                load: g(0)?,
+                degradation: g(1)?,
+            },
+            T::RandomizedPriorityLeastUsed => P::RandomizedPriorityLeastUsed {
+                load: g(0)?,
+                degradation: g(1)?,
+            },
+            T::RandomizedLeastUsedDegradation => P::RandomizedLeastUsedDegradation {
+                load: g(0)?,
+                degradation: g(1)?,
+            },
+            T::PriorityLeastUsedDegradation => P::PriorityLeastUsedDegradation {
+                load: g(0)?,
+                degradation: g(1)?,
+            },
+            T::RandomizedPriorityLeastUsedDegradation => {
+                P::RandomizedPriorityLeastUsedDegradation {
+                    load: g(0)?,
+                    degradation: g(1)?,
+                }
+            }
+            T::WeightedRandomDpf => P::WeightedRandomDpf {
+                weight: g(0)?,
+                weight_dpf: g(1)?,
+                distance: g(2)?,
+            },
+            T::LeastUsedDpf => P::LeastUsedDpf {
+                load: g(0)?,
+                load_dpf: g(1)?,
+                distance: g(2)?,
+            },
+            T::LeastUsedDegradationDpf => P::LeastUsedDegradationDpf {
+                load: g(0)?,
+                degradation: g(1)?,
+                load_dpf: g(2)?,
+                distance: g(3)?,
+            },
+        })
+    }
+
+    /// The load value of adaptive policies (0 for the others).
+    pub fn load(&self) -> u32 {
+        if self.policy_type().is_adaptive() {
+            self.values().0[0]
+        } else {
+            0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_names_round_trip() {
+        for t in PolicyType::ALL {
+            assert_eq!(PolicyType::from_code(t.code()), Some(t));
+            assert_eq!(PolicyType::from_name(t.name()), Some(t));
+            let p = Policy::from_values(t, &[1, 2, 3, 4]).unwrap();
+            assert_eq!(p.policy_type(), t);
+            let (v, n) = p.values();
+            assert_eq!(Policy::from_values(t, &v[..n]), Some(p));
+        }
+        assert_eq!(
+            PolicyType::from_name("least-used"),
+            Some(PolicyType::LeastUsed)
+        );
+        assert_eq!(PolicyType::from_code(0x4000_0005), None);
+        assert_eq!(
+            Policy::from_values(PolicyType::LeastUsedDegradation, &[1]),
+            None
+        );
+    }
+}
