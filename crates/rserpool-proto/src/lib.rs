@@ -7,7 +7,10 @@
 //! - [`wire`]: ASAP (RFC 5352) and ENRP (RFC 5353) messages and their
 //!   RFC 5354 parameters, with a strict, total decoder and a byte-exact
 //!   encoder.
+//! - [`handlespace`]: pools, PE entries, policies, timers, ownership and
+//!   checksums (paper section 3).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod handlespace;
 pub mod wire;
