@@ -69,7 +69,11 @@ pub enum DiagnosticKind {
     /// The file starts with neither a pcap magic number nor a pcapng section header.
     UnknownFileFormat { magic: Vec<u8> },
     /// The file ends in the middle of a record or block.
-    TruncatedFile { offset: u64, needed: u64, available: u64 },
+    TruncatedFile {
+        offset: u64,
+        needed: u64,
+        available: u64,
+    },
     /// The record or block structure is broken; reading stopped here.
     MalformedFile { offset: u64, reason: &'static str },
     /// A pcapng packet block names an interface no IDB described.
@@ -77,7 +81,11 @@ pub enum DiagnosticKind {
     /// Frames of this link type cannot be decoded (reported once per interface).
     UnsupportedLinkType { link_type: u32 },
     /// A header runs past the captured bytes of the frame.
-    Truncated { layer: Layer, needed: usize, available: usize },
+    Truncated {
+        layer: Layer,
+        needed: usize,
+        available: usize,
+    },
     /// A header is present but its contents are impossible.
     Malformed { layer: Layer, reason: &'static str },
     /// IP fragments are not reassembled; this one was skipped.
@@ -85,7 +93,11 @@ pub enum DiagnosticKind {
     /// An SCTP DATA chunk whose TSN was already delivered (a retransmission).
     SctpDuplicate { flow: Flow, tsn: u32 },
     /// SCTP fragments that never formed a whole message.
-    SctpIncomplete { flow: Flow, stream: u16, bytes: usize },
+    SctpIncomplete {
+        flow: Flow,
+        stream: u16,
+        bytes: usize,
+    },
     /// Too many SCTP fragments waiting; the oldest were dropped.
     SctpReassemblyLimit { flow: Flow, dropped_bytes: usize },
     /// The capture picked a TCP connection up after its SYN.
@@ -144,13 +156,19 @@ impl fmt::Display for DiagnosticKind {
                 "file truncated at offset {offset}: {needed} bytes needed, {available} left"
             ),
             MalformedFile { offset, reason } => {
-                write!(f, "malformed file at offset {offset}: {reason}; reading stopped")
+                write!(
+                    f,
+                    "malformed file at offset {offset}: {reason}; reading stopped"
+                )
             }
             UnknownInterface { interface } => {
                 write!(f, "packet refers to undefined interface {interface}")
             }
             UnsupportedLinkType { link_type } => {
-                write!(f, "link type {link_type} is not supported; its frames are skipped")
+                write!(
+                    f,
+                    "link type {link_type} is not supported; its frames are skipped"
+                )
             }
             Truncated {
                 layer,
@@ -163,7 +181,10 @@ impl fmt::Display for DiagnosticKind {
             Malformed { layer, reason } => write!(f, "malformed {layer}: {reason}"),
             IpFragment { layer } => write!(f, "{layer} fragment skipped (not reassembled)"),
             SctpDuplicate { flow, tsn } => {
-                write!(f, "SCTP {flow}: DATA TSN {tsn} seen again (retransmission), skipped")
+                write!(
+                    f,
+                    "SCTP {flow}: DATA TSN {tsn} seen again (retransmission), skipped"
+                )
             }
             SctpIncomplete {
                 flow,
@@ -192,7 +213,10 @@ impl fmt::Display for DiagnosticKind {
                 "TCP {flow}: message length {length} is below the 4-byte header; stream no longer decoded"
             ),
             TcpIncomplete { flow, bytes } => {
-                write!(f, "TCP {flow}: stream ended inside a message ({bytes} bytes left over)")
+                write!(
+                    f,
+                    "TCP {flow}: stream ended inside a message ({bytes} bytes left over)"
+                )
             }
             TcpReorderLimit { flow } => write!(
                 f,

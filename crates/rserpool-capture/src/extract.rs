@@ -79,9 +79,11 @@ impl Extractor {
             Err(Skip::NotIp) => {}
             Err(Skip::Unsupported) => {
                 if self.unsupported.insert(frame.link_type) {
-                    self.out.diagnostics.push(diag(DiagnosticKind::UnsupportedLinkType {
-                        link_type: frame.link_type,
-                    }));
+                    self.out
+                        .diagnostics
+                        .push(diag(DiagnosticKind::UnsupportedLinkType {
+                            link_type: frame.link_type,
+                        }));
                 }
             }
             Err(Skip::Bad(kind)) => self.out.diagnostics.push(diag(kind)),

@@ -127,11 +127,7 @@ impl<'a> Chunk<'a> {
                 (word(8), None, last)
             }
         } else {
-            (
-                u32::from(be16(v, 6).unwrap_or_default()),
-                Some(word(8)),
-                0,
-            )
+            (u32::from(be16(v, 6).unwrap_or_default()), Some(word(8)), 0)
         };
         Some(Ok(DataChunk {
             tsn: word(0),

@@ -114,7 +114,14 @@ pub fn sctp_data(tsn: u32, stream: u16, ssn: u16, ppid: u32, flags: u8, data: &[
 }
 
 /// An I-DATA chunk; `ppid_or_fsn` is the PPID on the first fragment, else the FSN.
-pub fn sctp_idata(tsn: u32, stream: u16, mid: u32, ppid_or_fsn: u32, flags: u8, data: &[u8]) -> Vec<u8> {
+pub fn sctp_idata(
+    tsn: u32,
+    stream: u16,
+    mid: u32,
+    ppid_or_fsn: u32,
+    flags: u8,
+    data: &[u8],
+) -> Vec<u8> {
     let mut v = Vec::with_capacity(16 + data.len());
     v.extend_from_slice(&tsn.to_be_bytes());
     v.extend_from_slice(&stream.to_be_bytes());
@@ -187,9 +194,18 @@ fn put32(out: &mut Vec<u8>, e: Endian, v: u32) {
 }
 
 /// A classic pcap file; `nanos` selects the nanosecond flavour.
-pub fn pcap(endian: Endian, nanos: bool, link_type: u32, frames: &[(Timestamp, Vec<u8>)]) -> Vec<u8> {
+pub fn pcap(
+    endian: Endian,
+    nanos: bool,
+    link_type: u32,
+    frames: &[(Timestamp, Vec<u8>)],
+) -> Vec<u8> {
     let mut out = Vec::new();
-    put32(&mut out, endian, if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 });
+    put32(
+        &mut out,
+        endian,
+        if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 },
+    );
     put16(&mut out, endian, 2);
     put16(&mut out, endian, 4);
     put32(&mut out, endian, 0);
@@ -272,7 +288,11 @@ impl Pcapng {
     /// A simple packet block (interface 0, no timestamp).
     pub fn spb(&mut self, data: &[u8]) -> &mut Self {
         let mut body = Vec::new();
-        put32(&mut body, self.endian, u32::try_from(data.len()).unwrap_or(u32::MAX));
+        put32(
+            &mut body,
+            self.endian,
+            u32::try_from(data.len()).unwrap_or(u32::MAX),
+        );
         body.extend_from_slice(data);
         body.resize(pad4(body.len()), 0);
         self.block(3, &body)
@@ -301,7 +321,8 @@ impl Pcapng {
         put32(&mut self.out, e, block_type);
         put32(&mut self.out, e, total);
         self.out.extend_from_slice(body);
-        self.out.resize(self.out.len() + pad4(body.len()) - body.len(), 0);
+        self.out
+            .resize(self.out.len() + pad4(body.len()) - body.len(), 0);
         put32(&mut self.out, e, total);
         self
     }

@@ -186,18 +186,21 @@ impl Direction {
         }
     }
 
-    /// Moves waiting segments that now fit into the stream.
-    fn drain_pending(&mut self, flow: Flow, out: &mut Vec<Event>) {
+    /// Moves waiting segments that now fit into the stream. Their messages
+    /// became whole no earlier than `now` (the frame that filled the hole).
+    fn drain_pending(&mut self, flow: Flow, mut now: Option<Origin>, out: &mut Vec<Event>) {
         loop {
             let Some(next) = self.next else { return };
-            let ready = self
-                .pending
-                .iter()
-                .position(|p| seq_diff(p.seq, next) <= 0);
+            let ready = self.pending.iter().position(|p| seq_diff(p.seq, next) <= 0);
             let Some(i) = ready else { return };
             let p = self.pending.swap_remove(i);
             self.pending_bytes = self.pending_bytes.saturating_sub(p.data.len());
-            self.accept(p.seq, &p.data, flow, p.origin, out);
+            let origin = match now {
+                Some(n) if n.frame >= p.origin.frame => n,
+                _ => p.origin,
+            };
+            now = Some(origin);
+            self.accept(p.seq, &p.data, flow, origin, out);
         }
     }
 
@@ -255,7 +258,13 @@ impl Reassembler {
     }
 
     /// Feeds one segment of the flow `src -> dst`.
-    pub fn push(&mut self, flow: Flow, segment: &Segment<'_>, origin: Origin, out: &mut Vec<Event>) {
+    pub fn push(
+        &mut self,
+        flow: Flow,
+        segment: &Segment<'_>,
+        origin: Origin,
+        out: &mut Vec<Event>,
+    ) {
         let dir = self.directions.entry((flow.src, flow.dst)).or_default();
         let mut data_seq = segment.seq;
         if segment.syn() {
@@ -287,7 +296,7 @@ impl Reassembler {
         if !segment.payload.is_empty() {
             if seq_diff(data_seq, next) <= 0 {
                 dir.accept(data_seq, segment.payload, flow, origin, out);
-                dir.drain_pending(flow, out);
+                dir.drain_pending(flow, Some(origin), out);
             } else {
                 dir.pending_bytes += segment.payload.len();
                 dir.pending.push(Pending {
@@ -303,7 +312,7 @@ impl Reassembler {
                     if !dir.skip_gap(flow, out) {
                         break;
                     }
-                    dir.drain_pending(flow, out);
+                    dir.drain_pending(flow, Some(origin), out);
                 }
             }
         }
@@ -326,7 +335,7 @@ impl Reassembler {
 
 fn finish_direction(dir: &mut Direction, flow: Flow, out: &mut Vec<Event>) {
     while dir.skip_gap(flow, out) {
-        dir.drain_pending(flow, out);
+        dir.drain_pending(flow, None, out);
     }
     if !dir.buffer.is_empty() && !dir.dead && !dir.closed {
         out.push(Event::Problem(

@@ -105,7 +105,10 @@ mod tests {
 
     #[test]
     fn decimal_units() {
-        assert_eq!(from_decimal_units(1_500_000, 6), Timestamp::new(1, 500_000_000));
+        assert_eq!(
+            from_decimal_units(1_500_000, 6),
+            Timestamp::new(1, 500_000_000)
+        );
         assert_eq!(from_decimal_units(2_000_000_007, 9), Timestamp::new(2, 7));
         assert_eq!(from_decimal_units(15, 1), Timestamp::new(1, 500_000_000));
         // Finer than nanoseconds rounds down.
@@ -113,13 +116,22 @@ mod tests {
             from_decimal_units(1_000_000_000_123, 12),
             Timestamp::new(1, 0)
         );
-        assert_eq!(from_decimal_units(u64::MAX, 0).secs, u64::MAX as i64 & i64::MAX);
+        assert_eq!(
+            from_decimal_units(u64::MAX, 0).secs,
+            u64::MAX as i64 & i64::MAX
+        );
     }
 
     #[test]
     fn binary_units() {
-        assert_eq!(from_binary_units(3 << 10 | 512, 10), Timestamp::new(3, 500_000_000));
+        assert_eq!(
+            from_binary_units(3 << 10 | 512, 10),
+            Timestamp::new(3, 500_000_000)
+        );
         assert_eq!(from_binary_units(7, 0), Timestamp::new(7, 0));
-        assert_eq!(from_binary_units(u64::MAX, 64), Timestamp::new(0, 999_999_999));
+        assert_eq!(
+            from_binary_units(u64::MAX, 64),
+            Timestamp::new(0, 999_999_999)
+        );
     }
 }

@@ -120,7 +120,10 @@ impl<'a> Reader<'a> {
                 return None;
             };
             if e.u32(block, total as usize - 4) != Some(total) {
-                self.fail(diags, "block's trailing length differs from its leading length");
+                self.fail(
+                    diags,
+                    "block's trailing length differs from its leading length",
+                );
                 return None;
             }
             let body = block.get(8..total as usize - 4)?;
