@@ -5,11 +5,13 @@ use std::fmt;
 /// A pool element identifier: random 32 bits chosen by the home PR, unique
 /// within its pool (RFC 5351 section 3.1, RFC 5352 section 2.2.1).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize), serde(transparent))]
 pub struct PeId(pub u32);
 
 /// A pool registrar identifier ("ENRP server ID"): 32 bits, unique in an
 /// operation scope. Zero means "none" on the wire (e.g. a receiver ID of 0).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize), serde(transparent))]
 pub struct ServerId(pub u32);
 
 /// The name of a pool: an opaque byte string (RFC 5354 section 3.9).
@@ -71,5 +73,14 @@ impl fmt::Display for PoolHandle {
 impl fmt::Debug for PoolHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PoolHandle({self})")
+    }
+}
+
+/// Serialized as its [`Display`](fmt::Display) text: the handle itself when
+/// printable, else `0x` and hex.
+#[cfg(feature = "serde")]
+impl serde::Serialize for PoolHandle {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }

@@ -6,6 +6,7 @@
 
 /// The 32-bit policy type code on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[repr(u32)]
 pub enum PolicyType {
     RoundRobin = 0x0000_0001,
@@ -108,6 +109,7 @@ impl PolicyType {
 /// A PE's policy with its values, exactly the fields the wire carries for
 /// that policy type (CONSTANTS.md section 6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum Policy {
     RoundRobin,
     WeightedRoundRobin {
@@ -306,6 +308,7 @@ impl Policy {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

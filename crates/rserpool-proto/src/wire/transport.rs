@@ -6,6 +6,7 @@ use std::net::IpAddr;
 /// Whether a PE's transport endpoint carries only application data, or also
 /// ASAP control traffic (cookies, business cards) multiplexed with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[repr(u16)]
 pub enum TransportUse {
     DataOnly = 0,
@@ -25,6 +26,7 @@ impl TransportUse {
 /// The transport protocol of a transport parameter; a pool's PEs must all
 /// use the same one (error cause Inconsistent Transport Type).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum TransportKind {
     Sctp,
     Tcp,
@@ -35,6 +37,7 @@ pub enum TransportKind {
 
 /// A transport parameter: protocol, port and addresses.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum TransportParam {
     /// SCTP, multi-homed: one or more addresses.
     Sctp {

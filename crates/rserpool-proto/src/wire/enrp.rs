@@ -1,0 +1,308 @@
+//! ENRP messages (RFC 5353 section 2), one struct per message type.
+//!
+//! Every ENRP message starts with the sender's and the receiver's server ID
+//! (0 = not addressed to a particular PR, e.g. multicast Presence).
+//! Reserved flag bits are ignored on receipt and sent as zero.
+
+use super::ids::{PoolHandle, ServerId};
+use super::param::{OperationError, PoolElement, ServerInformation};
+
+/// ENRP message type codes (CONSTANTS.md section 4).
+pub mod msg_type {
+    pub const PRESENCE: u8 = 0x01;
+    pub const HANDLE_TABLE_REQUEST: u8 = 0x02;
+    pub const HANDLE_TABLE_RESPONSE: u8 = 0x03;
+    pub const HANDLE_UPDATE: u8 = 0x04;
+    pub const LIST_REQUEST: u8 = 0x05;
+    pub const LIST_RESPONSE: u8 = 0x06;
+    pub const INIT_TAKEOVER: u8 = 0x07;
+    pub const INIT_TAKEOVER_ACK: u8 = 0x08;
+    pub const TAKEOVER_SERVER: u8 = 0x09;
+    pub const ERROR: u8 = 0x0a;
+
+    /// The RFC name in upper snake case, `None` for unknown types.
+    pub fn name(t: u8) -> Option<&'static str> {
+        Some(match t {
+            PRESENCE => "PRESENCE",
+            HANDLE_TABLE_REQUEST => "HANDLE_TABLE_REQUEST",
+            HANDLE_TABLE_RESPONSE => "HANDLE_TABLE_RESPONSE",
+            HANDLE_UPDATE => "HANDLE_UPDATE",
+            LIST_REQUEST => "LIST_REQUEST",
+            LIST_RESPONSE => "LIST_RESPONSE",
+            INIT_TAKEOVER => "INIT_TAKEOVER",
+            INIT_TAKEOVER_ACK => "INIT_TAKEOVER_ACK",
+            TAKEOVER_SERVER => "TAKEOVER_SERVER",
+            ERROR => "ERROR",
+            _ => return None,
+        })
+    }
+}
+
+/// ENRP flag bits.
+pub mod flags {
+    /// PRESENCE: the receiver must answer with a Presence.
+    pub const REPLY_REQUIRED: u8 = 0x01;
+    /// HANDLE_TABLE_REQUEST: send only the PEs the receiver is home PR of.
+    pub const OWN_CHILDREN_ONLY: u8 = 0x01;
+    /// HANDLE_TABLE_RESPONSE / LIST_RESPONSE: request rejected.
+    pub const REJECT: u8 = 0x01;
+    /// HANDLE_TABLE_RESPONSE: more entries follow in further responses.
+    pub const MORE_TO_SEND: u8 = 0x02;
+    /// HANDLE_UPDATE: takeover suggested (RSPLIB extension).
+    pub const TAKEOVER_SUGGESTED: u8 = 0x01;
+}
+
+/// Registrar heartbeat, multicast or unicast.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Presence {
+    /// R flag.
+    pub reply_required: bool,
+    pub sender: ServerId,
+    pub receiver: ServerId,
+    /// PE Checksum parameter over the sender's own PEs (RSPLIB always sends
+    /// it; RSPLIB writes the u16 in host byte order). Kept as the two bytes
+    /// read big-endian, so re-encoding is exact.
+    pub checksum: Option<u16>,
+    pub server_info: ServerInformation,
+}
+
+/// Ask a peer for its handlespace.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct HandleTableRequest {
+    /// W flag: only the PEs the receiver is home registrar of.
+    pub own_children_only: bool,
+    pub sender: ServerId,
+    pub receiver: ServerId,
+}
+
+/// One pool's entries in a Handle Table Response.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct PoolEntries {
+    pub pool_handle: PoolHandle,
+    /// One or more PEs (with their ASAP transport, as RSPLIB sends them).
+    pub pool_elements: Vec<PoolElement>,
+}
+
+/// A block of the handlespace: (Pool Handle, Pool Element+)*.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct HandleTableResponse {
+    /// R flag.
+    pub reject: bool,
+    /// M flag.
+    pub more_to_send: bool,
+    pub sender: ServerId,
+    pub receiver: ServerId,
+    pub pools: Vec<PoolEntries>,
+}
+
+/// Handle Update action (RFC 5353 section 2.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[repr(u16)]
+pub enum UpdateAction {
+    AddPe = 0,
+    DelPe = 1,
+}
+
+impl UpdateAction {
+    pub fn from_code(code: u16) -> Option<UpdateAction> {
+        match code {
+            0 => Some(UpdateAction::AddPe),
+            1 => Some(UpdateAction::DelPe),
+            _ => None,
+        }
+    }
+    pub fn code(self) -> u16 {
+        self as u16
+    }
+}
+
+/// A PE was added (or updated) or removed at its home registrar.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct HandleUpdate {
+    /// T flag (RSPLIB takeover extension).
+    pub takeover_suggested: bool,
+    pub sender: ServerId,
+    pub receiver: ServerId,
+    pub action: UpdateAction,
+    pub pool_handle: PoolHandle,
+    pub pool_element: PoolElement,
+}
+
+/// Ask a peer for the registrars it knows.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct ListRequest {
+    pub sender: ServerId,
+    pub receiver: ServerId,
+}
+
+/// The registrars the sender knows.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct ListResponse {
+    /// R flag.
+    pub reject: bool,
+    pub sender: ServerId,
+    pub receiver: ServerId,
+    pub servers: Vec<ServerInformation>,
+}
+
+/// Start taking over the PEs of `target_server_id`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct InitTakeover {
+    pub sender: ServerId,
+    pub receiver: ServerId,
+    pub target_server_id: ServerId,
+}
+
+/// Agree to a takeover of `target_server_id`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct InitTakeoverAck {
+    pub sender: ServerId,
+    pub receiver: ServerId,
+    pub target_server_id: ServerId,
+}
+
+/// The takeover of `target_server_id` is done.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct TakeoverServer {
+    pub sender: ServerId,
+    pub receiver: ServerId,
+    pub target_server_id: ServerId,
+}
+
+/// ENRP ERROR: reports an Operation Error.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Error {
+    pub sender: ServerId,
+    pub receiver: ServerId,
+    pub error: OperationError,
+}
+
+/// Every ENRP message.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(tag = "type", content = "body", rename_all = "SCREAMING_SNAKE_CASE")
+)]
+pub enum EnrpMessage {
+    Presence(Presence),
+    HandleTableRequest(HandleTableRequest),
+    HandleTableResponse(HandleTableResponse),
+    HandleUpdate(HandleUpdate),
+    ListRequest(ListRequest),
+    ListResponse(ListResponse),
+    InitTakeover(InitTakeover),
+    InitTakeoverAck(InitTakeoverAck),
+    TakeoverServer(TakeoverServer),
+    Error(Error),
+}
+
+impl EnrpMessage {
+    /// The message type code on the wire.
+    pub fn msg_type(&self) -> u8 {
+        use EnrpMessage as M;
+        use msg_type as t;
+        match self {
+            M::Presence(_) => t::PRESENCE,
+            M::HandleTableRequest(_) => t::HANDLE_TABLE_REQUEST,
+            M::HandleTableResponse(_) => t::HANDLE_TABLE_RESPONSE,
+            M::HandleUpdate(_) => t::HANDLE_UPDATE,
+            M::ListRequest(_) => t::LIST_REQUEST,
+            M::ListResponse(_) => t::LIST_RESPONSE,
+            M::InitTakeover(_) => t::INIT_TAKEOVER,
+            M::InitTakeoverAck(_) => t::INIT_TAKEOVER_ACK,
+            M::TakeoverServer(_) => t::TAKEOVER_SERVER,
+            M::Error(_) => t::ERROR,
+        }
+    }
+
+    /// The RFC name in upper snake case, e.g. `HANDLE_TABLE_REQUEST`.
+    pub fn type_name(&self) -> &'static str {
+        msg_type::name(self.msg_type()).unwrap_or("UNKNOWN")
+    }
+
+    pub fn protocol(&self) -> super::Protocol {
+        super::Protocol::Enrp
+    }
+
+    /// The flags byte this message is encoded with.
+    pub fn flags(&self) -> u8 {
+        use EnrpMessage as M;
+        match self {
+            M::Presence(m) if m.reply_required => flags::REPLY_REQUIRED,
+            M::HandleTableRequest(m) if m.own_children_only => flags::OWN_CHILDREN_ONLY,
+            M::HandleTableResponse(m) => {
+                (if m.reject { flags::REJECT } else { 0 })
+                    | (if m.more_to_send {
+                        flags::MORE_TO_SEND
+                    } else {
+                        0
+                    })
+            }
+            M::HandleUpdate(m) if m.takeover_suggested => flags::TAKEOVER_SUGGESTED,
+            M::ListResponse(m) if m.reject => flags::REJECT,
+            _ => 0,
+        }
+    }
+
+    /// The sender's server ID.
+    pub fn sender(&self) -> ServerId {
+        self.ids().0
+    }
+
+    /// The receiver's server ID (0 = any).
+    pub fn receiver(&self) -> ServerId {
+        self.ids().1
+    }
+
+    fn ids(&self) -> (ServerId, ServerId) {
+        use EnrpMessage as M;
+        match self {
+            M::Presence(m) => (m.sender, m.receiver),
+            M::HandleTableRequest(m) => (m.sender, m.receiver),
+            M::HandleTableResponse(m) => (m.sender, m.receiver),
+            M::HandleUpdate(m) => (m.sender, m.receiver),
+            M::ListRequest(m) => (m.sender, m.receiver),
+            M::ListResponse(m) => (m.sender, m.receiver),
+            M::InitTakeover(m) => (m.sender, m.receiver),
+            M::InitTakeoverAck(m) => (m.sender, m.receiver),
+            M::TakeoverServer(m) => (m.sender, m.receiver),
+            M::Error(m) => (m.sender, m.receiver),
+        }
+    }
+}
+
+macro_rules! enrp_from {
+    ($($v:ident),*) => {$(
+        impl From<$v> for EnrpMessage {
+            fn from(m: $v) -> EnrpMessage { EnrpMessage::$v(m) }
+        }
+        impl From<$v> for super::Message {
+            fn from(m: $v) -> super::Message { super::Message::Enrp(EnrpMessage::$v(m)) }
+        }
+    )*};
+}
+enrp_from!(
+    Presence,
+    HandleTableRequest,
+    HandleTableResponse,
+    HandleUpdate,
+    ListRequest,
+    ListResponse,
+    InitTakeover,
+    InitTakeoverAck,
+    TakeoverServer,
+    Error
+);
