@@ -87,7 +87,10 @@ struct Tally {
 impl Tally {
     fn count(&mut self, m: &CapturedMessage, outcome: &Outcome) {
         self.messages += 1;
-        let key = (wire_protocol(m.protocol), m.bytes.first().copied().unwrap_or(0));
+        let key = (
+            wire_protocol(m.protocol),
+            m.bytes.first().copied().unwrap_or(0),
+        );
         let entry = self.by_type.entry(key).or_insert(("UNKNOWN", 0, 0));
         match outcome {
             Outcome::Decoded(d) => {
@@ -103,7 +106,11 @@ impl Tally {
     }
 
     fn write(&self, out: &mut impl Write, frames: u64, verify: bool) -> io::Result<()> {
-        writeln!(out, "Summary: {} messages in {frames} frames", self.messages)?;
+        writeln!(
+            out,
+            "Summary: {} messages in {frames} frames",
+            self.messages
+        )?;
         for ((protocol, code), (name, ok, bad)) in &self.by_type {
             let name = if *name == "UNKNOWN" {
                 format!("type {code:#04x}")
@@ -161,6 +168,7 @@ pub fn run(args: &Args) -> i32 {
 fn report(args: &Args, x: &Extraction, out: &mut impl Write) -> io::Result<i32> {
     let first = x.first_timestamp.unwrap_or_default();
     let mut tally = Tally::default();
+    let mut printed_any = false;
     for m in &x.messages {
         let outcome = decode(m);
         tally.count(m, &outcome);
@@ -181,11 +189,13 @@ fn report(args: &Args, x: &Extraction, out: &mut impl Write) -> io::Result<i32> 
             writeln!(out, "{value}")?;
             continue;
         }
-        let problem = matches!(outcome, Outcome::Malformed { .. }) || matches!(difference, Some(Some(_)));
+        let problem =
+            matches!(outcome, Outcome::Malformed { .. }) || matches!(difference, Some(Some(_)));
         // With --verify only the problems are listed.
         if args.verify && !problem {
             continue;
         }
+        printed_any = true;
         write_line(out, m, first, &outcome)?;
         if let Some(Some(d)) = &difference {
             writeln!(out, "    {d}")?;
@@ -201,12 +211,16 @@ fn report(args: &Args, x: &Extraction, out: &mut impl Write) -> io::Result<i32> 
         tally.write(&mut summary, x.frames, args.verify)?;
         io::stderr().write_all(&summary)?;
     } else {
-        if !x.messages.is_empty() || args.verify {
+        if printed_any {
             writeln!(out)?;
         }
         tally.write(out, x.frames, args.verify)?;
         if !x.diagnostics.is_empty() {
-            writeln!(out, "capture diagnostics: {} (on stderr)", x.diagnostics.len())?;
+            writeln!(
+                out,
+                "capture diagnostics: {} (on stderr)",
+                x.diagnostics.len()
+            )?;
         }
     }
     let failed = args.verify && (tally.differing > 0 || tally.malformed > 0);
@@ -248,8 +262,17 @@ fn write_tree(out: &mut impl Write, m: &CapturedMessage, outcome: &Outcome) -> i
                 Message::Asap(a) => format!("{a:#?}"),
                 Message::Enrp(e) => format!("{e:#?}"),
             };
-            for line in tree.lines() {
-                writeln!(out, "    {line}")?;
+            // `Variant(\n    Struct {..},\n)`: the struct alone says it all.
+            let lines: Vec<&str> = tree.lines().collect();
+            let inner = match lines.as_slice() {
+                [open, inner @ .., ")"] if open.ends_with('(') => inner
+                    .iter()
+                    .map(|l| l.strip_prefix("    ").unwrap_or(l))
+                    .collect(),
+                _ => lines,
+            };
+            for line in inner {
+                writeln!(out, "    {}", line.trim_end_matches(','))?;
             }
             for p in &d.unrecognized {
                 writeln!(out, "    unrecognized parameter: {p:?}")?;

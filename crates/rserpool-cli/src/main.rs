@@ -1,5 +1,7 @@
 //! `rserpool`: one binary for every RSerPool role and tool.
 
+mod inspect;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -16,18 +18,12 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Decode ASAP and ENRP messages in a pcap or pcapng capture.
-    Inspect {
-        /// The capture file.
-        file: std::path::PathBuf,
-    },
+    Inspect(inspect::Args),
 }
 
 fn main() {
     let cli = Cli::parse();
     match cli.command {
-        Command::Inspect { file } => {
-            eprintln!("inspect {}: not yet", file.display());
-            std::process::exit(2);
-        }
+        Command::Inspect(args) => std::process::exit(inspect::run(&args)),
     }
 }

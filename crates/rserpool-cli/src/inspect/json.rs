@@ -41,7 +41,10 @@ pub fn object(
     let mut o = Map::new();
     o.insert("frame".into(), json!(m.frame));
     o.insert("time".into(), json!(m.timestamp.to_string()));
-    o.insert("time_relative".into(), json!(relative_time(m.timestamp, first)));
+    o.insert(
+        "time_relative".into(),
+        json!(relative_time(m.timestamp, first)),
+    );
     o.insert("src".into(), json!(m.src.to_string()));
     o.insert("dst".into(), json!(m.dst.to_string()));
     o.insert("carrier".into(), json!(m.carrier.as_str()));

@@ -56,6 +56,7 @@ impl std::fmt::Display for Difference {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
