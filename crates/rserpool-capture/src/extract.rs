@@ -45,7 +45,7 @@ pub struct Extraction {
     /// Messages in frame order (stable for several messages in one frame).
     pub messages: Vec<CapturedMessage>,
     pub diagnostics: Vec<Diagnostic>,
-    /// The number of frames read.
+    /// The number of packets read (numbered non-packet blocks not included).
     pub frames: u64,
     /// The timestamp of frame 1, the origin of relative times.
     pub first_timestamp: Option<Timestamp>,

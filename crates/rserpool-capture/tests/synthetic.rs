@@ -95,7 +95,7 @@ fn pcapng_sections_interfaces_resolutions_and_block_kinds() {
         w.interface(1, None) // Ethernet, microseconds
             .interface(113, Some(9)) // SLL, nanoseconds
             .interface(101, Some(0x80 | 10)) // raw IP, 2^-10 s
-            .block(0x0000_0005, &[1, 2, 3, 4, 5, 6, 7, 8]) // statistics: skipped
+            .block(0x0000_0bad, &[0, 0, 0x7e, 0x1b, 5, 6, 7, 8]) // custom block
             .epb(0, 1_500_000, &synth::ethernet(0x0800, None, &ip1))
             .epb(1, 2_000_000_007, &synth::sll(0x0800, &ip2))
             .epb(2, (3 << 10) | 512, &ip1)
@@ -124,16 +124,17 @@ fn pcapng_sections_interfaces_resolutions_and_block_kinds() {
             .iter()
             .map(|m| (m.frame, m.timestamp, m.protocol))
             .collect();
+        // Wireshark lists the custom block as frame 1.
         assert_eq!(
             got,
             vec![
-                (1, ts(1, 500_000_000), Protocol::Asap),
-                (2, ts(2, 7), Protocol::Enrp),
-                (3, ts(3, 500_000_000), Protocol::Asap),
+                (2, ts(1, 500_000_000), Protocol::Asap),
+                (3, ts(2, 7), Protocol::Enrp),
+                (4, ts(3, 500_000_000), Protocol::Asap),
                 // The SPB has no time of its own: it keeps the previous one.
-                (4, ts(3, 500_000_000), Protocol::Enrp),
-                (5, ts(4, 0), Protocol::Asap),
-                (6, ts(5, 250_000_000), Protocol::Asap),
+                (5, ts(3, 500_000_000), Protocol::Enrp),
+                (6, ts(4, 0), Protocol::Asap),
+                (7, ts(5, 250_000_000), Protocol::Asap),
             ]
         );
         assert_eq!(x.messages[5].src, "[::1]:3863".parse().unwrap());
@@ -611,6 +612,30 @@ fn garbage_and_truncated_files_do_not_panic() {
         bad[at] ^= 0xff;
         let _ = extract(&bad);
     }
+}
+
+#[test]
+fn pcapng_frames_are_numbered_as_wireshark_numbers_them() {
+    // tshark 4.0 lists journal entries and custom blocks as frames of their
+    // own, but not name resolution, interface statistics or secrets blocks.
+    let m = msg(0x0a, 8);
+    let p = udp_announce(&m);
+    let mut w = synth::Pcapng::new(Endian::Little);
+    w.interface(101, None)
+        .epb(0, 1, &p)
+        .block(4, &[1, 0, 4, 0, 192, 0, 2, 1, 0, 0, 0, 0]) // NRB
+        .epb(0, 2, &p)
+        .block(5, &[0; 12]) // ISB
+        .block(0x0a, &[0x4b, 0x53, 0x4c, 0x54, 0, 0, 0, 0]) // DSB
+        .epb(0, 3, &p)
+        .block(9, b"MESSAGE=hi\n") // systemd journal export
+        .epb(0, 4, &p)
+        .block(0x4000_0bad, &[0, 0, 0x7e, 0x1b]) // custom block
+        .epb(0, 5, &p);
+    let x = extract(w.bytes());
+    let frames: Vec<u64> = x.messages.iter().map(|m| m.frame).collect();
+    assert_eq!(frames, vec![1, 2, 3, 5, 7]);
+    assert!(x.diagnostics.is_empty());
 }
 
 #[test]

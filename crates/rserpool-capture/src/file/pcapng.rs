@@ -12,6 +12,20 @@ const IDB: u32 = 0x0000_0001;
 const PB: u32 = 0x0000_0002;
 const SPB: u32 = 0x0000_0003;
 const EPB: u32 = 0x0000_0006;
+/// Blocks that are no packets but that Wireshark lists as frames of their
+/// own: systemd journal entries, custom blocks, Sysdig events. They count
+/// toward frame numbers so that ours stay equal to Wireshark's.
+const NUMBERED_NON_PACKETS: [u32; 9] = [
+    0x0000_0009,
+    0x0000_0bad,
+    0x4000_0bad,
+    0x0000_0204,
+    0x0000_0208,
+    0x0000_0216,
+    0x0000_0217,
+    0x0000_0221,
+    0x0000_0222,
+];
 const BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
 const MAX_BLOCK: u32 = 256 * 1024 * 1024;
 
@@ -217,6 +231,7 @@ impl<'a> Reader<'a> {
                         original_len,
                     });
                 }
+                t if NUMBERED_NON_PACKETS.contains(&t) => self.frame += 1,
                 _ => {}
             }
         }
