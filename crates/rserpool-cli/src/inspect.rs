@@ -20,7 +20,7 @@ use rserpool_proto::wire::{self, DecodeError, DecodeOptions, Decoded, Message};
 pub struct Args {
     /// The capture file (pcap or pcapng).
     pub file: PathBuf,
-    /// Print the whole decoded message under each line.
+    /// Print the whole decoded message under each line (not with --json).
     #[arg(long)]
     pub verbose: bool,
     /// One JSON object per message and line.

@@ -9,9 +9,9 @@ use std::process::{Command, Output};
 
 use rserpool_capture::Timestamp;
 use rserpool_capture::bytes::Endian;
-use rserpool_capture::synth::{self, data_flags};
-use rserpool_proto::wire::asap::{EndpointKeepAliveAck, HandleResolution};
-use rserpool_proto::wire::{Message, PeId, PoolHandle};
+use rserpool_capture::synth::{self, data_flags, tcp_flags};
+use rserpool_proto::wire::asap::{EndpointKeepAliveAck, HandleResolution, ServerAnnounce};
+use rserpool_proto::wire::{Message, PeId, PoolHandle, ServerId};
 
 const CAPTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -245,6 +245,50 @@ fn verify_reports_where_a_re_encoding_differs() {
     );
     assert!(
         text.contains("verified 1, differing 1, malformed 0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn tcp_streams_and_udp_announces_are_decoded_too() {
+    let a = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    let b = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
+    let mut stream = resolution("EchoPool");
+    stream.extend_from_slice(&resolution("DaytimePool"));
+    let announce = Message::from(ServerAnnounce {
+        server_id: ServerId(7),
+        transports: Vec::new(),
+    })
+    .to_bytes();
+    let tcp = |seq: u32, flags: u8, data: &[u8]| {
+        synth::ip(a, b, 6, &synth::tcp(40000, 3863, seq, flags, data))
+    };
+    let packets = [
+        tcp(1000, tcp_flags::SYN, &[]),
+        // The first message and half of the second; then the rest.
+        tcp(1001, tcp_flags::ACK, &stream[..20]),
+        tcp(1021, tcp_flags::ACK, &stream[20..]),
+        synth::ip(b, a, 17, &synth::udp(3863, 3863, &announce)),
+    ];
+    let frames: Vec<_> = packets
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| (Timestamp::new(50, i as u32 * 1000), p))
+        .collect();
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tcp-udp.pcap");
+    std::fs::write(&path, synth::pcap(Endian::Big, true, 101, &frames)).unwrap();
+    let o = inspect(&["--verify", "--verbose", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    let o = inspect(&[path.to_str().unwrap()]);
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            "     2   0.000001000 192.0.2.1:40000 -> 192.0.2.2:3863 tcp ASAP HANDLE_RESOLUTION handle=EchoPool",
+            "     3   0.000002000 192.0.2.1:40000 -> 192.0.2.2:3863 tcp ASAP HANDLE_RESOLUTION handle=DaytimePool",
+            "     4   0.000003000 192.0.2.2:3863 -> 192.0.2.1:3863 udp ASAP SERVER_ANNOUNCE server=0x00000007",
+        ],
         "{text}"
     );
 }

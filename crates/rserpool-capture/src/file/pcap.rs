@@ -127,3 +127,39 @@ impl<'a> Reader<'a> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::FrameReader;
+
+    #[test]
+    fn modified_pcap_records_have_eight_more_header_bytes() {
+        let mut file = Vec::new();
+        for v in [0xa1b2_cd34u32] {
+            file.extend_from_slice(&v.to_le_bytes());
+        }
+        file.extend_from_slice(&[2, 0, 4, 0]);
+        file.extend_from_slice(&[0; 12]);
+        file.extend_from_slice(&101u32.to_le_bytes());
+        for (secs, data) in [(7u32, [0x45u8, 1, 2]), (8, [0x60, 3, 4])] {
+            file.extend_from_slice(&secs.to_le_bytes());
+            file.extend_from_slice(&250_000u32.to_le_bytes());
+            file.extend_from_slice(&3u32.to_le_bytes());
+            file.extend_from_slice(&3u32.to_le_bytes());
+            file.extend_from_slice(&[9; 8]); // ifindex, protocol, pkt_type, pad
+            file.extend_from_slice(&data);
+        }
+        let mut diags = Vec::new();
+        let mut r = FrameReader::new(&file, &mut diags);
+        let f1 = r
+            .next_frame(&mut diags)
+            .map(|f| (f.number, f.timestamp.secs, f.data.to_vec()));
+        let f2 = r
+            .next_frame(&mut diags)
+            .map(|f| (f.number, f.timestamp.nanos, f.data.to_vec()));
+        assert_eq!(f1, Some((1, 7, vec![0x45, 1, 2])));
+        assert_eq!(f2, Some((2, 250_000_000, vec![0x60, 3, 4])));
+        assert!(r.next_frame(&mut diags).is_none());
+        assert!(diags.is_empty());
+    }
+}
