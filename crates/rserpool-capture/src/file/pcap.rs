@@ -134,10 +134,7 @@ mod tests {
 
     #[test]
     fn modified_pcap_records_have_eight_more_header_bytes() {
-        let mut file = Vec::new();
-        for v in [0xa1b2_cd34u32] {
-            file.extend_from_slice(&v.to_le_bytes());
-        }
+        let mut file = 0xa1b2_cd34u32.to_le_bytes().to_vec();
         file.extend_from_slice(&[2, 0, 4, 0]);
         file.extend_from_slice(&[0; 12]);
         file.extend_from_slice(&101u32.to_le_bytes());
