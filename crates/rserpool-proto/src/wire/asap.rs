@@ -268,7 +268,18 @@ impl AsapMessage {
 }
 
 macro_rules! asap_from {
-    ($($v:ident),*) => {$(
+    ($($v:ident => $code:ident),*) => {$(
+        impl $v {
+            /// The message type code on the wire.
+            pub const MSG_TYPE: u8 = msg_type::$code;
+            /// The RFC name in upper snake case.
+            pub fn type_name(&self) -> &'static str {
+                stringify!($code)
+            }
+            pub fn protocol(&self) -> super::Protocol {
+                super::Protocol::Asap
+            }
+        }
         impl From<$v> for AsapMessage {
             fn from(m: $v) -> AsapMessage { AsapMessage::$v(m) }
         }
@@ -278,18 +289,18 @@ macro_rules! asap_from {
     )*};
 }
 asap_from!(
-    Registration,
-    Deregistration,
-    RegistrationResponse,
-    DeregistrationResponse,
-    HandleResolution,
-    HandleResolutionResponse,
-    EndpointKeepAlive,
-    EndpointKeepAliveAck,
-    EndpointUnreachable,
-    ServerAnnounce,
-    Cookie,
-    CookieEcho,
-    BusinessCard,
-    Error
+    Registration => REGISTRATION,
+    Deregistration => DEREGISTRATION,
+    RegistrationResponse => REGISTRATION_RESPONSE,
+    DeregistrationResponse => DEREGISTRATION_RESPONSE,
+    HandleResolution => HANDLE_RESOLUTION,
+    HandleResolutionResponse => HANDLE_RESOLUTION_RESPONSE,
+    EndpointKeepAlive => ENDPOINT_KEEP_ALIVE,
+    EndpointKeepAliveAck => ENDPOINT_KEEP_ALIVE_ACK,
+    EndpointUnreachable => ENDPOINT_UNREACHABLE,
+    ServerAnnounce => SERVER_ANNOUNCE,
+    Cookie => COOKIE,
+    CookieEcho => COOKIE_ECHO,
+    BusinessCard => BUSINESS_CARD,
+    Error => ERROR
 );

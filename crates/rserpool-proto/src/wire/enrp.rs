@@ -285,7 +285,18 @@ impl EnrpMessage {
 }
 
 macro_rules! enrp_from {
-    ($($v:ident),*) => {$(
+    ($($v:ident => $code:ident),*) => {$(
+        impl $v {
+            /// The message type code on the wire.
+            pub const MSG_TYPE: u8 = msg_type::$code;
+            /// The RFC name in upper snake case.
+            pub fn type_name(&self) -> &'static str {
+                stringify!($code)
+            }
+            pub fn protocol(&self) -> super::Protocol {
+                super::Protocol::Enrp
+            }
+        }
         impl From<$v> for EnrpMessage {
             fn from(m: $v) -> EnrpMessage { EnrpMessage::$v(m) }
         }
@@ -295,14 +306,14 @@ macro_rules! enrp_from {
     )*};
 }
 enrp_from!(
-    Presence,
-    HandleTableRequest,
-    HandleTableResponse,
-    HandleUpdate,
-    ListRequest,
-    ListResponse,
-    InitTakeover,
-    InitTakeoverAck,
-    TakeoverServer,
-    Error
+    Presence => PRESENCE,
+    HandleTableRequest => HANDLE_TABLE_REQUEST,
+    HandleTableResponse => HANDLE_TABLE_RESPONSE,
+    HandleUpdate => HANDLE_UPDATE,
+    ListRequest => LIST_REQUEST,
+    ListResponse => LIST_RESPONSE,
+    InitTakeover => INIT_TAKEOVER,
+    InitTakeoverAck => INIT_TAKEOVER_ACK,
+    TakeoverServer => TAKEOVER_SERVER,
+    Error => ERROR
 );
