@@ -672,3 +672,105 @@ fn captured_message_carries_what_inspect_prints() {
     assert_eq!(x.messages, vec![expected]);
     assert_eq!(ts(1000, 5).to_string(), "1000.000000005");
 }
+
+/// A small deterministic generator, so that failures are reproducible.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % n.max(1)
+    }
+}
+
+#[test]
+fn tcp_any_segmentation_order_and_repetition_yields_the_same_messages() {
+    let msgs: Vec<Vec<u8>> = (0..40)
+        .map(|i| msg((i % 14 + 1) as u8, i * 3 % 50))
+        .collect();
+    let stream = msgs.concat();
+    let mut rng = Lcg(7);
+    for round in 0..200 {
+        // Cut the stream at random places.
+        let mut cuts = vec![0];
+        while *cuts.last().unwrap() < stream.len() {
+            let next = cuts.last().unwrap() + 1 + rng.below(60);
+            cuts.push(next.min(stream.len()));
+        }
+        let isn = rng.below(usize::MAX) as u32;
+        let mut segments: Vec<Vec<u8>> = cuts
+            .windows(2)
+            .map(|w| {
+                let seq = isn.wrapping_add(1).wrapping_add(w[0] as u32);
+                tcp_seg(seq, tcp_flags::ACK, &stream[w[0]..w[1]])
+            })
+            .collect();
+        // Swap neighbours and repeat some segments, as networks do.
+        for i in 1..segments.len() {
+            if rng.below(3) == 0 {
+                segments.swap(i - 1, i);
+            }
+        }
+        for _ in 0..rng.below(5) {
+            let i = rng.below(segments.len());
+            let copy = segments[i].clone();
+            segments.insert(rng.below(segments.len()), copy);
+        }
+        let mut packets = vec![tcp_seg(isn, tcp_flags::SYN, &[])];
+        packets.extend(segments);
+        let x = extract(&raw_pcap(&packets));
+        assert_eq!(bytes(&x), msgs, "round {round}");
+        assert!(
+            x.diagnostics.is_empty(),
+            "round {round}: {:?}",
+            x.diagnostics
+        );
+    }
+}
+
+#[test]
+fn sctp_fragments_in_any_order_yield_the_same_messages() {
+    let msgs: Vec<Vec<u8>> = (0..12).map(|i| msg(6, 20 + i * 37)).collect();
+    let mut rng = Lcg(11);
+    for round in 0..100 {
+        // Fragment every message at random sizes, TSNs consecutive.
+        let mut chunks = Vec::new();
+        let mut tsn: u32 = 0xffff_fff0; // TSNs wrap too
+        for (ssn, m) in msgs.iter().enumerate() {
+            let mut at = 0;
+            while at < m.len() {
+                let end = (at + 8 + rng.below(80)).min(m.len());
+                let mut flags = 0;
+                if at == 0 {
+                    flags |= data_flags::BEGIN;
+                }
+                if end == m.len() {
+                    flags |= data_flags::END;
+                }
+                chunks.push(synth::sctp_data(tsn, 1, ssn as u16, 11, flags, &m[at..end]));
+                tsn = tsn.wrapping_add(1);
+                at = end;
+            }
+        }
+        // Deliver in a shuffled order, several chunks per packet.
+        for i in (1..chunks.len()).rev() {
+            chunks.swap(i, rng.below(i + 1));
+        }
+        let packets: Vec<Vec<u8>> = chunks
+            .chunks(3)
+            .map(|group| sctp_packet(5000, 3863, group))
+            .collect();
+        let x = extract(&raw_pcap(&packets));
+        let mut got = bytes(&x);
+        got.sort_by_key(|m| m.len());
+        assert_eq!(got, msgs, "round {round}");
+        assert!(
+            x.diagnostics.is_empty(),
+            "round {round}: {:?}",
+            x.diagnostics
+        );
+    }
+}
