@@ -74,6 +74,8 @@ pub enum DiagnosticKind {
         needed: u64,
         available: u64,
     },
+    /// The input could not be read any further.
+    ReadError { offset: u64, message: String },
     /// The record or block structure is broken; reading stopped here.
     MalformedFile { offset: u64, reason: &'static str },
     /// A pcapng packet block names an interface no IDB described.
@@ -127,9 +129,10 @@ impl Diagnostic {
     pub fn severity(&self) -> Severity {
         use DiagnosticKind::*;
         match self.kind {
-            UnknownFileFormat { .. } | TruncatedFile { .. } | MalformedFile { .. } => {
-                Severity::Error
-            }
+            UnknownFileFormat { .. }
+            | TruncatedFile { .. }
+            | MalformedFile { .. }
+            | ReadError { .. } => Severity::Error,
             IpFragment { .. } | TcpMidStream { .. } | UnsupportedLinkType { .. } => Severity::Note,
             _ => Severity::Warning,
         }
@@ -155,6 +158,12 @@ impl fmt::Display for DiagnosticKind {
                 f,
                 "file truncated at offset {offset}: {needed} bytes needed, {available} left"
             ),
+            ReadError { offset, message } => {
+                write!(
+                    f,
+                    "read error at offset {offset}: {message}; reading stopped"
+                )
+            }
             MalformedFile { offset, reason } => {
                 write!(
                     f,

@@ -266,8 +266,14 @@ impl Extractor {
 
 /// Extracts every ASAP and ENRP message from a pcap or pcapng file held in memory.
 pub fn extract(file: &[u8]) -> Extraction {
+    extract_reader(file)
+}
+
+/// Extracts every ASAP and ENRP message from a pcap or pcapng stream. Only
+/// one record is held at a time; the messages found are kept.
+pub fn extract_reader(input: impl std::io::Read) -> Extraction {
     let mut file_diags = Vec::new();
-    let mut reader = FrameReader::new(file, &mut file_diags);
+    let mut reader = FrameReader::new(input);
     let mut extractor = Extractor::new();
     while let Some(frame) = reader.next_frame(&mut file_diags) {
         extractor.push_frame(&frame);
@@ -277,7 +283,12 @@ pub fn extract(file: &[u8]) -> Extraction {
     extractor.finish()
 }
 
-/// Reads and extracts a capture file.
+/// Opens and extracts a capture file; only opening it can fail, read errors
+/// later on become diagnostics.
 pub fn extract_file(path: impl AsRef<std::path::Path>) -> std::io::Result<Extraction> {
-    Ok(extract(&std::fs::read(path)?))
+    let file = std::fs::File::open(path)?;
+    Ok(extract_reader(std::io::BufReader::with_capacity(
+        1 << 16,
+        file,
+    )))
 }

@@ -774,3 +774,65 @@ fn sctp_fragments_in_any_order_yield_the_same_messages() {
         );
     }
 }
+
+/// Hands out at most `step` bytes per read, then fails at `fail_at`.
+struct Trickle<'a> {
+    data: &'a [u8],
+    step: usize,
+    fail_at: usize,
+    pos: usize,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.fail_at {
+            return Err(std::io::Error::other("disk on fire"));
+        }
+        let n = buf
+            .len()
+            .min(self.step)
+            .min(self.data.len() - self.pos)
+            .min(self.fail_at - self.pos);
+        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn streams_read_piecewise_and_read_errors_end_the_file() {
+    let m = msg(0x0a, 8);
+    let mut w = synth::Pcapng::new(Endian::Big);
+    w.interface(101, None);
+    let mut ends = Vec::new();
+    for i in 0..5 {
+        w.epb(0, i, &udp_announce(&m));
+        ends.push(w.bytes().len());
+    }
+    let file = w.into_bytes();
+    let whole = rserpool_capture::extract_reader(Trickle {
+        data: &file,
+        step: 3,
+        fail_at: usize::MAX,
+        pos: 0,
+    });
+    assert_eq!(whole.messages.len(), 5);
+    assert!(whole.diagnostics.is_empty());
+    // The error strikes inside the third packet block.
+    let fail_at = ends[1] + 10;
+    let cut = rserpool_capture::extract_reader(Trickle {
+        data: &file,
+        step: 1000,
+        fail_at,
+        pos: 0,
+    });
+    assert_eq!(cut.messages.len(), 2);
+    assert_eq!(
+        kinds(&cut),
+        vec![&DiagnosticKind::ReadError {
+            offset: fail_at as u64,
+            message: "disk on fire".into()
+        }]
+    );
+    assert_eq!(cut.diagnostics[0].severity(), Severity::Error);
+}

@@ -1,7 +1,9 @@
 //! Classic libpcap files: both byte orders, micro- and nanosecond stamps,
 //! and the "modified" (Kuznetzov) record layout.
 
-use super::{Frame, from_decimal_units};
+use std::io::Read;
+
+use super::{FrameMeta, Source, Step, from_decimal_units, read_error};
 use crate::bytes::Endian;
 use crate::diag::{Diagnostic, DiagnosticKind};
 
@@ -11,17 +13,6 @@ const MAGIC_MODIFIED: u32 = 0xa1b2_cd34;
 const FILE_HEADER_LEN: usize = 24;
 /// Larger records are taken as corruption rather than allocated or trusted.
 const MAX_RECORD: u32 = 256 * 1024 * 1024;
-
-#[derive(Debug)]
-pub(super) struct Reader<'a> {
-    data: &'a [u8],
-    pos: usize,
-    endian: Endian,
-    nanos: bool,
-    record_header_len: usize,
-    link_type: u32,
-    frame: u64,
-}
 
 fn magic(data: &[u8]) -> Option<(Endian, u32)> {
     let le = Endian::Little.u32(data, 0)?;
@@ -39,93 +30,102 @@ fn magic(data: &[u8]) -> Option<(Endian, u32)> {
         })
 }
 
-/// True if the data starts with a pcap magic number (even if the header is cut).
-pub(super) fn looks_like_pcap(data: &[u8]) -> bool {
+/// True if the data starts with a pcap magic number.
+pub(super) fn is_magic(data: &[u8]) -> bool {
     magic(data).is_some()
 }
 
-impl<'a> Reader<'a> {
-    pub(super) fn new(data: &'a [u8], diags: &mut Vec<Diagnostic>) -> Option<Self> {
-        let (endian, magic) = magic(data)?;
-        if data.len() < FILE_HEADER_LEN {
-            diags.push(Diagnostic::new(
-                None,
-                DiagnosticKind::TruncatedFile {
-                    offset: 0,
-                    needed: FILE_HEADER_LEN as u64,
-                    available: data.len() as u64,
-                },
-            ));
+/// What the file header says about every record.
+#[derive(Debug)]
+pub(super) struct Header {
+    endian: Endian,
+    nanos: bool,
+    record_header_len: usize,
+    link_type: u32,
+}
+
+impl Header {
+    /// Reads the rest of the file header; `buf` holds its first 4 bytes.
+    pub(super) fn read<R: Read>(
+        src: &mut Source<R>,
+        buf: &mut Vec<u8>,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<Header> {
+        let (endian, magic) = magic(buf)?;
+        let rest = FILE_HEADER_LEN - buf.len();
+        if !src.fill_exact(buf, rest, 0, FILE_HEADER_LEN, diags) {
             return None;
         }
         // The upper bits of the link type field carry FCS information.
-        let link_type = endian.u32(data, 20)? & 0x03ff_ffff;
-        Some(Reader {
-            data,
-            pos: FILE_HEADER_LEN,
+        let link_type = endian.u32(buf, 20)? & 0x03ff_ffff;
+        Some(Header {
             endian,
             nanos: magic == MAGIC_NSEC,
             record_header_len: if magic == MAGIC_MODIFIED { 24 } else { 16 },
             link_type,
-            frame: 0,
         })
     }
+}
 
-    pub(super) fn next_frame(&mut self, diags: &mut Vec<Diagnostic>) -> Option<Frame<'a>> {
-        let rest = self.data.get(self.pos..)?;
-        if rest.is_empty() {
-            return None;
+/// Reads one record.
+pub(super) fn next<R: Read>(
+    h: &Header,
+    src: &mut Source<R>,
+    buf: &mut Vec<u8>,
+    frame: &mut u64,
+    diags: &mut Vec<Diagnostic>,
+) -> Step {
+    buf.clear();
+    let start = src.offset;
+    let hlen = h.record_header_len;
+    match src.fill(buf, hlen) {
+        Ok(0) => return Step::Stop,
+        Ok(_) => {}
+        Err(e) => {
+            diags.push(read_error(src.offset, &e));
+            return Step::Stop;
         }
-        let truncated = |needed: usize| {
-            Diagnostic::new(
-                None,
-                DiagnosticKind::TruncatedFile {
-                    offset: self.pos as u64,
-                    needed: needed as u64,
-                    available: rest.len() as u64,
-                },
-            )
-        };
-        if rest.len() < self.record_header_len {
-            diags.push(truncated(self.record_header_len));
-            return None;
-        }
-        let e = self.endian;
-        let (secs, frac, incl, orig) = (
-            e.u32(rest, 0)?,
-            e.u32(rest, 4)?,
-            e.u32(rest, 8)?,
-            e.u32(rest, 12)?,
-        );
-        if incl > MAX_RECORD {
-            diags.push(Diagnostic::new(
-                None,
-                DiagnosticKind::MalformedFile {
-                    offset: self.pos as u64,
-                    reason: "record length over 256 MiB",
-                },
-            ));
-            return None;
-        }
-        let end = self.record_header_len + incl as usize;
-        let Some(body) = rest.get(self.record_header_len..end) else {
-            diags.push(truncated(end));
-            return None;
-        };
-        self.pos += end;
-        self.frame += 1;
-        let exp = if self.nanos { 9 } else { 6 };
-        let mut ts = from_decimal_units(u64::from(frac), exp);
-        ts.secs += i64::from(secs);
-        Some(Frame {
-            number: self.frame,
-            timestamp: ts,
-            link_type: self.link_type,
-            interface: 0,
-            data: body,
-            original_len: orig,
-        })
     }
+    if buf.len() < hlen {
+        diags.push(Diagnostic::new(
+            None,
+            DiagnosticKind::TruncatedFile {
+                offset: start,
+                needed: hlen as u64,
+                available: buf.len() as u64,
+            },
+        ));
+        return Step::Stop;
+    }
+    let e = h.endian;
+    let word = |at| e.u32(buf, at).unwrap_or_default();
+    let (secs, frac, incl, orig) = (word(0), word(4), word(8), word(12));
+    if incl > MAX_RECORD {
+        diags.push(Diagnostic::new(
+            None,
+            DiagnosticKind::MalformedFile {
+                offset: start,
+                reason: "record length over 256 MiB",
+            },
+        ));
+        return Step::Stop;
+    }
+    let incl = incl as usize;
+    if !src.fill_exact(buf, incl, start, hlen + incl, diags) {
+        return Step::Stop;
+    }
+    *frame += 1;
+    let exp = if h.nanos { 9 } else { 6 };
+    let mut timestamp = from_decimal_units(u64::from(frac), exp);
+    timestamp.secs += i64::from(secs);
+    Step::Frame(FrameMeta {
+        number: *frame,
+        timestamp,
+        link_type: h.link_type,
+        interface: 0,
+        data: hlen..hlen + incl,
+        original_len: orig,
+    })
 }
 
 #[cfg(test)]
@@ -147,7 +147,7 @@ mod tests {
             file.extend_from_slice(&data);
         }
         let mut diags = Vec::new();
-        let mut r = FrameReader::new(&file, &mut diags);
+        let mut r = FrameReader::new(&file[..]);
         let f1 = r
             .next_frame(&mut diags)
             .map(|f| (f.number, f.timestamp.secs, f.data.to_vec()));

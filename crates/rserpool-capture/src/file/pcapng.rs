@@ -2,7 +2,9 @@
 //! own link type and timestamp resolution; EPB, SPB and the obsolete PB.
 //! Other blocks are skipped.
 
-use super::{Frame, from_binary_units, from_decimal_units};
+use std::io::Read;
+
+use super::{FrameMeta, Source, Step, from_binary_units, from_decimal_units, read_error};
 use crate::bytes::{Endian, pad4};
 use crate::diag::{Diagnostic, DiagnosticKind};
 use crate::message::Timestamp;
@@ -33,7 +35,7 @@ const OPT_END: u16 = 0;
 const OPT_IF_TSRESOL: u16 = 9;
 const OPT_IF_TSOFFSET: u16 = 14;
 
-pub(super) fn is_pcapng(data: &[u8]) -> bool {
+pub(super) fn is_magic(data: &[u8]) -> bool {
     Endian::Big.u32(data, 0) == Some(SHB)
 }
 
@@ -56,184 +58,193 @@ struct Interface {
     snaplen: u32,
 }
 
+/// The state of the current section: byte order and interfaces.
 #[derive(Debug)]
-pub(super) struct Reader<'a> {
-    data: &'a [u8],
-    pos: usize,
+pub(super) struct Section {
     endian: Endian,
     interfaces: Vec<Interface>,
-    frame: u64,
     /// SPBs carry no timestamp; they inherit the previous packet's.
     last_timestamp: Timestamp,
+    /// The buffer already holds the start of the next block (the magic
+    /// bytes read to recognise the format).
+    primed: bool,
 }
 
-impl<'a> Reader<'a> {
-    pub(super) fn new(data: &'a [u8]) -> Self {
-        Reader {
-            data,
-            pos: 0,
-            endian: Endian::Little,
-            interfaces: Vec::new(),
-            frame: 0,
-            last_timestamp: Timestamp::ZERO,
+fn malformed(offset: u64, reason: &'static str) -> Diagnostic {
+    Diagnostic::new(None, DiagnosticKind::MalformedFile { offset, reason })
+}
+
+/// Reads one block.
+pub(super) fn next<R: Read>(
+    section: &mut Section,
+    src: &mut Source<R>,
+    buf: &mut Vec<u8>,
+    frame: &mut u64,
+    diags: &mut Vec<Diagnostic>,
+) -> Step {
+    if !section.primed {
+        buf.clear();
+    }
+    section.primed = false;
+    let start = src.offset - buf.len() as u64;
+    match src.fill(buf, 12 - buf.len().min(12)) {
+        Ok(_) if buf.is_empty() => return Step::Stop,
+        Ok(_) => {}
+        Err(e) => {
+            diags.push(read_error(src.offset, &e));
+            return Step::Stop;
         }
     }
-
-    fn fail(&self, diags: &mut Vec<Diagnostic>, reason: &'static str) {
+    if buf.len() < 12 {
         diags.push(Diagnostic::new(
             None,
-            DiagnosticKind::MalformedFile {
-                offset: self.pos as u64,
-                reason,
+            DiagnosticKind::TruncatedFile {
+                offset: start,
+                needed: 12,
+                available: buf.len() as u64,
             },
         ));
+        return Step::Stop;
     }
-
-    pub(super) fn next_frame(&mut self, diags: &mut Vec<Diagnostic>) -> Option<Frame<'a>> {
-        loop {
-            let rest = self.data.get(self.pos..)?;
-            if rest.is_empty() {
-                return None;
+    if Endian::Big.u32(buf, 0) == Some(SHB) {
+        // A new section: its own byte order and interfaces.
+        section.endian = match Endian::Big.u32(buf, 8) {
+            Some(BYTE_ORDER_MAGIC) => Endian::Big,
+            Some(m) if m.swap_bytes() == BYTE_ORDER_MAGIC => Endian::Little,
+            _ => {
+                diags.push(malformed(
+                    start,
+                    "section header with a bad byte-order magic",
+                ));
+                return Step::Stop;
             }
-            let truncated = |needed: u64| {
-                Diagnostic::new(
-                    None,
-                    DiagnosticKind::TruncatedFile {
-                        offset: self.pos as u64,
-                        needed,
-                        available: rest.len() as u64,
+        };
+        section.interfaces.clear();
+    }
+    let e = section.endian;
+    let block_type = e.u32(buf, 0).unwrap_or_default();
+    let total = e.u32(buf, 4).unwrap_or_default();
+    if total < 12 || total % 4 != 0 || total > MAX_BLOCK {
+        diags.push(malformed(start, "impossible block length"));
+        return Step::Stop;
+    }
+    let total = total as usize;
+    if !src.fill_exact(buf, total - 12, start, total, diags) {
+        return Step::Stop;
+    }
+    if e.u32(buf, total - 4) != Some(total as u32) {
+        diags.push(malformed(
+            start,
+            "block's trailing length differs from its leading length",
+        ));
+        return Step::Stop;
+    }
+    let body = buf.get(8..total - 4).unwrap_or_default();
+    match block_type {
+        SHB => Step::Continue,
+        IDB => match section.parse_idb(body) {
+            Some(i) => {
+                section.interfaces.push(i);
+                Step::Continue
+            }
+            None => {
+                diags.push(malformed(start, "interface description block too short"));
+                Step::Stop
+            }
+        },
+        EPB | PB => {
+            *frame += 1;
+            let number = *frame;
+            let parsed = if block_type == EPB {
+                parse_epb(body, e)
+            } else {
+                parse_pb(body, e)
+            };
+            let Some(p) = parsed else {
+                // Numbered anyway, so later frame numbers stay right.
+                diags.push(Diagnostic::new(
+                    Some(number),
+                    DiagnosticKind::MalformedFile {
+                        offset: start,
+                        reason: "packet block shorter than its captured length",
                     },
-                )
+                ));
+                return Step::Continue;
             };
-            if rest.len() < 12 {
-                diags.push(truncated(12));
-                return None;
-            }
-            let block_type_be = Endian::Big.u32(rest, 0)?;
-            if block_type_be == SHB {
-                // A new section: its own byte order and interfaces.
-                self.endian = match Endian::Big.u32(rest, 8)? {
-                    BYTE_ORDER_MAGIC => Endian::Big,
-                    m if m.swap_bytes() == BYTE_ORDER_MAGIC => Endian::Little,
-                    _ => {
-                        self.fail(diags, "section header with a bad byte-order magic");
-                        return None;
-                    }
-                };
-                self.interfaces.clear();
-            }
-            let e = self.endian;
-            let block_type = e.u32(rest, 0)?;
-            let total = e.u32(rest, 4)?;
-            if total < 12 || total % 4 != 0 || total > MAX_BLOCK {
-                self.fail(diags, "impossible block length");
-                return None;
-            }
-            let Some(block) = rest.get(..total as usize) else {
-                diags.push(truncated(u64::from(total)));
-                return None;
-            };
-            if e.u32(block, total as usize - 4) != Some(total) {
-                self.fail(
-                    diags,
-                    "block's trailing length differs from its leading length",
-                );
-                return None;
-            }
-            let body = block.get(8..total as usize - 4)?;
-            let block_pos = self.pos;
-            self.pos += total as usize;
-            match block_type {
-                SHB => {}
-                IDB => match self.parse_idb(body) {
-                    Some(i) => self.interfaces.push(i),
-                    None => {
-                        self.pos = block_pos;
-                        self.fail(diags, "interface description block too short");
-                        return None;
-                    }
-                },
-                EPB | PB => {
-                    self.frame += 1;
-                    let frame = self.frame;
-                    let parsed = if block_type == EPB {
-                        parse_epb(body, e)
-                    } else {
-                        parse_pb(body, e)
-                    };
-                    let Some(p) = parsed else {
-                        // Numbered anyway, so later frame numbers stay right.
-                        diags.push(Diagnostic::new(
-                            Some(frame),
-                            DiagnosticKind::MalformedFile {
-                                offset: block_pos as u64,
-                                reason: "packet block shorter than its captured length",
-                            },
-                        ));
-                        continue;
-                    };
-                    let Some(iface) = self.interfaces.get(p.interface as usize).copied() else {
-                        diags.push(Diagnostic::new(
-                            Some(frame),
-                            DiagnosticKind::UnknownInterface {
-                                interface: p.interface,
-                            },
-                        ));
-                        continue;
-                    };
-                    let mut ts = match iface.resolution {
-                        Resolution::Decimal(n) => from_decimal_units(p.units, n),
-                        Resolution::Binary(n) => from_binary_units(p.units, n),
-                    };
-                    ts.secs = ts.secs.saturating_add(iface.offset);
-                    self.last_timestamp = ts;
-                    return Some(Frame {
-                        number: frame,
-                        timestamp: ts,
-                        link_type: iface.link_type,
+            let Some(iface) = section.interfaces.get(p.interface as usize).copied() else {
+                diags.push(Diagnostic::new(
+                    Some(number),
+                    DiagnosticKind::UnknownInterface {
                         interface: p.interface,
-                        data: p.data,
-                        original_len: p.original_len,
-                    });
-                }
-                SPB => {
-                    self.frame += 1;
-                    let frame = self.frame;
-                    let Some(iface) = self.interfaces.first().copied() else {
-                        diags.push(Diagnostic::new(
-                            Some(frame),
-                            DiagnosticKind::UnknownInterface { interface: 0 },
-                        ));
-                        continue;
-                    };
-                    let (Some(original_len), Some(data)) = (e.u32(body, 0), body.get(4..)) else {
-                        diags.push(Diagnostic::new(
-                            Some(frame),
-                            DiagnosticKind::MalformedFile {
-                                offset: block_pos as u64,
-                                reason: "simple packet block without a length",
-                            },
-                        ));
-                        continue;
-                    };
-                    // The captured length is the smaller of the packet and the snap length.
-                    let mut len = original_len as usize;
-                    if iface.snaplen != 0 {
-                        len = len.min(iface.snaplen as usize);
-                    }
-                    let data = data.get(..len.min(data.len())).unwrap_or(data);
-                    return Some(Frame {
-                        number: frame,
-                        timestamp: self.last_timestamp,
-                        link_type: iface.link_type,
-                        interface: 0,
-                        data,
-                        original_len,
-                    });
-                }
-                t if NUMBERED_NON_PACKETS.contains(&t) => self.frame += 1,
-                _ => {}
+                    },
+                ));
+                return Step::Continue;
+            };
+            let mut timestamp = match iface.resolution {
+                Resolution::Decimal(n) => from_decimal_units(p.units, n),
+                Resolution::Binary(n) => from_binary_units(p.units, n),
+            };
+            timestamp.secs = timestamp.secs.saturating_add(iface.offset);
+            section.last_timestamp = timestamp;
+            Step::Frame(FrameMeta {
+                number,
+                timestamp,
+                link_type: iface.link_type,
+                interface: p.interface,
+                data: 8 + p.data.start..8 + p.data.end,
+                original_len: p.original_len,
+            })
+        }
+        SPB => {
+            *frame += 1;
+            let number = *frame;
+            let Some(iface) = section.interfaces.first().copied() else {
+                diags.push(Diagnostic::new(
+                    Some(number),
+                    DiagnosticKind::UnknownInterface { interface: 0 },
+                ));
+                return Step::Continue;
+            };
+            let Some(original_len) = e.u32(body, 0) else {
+                diags.push(Diagnostic::new(
+                    Some(number),
+                    DiagnosticKind::MalformedFile {
+                        offset: start,
+                        reason: "simple packet block without a length",
+                    },
+                ));
+                return Step::Continue;
+            };
+            // The captured length is the smaller of the packet and the snap length.
+            let mut len = original_len as usize;
+            if iface.snaplen != 0 {
+                len = len.min(iface.snaplen as usize);
             }
+            let len = len.min(body.len().saturating_sub(4));
+            Step::Frame(FrameMeta {
+                number,
+                timestamp: section.last_timestamp,
+                link_type: iface.link_type,
+                interface: 0,
+                data: 12..12 + len,
+                original_len,
+            })
+        }
+        t if NUMBERED_NON_PACKETS.contains(&t) => {
+            *frame += 1;
+            Step::Continue
+        }
+        _ => Step::Continue,
+    }
+}
+
+impl Section {
+    pub(super) fn new() -> Self {
+        Section {
+            endian: Endian::Little,
+            interfaces: Vec::new(),
+            last_timestamp: Timestamp::ZERO,
+            primed: true,
         }
     }
 
@@ -268,31 +279,40 @@ impl<'a> Reader<'a> {
     }
 }
 
-struct Packet<'a> {
+struct Packet {
     interface: u32,
     units: u64,
-    data: &'a [u8],
+    /// Where the packet bytes are within the block body.
+    data: std::ops::Range<usize>,
     original_len: u32,
 }
 
-fn parse_epb(body: &[u8], e: Endian) -> Option<Packet<'_>> {
+fn parse_epb(body: &[u8], e: Endian) -> Option<Packet> {
     let units = (u64::from(e.u32(body, 4)?) << 32) | u64::from(e.u32(body, 8)?);
     let caplen = e.u32(body, 12)? as usize;
     Some(Packet {
         interface: e.u32(body, 0)?,
         units,
-        data: body.get(20..20usize.checked_add(caplen)?)?,
+        data: {
+            let end = 20usize.checked_add(caplen)?;
+            body.get(20..end)?;
+            20..end
+        },
         original_len: e.u32(body, 16)?,
     })
 }
 
-fn parse_pb(body: &[u8], e: Endian) -> Option<Packet<'_>> {
+fn parse_pb(body: &[u8], e: Endian) -> Option<Packet> {
     let units = (u64::from(e.u32(body, 4)?) << 32) | u64::from(e.u32(body, 8)?);
     let caplen = e.u32(body, 12)? as usize;
     Some(Packet {
         interface: u32::from(e.u16(body, 0)?),
         units,
-        data: body.get(20..20usize.checked_add(caplen)?)?,
+        data: {
+            let end = 20usize.checked_add(caplen)?;
+            body.get(20..end)?;
+            20..end
+        },
         original_len: e.u32(body, 16)?,
     })
 }
