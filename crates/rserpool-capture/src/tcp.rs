@@ -289,6 +289,9 @@ impl Reassembler {
             ));
             dir.next = Some(segment.seq);
         }
+        if dir.dead {
+            return; // Nothing in this stream can be framed any more.
+        }
         if segment.fin() {
             dir.fin_at = Some(data_seq.wrapping_add(segment.payload.len() as u32));
         }
