@@ -1,0 +1,336 @@
+//! Associations between RSerPool components over TCP or kernel SCTP.
+//!
+//! Both carriers look the same from above: an [`Association`] sends and
+//! receives whole ASAP or ENRP messages. Kernel SCTP is used where the
+//! kernel has it ([`TransportMode::Auto`]); TCP works everywhere.
+
+pub mod framing;
+mod sctp;
+
+use framing::{Deframer, FramingError};
+use socket2::{Domain, Socket, Type};
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Largest message accepted unless configured otherwise; a full Handle
+/// Table Response block of 128 PEs fits comfortably.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 65535;
+
+/// The transport the user asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TransportMode {
+    /// Kernel SCTP if this kernel supports it, else TCP.
+    #[default]
+    Auto,
+    Sctp,
+    Tcp,
+}
+
+impl FromStr for TransportMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(TransportMode::Auto),
+            "sctp" => Ok(TransportMode::Sctp),
+            "tcp" => Ok(TransportMode::Tcp),
+            _ => Err(format!(
+                "unknown transport {s:?}: expected auto, sctp or tcp"
+            )),
+        }
+    }
+}
+
+impl TransportMode {
+    /// The carrier to use on this machine.
+    pub fn resolve(self) -> io::Result<Carrier> {
+        match self {
+            TransportMode::Tcp => Ok(Carrier::Tcp),
+            TransportMode::Sctp if sctp::kernel_supports_sctp() => Ok(Carrier::Sctp),
+            TransportMode::Sctp => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this kernel has no SCTP support (is the sctp module loaded?)",
+            )),
+            TransportMode::Auto if sctp::kernel_supports_sctp() => Ok(Carrier::Sctp),
+            TransportMode::Auto => Ok(Carrier::Tcp),
+        }
+    }
+}
+
+/// The transport protocol an association actually runs over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Carrier {
+    Tcp,
+    Sctp,
+}
+
+impl fmt::Display for Carrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Carrier::Tcp => "tcp",
+            Carrier::Sctp => "sctp",
+        })
+    }
+}
+
+/// Which RSerPool protocol an association carries: its SCTP payload
+/// protocol identifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ppid {
+    Asap = 11,
+    Enrp = 12,
+}
+
+fn new_socket(carrier: Carrier, addr: &SocketAddr, ppid: Ppid) -> io::Result<Socket> {
+    let sock = match carrier {
+        Carrier::Tcp => {
+            let s = Socket::new(Domain::for_address(*addr), Type::STREAM, None)?;
+            s.set_nodelay(true)?;
+            s
+        }
+        Carrier::Sctp => {
+            let s = sctp::socket(addr)?;
+            sctp::configure(&s, ppid as u32)?;
+            s
+        }
+    };
+    sock.set_nonblocking(true)?;
+    Ok(sock)
+}
+
+/// Accepts associations on one or more local addresses.
+#[derive(Debug)]
+pub struct Listener {
+    inner: Vec<TcpListener>,
+    carrier: Carrier,
+    max_message_size: usize,
+}
+
+impl Listener {
+    /// Binds `addrs`. Over SCTP one socket is bound to all of them
+    /// (multi-homing); over TCP each address gets its own socket.
+    pub fn bind(addrs: &[SocketAddr], carrier: Carrier, ppid: Ppid) -> io::Result<Listener> {
+        let Some(first) = addrs.first() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no address to bind",
+            ));
+        };
+        let mut inner = Vec::new();
+        let groups: Vec<&[SocketAddr]> = match carrier {
+            Carrier::Sctp => vec![addrs],
+            Carrier::Tcp => addrs.chunks(1).collect(),
+        };
+        for group in groups {
+            let primary = group.first().unwrap_or(first);
+            let sock = new_socket(carrier, primary, ppid)?;
+            sock.set_reuse_address(true)?;
+            if primary.is_ipv6() {
+                sock.set_only_v6(true)?;
+            }
+            sock.bind(&(*primary).into())?;
+            if carrier == Carrier::Sctp {
+                sctp::bind_extra(&sock, &group[1..])?;
+            }
+            sock.listen(1024)?;
+            inner.push(TcpListener::from_std(sock.into())?);
+        }
+        Ok(Listener {
+            inner,
+            carrier,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+        })
+    }
+
+    pub fn set_max_message_size(&mut self, max: usize) {
+        self.max_message_size = max;
+    }
+
+    pub fn carrier(&self) -> Carrier {
+        self.carrier
+    }
+
+    /// The bound addresses (with the ports the kernel chose for port 0).
+    pub fn local_addrs(&self) -> io::Result<Vec<SocketAddr>> {
+        self.inner.iter().map(TcpListener::local_addr).collect()
+    }
+
+    /// The next incoming association on any of the addresses.
+    pub async fn accept(&self) -> io::Result<(Association, SocketAddr)> {
+        let (stream, peer) = if let [only] = self.inner.as_slice() {
+            only.accept().await?
+        } else {
+            let accepts = self.inner.iter().map(|l| Box::pin(l.accept()));
+            futures_select_ok(accepts).await?
+        };
+        if self.carrier == Carrier::Tcp {
+            stream.set_nodelay(true)?;
+        }
+        Ok((
+            Association::new(stream, self.carrier, self.max_message_size),
+            peer,
+        ))
+    }
+}
+
+/// Waits for the first of several accepts to finish.
+async fn futures_select_ok<F>(futs: impl Iterator<Item = F>) -> io::Result<(TcpStream, SocketAddr)>
+where
+    F: std::future::Future<Output = io::Result<(TcpStream, SocketAddr)>> + Unpin,
+{
+    let mut futs: Vec<F> = futs.collect();
+    std::future::poll_fn(move |cx| {
+        for f in futs.iter_mut() {
+            if let std::task::Poll::Ready(r) = std::pin::Pin::new(f).poll(cx) {
+                return std::task::Poll::Ready(r);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+/// Opens an association to `remote`.
+pub async fn connect(remote: SocketAddr, carrier: Carrier, ppid: Ppid) -> io::Result<Association> {
+    let sock = new_socket(carrier, &remote, ppid)?;
+    match sock.connect(&remote.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    let stream = TcpStream::from_std(sock.into())?;
+    stream.writable().await?;
+    if let Some(e) = stream.take_error()? {
+        return Err(e);
+    }
+    Ok(Association::new(stream, carrier, DEFAULT_MAX_MESSAGE_SIZE))
+}
+
+/// A bidirectional channel of whole ASAP or ENRP messages.
+#[derive(Debug)]
+pub struct Association {
+    pub reader: AssocReader,
+    pub writer: AssocWriter,
+}
+
+impl Association {
+    fn new(stream: TcpStream, carrier: Carrier, max_message_size: usize) -> Association {
+        let peer = stream.peer_addr().ok();
+        let (r, w) = stream.into_split();
+        Association {
+            reader: AssocReader {
+                inner: r,
+                deframer: Deframer::new(max_message_size),
+                carrier,
+                peer,
+            },
+            writer: AssocWriter {
+                inner: w,
+                carrier,
+                peer,
+            },
+        }
+    }
+
+    pub fn carrier(&self) -> Carrier {
+        self.reader.carrier
+    }
+
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.reader.peer
+    }
+
+    pub async fn send(&mut self, message: &[u8]) -> io::Result<()> {
+        self.writer.send(message).await
+    }
+
+    pub async fn recv(&mut self) -> io::Result<Option<&[u8]>> {
+        self.reader.recv().await
+    }
+}
+
+/// The receiving half of an association.
+#[derive(Debug)]
+pub struct AssocReader {
+    inner: OwnedReadHalf,
+    deframer: Deframer,
+    carrier: Carrier,
+    peer: Option<SocketAddr>,
+}
+
+impl AssocReader {
+    /// The next message; `None` when the peer closed the association
+    /// cleanly. A framing error means the stream cannot be resynchronised:
+    /// the caller must drop (abort) the association.
+    pub async fn recv(&mut self) -> io::Result<Option<&[u8]>> {
+        loop {
+            // Two-phase borrow: check for a complete message, else read more.
+            match self.deframer.peek() {
+                Ok(Some(_)) => break,
+                Ok(None) => {}
+                Err(e) => return Err(framing_error(e)),
+            }
+            const CHUNK: usize = 16 * 1024;
+            let buf = self.deframer.read_buf(CHUNK);
+            let n = self.inner.read(buf).await;
+            let n = match n {
+                Ok(n) => n,
+                Err(e) => {
+                    self.deframer.filled(CHUNK, 0);
+                    return Err(e);
+                }
+            };
+            self.deframer.filled(CHUNK, n);
+            if n == 0 {
+                if self.deframer.pending() > 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "association closed in the middle of a message",
+                    ));
+                }
+                return Ok(None);
+            }
+        }
+        self.deframer.next_message().map_err(framing_error)
+    }
+
+    pub fn carrier(&self) -> Carrier {
+        self.carrier
+    }
+}
+
+fn framing_error(e: FramingError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// The sending half of an association.
+#[derive(Debug)]
+pub struct AssocWriter {
+    inner: OwnedWriteHalf,
+    carrier: Carrier,
+    peer: Option<SocketAddr>,
+}
+
+impl AssocWriter {
+    /// Sends one message; over SCTP one write is one SCTP user message.
+    pub async fn send(&mut self, message: &[u8]) -> io::Result<()> {
+        self.inner.write_all(message).await
+    }
+
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
+    pub fn carrier(&self) -> Carrier {
+        self.carrier
+    }
+
+    /// Closes the sending direction; the peer reads end of stream.
+    pub async fn shutdown(&mut self) -> io::Result<()> {
+        self.inner.shutdown().await
+    }
+}
