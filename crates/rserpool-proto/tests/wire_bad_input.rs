@@ -480,6 +480,15 @@ fn unknown_parameter_11_skip_and_report() {
     let d = AsapMessage::decode(&dereg_with_unknown(0xc123), &opts()).unwrap();
     assert_eq!(d.unrecognized, vec![raw(0xc123, 16)]);
     assert_eq!(d.message.to_bytes(), unhex(DEREG));
+    let e = OperationError::unrecognized_parameters(&d.unrecognized).unwrap();
+    assert_eq!(
+        e.causes,
+        [ErrorCause::new(
+            ErrorCauseCode::UnrecognizedParameter,
+            unhex("c123000801020304")
+        )]
+    );
+    assert_eq!(OperationError::unrecognized_parameters(&[]), None);
 }
 
 #[test]

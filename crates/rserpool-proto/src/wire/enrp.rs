@@ -61,8 +61,11 @@ pub struct Presence {
     pub sender: ServerId,
     pub receiver: ServerId,
     /// PE Checksum parameter over the sender's own PEs (RSPLIB always sends
-    /// it; RSPLIB writes the u16 in host byte order). Kept as the two bytes
-    /// read big-endian, so re-encoding is exact.
+    /// it). The two bytes read big-endian: the RFC 1071 checksum over
+    /// big-endian 16-bit words of (pool handle, zero-padded to even length,
+    /// then PE ID in network order) of each PE. RSPLIB computes and stores
+    /// it in host order, which gives the same bytes (checked against the
+    /// capture: 0x1615 for its four PEs).
     pub checksum: Option<u16>,
     pub server_info: ServerInformation,
 }

@@ -15,6 +15,26 @@
 //! bytes and counts the last parameter's padding in the message length (so
 //! message lengths are multiples of 4). The decoder also accepts a message
 //! that ends right after its last parameter, unpadded, as RFC 5354 allows.
+//!
+//! The encoder writes what it is given: values the decoder rejects (an
+//! SCTP transport without addresses, an Operation Error without causes, a
+//! Handle Table Response pool without PEs, anything over 65535 bytes) encode
+//! to bytes that do not decode.
+//!
+//! ```
+//! use rserpool_proto::wire::{asap, DecodeOptions, Message, PeId, PoolHandle, Protocol};
+//!
+//! let m = Message::from(asap::Deregistration {
+//!     pool_handle: PoolHandle::from("EchoPool"),
+//!     pe_id: PeId(0xc01f_83de),
+//! });
+//! let mut out = Vec::new();
+//! m.encode(&mut out);
+//! let d = Message::decode(Protocol::Asap, &out, &DecodeOptions::default()).unwrap();
+//! assert_eq!(d.message, m);
+//! assert_eq!(d.message.type_name(), "DEREGISTRATION");
+//! assert!(d.unrecognized.is_empty());
+//! ```
 
 pub mod asap;
 mod codec;

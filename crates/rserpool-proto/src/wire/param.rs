@@ -312,6 +312,22 @@ impl OperationError {
             causes: vec![cause],
         }
     }
+
+    /// One Unrecognized Parameter cause per reported parameter (what a
+    /// receiver sends back for [`Decoded::unrecognized`](super::Decoded) or
+    /// [`DecodeError::report`](super::DecodeError::report)); `None` if there
+    /// is nothing to report.
+    pub fn unrecognized_parameters(report: &[RawParameter]) -> Option<OperationError> {
+        if report.is_empty() {
+            return None;
+        }
+        Some(OperationError {
+            causes: report
+                .iter()
+                .map(ErrorCause::unrecognized_parameter)
+                .collect(),
+        })
+    }
 }
 
 /// Any single RFC 5354 parameter with its value. Messages use the typed
