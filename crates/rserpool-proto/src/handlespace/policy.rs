@@ -188,10 +188,9 @@ mod tests {
         };
         // 1000 * 5 * (MAX / 10) / MAX = 499.99..., cut rounds down.
         assert_eq!(weight(&p, 0), 501);
-        assert_eq!(
+        assert!(
             ordered_value(&Policy::Priority { priority: 9 }, 0, 0)
-                < ordered_value(&Policy::Priority { priority: 3 }, 0, 0),
-            true
+                < ordered_value(&Policy::Priority { priority: 3 }, 0, 0)
         );
     }
 }
