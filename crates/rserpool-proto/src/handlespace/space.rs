@@ -98,11 +98,21 @@ pub struct SyncStep {
     pub next: Option<SyncCursor>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct SelKey {
-    value: u64,
-    seq: u64,
-    slot: u32,
+/// A selection-order key packed into one `u128` (value, sequence number,
+/// slot) so ordered sets compare and move small keys.
+type SelKey = u128;
+
+#[inline]
+fn sel_key(value: u32, seq: u64, slot: u32) -> SelKey {
+    (u128::from(value) << 96) | (u128::from(seq) << 32) | u128::from(slot)
+}
+#[inline]
+fn key_value(k: SelKey) -> u32 {
+    (k >> 96) as u32
+}
+#[inline]
+fn key_slot(k: SelKey) -> u32 {
+    k as u32
 }
 
 enum Selection<F: SetFamily> {
@@ -551,13 +561,9 @@ impl<F: SetFamily> Handlespace<F> {
             }
             Selection::Ordered(set) => {
                 // A new weighted-round-robin PE joins the current round.
-                let round = set.first().map_or(0, |k| k.value);
+                let round = set.first().map_or(0, key_value);
                 e.sel_value = policy::ordered_value(&e.policy, 0, round);
-                set.insert(SelKey {
-                    value: e.sel_value,
-                    seq,
-                    slot,
-                });
+                set.insert(sel_key(e.sel_value, seq, slot));
             }
             Selection::Uniform => {}
             Selection::Weighted(fw) => fw.push(policy::weight(&e.policy, 0)),
@@ -601,22 +607,14 @@ impl<F: SetFamily> Handlespace<F> {
                 // Weighted round robin keeps the PE in its round.
                 let v = policy::ordered_value(&e.policy, 0, e.sel_value);
                 if v != e.sel_value {
-                    set.remove(&SelKey {
-                        value: e.sel_value,
-                        seq: e.key_seq,
-                        slot,
-                    });
+                    set.remove(&sel_key(e.sel_value, e.key_seq, slot));
                     // A PE whose value changes joins the end of its new
                     // tie group.
                     e.seq = pool.next_seq;
                     pool.next_seq += 1;
                     e.key_seq = e.seq;
                     e.sel_value = v;
-                    set.insert(SelKey {
-                        value: v,
-                        seq: e.seq,
-                        slot,
-                    });
+                    set.insert(sel_key(v, e.seq, slot));
                 }
             }
             Selection::Weighted(fw) => {
@@ -677,11 +675,7 @@ impl<F: SetFamily> Handlespace<F> {
                 }
             }
             Selection::Ordered(set) => {
-                set.remove(&SelKey {
-                    value: e.sel_value,
-                    seq: e.key_seq,
-                    slot,
-                });
+                set.remove(&sel_key(e.sel_value, e.key_seq, slot));
             }
             Selection::Uniform => {}
             Selection::Weighted(fw) => {
@@ -739,6 +733,7 @@ impl<F: SetFamily> Handlespace<F> {
     }
 
     fn resolve_pool(&mut self, p: u32, rng: &mut impl Rng, out: &mut [EntryRef]) -> usize {
+        self.rebase_rounds_if_needed(p);
         let Some(pool) = self.pools.get_mut(p as usize).and_then(Option::as_mut) else {
             return 0;
         };
@@ -773,11 +768,11 @@ impl<F: SetFamily> Handlespace<F> {
                         head[n] = Some(k);
                     }
                     if n < h {
-                        out[n] = r(k.slot);
+                        out[n] = r(key_slot(k));
                     }
                 }
                 let Some(k) = head[0] else { return 0 };
-                first = k.slot;
+                first = key_slot(k);
                 let Some(Some(e)) = self.entries.get_mut(first as usize) else {
                     return h;
                 };
@@ -789,7 +784,8 @@ impl<F: SetFamily> Handlespace<F> {
                     if e.credit > 1 {
                         e.credit -= 1;
                     } else {
-                        round += 1;
+                        // No overflow: rounds are rebased before reaching MAX.
+                        round = round.saturating_add(1);
                         e.credit = policy::wrr_weight(&e.policy);
                     }
                 }
@@ -799,16 +795,12 @@ impl<F: SetFamily> Handlespace<F> {
                         .saturating_add(policy::degradation_step(&e.policy));
                 }
                 let v = policy::ordered_value(&e.policy, e.degradation, round);
-                let alone = head[1].is_none_or(|k2| k2.value > v);
+                let alone = head[1].is_none_or(|k2| key_value(k2) > v);
                 if v != e.sel_value || !alone {
                     set.remove(&k);
                     e.sel_value = v;
                     e.key_seq = e.seq;
-                    set.insert(SelKey {
-                        value: v,
-                        seq: e.seq,
-                        slot: first,
-                    });
+                    set.insert(sel_key(v, e.seq, first));
                 }
                 // Otherwise the PE stays strictly first by value: its old
                 // key orders exactly like the new one (later arrivals in
@@ -880,6 +872,36 @@ impl<F: SetFamily> Handlespace<F> {
             }
         }
         h
+    }
+
+    /// Weighted round robin counts rounds in 32 bits; when the current
+    /// round reaches the end of that range (after 2^32 rounds), every PE's
+    /// round is made relative to the current one. O(n log n), that rarely.
+    fn rebase_rounds_if_needed(&mut self, p: u32) {
+        let Some(pool) = self.pools.get_mut(p as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        if pool.policy != PolicyType::WeightedRoundRobin {
+            return;
+        }
+        let Selection::Ordered(set) = &mut pool.sel else {
+            return;
+        };
+        let Some(min) = set.first().map(key_value) else {
+            return;
+        };
+        if min < u32::MAX {
+            return;
+        }
+        let keys: Vec<SelKey> = set.iter_from(None).collect();
+        set.clear();
+        for k in keys {
+            let slot = key_slot(k);
+            if let Some(Some(e)) = self.entries.get_mut(slot as usize) {
+                e.sel_value -= min;
+                set.insert(sel_key(e.sel_value, e.key_seq, slot));
+            }
+        }
     }
 
     // ----- timers ----------------------------------------------------------
