@@ -2,6 +2,8 @@
 //! handlespace and against a plain reference model (vectors, linear scans,
 //! checksums from scratch); both must agree after every step.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
