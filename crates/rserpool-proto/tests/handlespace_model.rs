@@ -23,6 +23,7 @@ const CONFIG: Config = Config {
     max_pes_per_pool: 6,
     max_pes_total: 10,
     max_bad_pe_reports: 2,
+    ordered_window: None,
 };
 
 #[derive(Clone, Debug)]
@@ -484,8 +485,11 @@ fn transport(tcp: Option<bool>) -> TransportParam {
     }
 }
 
-fn run<F: SetFamily>(policies: [PolicyType; 3], ops: &[Op]) {
-    let mut hs: Handlespace<F> = Handlespace::new(CONFIG);
+fn run<F: SetFamily>(policies: [PolicyType; 3], ops: &[Op], window: Option<usize>) {
+    let mut hs: Handlespace<F> = Handlespace::new(Config {
+        ordered_window: window,
+        ..CONFIG
+    });
     let mut m = Model::default();
     let mut rng = Xoshiro256::seed_from_u64(5);
     let mut now = 0u64;
@@ -854,6 +858,13 @@ proptest! {
 
     #[test]
     fn model_btree(policies in policies(), ops in prop::collection::vec(op(), 1..120)) {
-        run::<BTreeFamily>(policies, &ops);
+        run::<BTreeFamily>(policies, &ops, None);
+    }
+
+    /// A window of 1 keeps at most two keys in the ordered set: every
+    /// refill and shrink path runs constantly.
+    #[test]
+    fn model_btree_windowed(policies in policies(), ops in prop::collection::vec(op(), 1..120)) {
+        run::<BTreeFamily>(policies, &ops, Some(1));
     }
 }

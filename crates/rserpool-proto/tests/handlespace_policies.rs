@@ -252,6 +252,7 @@ fn registration_checks_map_to_rfc5354_causes() {
         max_pes_per_pool: 2,
         max_pes_total: 3,
         max_bad_pe_reports: 3,
+        ..Config::default()
     };
     let mut hs: Handlespace = Handlespace::new(cfg);
     let a = PoolHandle::from("a");

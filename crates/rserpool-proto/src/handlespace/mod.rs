@@ -45,6 +45,7 @@ mod entry;
 mod error;
 mod fenwick;
 mod lists;
+mod ordered;
 mod policy;
 mod rng;
 pub mod set;

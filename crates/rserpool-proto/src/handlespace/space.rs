@@ -11,6 +11,7 @@ use super::entry::{AssocId, EntryRef, PeEntry, Registration, TimerKind};
 use super::error::{HsError, Resource};
 use super::fenwick::Fenwick;
 use super::lists::{Links, NIL};
+use super::ordered::{SelKey, Windowed, key_slot, key_value, sel_key};
 use super::policy::{self, Kind};
 use super::rng::Rng;
 use super::set::{BTreeFamily, OrderedSet, SetFamily};
@@ -30,6 +31,10 @@ pub struct Config {
     pub max_pes_total: usize,
     /// MAX-BAD-PE-REPORT (RFC 5353): unreachable reports before removal.
     pub max_bad_pe_reports: u32,
+    /// How many of an ordered pool's first PEs (least used, priority)
+    /// are kept in its ordered set; `None` keeps all of them there, as the
+    /// paper's handlespace does (see the `ordered` module).
+    pub ordered_window: Option<usize>,
 }
 
 impl Default for Config {
@@ -39,6 +44,7 @@ impl Default for Config {
             max_pes_per_pool: 1 << 22,
             max_pes_total: 1 << 24,
             max_bad_pe_reports: 3,
+            ordered_window: Some(64),
         }
     }
 }
@@ -98,29 +104,12 @@ pub struct SyncStep {
     pub next: Option<SyncCursor>,
 }
 
-/// A selection-order key packed into one `u128` (value, sequence number,
-/// slot) so ordered sets compare and move small keys.
-type SelKey = u128;
-
-#[inline]
-fn sel_key(value: u32, seq: u64, slot: u32) -> SelKey {
-    (u128::from(value) << 96) | (u128::from(seq) << 32) | u128::from(slot)
-}
-#[inline]
-fn key_value(k: SelKey) -> u32 {
-    (k >> 96) as u32
-}
-#[inline]
-fn key_slot(k: SelKey) -> u32 {
-    k as u32
-}
-
 enum Selection<F: SetFamily> {
     /// Round robin: a circular list over `ring_prev`/`ring_next`.
     Ring {
         cursor: u32,
     },
-    Ordered(F::Set<SelKey>),
+    Ordered(Windowed<F::Set<SelKey>>),
     /// Random: every member weighs the same, no weight structure needed.
     Uniform,
     Weighted(Fenwick),
@@ -174,6 +163,8 @@ pub struct Handlespace<F: SetFamily = BTreeFamily> {
     owner_links: Links,
     assocs: Map<AssocId, AssocSet>,
     assoc_links: Links,
+    /// Outside lists of windowed ordered selections.
+    outside_links: Links,
     timers: Wheel,
     total: ChecksumSum,
 }
@@ -220,6 +211,7 @@ impl<F: SetFamily> Handlespace<F> {
             owner_links: Links::default(),
             assocs: Map::default(),
             assoc_links: Links::default(),
+            outside_links: Links::default(),
             timers: Wheel::default(),
             total: ChecksumSum::EMPTY,
         }
@@ -456,7 +448,11 @@ impl<F: SetFamily> Handlespace<F> {
         let policy = reg.policy.policy_type();
         let sel = match policy::kind(policy) {
             Kind::Ring => Selection::Ring { cursor: NIL },
-            Kind::Ordered => Selection::Ordered(Default::default()),
+            // Rounds rebase over the whole pool: no window there.
+            Kind::Ordered if policy == PolicyType::WeightedRoundRobin => {
+                Selection::Ordered(Windowed::new(None))
+            }
+            Kind::Ordered => Selection::Ordered(Windowed::new(self.config.ordered_window)),
             Kind::Weighted if policy == PolicyType::Random => Selection::Uniform,
             Kind::Weighted => Selection::Weighted(Fenwick::default()),
         };
@@ -510,6 +506,7 @@ impl<F: SetFamily> Handlespace<F> {
         self.ring_next.push(NIL);
         self.owner_links.ensure(s);
         self.assoc_links.ensure(s);
+        self.outside_links.ensure(s);
         s
     }
 
@@ -559,11 +556,11 @@ impl<F: SetFamily> Handlespace<F> {
                     self.ring_prev[c as usize] = slot;
                 }
             }
-            Selection::Ordered(set) => {
+            Selection::Ordered(ord) => {
                 // A new weighted-round-robin PE joins the current round.
-                let round = set.first().map_or(0, key_value);
+                let round = ord.set.first().map_or(0, key_value);
                 e.sel_value = policy::ordered_value(&e.policy, 0, round);
-                set.insert(sel_key(e.sel_value, seq, slot));
+                ord.insert(&mut self.outside_links, sel_key(e.sel_value, seq, slot));
             }
             Selection::Uniform => {}
             Selection::Weighted(fw) => fw.push(policy::weight(&e.policy, 0)),
@@ -603,18 +600,21 @@ impl<F: SetFamily> Handlespace<F> {
             return;
         };
         match &mut pool.sel {
-            Selection::Ordered(set) => {
+            Selection::Ordered(ord) => {
                 // Weighted round robin keeps the PE in its round.
                 let v = policy::ordered_value(&e.policy, 0, e.sel_value);
                 if v != e.sel_value {
-                    set.remove(&sel_key(e.sel_value, e.key_seq, slot));
+                    ord.remove(
+                        &mut self.outside_links,
+                        sel_key(e.sel_value, e.key_seq, slot),
+                    );
                     // A PE whose value changes joins the end of its new
                     // tie group.
                     e.seq = pool.next_seq;
                     pool.next_seq += 1;
                     e.key_seq = e.seq;
                     e.sel_value = v;
-                    set.insert(sel_key(v, e.seq, slot));
+                    ord.insert(&mut self.outside_links, sel_key(v, e.seq, slot));
                 }
             }
             Selection::Weighted(fw) => {
@@ -674,8 +674,11 @@ impl<F: SetFamily> Handlespace<F> {
                     }
                 }
             }
-            Selection::Ordered(set) => {
-                set.remove(&sel_key(e.sel_value, e.key_seq, slot));
+            Selection::Ordered(ord) => {
+                ord.remove(
+                    &mut self.outside_links,
+                    sel_key(e.sel_value, e.key_seq, slot),
+                );
             }
             Selection::Uniform => {}
             Selection::Weighted(fw) => {
@@ -761,9 +764,16 @@ impl<F: SetFamily> Handlespace<F> {
                     pool.next_seq += 1;
                 }
             }
-            Selection::Ordered(set) => {
+            Selection::Ordered(ord) => {
+                let entries = &self.entries;
+                ord.prepare(&mut self.outside_links, h.max(2), |s| {
+                    match entries.get(s as usize) {
+                        Some(Some(e)) => sel_key(e.sel_value, e.key_seq, s),
+                        _ => SelKey::MAX,
+                    }
+                });
                 let mut head = [None::<SelKey>; 2];
-                for (n, k) in set.iter_from(None).take(h.max(2)).enumerate() {
+                for (n, k) in ord.set.iter_from(None).take(h.max(2)).enumerate() {
                     if n < 2 {
                         head[n] = Some(k);
                     }
@@ -797,10 +807,10 @@ impl<F: SetFamily> Handlespace<F> {
                 let v = policy::ordered_value(&e.policy, e.degradation, round);
                 let alone = head[1].is_none_or(|k2| key_value(k2) > v);
                 if v != e.sel_value || !alone {
-                    set.remove(&k);
+                    ord.remove(&mut self.outside_links, k);
                     e.sel_value = v;
                     e.key_seq = e.seq;
-                    set.insert(sel_key(v, e.seq, first));
+                    ord.insert(&mut self.outside_links, sel_key(v, e.seq, first));
                 }
                 // Otherwise the PE stays strictly first by value: its old
                 // key orders exactly like the new one (later arrivals in
@@ -884,22 +894,28 @@ impl<F: SetFamily> Handlespace<F> {
         if pool.policy != PolicyType::WeightedRoundRobin {
             return;
         }
-        let Selection::Ordered(set) = &mut pool.sel else {
+        let Selection::Ordered(ord) = &mut pool.sel else {
             return;
         };
-        let Some(min) = set.first().map(key_value) else {
+        let Some(min) = ord.set.first().map(key_value) else {
             return;
         };
         if min < u32::MAX {
             return;
         }
-        let keys: Vec<SelKey> = set.iter_from(None).collect();
-        set.clear();
+        let entries = &self.entries;
+        let keys = ord.drain_all(&mut self.outside_links, |s| match entries.get(s as usize) {
+            Some(Some(e)) => sel_key(e.sel_value, e.key_seq, s),
+            _ => SelKey::MAX,
+        });
         for k in keys {
             let slot = key_slot(k);
             if let Some(Some(e)) = self.entries.get_mut(slot as usize) {
                 e.sel_value -= min;
-                set.insert(sel_key(e.sel_value, e.key_seq, slot));
+                ord.insert(
+                    &mut self.outside_links,
+                    sel_key(e.sel_value, e.key_seq, slot),
+                );
             }
         }
     }
