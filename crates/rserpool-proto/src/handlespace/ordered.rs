@@ -41,7 +41,16 @@ pub struct Windowed<S> {
     outside_head: u32,
     outside_len: usize,
     scratch: Vec<SelKey>,
+    /// The first keys, cached: a selection that changes no key (the
+    /// common case for least used) then reads no tree at all.
+    head: [SelKey; HEAD],
+    /// Valid entries of `head`; `INVALID` after any change.
+    head_len: usize,
 }
+
+/// Cached first keys: enough for the usual MaxHResItems of 3 plus one.
+pub const HEAD: usize = 4;
+const INVALID: usize = usize::MAX;
 
 impl<S: OrderedSet<SelKey>> Windowed<S> {
     pub fn new(window: Option<usize>) -> Self {
@@ -52,12 +61,29 @@ impl<S: OrderedSet<SelKey>> Windowed<S> {
             outside_head: NIL,
             outside_len: 0,
             scratch: Vec::new(),
+            head: [0; HEAD],
+            head_len: INVALID,
         }
+    }
+
+    /// The first `min(HEAD, len)` keys (call [`Windowed::prepare`] first).
+    #[inline]
+    pub fn head(&mut self) -> &[SelKey] {
+        if self.head_len == INVALID {
+            let mut n = 0;
+            for (slot, k) in self.head.iter_mut().zip(self.set.iter_from(None)) {
+                *slot = k;
+                n += 1;
+            }
+            self.head_len = n;
+        }
+        &self.head[..self.head_len]
     }
 
     #[inline]
     pub fn insert(&mut self, links: &mut Links, key: SelKey) {
         if key < self.threshold {
+            self.head_len = INVALID;
             self.set.insert(key);
             if let Some(w) = self.window {
                 if self.set.len() > 2 * w {
@@ -73,6 +99,7 @@ impl<S: OrderedSet<SelKey>> Windowed<S> {
     #[inline]
     pub fn remove(&mut self, links: &mut Links, key: SelKey) {
         if key < self.threshold {
+            self.head_len = INVALID;
             self.set.remove(&key);
         } else {
             links.unlink(&mut self.outside_head, key_slot(key));
@@ -103,6 +130,7 @@ impl<S: OrderedSet<SelKey>> Windowed<S> {
     }
 
     fn refill(&mut self, links: &mut Links, need: usize, key_of: impl Fn(u32) -> SelKey) {
+        self.head_len = INVALID;
         let want = need.max(self.window.unwrap_or(0));
         self.scratch.clear();
         self.scratch
@@ -127,6 +155,7 @@ impl<S: OrderedSet<SelKey>> Windowed<S> {
     /// All keys in order (inside first, then the outside sorted); for
     /// rare whole-pool work such as rebasing rounds.
     pub fn drain_all(&mut self, links: &mut Links, key_of: impl Fn(u32) -> SelKey) -> Vec<SelKey> {
+        self.head_len = INVALID;
         let mut keys: Vec<SelKey> = self.set.iter_from(None).collect();
         keys.extend(links.iter(self.outside_head).map(key_of));
         let mut at = self.outside_head;

@@ -11,7 +11,7 @@ use super::entry::{AssocId, EntryRef, PeEntry, Registration, TimerKind};
 use super::error::{HsError, Resource};
 use super::fenwick::Fenwick;
 use super::lists::{Links, NIL};
-use super::ordered::{SelKey, Windowed, key_slot, key_value, sel_key};
+use super::ordered::{HEAD, SelKey, Windowed, key_slot, key_value, sel_key};
 use super::policy::{self, Kind};
 use super::rng::Rng;
 use super::set::{BTreeFamily, OrderedSet, SetFamily};
@@ -773,11 +773,21 @@ impl<F: SetFamily> Handlespace<F> {
                     }
                 });
                 let mut head = [None::<SelKey>; 2];
-                for (n, k) in ord.set.iter_from(None).take(h.max(2)).enumerate() {
-                    if n < 2 {
-                        head[n] = Some(k);
+                if h < HEAD {
+                    let keys = ord.head();
+                    for (n, k) in keys.iter().enumerate() {
+                        if n < 2 {
+                            head[n] = Some(*k);
+                        }
+                        if n < h {
+                            out[n] = r(key_slot(*k));
+                        }
                     }
-                    if n < h {
+                } else {
+                    for (n, k) in ord.set.iter_from(None).take(h).enumerate() {
+                        if n < 2 {
+                            head[n] = Some(k);
+                        }
                         out[n] = r(key_slot(k));
                     }
                 }
