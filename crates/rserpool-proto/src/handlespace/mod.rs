@@ -47,6 +47,7 @@ mod fenwick;
 mod lists;
 mod ordered;
 mod policy;
+mod pool_map;
 mod rng;
 pub mod set;
 mod space;

@@ -13,6 +13,7 @@ use super::fenwick::Fenwick;
 use super::lists::{Links, NIL};
 use super::ordered::{HEAD, SelKey, Windowed, key_slot, key_value, sel_key};
 use super::policy::{self, Kind};
+use super::pool_map::PoolMap;
 use super::rng::Rng;
 use super::set::{BTreeFamily, OrderedSet, SetFamily};
 use super::time::Time;
@@ -155,7 +156,7 @@ pub struct Handlespace<F: SetFamily = BTreeFamily> {
     index: Map<u64, u32>,
     pools: Vec<Option<Pool<F>>>,
     free_pools: Vec<u32>,
-    pool_index: Map<Vec<u8>, u32>,
+    pool_index: PoolMap,
     ring_prev: Vec<u32>,
     ring_next: Vec<u32>,
     owners: Vec<Owner>,
@@ -203,7 +204,7 @@ impl<F: SetFamily> Handlespace<F> {
             index: Map::default(),
             pools: Vec::new(),
             free_pools: Vec::new(),
-            pool_index: Map::default(),
+            pool_index: PoolMap::default(),
             ring_prev: Vec::new(),
             ring_next: Vec::new(),
             owners: Vec::new(),
@@ -247,7 +248,12 @@ impl<F: SetFamily> Handlespace<F> {
     }
 
     fn pool_idx(&self, handle: &[u8]) -> Option<u32> {
-        self.pool_index.get(handle).copied()
+        let pools = &self.pools;
+        self.pool_index
+            .get(handle, |p| match pools.get(p as usize) {
+                Some(Some(pool)) => pool.handle.as_bytes(),
+                _ => &[],
+            })
     }
 
     fn pool(&self, idx: u32) -> Option<&Pool<F>> {
@@ -476,7 +482,7 @@ impl<F: SetFamily> Handlespace<F> {
                 (self.pools.len() - 1) as u32
             }
         };
-        self.pool_index.insert(handle.as_bytes().to_vec(), idx);
+        self.pool_index.insert(handle.as_bytes(), idx);
         idx
     }
 
@@ -699,7 +705,7 @@ impl<F: SetFamily> Handlespace<F> {
         self.index.remove(&index_key(p, e.pe_id));
         if pool_empty {
             if let Some(pool) = self.pools.get_mut(p as usize).and_then(Option::take) {
-                self.pool_index.remove(pool.handle.as_bytes());
+                self.pool_index.remove(pool.handle.as_bytes(), p);
                 self.free_pools.push(p);
             }
         }
