@@ -5,4 +5,6 @@
 //!   time, with the same message-oriented interface.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod announce;
+pub mod metrics;
 pub mod transport;
