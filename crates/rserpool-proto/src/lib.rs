@@ -9,8 +9,11 @@
 //!   encoder.
 //! - [`handlespace`]: pools, PE entries, policies, timers, ownership and
 //!   checksums (paper section 3).
+//! - [`registrar`]: the registrar (RFC 5352 server side, RFC 5353 peer) as
+//!   an I/O-free state machine.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod handlespace;
+pub mod registrar;
 pub mod wire;
