@@ -1,6 +1,8 @@
 //! `rserpool`: one binary for every RSerPool role and tool.
 
 mod inspect;
+mod logging;
+mod registrar;
 
 use clap::{Parser, Subcommand};
 
@@ -19,11 +21,51 @@ struct Cli {
 enum Command {
     /// Decode ASAP and ENRP messages in a pcap or pcapng capture.
     Inspect(inspect::Args),
+    /// Run a pool registrar (ASAP server and ENRP peer).
+    Registrar(Box<registrar::Args>),
 }
 
 fn main() {
     let cli = Cli::parse();
     match cli.command {
         Command::Inspect(args) => std::process::exit(inspect::run(&args)),
+        Command::Registrar(args) => std::process::exit(registrar::run(&args)),
+    }
+}
+
+/// 64 random bits from the standard library's randomly keyed hasher: enough
+/// for IDs and seeds, without a dependency.
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub(crate) async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -7,4 +7,5 @@
 
 pub mod announce;
 pub mod metrics;
+pub mod registrar;
 pub mod transport;

@@ -1,0 +1,848 @@
+//! The registrar daemon: the I/O-free registrar of `rserpool-proto`
+//! driven by tokio sockets and a real clock.
+//!
+//! One task owns the state machine. Every association has a reader task
+//! that forwards whole messages to it and a writer task fed through a
+//! bounded queue, so a slow peer never blocks the registrar: when its
+//! queue is full, its association is dropped.
+
+use crate::announce::{AnnounceListener, Announcer, MulticastConfig};
+use crate::metrics::{self, Exposition, SnapshotRequest};
+use crate::transport::{self, Association, Carrier, Listener, Ppid, TransportMode};
+use rserpool_proto::handlespace::{AssocId, Time};
+use rserpool_proto::registrar::{self as core, ConnId, Event, Registrar, Transmit};
+use rserpool_proto::wire::{Protocol, TransportParam, TransportUse};
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+/// Messages queued for one association before it counts as stuck.
+const SEND_QUEUE: usize = 4096;
+/// How long a connection attempt to a peer or PE may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Everything the daemon needs besides the protocol configuration.
+#[derive(Clone, Debug)]
+pub struct DaemonConfig {
+    /// Protocol settings; its transports are filled in from the bound
+    /// addresses at start.
+    pub registrar: core::Config,
+    /// ASAP listening addresses (several for multi-homing).
+    pub asap_addrs: Vec<SocketAddr>,
+    /// ENRP listening addresses.
+    pub enrp_addrs: Vec<SocketAddr>,
+    pub transport: TransportMode,
+    /// Prometheus endpoint.
+    pub metrics: Option<SocketAddr>,
+    /// ASAP Server Announces are sent here (when `registrar.announce`).
+    pub asap_announce: Option<MulticastConfig>,
+    /// ENRP Presence announces are sent and listened for here.
+    pub enrp_announce: Option<MulticastConfig>,
+    /// Most ASAP and ENRP associations at once; further ones are refused.
+    pub max_associations: usize,
+    /// Seed of the registrar's random generator (PE selection, IDs).
+    pub seed: u64,
+}
+
+impl DaemonConfig {
+    pub fn new(
+        registrar: core::Config,
+        asap_addrs: Vec<SocketAddr>,
+        enrp_addrs: Vec<SocketAddr>,
+    ) -> Self {
+        DaemonConfig {
+            registrar,
+            asap_addrs,
+            enrp_addrs,
+            transport: TransportMode::Auto,
+            metrics: None,
+            asap_announce: None,
+            enrp_announce: None,
+            max_associations: 100_000,
+            seed: rand_seed(),
+        }
+    }
+}
+
+fn rand_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
+
+/// A running registrar.
+#[derive(Debug)]
+pub struct RegistrarHandle {
+    asap_addrs: Vec<SocketAddr>,
+    enrp_addrs: Vec<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
+    carrier: Carrier,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<io::Result<()>>,
+    aux: Vec<JoinHandle<()>>,
+}
+
+impl RegistrarHandle {
+    pub fn asap_addrs(&self) -> &[SocketAddr] {
+        &self.asap_addrs
+    }
+    pub fn enrp_addrs(&self) -> &[SocketAddr] {
+        &self.enrp_addrs
+    }
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+    pub fn carrier(&self) -> Carrier {
+        self.carrier
+    }
+
+    /// Graceful stop: the registrar says goodbye and closes its associations.
+    pub async fn stop(mut self) -> io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let r = (&mut self.task)
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)));
+        for t in &self.aux {
+            t.abort();
+        }
+        r
+    }
+
+    /// Stops at once, as a crash would: no goodbye, sockets just close.
+    pub fn kill(self) {
+        self.task.abort();
+        for t in &self.aux {
+            t.abort();
+        }
+    }
+
+    /// Waits until the registrar ends by itself (it does only on errors).
+    pub async fn join(mut self) -> io::Result<()> {
+        (&mut self.task)
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)))
+    }
+}
+
+impl Drop for RegistrarHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+        for t in &self.aux {
+            t.abort();
+        }
+    }
+}
+
+/// What the I/O tasks tell the registrar task.
+enum Input {
+    AsapAccepted(Association),
+    AsapMessage(AssocId, Vec<u8>),
+    AsapClosed(AssocId, Option<io::Error>),
+    AsapConnected(AssocId, io::Result<Association>),
+    EnrpAccepted(Association),
+    EnrpConnected(ConnId, io::Result<Association>),
+    EnrpMessage(ConnId, Vec<u8>),
+    EnrpClosed(ConnId, Option<io::Error>),
+    EnrpAnnounce(SocketAddr, Vec<u8>),
+}
+
+/// The registrar's end of one association.
+struct Link {
+    tx: mpsc::Sender<Vec<u8>>,
+    reader: JoinHandle<()>,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+/// Starts a registrar: binds its sockets, then runs it in the background.
+pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
+    let carrier = cfg.transport.resolve()?;
+    let asap = Listener::bind(&cfg.asap_addrs, carrier, Ppid::Asap)?;
+    let enrp = Listener::bind(&cfg.enrp_addrs, carrier, Ppid::Enrp)?;
+    let asap_addrs = asap.local_addrs()?;
+    let enrp_addrs = enrp.local_addrs()?;
+    cfg.registrar.asap_transport = Some(transport_param(carrier, &asap_addrs));
+    cfg.registrar.enrp_transport = transport_param(carrier, &enrp_addrs);
+
+    let (tx, rx) = mpsc::channel::<Input>(8192);
+    let mut aux = Vec::new();
+    aux.push(tokio::spawn(accept_loop(
+        asap,
+        tx.clone(),
+        Input::AsapAccepted,
+    )));
+    aux.push(tokio::spawn(accept_loop(
+        enrp,
+        tx.clone(),
+        Input::EnrpAccepted,
+    )));
+
+    let (metrics_tx, metrics_rx) = mpsc::channel::<SnapshotRequest>(16);
+    let mut metrics_addr = None;
+    if let Some(addr) = cfg.metrics {
+        let listener = metrics::bind(addr).await?;
+        metrics_addr = Some(listener.local_addr()?);
+        aux.push(tokio::spawn(async move {
+            if let Err(e) = metrics::serve(listener, metrics_tx).await {
+                warn!("metrics endpoint stopped: {e}");
+            }
+        }));
+    }
+
+    let asap_announcer = match (&cfg.asap_announce, cfg.registrar.announce) {
+        (Some(m), true) => Some(Announcer::new(m)?),
+        _ => None,
+    };
+    let enrp_announcer = match (&cfg.enrp_announce, cfg.registrar.announce) {
+        (Some(m), true) => Some(Announcer::new(m)?),
+        _ => None,
+    };
+    if let Some(m) = &cfg.enrp_announce {
+        let listener = AnnounceListener::new(m)?;
+        let tx = tx.clone();
+        aux.push(tokio::spawn(async move {
+            let mut buf = vec![0u8; 65536];
+            loop {
+                match listener.recv(&mut buf).await {
+                    Ok((bytes, from)) => {
+                        if tx
+                            .send(Input::EnrpAnnounce(from, bytes.to_vec()))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        warn!("ENRP announce listener: {e}");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }));
+    }
+
+    info!(
+        id = %cfg.registrar.id, %carrier, asap = ?asap_addrs, enrp = ?enrp_addrs,
+        "registrar started"
+    );
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let origin = Instant::now();
+    let registrar: Registrar = Registrar::new(cfg.registrar.clone(), Time::ZERO, cfg.seed);
+    let driver = Driver {
+        registrar,
+        origin,
+        carrier,
+        tx,
+        asap_links: HashMap::new(),
+        enrp_links: HashMap::new(),
+        asap_announcer,
+        enrp_announcer,
+        max_associations: cfg.max_associations,
+        hr_latency: Histogram::default(),
+        events: EventCounts::default(),
+    };
+    let task = tokio::spawn(driver.run(rx, metrics_rx, stop_rx));
+    Ok(RegistrarHandle {
+        asap_addrs,
+        enrp_addrs,
+        metrics_addr,
+        carrier,
+        stop: Some(stop_tx),
+        task,
+        aux,
+    })
+}
+
+/// How peers and PEs reach a listener, as a transport parameter.
+fn transport_param(carrier: Carrier, addrs: &[SocketAddr]) -> TransportParam {
+    let port = addrs.first().map_or(0, SocketAddr::port);
+    match carrier {
+        Carrier::Sctp => TransportParam::Sctp {
+            port,
+            transport_use: TransportUse::DataPlusControl,
+            addresses: addrs.iter().map(SocketAddr::ip).collect(),
+        },
+        Carrier::Tcp => TransportParam::Tcp {
+            port,
+            transport_use: TransportUse::DataPlusControl,
+            address: addrs.first().map_or([0, 0, 0, 0].into(), SocketAddr::ip),
+        },
+    }
+}
+
+async fn accept_loop(listener: Listener, tx: mpsc::Sender<Input>, wrap: fn(Association) -> Input) {
+    loop {
+        match listener.accept().await {
+            Ok((assoc, _)) => {
+                if tx.send(wrap(assoc)).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                // Out of descriptors and the like: do not spin.
+                warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+struct Driver {
+    registrar: Registrar,
+    origin: Instant,
+    carrier: Carrier,
+    tx: mpsc::Sender<Input>,
+    asap_links: HashMap<AssocId, Link>,
+    enrp_links: HashMap<ConnId, Link>,
+    asap_announcer: Option<Announcer>,
+    enrp_announcer: Option<Announcer>,
+    max_associations: usize,
+    hr_latency: Histogram,
+    events: EventCounts,
+}
+
+impl Driver {
+    fn now(&self) -> Time {
+        Time::from_micros(u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX))
+    }
+
+    fn instant(&self, t: Time) -> Instant {
+        self.origin + Duration::from_micros(t.as_micros())
+    }
+
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Input>,
+        mut metrics_rx: mpsc::Receiver<SnapshotRequest>,
+        mut stop: oneshot::Receiver<()>,
+    ) -> io::Result<()> {
+        self.flush().await;
+        loop {
+            let deadline = self.registrar.poll_timeout().map(|t| self.instant(t));
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                input = rx.recv() => {
+                    let Some(input) = input else { break };
+                    self.input(input);
+                    // Take what else is waiting before sending, so bursts are
+                    // handled together.
+                    for _ in 0..256 {
+                        match rx.try_recv() {
+                            Ok(input) => self.input(input),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                () = sleep => {
+                    let now = self.now();
+                    self.registrar.handle_timeout(now);
+                }
+                req = metrics_rx.recv() => {
+                    if let Some(req) = req {
+                        let _ = req.send(self.render_metrics());
+                    }
+                }
+                _ = &mut stop => {
+                    info!(id = %self.registrar.id(), "registrar stopping");
+                    let now = self.now();
+                    self.registrar.shutdown(now);
+                    self.flush().await;
+                    // Let writers hand their last messages to the kernel.
+                    self.asap_links.clear();
+                    self.enrp_links.clear();
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    return Ok(());
+                }
+            }
+            self.flush().await;
+        }
+        Ok(())
+    }
+
+    fn input(&mut self, input: Input) {
+        let now = self.now();
+        match input {
+            Input::AsapAccepted(a) => {
+                if self.asap_links.len() + self.enrp_links.len() >= self.max_associations {
+                    warn!(peer = ?a.peer_addr(), "association limit reached: refusing ASAP association");
+                    return;
+                }
+                let remote = a
+                    .peer_addr()
+                    .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+                let id = self.registrar.asap_accepted(now, remote);
+                debug!(assoc = id, %remote, "ASAP association up");
+                let link = self.spawn_link(
+                    a,
+                    move |bytes| Input::AsapMessage(id, bytes),
+                    move |e| Input::AsapClosed(id, e),
+                );
+                self.asap_links.insert(id, link);
+            }
+            Input::AsapMessage(id, bytes) => {
+                if !self.asap_links.contains_key(&id) {
+                    return;
+                }
+                let timed = bytes.first() == Some(&0x05);
+                let start = timed.then(std::time::Instant::now);
+                self.registrar.asap_received(now, id, &bytes);
+                if let Some(start) = start {
+                    self.hr_latency.record(start.elapsed());
+                }
+            }
+            Input::AsapClosed(id, e) => {
+                if self.asap_links.remove(&id).is_some() {
+                    debug!(assoc = id, error = ?e, "ASAP association closed");
+                    self.registrar.asap_closed(now, id);
+                }
+            }
+            Input::AsapConnected(id, Ok(a)) => {
+                let link = self.spawn_link(
+                    a,
+                    move |bytes| Input::AsapMessage(id, bytes),
+                    move |e| Input::AsapClosed(id, e),
+                );
+                self.asap_links.insert(id, link);
+                self.registrar.asap_connected(now, id);
+            }
+            Input::AsapConnected(id, Err(e)) => {
+                debug!(assoc = id, "ASAP connect failed: {e}");
+                self.registrar.asap_closed(now, id);
+            }
+            Input::EnrpAccepted(a) => {
+                if self.asap_links.len() + self.enrp_links.len() >= self.max_associations {
+                    warn!(peer = ?a.peer_addr(), "association limit reached: refusing ENRP association");
+                    return;
+                }
+                let remote = a
+                    .peer_addr()
+                    .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+                let conn = self.registrar.enrp_accepted(now, remote);
+                debug!(conn = conn.0, %remote, "ENRP association accepted");
+                let link = self.spawn_link(
+                    a,
+                    move |bytes| Input::EnrpMessage(conn, bytes),
+                    move |e| Input::EnrpClosed(conn, e),
+                );
+                self.enrp_links.insert(conn, link);
+            }
+            Input::EnrpConnected(conn, Ok(a)) => {
+                let link = self.spawn_link(
+                    a,
+                    move |bytes| Input::EnrpMessage(conn, bytes),
+                    move |e| Input::EnrpClosed(conn, e),
+                );
+                self.enrp_links.insert(conn, link);
+                self.registrar.enrp_connected(now, conn);
+            }
+            Input::EnrpConnected(conn, Err(e)) => {
+                debug!(conn = conn.0, "ENRP connect failed: {e}");
+                self.registrar.enrp_closed(now, conn);
+            }
+            Input::EnrpMessage(conn, bytes) => {
+                if self.enrp_links.contains_key(&conn) {
+                    self.registrar.enrp_received(now, conn, &bytes);
+                }
+            }
+            Input::EnrpClosed(conn, e) => {
+                if self.enrp_links.remove(&conn).is_some() {
+                    debug!(conn = conn.0, error = ?e, "ENRP association closed");
+                    self.registrar.enrp_closed(now, conn);
+                }
+            }
+            Input::EnrpAnnounce(from, bytes) => {
+                self.registrar.enrp_announce_received(now, from, &bytes)
+            }
+        }
+    }
+
+    /// Splits an association into a reader task feeding the registrar and
+    /// a writer task draining a bounded queue.
+    fn spawn_link(
+        &self,
+        a: Association,
+        on_message: impl Fn(Vec<u8>) -> Input + Send + 'static,
+        on_close: impl Fn(Option<io::Error>) -> Input + Send + 'static,
+    ) -> Link {
+        let Association {
+            mut reader,
+            mut writer,
+        } = a;
+        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(SEND_QUEUE);
+        let inputs = self.tx.clone();
+        let reader = tokio::spawn(async move {
+            let err = loop {
+                match reader.recv().await {
+                    Ok(Some(m)) => {
+                        if inputs.send(on_message(m.to_vec())).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(None) => break None,
+                    Err(e) => break Some(e),
+                }
+            };
+            let _ = inputs.send(on_close(err)).await;
+        });
+        tokio::spawn(async move {
+            while let Some(m) = rx.recv().await {
+                if writer.send(&m).await.is_err() {
+                    break;
+                }
+            }
+            let _ = writer.shutdown().await;
+        });
+        Link { tx, reader }
+    }
+
+    /// Carries out what the registrar asked for.
+    async fn flush(&mut self) {
+        let now = self.now();
+        while let Some(t) = self.registrar.poll_transmit() {
+            match t {
+                Transmit::Asap { assoc, bytes } => {
+                    if let Some(link) = self.asap_links.get(&assoc) {
+                        if link.tx.try_send(bytes).is_err() {
+                            warn!(assoc, "ASAP association not reading: dropping it");
+                            self.asap_links.remove(&assoc);
+                            self.registrar.asap_closed(now, assoc);
+                        }
+                    }
+                }
+                Transmit::CloseAsap { assoc } => {
+                    self.asap_links.remove(&assoc);
+                }
+                Transmit::Enrp { conn, bytes } => {
+                    if let Some(link) = self.enrp_links.get(&conn) {
+                        if link.tx.try_send(bytes).is_err() {
+                            warn!(conn = conn.0, "ENRP peer not reading: dropping it");
+                            self.enrp_links.remove(&conn);
+                            self.registrar.enrp_closed(now, conn);
+                        }
+                    }
+                }
+                Transmit::CloseEnrp { conn } => {
+                    self.enrp_links.remove(&conn);
+                }
+                Transmit::ConnectEnrp { conn, to } => {
+                    let tx = self.tx.clone();
+                    let carrier = self.carrier;
+                    tokio::spawn(async move {
+                        let r = tokio::time::timeout(
+                            CONNECT_TIMEOUT,
+                            transport::connect(to, carrier, Ppid::Enrp),
+                        )
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))
+                        });
+                        let _ = tx.send(Input::EnrpConnected(conn, r)).await;
+                    });
+                }
+                Transmit::ConnectAsap { assoc, to } => {
+                    let tx = self.tx.clone();
+                    let carrier = self.carrier;
+                    tokio::spawn(async move {
+                        let mut last = io::Error::new(
+                            io::ErrorKind::AddrNotAvailable,
+                            "no address to connect to",
+                        );
+                        for addr in to {
+                            match tokio::time::timeout(
+                                CONNECT_TIMEOUT,
+                                transport::connect(addr, carrier, Ppid::Asap),
+                            )
+                            .await
+                            {
+                                Ok(Ok(a)) => {
+                                    let _ = tx.send(Input::AsapConnected(assoc, Ok(a))).await;
+                                    return;
+                                }
+                                Ok(Err(e)) => last = e,
+                                Err(_) => {
+                                    last =
+                                        io::Error::new(io::ErrorKind::TimedOut, "connect timed out")
+                                }
+                            }
+                        }
+                        let _ = tx.send(Input::AsapConnected(assoc, Err(last))).await;
+                    });
+                }
+                Transmit::AnnounceAsap { bytes } => {
+                    if let Some(a) = &self.asap_announcer {
+                        if let Err(e) = a.send(&bytes).await {
+                            debug!("ASAP announce not sent: {e}");
+                        }
+                    }
+                }
+                Transmit::AnnounceEnrp { bytes } => {
+                    if let Some(a) = &self.enrp_announcer {
+                        if let Err(e) = a.send(&bytes).await {
+                            debug!("ENRP announce not sent: {e}");
+                        }
+                    }
+                }
+            }
+        }
+        while let Some(e) = self.registrar.poll_event() {
+            self.events.count(&e);
+            log_event(&e);
+        }
+    }
+
+    fn render_metrics(&self) -> String {
+        let r = &self.registrar;
+        let hs = r.handlespace();
+        let mut e = Exposition::new();
+        let g = |e: &mut Exposition, name: &str, help: &str, v: f64| {
+            e.family(name, "gauge", help).sample(name, &[], v);
+        };
+        g(
+            &mut e,
+            "rserpool_pools",
+            "Pools in the handlespace.",
+            hs.pool_count() as f64,
+        );
+        g(
+            &mut e,
+            "rserpool_pool_elements",
+            "PE entries in the handlespace.",
+            hs.len() as f64,
+        );
+        g(
+            &mut e,
+            "rserpool_owned_pool_elements",
+            "PE entries this registrar is home of.",
+            hs.owner_len(r.id()) as f64,
+        );
+        g(
+            &mut e,
+            "rserpool_peers",
+            "Live ENRP peers.",
+            r.peers().count() as f64,
+        );
+        g(
+            &mut e,
+            "rserpool_asap_associations",
+            "Open ASAP associations.",
+            self.asap_links.len() as f64,
+        );
+        g(
+            &mut e,
+            "rserpool_enrp_associations",
+            "Open ENRP associations.",
+            self.enrp_links.len() as f64,
+        );
+        let s = r.stats();
+        for (family, proto, dir, counts) in [
+            (
+                "rserpool_asap_messages_total",
+                Protocol::Asap,
+                "in",
+                &s.asap_in,
+            ),
+            (
+                "rserpool_asap_messages_total",
+                Protocol::Asap,
+                "out",
+                &s.asap_out,
+            ),
+            (
+                "rserpool_enrp_messages_total",
+                Protocol::Enrp,
+                "in",
+                &s.enrp_in,
+            ),
+            (
+                "rserpool_enrp_messages_total",
+                Protocol::Enrp,
+                "out",
+                &s.enrp_out,
+            ),
+        ] {
+            if dir == "in" {
+                e.family(family, "counter", "Messages by type and direction.");
+            }
+            for (ty, n) in counts.iter().enumerate() {
+                if *n > 0 {
+                    let name = u8::try_from(ty)
+                        .ok()
+                        .and_then(|t| proto.msg_type_name(t))
+                        .unwrap_or("UNKNOWN");
+                    e.sample(family, &[("type", name), ("direction", dir)], *n as f64);
+                }
+            }
+        }
+        e.family(
+            "rserpool_errors_sent_total",
+            "counter",
+            "Error causes sent, by cause code.",
+        );
+        for (code, n) in s.errors_by_cause.iter().enumerate() {
+            if *n > 0 {
+                e.sample(
+                    "rserpool_errors_sent_total",
+                    &[("cause", &code.to_string())],
+                    *n as f64,
+                );
+            }
+        }
+        let c = |e: &mut Exposition, name: &str, help: &str, v: u64| {
+            e.family(name, "counter", help).sample(name, &[], v as f64);
+        };
+        c(
+            &mut e,
+            "rserpool_decode_errors_total",
+            "Messages that did not decode.",
+            s.decode_errors,
+        );
+        c(
+            &mut e,
+            "rserpool_synchronisations_total",
+            "Handle table synchronisations.",
+            s.syncs,
+        );
+        c(
+            &mut e,
+            "rserpool_takeovers_total",
+            "Takeovers of failed peers' PEs.",
+            s.takeovers,
+        );
+        c(
+            &mut e,
+            "rserpool_rate_limited_total",
+            "Requests dropped by rate limits.",
+            s.rate_limited,
+        );
+        c(
+            &mut e,
+            "rserpool_pe_registrations_total",
+            "PE registrations.",
+            self.events.registered,
+        );
+        c(
+            &mut e,
+            "rserpool_pe_removals_total",
+            "PE removals.",
+            self.events.removed,
+        );
+        c(
+            &mut e,
+            "rserpool_protocol_errors_total",
+            "Malformed or unexpected messages.",
+            self.events.protocol_errors,
+        );
+        self.hr_latency.render(
+            &mut e,
+            "rserpool_handle_resolution_seconds",
+            "Handle resolution processing time.",
+        );
+        e.finish()
+    }
+}
+
+fn log_event(e: &Event) {
+    match e {
+        Event::PeRegistered { pool, pe, assoc } => debug!(%pool, %pe, assoc, "PE registered"),
+        Event::PeReregistered { pool, pe } => debug!(%pool, %pe, "PE re-registered"),
+        Event::PeRemoved { pool, pe, reason } => debug!(%pool, %pe, ?reason, "PE removed"),
+        Event::PeerUp { peer, conn } => info!(%peer, conn = conn.0, "peer up"),
+        Event::PeerDown { peer, reason } => info!(%peer, ?reason, "peer down"),
+        Event::SyncStarted { peer } => info!(%peer, "synchronising handlespace"),
+        Event::SyncCompleted { peer, entries } => info!(%peer, entries, "handlespace synchronised"),
+        Event::ChecksumMismatch {
+            peer,
+            expected,
+            announced,
+        } => {
+            warn!(%peer, expected = format_args!("{expected:#06x}"), announced = format_args!("{announced:#06x}"), "checksum mismatch: resynchronising")
+        }
+        Event::TakeoverStarted { target } => info!(%target, "takeover started"),
+        Event::TakeoverCompleted { target, pes } => info!(%target, pes, "takeover completed"),
+        Event::TakeoverAbandoned { target } => warn!(%target, "takeover abandoned"),
+        Event::ProtocolError {
+            from,
+            detail,
+            answered,
+            closed,
+        } => {
+            warn!(?from, answered, closed, "protocol error: {detail}")
+        }
+        Event::RateLimited { assoc, what } => debug!(assoc, what, "rate limited"),
+    }
+}
+
+#[derive(Default)]
+struct EventCounts {
+    registered: u64,
+    removed: u64,
+    protocol_errors: u64,
+}
+
+impl EventCounts {
+    fn count(&mut self, e: &Event) {
+        match e {
+            Event::PeRegistered { .. } => self.registered += 1,
+            Event::PeRemoved { .. } => self.removed += 1,
+            Event::ProtocolError { .. } => self.protocol_errors += 1,
+            _ => {}
+        }
+    }
+}
+
+/// A fixed-bucket latency histogram (Prometheus cumulative buckets).
+#[derive(Default)]
+struct Histogram {
+    buckets: [u64; Histogram::BOUNDS_US.len()],
+    count: u64,
+    sum_us: u64,
+}
+
+impl Histogram {
+    const BOUNDS_US: [u64; 10] = [1, 2, 5, 10, 20, 50, 100, 1_000, 10_000, 100_000];
+
+    fn record(&mut self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.count += 1;
+        self.sum_us = self.sum_us.saturating_add(us);
+        for (b, bound) in self.buckets.iter_mut().zip(Self::BOUNDS_US) {
+            if us <= bound {
+                *b += 1;
+            }
+        }
+    }
+
+    fn render(&self, e: &mut Exposition, name: &str, help: &str) {
+        e.family(name, "histogram", help);
+        let bucket = format!("{name}_bucket");
+        for (n, bound) in self.buckets.iter().zip(Self::BOUNDS_US) {
+            let le = format!("{}", bound as f64 / 1e6);
+            e.sample(&bucket, &[("le", &le)], *n as f64);
+        }
+        e.sample(&bucket, &[("le", "+Inf")], self.count as f64);
+        e.sample(&format!("{name}_sum"), &[], self.sum_us as f64 / 1e6);
+        e.sample(&format!("{name}_count"), &[], self.count as f64);
+    }
+}
