@@ -273,13 +273,13 @@ impl<F: SetFamily> Registrar<F> {
                     .map(|e| pool_element(e, false))
                     .collect();
                 let policy = match pes.first() {
-                    Some(p) => Some(p.policy.clone()),
+                    Some(p) => Some(p.policy),
                     None => self
                         .hs
                         .pool_entries(&h.pool_handle)
                         .next()
                         .and_then(|r| self.hs.entry(r))
-                        .map(|e| e.policy().clone()),
+                        .map(|e| *e.policy()),
                 };
                 asap::HandleResolutionResponse {
                     pool_handle: h.pool_handle,

@@ -343,7 +343,7 @@ impl<F: SetFamily> Registrar<F> {
             return;
         }
         let peer = self.conns.get(&conn).and_then(|c| c.peer);
-        if peer != Some(sender) || !self.peers.get(&sender).is_some_and(|p| p.conn == conn) {
+        if peer != Some(sender) || self.peers.get(&sender).is_none_or(|p| p.conn != conn) {
             let d = format!("{} from {sender} before its PRESENCE", m.type_name());
             self.protocol_error(conn, d);
             return;

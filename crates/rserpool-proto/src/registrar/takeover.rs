@@ -212,7 +212,7 @@ impl<F: SetFamily> Registrar<F> {
             home: self.config.id,
             lifetime_ms: e.lifetime_ms(),
             transport: e.transport().clone(),
-            policy: e.policy().clone(),
+            policy: *e.policy(),
             asap_transport: e.asap_transport().cloned(),
             association: Some(assoc),
         };
