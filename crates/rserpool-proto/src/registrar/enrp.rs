@@ -401,6 +401,7 @@ impl<F: SetFamily> Registrar<F> {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
+        let mut new_peer = false;
         match c.peer {
             Some(id) if id == sender => {}
             Some(id) => {
@@ -412,6 +413,7 @@ impl<F: SetFamily> Registrar<F> {
                 if !self.identify(now, conn, sender, &p.server_info) {
                     return;
                 }
+                new_peer = true;
             }
         }
         self.heard(now, sender);
@@ -419,9 +421,20 @@ impl<F: SetFamily> Registrar<F> {
             peer.info = p.server_info.clone();
             peer.announced = p.checksum;
         }
+        // The reply goes first: the peer accepts nothing else before it.
         if p.reply_required {
             let m = self.presence(sender, false);
             self.send_enrp(conn, m);
+        }
+        if new_peer {
+            if self.sync == SyncState::Unsynced {
+                self.start_table_request(sender, false);
+            }
+            let m = enrp::ListRequest {
+                sender: self.config.id,
+                receiver: sender,
+            };
+            self.send_enrp(conn, m.into());
         }
         self.audit(sender);
     }
@@ -495,14 +508,6 @@ impl<F: SetFamily> Registrar<F> {
         if self.takeovers.remove(&id).is_some() {
             self.event(Event::TakeoverAbandoned { target: id });
         }
-        if self.sync == SyncState::Unsynced {
-            self.start_table_request(id, false);
-        }
-        let m = enrp::ListRequest {
-            sender: self.config.id,
-            receiver: id,
-        };
-        self.send_enrp(conn, m.into());
         true
     }
 

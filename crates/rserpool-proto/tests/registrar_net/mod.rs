@@ -90,7 +90,7 @@ pub fn pe_param(id: u32, ip: IpAddr, policy: Policy) -> PoolElement {
     PoolElement {
         pe_id: PeId(id),
         home_server_id: ServerId(0),
-        registration_life: 30_000,
+        registration_life: 300_000,
         user_transport: tcp(ip, 7000),
         policy,
         asap_transport: None,
