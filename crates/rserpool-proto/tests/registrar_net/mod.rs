@@ -303,9 +303,7 @@ impl Net {
         loop {
             let mut progressed = false;
             for i in 0..self.prs.len() {
-                loop {
-                    let Some(r) = self.prs[i].as_mut() else { break };
-                    let Some(t) = r.poll_transmit() else { break };
+                while let Some(t) = self.prs[i].as_mut().and_then(|r| r.poll_transmit()) {
                     progressed = true;
                     budget = budget.checked_sub(1).expect("network does not quiesce");
                     self.route(i, t);
