@@ -7,13 +7,21 @@
 //! [`Registrar::poll_timeout`]. It never reads a clock and never touches a
 //! socket; randomness comes from a seeded [`Xoshiro256`].
 
-use std::collections::VecDeque;
+mod asap;
+mod enrp;
+mod state;
+mod takeover;
+mod util;
+
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::handlespace::set::{BTreeFamily, SetFamily};
-use crate::handlespace::{AssocId, Handlespace, Time, Xoshiro256};
+use crate::handlespace::{AssocId, DueTimer, EntryRef, Handlespace, Time, Xoshiro256};
 use crate::wire::{DecodeOptions, PeId, PoolHandle, ServerId, TransportParam};
+
+use state::{Assoc, Conn, Peer, StaticPeer, SyncState, Takeover};
 
 /// An ENRP association to a peer registrar, named by the registrar; the
 /// driver maps it to a socket.
@@ -233,17 +241,37 @@ pub struct Stats {
     pub rate_limited: u64,
 }
 
-/// The registrar state machine.
+/// The registrar state machine. See the module documentation.
 pub struct Registrar<F: SetFamily = BTreeFamily> {
     config: Config,
     hs: Handlespace<F>,
-    #[allow(dead_code)]
     rng: Xoshiro256,
     stats: Stats,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
+    /// The latest time handed in (time never goes backwards here).
+    now: Time,
     next_assoc: AssocId,
+    assocs: BTreeMap<AssocId, Assoc>,
     next_conn: u64,
+    conns: BTreeMap<ConnId, Conn>,
+    statics: Vec<StaticPeer>,
+    /// Live peers: identified by a PRESENCE on their association.
+    peers: BTreeMap<ServerId, Peer>,
+    /// Peers whose association was lost: dead at the deadline unless they
+    /// come back.
+    suspects: BTreeMap<ServerId, Time>,
+    /// Takeovers this PR runs, by target.
+    takeovers: BTreeMap<ServerId, Takeover>,
+    /// Targets another PR is taking over (we acknowledged), until when.
+    foreign_takeovers: BTreeMap<ServerId, Time>,
+    sync: SyncState,
+    mentor_deadline: Option<Time>,
+    next_heartbeat: Time,
+    next_announce: Option<Time>,
+    due: Vec<DueTimer>,
+    resolve_buf: Vec<EntryRef>,
+    stopped: bool,
 }
 
 impl<F: SetFamily> std::fmt::Debug for Registrar<F> {
@@ -251,23 +279,49 @@ impl<F: SetFamily> std::fmt::Debug for Registrar<F> {
         f.debug_struct("Registrar")
             .field("id", &self.config.id)
             .field("handlespace", &self.hs)
+            .field("peers", &self.peers.len())
+            .field("associations", &self.assocs.len())
             .finish_non_exhaustive()
     }
 }
 
 impl<F: SetFamily> Registrar<F> {
-    pub fn new(config: Config, _now: Time, seed: u64) -> Self {
-        Registrar {
+    /// A registrar with an empty handlespace; it connects to its static
+    /// peers at once (see [`Registrar::poll_transmit`]).
+    pub fn new(mut config: Config, now: Time, seed: u64) -> Self {
+        config.handlespace.max_bad_pe_reports = config.max_bad_pe_reports;
+        let statics = config.peers.iter().map(|a| StaticPeer::new(*a)).collect();
+        let mut r = Registrar {
             hs: Handlespace::new(config.handlespace),
-            config,
             rng: Xoshiro256::seed_from_u64(seed),
             stats: Stats::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            now,
             next_assoc: 1,
+            assocs: BTreeMap::new(),
             next_conn: 1,
+            conns: BTreeMap::new(),
+            statics,
+            peers: BTreeMap::new(),
+            suspects: BTreeMap::new(),
+            takeovers: BTreeMap::new(),
+            foreign_takeovers: BTreeMap::new(),
+            sync: SyncState::Unsynced,
+            mentor_deadline: Some(now + config.mentor_discovery_timeout),
+            next_heartbeat: now + config.peer_heartbeat_cycle,
+            next_announce: None,
+            due: vec![DueTimer::NONE; 64],
+            resolve_buf: Vec::new(),
+            stopped: false,
+            config,
+        };
+        for i in 0..r.statics.len() {
+            r.connect_static(i);
         }
+        r
     }
+
     pub fn id(&self) -> ServerId {
         self.config.id
     }
@@ -282,38 +336,169 @@ impl<F: SetFamily> Registrar<F> {
     }
     /// Live peers as (id, conn).
     pub fn peers(&self) -> impl Iterator<Item = (ServerId, ConnId)> + '_ {
-        std::iter::empty()
+        self.peers.iter().map(|(id, p)| (*id, p.conn))
+    }
+    /// True once a full handlespace synchronisation from a mentor completed.
+    pub fn is_synchronised(&self) -> bool {
+        matches!(self.sync, SyncState::Synced)
+    }
+    /// Targets of takeovers in progress.
+    pub fn takeovers_in_progress(&self) -> impl Iterator<Item = ServerId> + '_ {
+        self.takeovers.keys().copied()
     }
 
-    pub fn asap_accepted(&mut self, _now: Time, _remote: SocketAddr) -> AssocId {
-        let a = self.next_assoc;
-        self.next_assoc += 1;
+    fn tick(&mut self, now: Time) -> Time {
+        if now > self.now {
+            self.now = now;
+        }
+        self.now
+    }
+
+    // ---- ASAP ----
+
+    /// A PE or PU connected; the returned id names the association.
+    pub fn asap_accepted(&mut self, now: Time, remote: SocketAddr) -> AssocId {
+        self.tick(now);
+        let a = self.alloc_assoc();
+        self.assocs.insert(a, Assoc::accepted(remote));
         a
     }
-    pub fn asap_received(&mut self, _now: Time, _assoc: AssocId, _bytes: &[u8]) {}
-    /// An outgoing ConnectAsap succeeded.
-    pub fn asap_connected(&mut self, _now: Time, _assoc: AssocId) {}
-    /// The association is gone (closed, aborted, or failed): its PEs are removed.
-    pub fn asap_closed(&mut self, _now: Time, _assoc: AssocId) {}
 
-    pub fn enrp_accepted(&mut self, _now: Time, _remote: SocketAddr) -> ConnId {
-        let c = ConnId(self.next_conn);
-        self.next_conn += 1;
+    /// One complete ASAP message from an association.
+    pub fn asap_received(&mut self, now: Time, assoc: AssocId, bytes: &[u8]) {
+        let now = self.tick(now);
+        if self.stopped {
+            return;
+        }
+        self.on_asap(now, assoc, bytes);
+    }
+
+    /// An outgoing [`Transmit::ConnectAsap`] succeeded: held messages go out.
+    pub fn asap_connected(&mut self, now: Time, assoc: AssocId) {
+        let now = self.tick(now);
+        self.on_asap_connected(now, assoc);
+    }
+
+    /// The association is gone (closed, aborted, or failed): its PEs are removed.
+    pub fn asap_closed(&mut self, now: Time, assoc: AssocId) {
+        let now = self.tick(now);
+        self.drop_assoc(now, assoc);
+    }
+
+    // ---- ENRP ----
+
+    /// A peer connected to us; the returned id names the association.
+    pub fn enrp_accepted(&mut self, now: Time, remote: SocketAddr) -> ConnId {
+        self.tick(now);
+        let c = self.alloc_conn();
+        self.conns.insert(c, Conn::accepted(remote));
         c
     }
-    /// An outgoing ConnectEnrp succeeded.
-    pub fn enrp_connected(&mut self, _now: Time, _conn: ConnId) {}
-    pub fn enrp_received(&mut self, _now: Time, _conn: ConnId, _bytes: &[u8]) {}
-    /// An ENRP association failed or closed (also for a ConnectEnrp that failed).
-    pub fn enrp_closed(&mut self, _now: Time, _conn: ConnId) {}
-    /// An ENRP Presence received by UDP multicast (peer discovery).
-    pub fn enrp_announce_received(&mut self, _now: Time, _from: SocketAddr, _bytes: &[u8]) {}
 
-    /// When handle_timeout must be called next (None: nothing scheduled).
-    pub fn poll_timeout(&self) -> Option<Time> {
-        None
+    /// An outgoing [`Transmit::ConnectEnrp`] succeeded.
+    pub fn enrp_connected(&mut self, now: Time, conn: ConnId) {
+        let now = self.tick(now);
+        self.on_enrp_connected(now, conn);
     }
-    pub fn handle_timeout(&mut self, _now: Time) {}
+
+    /// One complete ENRP message from a peer association.
+    pub fn enrp_received(&mut self, now: Time, conn: ConnId, bytes: &[u8]) {
+        let now = self.tick(now);
+        if self.stopped {
+            return;
+        }
+        self.on_enrp(now, conn, bytes);
+    }
+
+    /// An ENRP association failed or closed (also for a ConnectEnrp that failed).
+    pub fn enrp_closed(&mut self, now: Time, conn: ConnId) {
+        let now = self.tick(now);
+        self.on_enrp_closed(now, conn);
+    }
+
+    /// An ENRP Presence received by UDP multicast (peer discovery).
+    pub fn enrp_announce_received(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) {
+        let now = self.tick(now);
+        if self.stopped {
+            return;
+        }
+        self.on_announce(now, from, bytes);
+    }
+
+    // ---- time ----
+
+    /// When [`Registrar::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        if self.stopped {
+            return None;
+        }
+        let mut t = self.hs.next_deadline();
+        let mut at = |d: Time| {
+            t = Some(t.map_or(d, |x| x.min(d)));
+        };
+        at(self.next_heartbeat);
+        if let Some(d) = self.mentor_deadline {
+            at(d);
+        }
+        if let Some(d) = self.next_announce {
+            at(d);
+        }
+        for s in &self.statics {
+            if let Some(d) = s.retry_at {
+                at(d);
+            }
+        }
+        for p in self.peers.values() {
+            at(p.liveness_deadline(&self.config));
+        }
+        for d in self.suspects.values() {
+            at(*d);
+        }
+        for t in self.takeovers.values() {
+            at(t.deadline);
+        }
+        t
+    }
+
+    /// Runs everything due at `now`.
+    pub fn handle_timeout(&mut self, now: Time) {
+        let now = self.tick(now);
+        if self.stopped {
+            return;
+        }
+        self.run_pe_timers(now);
+        self.run_peer_timers(now);
+        self.run_takeover_timers(now);
+        self.run_cycle_timers(now);
+    }
+
+    fn run_cycle_timers(&mut self, now: Time) {
+        if self.mentor_deadline.is_some_and(|d| d <= now) {
+            self.mentor_deadline = None;
+            if self.config.announce {
+                self.next_announce = Some(now);
+            }
+        }
+        if now >= self.next_heartbeat {
+            self.next_heartbeat = now + self.config.peer_heartbeat_cycle.max(MIN_CYCLE);
+            self.send_heartbeats();
+        }
+        if let Some(d) = self.next_announce {
+            if d <= now {
+                self.next_announce = Some(now + self.config.server_announce_cycle.max(MIN_CYCLE));
+                self.send_server_announce();
+            }
+        }
+        for i in 0..self.statics.len() {
+            if self.statics[i].retry_at.is_some_and(|d| d <= now) {
+                self.statics[i].retry_at = None;
+                self.connect_static(i);
+            }
+        }
+        self.foreign_takeovers.retain(|_, until| *until > now);
+    }
+
+    // ---- outputs ----
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
@@ -323,6 +508,38 @@ impl<F: SetFamily> Registrar<F> {
     }
 
     /// Graceful stop: nothing special is sent by RFC; queues transmits to
-    /// close associations.
-    pub fn shutdown(&mut self, _now: Time) {}
+    /// close every association. The registrar does nothing afterwards.
+    pub fn shutdown(&mut self, now: Time) {
+        self.tick(now);
+        for a in std::mem::take(&mut self.assocs).into_keys() {
+            self.transmits.push_back(Transmit::CloseAsap { assoc: a });
+        }
+        for c in std::mem::take(&mut self.conns).into_keys() {
+            self.transmits.push_back(Transmit::CloseEnrp { conn: c });
+        }
+        self.peers.clear();
+        self.suspects.clear();
+        self.takeovers.clear();
+        self.stopped = true;
+    }
+
+    fn alloc_assoc(&mut self) -> AssocId {
+        let a = self.next_assoc;
+        self.next_assoc += 1;
+        a
+    }
+
+    fn alloc_conn(&mut self) -> ConnId {
+        let c = ConnId(self.next_conn);
+        self.next_conn += 1;
+        c
+    }
+
+    fn event(&mut self, e: Event) {
+        self.events.push_back(e);
+    }
 }
+
+/// Cycles shorter than this are raised to it, so a zero in the
+/// configuration cannot make the registrar spin.
+const MIN_CYCLE: Duration = Duration::from_millis(10);

@@ -1,0 +1,567 @@
+//! The ASAP server side (RFC 5352): registration, deregistration, handle
+//! resolution, keep-alive, unreachability reports.
+
+use std::time::Duration;
+
+use super::util::{self, fill_addresses, pool_element, type_index};
+use super::{Event, Registrar, RemovalReason, Source, Transmit};
+use crate::handlespace::set::SetFamily;
+use crate::handlespace::{
+    AssocId, DueTimer, EntryRef, HsError, Registered, Registration, Time, TimerKind, Unreachable,
+};
+use crate::wire::asap::{self, AsapMessage, msg_type};
+use crate::wire::enrp::UpdateAction;
+use crate::wire::{
+    DecodeError, ErrorCause, ErrorCauseCode, HEADER_LEN, OperationError, param_type,
+};
+
+impl<F: SetFamily> Registrar<F> {
+    pub(super) fn on_asap(&mut self, now: Time, assoc: AssocId, bytes: &[u8]) {
+        if !self.assocs.contains_key(&assoc) {
+            self.event(Event::ProtocolError {
+                from: Source::Asap(assoc),
+                detail: "message on an unknown ASAP association".into(),
+                answered: false,
+                closed: false,
+            });
+            return;
+        }
+        let t = bytes.first().copied().unwrap_or(0);
+        self.stats.asap_in[type_index(t, msg_type::name(t).is_some())] += 1;
+        match AsapMessage::decode(bytes, &self.config.decode) {
+            Ok(d) => {
+                if let Some(e) = OperationError::unrecognized_parameters(&d.unrecognized) {
+                    self.send_asap(assoc, asap::Error { error: e }.into());
+                    self.event(Event::ProtocolError {
+                        from: Source::Asap(assoc),
+                        detail: format!(
+                            "{}: {} unrecognized parameter(s) reported",
+                            d.message.type_name(),
+                            d.unrecognized.len()
+                        ),
+                        answered: true,
+                        closed: false,
+                    });
+                }
+                self.asap_message(now, assoc, d.message, bytes);
+            }
+            Err(e) => self.asap_decode_error(now, assoc, bytes, &e),
+        }
+    }
+
+    fn asap_decode_error(&mut self, now: Time, assoc: AssocId, bytes: &[u8], e: &DecodeError) {
+        self.stats.decode_errors += 1;
+        let (answer, closed) = match decode_reply(e, bytes) {
+            Reply::Error(err) => (Some(err), false),
+            Reply::Nothing => (None, false),
+            Reply::Close => (None, true),
+        };
+        let answered = answer.is_some();
+        if let Some(err) = answer {
+            self.send_asap(assoc, asap::Error { error: err }.into());
+        }
+        if closed {
+            self.transmits.push_back(Transmit::CloseAsap { assoc });
+        }
+        self.event(Event::ProtocolError {
+            from: Source::Asap(assoc),
+            detail: e.to_string(),
+            answered,
+            closed,
+        });
+        if closed {
+            self.drop_assoc(now, assoc);
+        }
+    }
+
+    fn asap_message(&mut self, now: Time, assoc: AssocId, m: AsapMessage, raw: &[u8]) {
+        match m {
+            AsapMessage::Registration(r) => self.on_registration(now, assoc, r, raw),
+            AsapMessage::Deregistration(d) => self.on_deregistration(assoc, d),
+            AsapMessage::HandleResolution(h) => self.on_handle_resolution(now, assoc, h),
+            AsapMessage::EndpointKeepAliveAck(k) => self.on_keep_alive_ack(now, assoc, k),
+            AsapMessage::EndpointUnreachable(u) => self.on_unreachable(now, assoc, u),
+            AsapMessage::Error(e) => {
+                let causes: Vec<&str> = e.error.causes.iter().map(|c| c.code.name()).collect();
+                self.event(Event::ProtocolError {
+                    from: Source::Asap(assoc),
+                    detail: format!("ERROR received: {}", causes.join(", ")),
+                    answered: false,
+                    closed: false,
+                });
+            }
+            other => {
+                // Messages a registrar never receives are answered like
+                // unknown ones: the sender learns it talks to the wrong side.
+                let name = other.type_name();
+                self.send_asap(
+                    assoc,
+                    asap::Error {
+                        error: OperationError::single(ErrorCause::unrecognized_message(raw)),
+                    }
+                    .into(),
+                );
+                self.event(Event::ProtocolError {
+                    from: Source::Asap(assoc),
+                    detail: format!("{name} is not a message a registrar accepts"),
+                    answered: true,
+                    closed: false,
+                });
+            }
+        }
+    }
+
+    fn on_registration(&mut self, now: Time, assoc: AssocId, r: asap::Registration, raw: &[u8]) {
+        let pool = r.pool_handle;
+        let pe = r.pool_element;
+        let pe_id = pe.pe_id;
+        let remote = self.assocs.get(&assoc).and_then(|a| a.remote);
+        let reject = |code: ErrorCauseCode, info: Vec<u8>| asap::RegistrationResponse {
+            reject: true,
+            pool_handle: pool.clone(),
+            pe_id,
+            error: Some(OperationError::single(ErrorCause::new(code, info))),
+        };
+        if pool.0.is_empty() || pe.registration_life < 0 {
+            let m = reject(ErrorCauseCode::InvalidValues, Vec::new());
+            self.send_asap(assoc, m.into());
+            return;
+        }
+        let Some(transport) = fill_addresses(pe.user_transport, remote.map(|r| r.ip())) else {
+            let info = util::pe_param_tlv(raw, util::is_transport_type);
+            let m = reject(ErrorCauseCode::InvalidValues, info);
+            self.send_asap(assoc, m.into());
+            return;
+        };
+        let min_life =
+            u32::try_from(self.config.min_registration_lifetime.as_millis()).unwrap_or(u32::MAX);
+        let lifetime_ms = u32::try_from(pe.registration_life)
+            .unwrap_or(0)
+            .max(min_life);
+        let asap_transport = pe
+            .asap_transport
+            .and_then(|t| fill_addresses(t, remote.map(|r| r.ip())))
+            .or_else(|| remote.map(util::asap_transport_of));
+        let me = self.config.id;
+
+        // A PE already known under another home PR moves here (it chose
+        // this PR, e.g. after its home failed); one registered here through
+        // another association with another transport is a different PE.
+        let mut previous_home = None;
+        if let Some(existing) = self.hs.find(&pool, pe_id) {
+            if let Some(e) = self.hs.entry(existing) {
+                if e.home() == me {
+                    if e.association() != Some(assoc) && e.transport() != &transport {
+                        let m = reject(ErrorCauseCode::NonUniquePeId, Vec::new());
+                        self.send_asap(assoc, m.into());
+                        return;
+                    }
+                } else {
+                    previous_home = Some((existing, e.home()));
+                    self.hs.set_home(existing, me);
+                }
+            }
+        }
+        let reg = Registration {
+            pe_id,
+            home: me,
+            lifetime_ms,
+            transport,
+            policy: pe.policy,
+            asap_transport,
+            association: Some(assoc),
+        };
+        match self.hs.register(&pool, reg) {
+            Ok(Registered { entry, updated }) => {
+                self.hs.schedule_timer(
+                    entry,
+                    TimerKind::KeepAliveTransmission,
+                    now + self.config.keep_alive_transmission_interval,
+                );
+                self.event(if updated && previous_home.is_none() {
+                    Event::PeReregistered {
+                        pool: pool.clone(),
+                        pe: pe_id,
+                    }
+                } else {
+                    Event::PeRegistered {
+                        pool: pool.clone(),
+                        pe: pe_id,
+                        assoc,
+                    }
+                });
+                self.send_asap(
+                    assoc,
+                    asap::RegistrationResponse {
+                        reject: false,
+                        pool_handle: pool.clone(),
+                        pe_id,
+                        error: None,
+                    }
+                    .into(),
+                );
+                if let Some(e) = self.hs.entry(entry) {
+                    let pe = pool_element(e, true);
+                    self.broadcast_update(UpdateAction::AddPe, &pool, pe);
+                }
+            }
+            Err(err) => {
+                if let Some((r, home)) = previous_home {
+                    self.hs.set_home(r, home);
+                }
+                let (code, info) = registration_cause(&err, raw);
+                let m = reject(code, info);
+                self.send_asap(assoc, m.into());
+            }
+        }
+    }
+
+    fn on_deregistration(&mut self, assoc: AssocId, d: asap::Deregistration) {
+        let me = self.config.id;
+        let mut error = None;
+        if let Some(r) = self.hs.find(&d.pool_handle, d.pe_id) {
+            let allowed = self
+                .hs
+                .entry(r)
+                .is_some_and(|e| e.home() == me && e.association() == Some(assoc));
+            if allowed {
+                self.remove_entry(r, RemovalReason::Deregistered);
+            } else {
+                // Only the association that registered a PE may remove it.
+                error = Some(OperationError::single(ErrorCause::bare(
+                    ErrorCauseCode::RejectionDueToSecurity,
+                )));
+            }
+        }
+        // An unknown PE is answered positively (RFC 5352): it is gone.
+        self.send_asap(
+            assoc,
+            asap::DeregistrationResponse {
+                pool_handle: d.pool_handle,
+                pe_id: d.pe_id,
+                error,
+            }
+            .into(),
+        );
+    }
+
+    fn on_handle_resolution(&mut self, now: Time, assoc: AssocId, h: asap::HandleResolution) {
+        let limit = self.config.max_hr_rate;
+        if !self
+            .assocs
+            .get_mut(&assoc)
+            .is_some_and(|a| a.hr.allow(now, limit))
+        {
+            self.rate_limited(assoc, "handle resolution");
+            return;
+        }
+        let max = self.config.max_hres_items;
+        let want = match h.items {
+            Some(n) if n > 0 => n.min(max),
+            _ => max,
+        } as usize;
+        self.resolve_buf.clear();
+        self.resolve_buf.resize(want, EntryRef::NONE);
+        let m = match self
+            .hs
+            .resolve(&h.pool_handle, &mut self.rng, &mut self.resolve_buf)
+        {
+            Ok(n) => {
+                let pes: Vec<_> = self.resolve_buf[..n]
+                    .iter()
+                    .filter_map(|r| self.hs.entry(*r))
+                    .map(|e| pool_element(e, false))
+                    .collect();
+                let policy = match pes.first() {
+                    Some(p) => Some(p.policy),
+                    None => self
+                        .hs
+                        .pool_entries(&h.pool_handle)
+                        .next()
+                        .and_then(|r| self.hs.entry(r))
+                        .map(|e| *e.policy()),
+                };
+                asap::HandleResolutionResponse {
+                    pool_handle: h.pool_handle,
+                    policy,
+                    pool_elements: pes,
+                    error: None,
+                }
+            }
+            Err(_) => asap::HandleResolutionResponse {
+                pool_handle: h.pool_handle,
+                policy: None,
+                pool_elements: Vec::new(),
+                error: Some(OperationError::single(ErrorCause::bare(
+                    ErrorCauseCode::UnknownPoolHandle,
+                ))),
+            },
+        };
+        self.send_asap(assoc, m.into());
+    }
+
+    fn on_keep_alive_ack(&mut self, now: Time, assoc: AssocId, k: asap::EndpointKeepAliveAck) {
+        let me = self.config.id;
+        let Some(r) = self.hs.find(&k.pool_handle, k.pe_id) else {
+            return;
+        };
+        let ours = self
+            .hs
+            .entry(r)
+            .is_some_and(|e| e.home() == me && e.association() == Some(assoc));
+        if ours {
+            self.hs.schedule_timer(
+                r,
+                TimerKind::KeepAliveTransmission,
+                now + self.config.keep_alive_transmission_interval,
+            );
+        }
+    }
+
+    fn on_unreachable(&mut self, now: Time, assoc: AssocId, u: asap::EndpointUnreachable) {
+        let limit = self.config.max_eu_rate;
+        if !self
+            .assocs
+            .get_mut(&assoc)
+            .is_some_and(|a| a.eu.allow(now, limit))
+        {
+            self.rate_limited(assoc, "endpoint unreachable");
+            return;
+        }
+        let Some(r) = self.hs.find(&u.pool_handle, u.pe_id) else {
+            return;
+        };
+        if let Some(Unreachable::ThresholdReached(_)) = self.hs.report_unreachable(r) {
+            // Removed here whoever its home is, so that this PR stops
+            // handing it out; only its home PR tells the peers. If the PE
+            // is still alive at its home, the next checksum audit brings
+            // it back.
+            self.remove_entry(r, RemovalReason::UnreachableReports);
+        }
+    }
+
+    fn rate_limited(&mut self, assoc: AssocId, what: &'static str) {
+        self.stats.rate_limited += 1;
+        self.event(Event::RateLimited { assoc, what });
+    }
+
+    /// Removes an entry; its home PR (this one) tells the peers.
+    pub(super) fn remove_entry(&mut self, r: EntryRef, reason: RemovalReason) {
+        let Some(pool) = self.hs.pool_handle_of(r).cloned() else {
+            return;
+        };
+        let Some(e) = self.hs.entry(r) else {
+            return;
+        };
+        let owned = e.home() == self.config.id;
+        let pe = pool_element(e, true);
+        self.hs.remove(r);
+        self.event(Event::PeRemoved {
+            pool: pool.clone(),
+            pe: pe.pe_id,
+            reason,
+        });
+        if owned {
+            self.broadcast_update(UpdateAction::DelPe, &pool, pe);
+        }
+    }
+
+    /// Forgets an association and every PE registered through it.
+    pub(super) fn drop_assoc(&mut self, _now: Time, assoc: AssocId) {
+        if self.assocs.remove(&assoc).is_none() {
+            return;
+        }
+        let me = self.config.id;
+        let mut gone = Vec::new();
+        self.hs.remove_association(assoc, |pool, e| {
+            gone.push((pool.clone(), e.home() == me, pool_element(e, true)));
+        });
+        for (pool, owned, pe) in gone {
+            self.event(Event::PeRemoved {
+                pool: pool.clone(),
+                pe: pe.pe_id,
+                reason: RemovalReason::AssociationLost,
+            });
+            if owned {
+                self.broadcast_update(UpdateAction::DelPe, &pool, pe);
+            }
+        }
+    }
+
+    pub(super) fn on_asap_connected(&mut self, now: Time, assoc: AssocId) {
+        let Some(pending) = self.assocs.get_mut(&assoc).and_then(|a| a.pending.take()) else {
+            return;
+        };
+        for bytes in pending {
+            self.transmits.push_back(Transmit::Asap { assoc, bytes });
+        }
+        // The Keep-Alive just went out: the PE must answer in time.
+        let entries: Vec<EntryRef> = self.hs.association_entries(assoc).collect();
+        for r in entries {
+            self.hs.schedule_timer(
+                r,
+                TimerKind::KeepAliveTimeout,
+                now + self.config.keep_alive_timeout,
+            );
+        }
+    }
+
+    /// Encodes and queues an ASAP message (held while an outgoing
+    /// association is still connecting).
+    pub(super) fn send_asap(&mut self, assoc: AssocId, m: AsapMessage) {
+        let t = m.msg_type();
+        self.stats.asap_out[type_index(t, true)] += 1;
+        match &m {
+            AsapMessage::Error(e) => util::count_causes(&mut self.stats.errors_by_cause, &e.error),
+            AsapMessage::RegistrationResponse(asap::RegistrationResponse {
+                error: Some(e),
+                ..
+            })
+            | AsapMessage::DeregistrationResponse(asap::DeregistrationResponse {
+                error: Some(e),
+                ..
+            })
+            | AsapMessage::HandleResolutionResponse(asap::HandleResolutionResponse {
+                error: Some(e),
+                ..
+            }) => util::count_causes(&mut self.stats.errors_by_cause, e),
+            _ => {}
+        }
+        let bytes = m.to_bytes();
+        if let Some(p) = self.assocs.get_mut(&assoc).and_then(|a| a.pending.as_mut()) {
+            p.push(bytes);
+            return;
+        }
+        self.transmits.push_back(Transmit::Asap { assoc, bytes });
+    }
+
+    /// Sends an Endpoint Keep-Alive for entry `r` on its association.
+    pub(super) fn send_keep_alive(&mut self, r: EntryRef, home: bool) -> bool {
+        let Some(pool) = self.hs.pool_handle_of(r).cloned() else {
+            return false;
+        };
+        let Some((assoc, pe_id)) = self
+            .hs
+            .entry(r)
+            .and_then(|e| e.association().map(|a| (a, e.pe_id())))
+        else {
+            return false;
+        };
+        self.send_asap(
+            assoc,
+            asap::EndpointKeepAlive {
+                home,
+                server_id: self.config.id,
+                pool_handle: pool,
+                pe_id: Some(pe_id),
+            }
+            .into(),
+        );
+        true
+    }
+
+    pub(super) fn run_pe_timers(&mut self, now: Time) {
+        loop {
+            let mut due = std::mem::take(&mut self.due);
+            let n = self.hs.take_due(now, &mut due);
+            for d in &due[..n] {
+                self.pe_timer(now, *d);
+            }
+            let full = n == due.len();
+            self.due = due;
+            if !full {
+                break;
+            }
+        }
+    }
+
+    fn pe_timer(&mut self, now: Time, d: DueTimer) {
+        match d.kind {
+            TimerKind::KeepAliveTransmission => {
+                if self.send_keep_alive(d.entry, false) {
+                    self.hs.schedule_timer(
+                        d.entry,
+                        TimerKind::KeepAliveTimeout,
+                        now + self.config.keep_alive_timeout,
+                    );
+                } else {
+                    self.remove_entry(d.entry, RemovalReason::AssociationLost);
+                }
+            }
+            TimerKind::KeepAliveTimeout => {
+                self.remove_entry(d.entry, RemovalReason::KeepAliveTimeout)
+            }
+            TimerKind::LifetimeExpiry => self.remove_entry(d.entry, RemovalReason::LifetimeExpired),
+        }
+    }
+
+    pub(super) fn send_server_announce(&mut self) {
+        let m = AsapMessage::from(asap::ServerAnnounce {
+            server_id: self.config.id,
+            transports: self.config.asap_transport.iter().cloned().collect(),
+        });
+        self.stats.asap_out[type_index(m.msg_type(), true)] += 1;
+        self.transmits.push_back(Transmit::AnnounceAsap {
+            bytes: m.to_bytes(),
+        });
+    }
+
+    /// The lifetime to use for an entry learnt from a peer.
+    pub(super) fn peer_lifetime(&self, registration_life: i32) -> (u32, Duration) {
+        let min = self.config.min_registration_lifetime;
+        let ms = u64::try_from(registration_life).unwrap_or(0);
+        let d = Duration::from_millis(ms).max(min);
+        (u32::try_from(d.as_millis()).unwrap_or(u32::MAX), d)
+    }
+}
+
+/// What to answer a message that does not decode.
+pub(super) enum Reply {
+    Error(OperationError),
+    Nothing,
+    /// The stream is unusable (framing lost): abort the association.
+    Close,
+}
+
+/// The answer RFC 5352/5353 give for a decoding error.
+pub(super) fn decode_reply(e: &DecodeError, bytes: &[u8]) -> Reply {
+    match e {
+        DecodeError::UnknownMessageType { .. } => Reply::Error(OperationError::single(
+            ErrorCause::unrecognized_message(bytes),
+        )),
+        DecodeError::UnrecognizedParameter { report, .. } => {
+            match OperationError::unrecognized_parameters(report) {
+                Some(err) => Reply::Error(err),
+                None => Reply::Nothing,
+            }
+        }
+        DecodeError::BadMessageLength { .. } | DecodeError::MessageTooLarge { .. } => Reply::Close,
+        DecodeError::Truncated { at, .. } if at.offset < HEADER_LEN => Reply::Close,
+        _ => Reply::Error(OperationError::single(ErrorCause::bare(
+            ErrorCauseCode::InvalidValues,
+        ))),
+    }
+}
+
+/// The error cause (and its info: the offending parameter) for a refused
+/// registration.
+fn registration_cause(e: &HsError, raw: &[u8]) -> (ErrorCauseCode, Vec<u8>) {
+    match e {
+        HsError::InconsistentPoolingPolicy { .. } => (
+            ErrorCauseCode::InconsistentPoolingPolicy,
+            util::pe_param_tlv(raw, |t| t == param_type::POOL_MEMBER_SELECTION_POLICY),
+        ),
+        HsError::InconsistentTransportType { .. } => (
+            ErrorCauseCode::InconsistentTransportType,
+            util::pe_param_tlv(raw, util::is_transport_type),
+        ),
+        HsError::InconsistentDataControlConfiguration { .. } => (
+            ErrorCauseCode::InconsistentDataControlConfiguration,
+            Vec::new(),
+        ),
+        HsError::NonUniquePeId { .. } => (ErrorCauseCode::NonUniquePeId, Vec::new()),
+        HsError::LackOfResources(_) => (ErrorCauseCode::LackOfResources, Vec::new()),
+        HsError::UnknownPoolHandle => (ErrorCauseCode::UnknownPoolHandle, Vec::new()),
+        HsError::UnknownPoolElement => (ErrorCauseCode::InvalidValues, Vec::new()),
+    }
+}

@@ -1,0 +1,231 @@
+//! Takeover of a dead peer's PEs (RFC 5353 section 3.10).
+//!
+//! The PR that finds a peer dead sends INIT_TAKEOVER to every other live
+//! peer and waits for all their INIT_TAKEOVER_ACKs; with no other peer it
+//! completes at once. It then sends TAKEOVER_SERVER, becomes the home of
+//! the target's PEs, opens an ASAP association to each PE (the dead PR's
+//! associations are gone) and sends it an Endpoint Keep-Alive with the H
+//! flag; the PE answers and re-registers here.
+//!
+//! Two PRs taking over the same target: the one with the lower server ID
+//! backs off (acknowledges the other and abandons its own); the higher one
+//! ignores the lower one's INIT_TAKEOVER. Missing acknowledgements abandon
+//! the takeover after `takeover_expiry`; the target's PEs then expire by
+//! their lifetime.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use super::state::{Assoc, Takeover};
+use super::util;
+use super::{Event, Registrar, RemovalReason, Transmit};
+use crate::handlespace::set::SetFamily;
+use crate::handlespace::{AssocId, EntryRef, Registration, Time, TimerKind};
+use crate::wire::ServerId;
+use crate::wire::enrp;
+
+impl<F: SetFamily> Registrar<F> {
+    pub(super) fn start_takeover(&mut self, now: Time, target: ServerId) {
+        if target == self.config.id
+            || self.takeovers.contains_key(&target)
+            || self.peers.contains_key(&target)
+            || self.hs.owner_len(target) == 0
+            || self
+                .foreign_takeovers
+                .get(&target)
+                .is_some_and(|u| *u > now)
+        {
+            return;
+        }
+        let awaiting: std::collections::BTreeSet<ServerId> = self
+            .peers
+            .keys()
+            .copied()
+            .filter(|p| *p != target)
+            .collect();
+        self.event(Event::TakeoverStarted { target });
+        for p in &awaiting {
+            let m = enrp::InitTakeover {
+                sender: self.config.id,
+                receiver: *p,
+                target_server_id: target,
+            };
+            if let Some(conn) = self.peers.get(p).map(|x| x.conn) {
+                self.send_enrp(conn, m.into());
+            }
+        }
+        let empty = awaiting.is_empty();
+        self.takeovers.insert(
+            target,
+            Takeover {
+                deadline: now + self.config.takeover_expiry,
+                awaiting,
+            },
+        );
+        if empty {
+            self.complete_takeover(now, target);
+        }
+    }
+
+    pub(super) fn on_init_takeover(&mut self, now: Time, from: ServerId, target: ServerId) {
+        if target == self.config.id {
+            // We are alive: say so instead of agreeing.
+            self.send_presence_to(from);
+            return;
+        }
+        if self.takeovers.contains_key(&target) {
+            if self.config.id > from {
+                // The lower ID backs off; we keep ours.
+                return;
+            }
+            self.takeovers.remove(&target);
+            self.event(Event::TakeoverAbandoned { target });
+        }
+        self.foreign_takeovers
+            .insert(target, now + self.config.takeover_expiry * 2);
+        let m = enrp::InitTakeoverAck {
+            sender: self.config.id,
+            receiver: from,
+            target_server_id: target,
+        };
+        if let Some(conn) = self.peers.get(&from).map(|p| p.conn) {
+            self.send_enrp(conn, m.into());
+        }
+    }
+
+    pub(super) fn on_init_takeover_ack(&mut self, from: ServerId, target: ServerId) {
+        let done = match self.takeovers.get_mut(&target) {
+            Some(t) => {
+                t.awaiting.remove(&from);
+                t.awaiting.is_empty()
+            }
+            None => false,
+        };
+        if done {
+            let now = self.now;
+            self.complete_takeover(now, target);
+        }
+    }
+
+    pub(super) fn on_takeover_server(&mut self, from: ServerId, target: ServerId) {
+        if target == self.config.id {
+            return;
+        }
+        if self.takeovers.remove(&target).is_some() {
+            self.event(Event::TakeoverAbandoned { target });
+        }
+        self.foreign_takeovers.remove(&target);
+        self.suspects.remove(&target);
+        self.hs.take_over(target, from);
+    }
+
+    /// A peer left: it no longer has to acknowledge anything.
+    pub(super) fn peer_left_takeovers(&mut self, id: ServerId) {
+        let mut done = Vec::new();
+        for (target, t) in &mut self.takeovers {
+            if t.awaiting.remove(&id) && t.awaiting.is_empty() {
+                done.push(*target);
+            }
+        }
+        let now = self.now;
+        for target in done {
+            self.complete_takeover(now, target);
+        }
+    }
+
+    pub(super) fn run_takeover_timers(&mut self, now: Time) {
+        let expired: Vec<ServerId> = self
+            .takeovers
+            .iter()
+            .filter(|(_, t)| t.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for target in expired {
+            self.takeovers.remove(&target);
+            self.event(Event::TakeoverAbandoned { target });
+        }
+    }
+
+    fn complete_takeover(&mut self, now: Time, target: ServerId) {
+        if self.takeovers.remove(&target).is_none() {
+            return;
+        }
+        let peers: Vec<(ServerId, crate::registrar::ConnId)> =
+            self.peers().filter(|(p, _)| *p != target).collect();
+        for (p, conn) in peers {
+            let m = enrp::TakeoverServer {
+                sender: self.config.id,
+                receiver: p,
+                target_server_id: target,
+            };
+            self.send_enrp(conn, m.into());
+        }
+        let entries: Vec<EntryRef> = self.hs.owner_entries(target).collect();
+        let n = self.hs.take_over(target, self.config.id);
+        // One association per PE endpoint (a PE may be in several pools).
+        let mut by_addr: BTreeMap<Vec<SocketAddr>, AssocId> = BTreeMap::new();
+        for r in entries {
+            self.reach_taken_over(now, r, &mut by_addr);
+        }
+        self.stats.takeovers += 1;
+        self.suspects.remove(&target);
+        self.event(Event::TakeoverCompleted { target, pes: n });
+    }
+
+    /// Opens an ASAP association to a taken-over PE and queues its
+    /// Keep-Alive with the H flag.
+    fn reach_taken_over(
+        &mut self,
+        now: Time,
+        r: EntryRef,
+        by_addr: &mut BTreeMap<Vec<SocketAddr>, AssocId>,
+    ) {
+        let Some(pool) = self.hs.pool_handle_of(r).cloned() else {
+            return;
+        };
+        let Some(e) = self.hs.entry(r).cloned() else {
+            return;
+        };
+        let to = match e.asap_transport() {
+            Some(t) if !util::socket_addrs(t).is_empty() => util::socket_addrs(t),
+            _ => util::socket_addrs(e.transport()),
+        };
+        if to.is_empty() {
+            self.remove_entry(r, RemovalReason::PeerDown);
+            return;
+        }
+        let assoc = match by_addr.get(&to) {
+            Some(a) => *a,
+            None => {
+                let a = self.alloc_assoc();
+                self.assocs.insert(a, Assoc::outgoing(to.first().copied()));
+                self.transmits.push_back(Transmit::ConnectAsap {
+                    assoc: a,
+                    to: to.clone(),
+                });
+                by_addr.insert(to, a);
+                a
+            }
+        };
+        let reg = Registration {
+            pe_id: e.pe_id(),
+            home: self.config.id,
+            lifetime_ms: e.lifetime_ms(),
+            transport: e.transport().clone(),
+            policy: *e.policy(),
+            asap_transport: e.asap_transport().cloned(),
+            association: Some(assoc),
+        };
+        if self.hs.register(&pool, reg).is_err() {
+            return;
+        }
+        // Until connected, the PE has the takeover expiry plus a keep-alive
+        // timeout to answer.
+        self.hs.schedule_timer(
+            r,
+            TimerKind::KeepAliveTimeout,
+            now + self.config.takeover_expiry + self.config.keep_alive_timeout,
+        );
+        self.send_keep_alive(r, true);
+    }
+}

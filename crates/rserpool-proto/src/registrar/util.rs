@@ -1,0 +1,166 @@
+//! Small helpers: message type indexes, parameter lookup in raw messages,
+//! transport address handling.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::handlespace::PeEntry;
+use crate::wire::{
+    HEADER_LEN, OperationError, PoolElement, TransportParam, TransportUse, param_type,
+};
+
+/// Counter index of a message type: the type byte, 0 for unknown ones.
+pub(super) fn type_index(t: u8, known: bool) -> usize {
+    if known && (t as usize) < 16 {
+        t as usize
+    } else {
+        0
+    }
+}
+
+/// Counts the causes of an Operation Error that is sent.
+pub(super) fn count_causes(counters: &mut [u64; 16], e: &OperationError) {
+    for c in &e.causes {
+        let code = c.code.code() as usize;
+        if let Some(n) = counters.get_mut(code) {
+            *n += 1;
+        }
+    }
+}
+
+/// The raw TLV (without padding) of the first parameter inside the Pool
+/// Element parameter of a raw ASAP message whose type satisfies `want`;
+/// empty if there is none. Used as the info of an error cause.
+pub(super) fn pe_param_tlv(msg: &[u8], want: impl Fn(u16) -> bool) -> Vec<u8> {
+    let Some(body) = msg.get(HEADER_LEN..) else {
+        return Vec::new();
+    };
+    for (t, tlv) in tlvs(body) {
+        if t == param_type::POOL_ELEMENT {
+            // PE ID, home server ID, registration life: 12 bytes.
+            let inner = tlv.get(4 + 12..).unwrap_or(&[]);
+            for (t, tlv) in tlvs(inner) {
+                if want(t) {
+                    return tlv.to_vec();
+                }
+            }
+        }
+    }
+    Vec::new()
+}
+
+/// Iterates the TLVs of a parameter sequence, stopping at the first bad one.
+fn tlvs(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    std::iter::from_fn(move || {
+        let t = u16::from_be_bytes([*b.first()?, *b.get(1)?]);
+        let len = usize::from(u16::from_be_bytes([*b.get(2)?, *b.get(3)?]));
+        if len < 4 {
+            return None;
+        }
+        let tlv = b.get(..len)?;
+        b = b.get(len.next_multiple_of(4)..).unwrap_or(&[]);
+        Some((t, tlv))
+    })
+}
+
+pub(super) fn is_transport_type(t: u16) -> bool {
+    matches!(
+        t,
+        param_type::SCTP_TRANSPORT
+            | param_type::TCP_TRANSPORT
+            | param_type::UDP_TRANSPORT
+            | param_type::DCCP_TRANSPORT
+            | param_type::UDP_LITE_TRANSPORT
+    )
+}
+
+/// Replaces unspecified addresses (0.0.0.0, ::) of a PE's transport with
+/// the address its association comes from, as RSPLIB fills in the
+/// association's addresses. `None` when no usable address remains.
+pub(super) fn fill_addresses(t: TransportParam, remote: Option<IpAddr>) -> Option<TransportParam> {
+    let fix = |a: IpAddr| -> Option<IpAddr> { if a.is_unspecified() { remote } else { Some(a) } };
+    Some(match t {
+        TransportParam::Sctp {
+            port,
+            transport_use,
+            addresses,
+        } => {
+            let mut out: Vec<IpAddr> = Vec::with_capacity(addresses.len());
+            for a in addresses {
+                if let Some(a) = fix(a) {
+                    if !out.contains(&a) {
+                        out.push(a);
+                    }
+                }
+            }
+            if out.is_empty() {
+                return None;
+            }
+            TransportParam::Sctp {
+                port,
+                transport_use,
+                addresses: out,
+            }
+        }
+        TransportParam::Tcp {
+            port,
+            transport_use,
+            address,
+        } => TransportParam::Tcp {
+            port,
+            transport_use,
+            address: fix(address)?,
+        },
+        TransportParam::Udp { port, address } => TransportParam::Udp {
+            port,
+            address: fix(address)?,
+        },
+        TransportParam::Dccp {
+            port,
+            service_code,
+            address,
+        } => TransportParam::Dccp {
+            port,
+            service_code,
+            address: fix(address)?,
+        },
+        TransportParam::UdpLite { port, address } => TransportParam::UdpLite {
+            port,
+            address: fix(address)?,
+        },
+    })
+}
+
+/// The ASAP transport of a PE as seen from its association.
+pub(super) fn asap_transport_of(remote: SocketAddr) -> TransportParam {
+    TransportParam::Sctp {
+        port: remote.port(),
+        transport_use: TransportUse::DataOnly,
+        addresses: vec![remote.ip()],
+    }
+}
+
+/// Socket addresses of a transport parameter (unspecified ones dropped).
+pub(super) fn socket_addrs(t: &TransportParam) -> Vec<SocketAddr> {
+    t.addresses()
+        .iter()
+        .filter(|a| !a.is_unspecified())
+        .map(|a| SocketAddr::new(*a, t.port()))
+        .collect()
+}
+
+/// A stored entry as a Pool Element parameter; the ASAP transport goes
+/// only into ENRP messages (as RSPLIB does).
+pub(super) fn pool_element(e: &PeEntry, with_asap: bool) -> PoolElement {
+    PoolElement {
+        pe_id: e.pe_id(),
+        home_server_id: e.home(),
+        registration_life: i32::try_from(e.lifetime_ms()).unwrap_or(i32::MAX),
+        user_transport: e.transport().clone(),
+        policy: *e.policy(),
+        asap_transport: if with_asap {
+            e.asap_transport().cloned()
+        } else {
+            None
+        },
+    }
+}

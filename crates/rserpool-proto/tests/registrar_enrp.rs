@@ -1,0 +1,541 @@
+//! Registrar ENRP behaviour: peering, synchronisation, audits, takeover;
+//! several registrars on the in-memory network.
+
+#[path = "registrar_net/mod.rs"]
+mod net;
+
+use net::*;
+use rserpool_proto::handlespace::Time;
+use rserpool_proto::registrar::{Config, Event, PeerDownReason, Registrar, Transmit};
+use rserpool_proto::wire::asap::AsapMessage;
+use rserpool_proto::wire::enrp::{self, EnrpMessage, UpdateAction};
+use rserpool_proto::wire::{ErrorCauseCode, PeId, Policy, PoolHandle, ServerId};
+
+/// `n` PRs; PR i has PR i-1 as its static peer (a chain: the others are
+/// learnt through List Responses).
+fn chain(n: usize) -> Net {
+    let mut net = Net::new();
+    for i in 0..n {
+        let peers: Vec<usize> = if i == 0 { vec![] } else { vec![i - 1] };
+        net.add_pr(pr_config(i, &peers));
+    }
+    net
+}
+
+/// `n` PRs, each with every other as static peer (duplicate associations).
+fn mesh(n: usize) -> Net {
+    let mut net = Net::new();
+    for i in 0..n {
+        let peers: Vec<usize> = (0..n).filter(|j| *j != i).collect();
+        net.add_pr(pr_config(i, &peers));
+    }
+    net
+}
+
+/// Registers `count` PEs from one endpoint at PR `i` (pool chosen by ID).
+fn populate(net: &mut Net, i: usize, octet: u8, first_id: u32, count: u32) -> (usize, u64) {
+    let k = net.add_endpoint(octet);
+    let a = net.connect(k, i);
+    let ip = net.ip(k);
+    for id in first_id..first_id + count {
+        let pool = format!("pool-{}", id % 3);
+        let r = net.register(k, i, a, &pool, pe_param(id, ip, Policy::RoundRobin));
+        assert!(!r.reject, "{r:?}");
+    }
+    (k, a)
+}
+
+fn assert_converged(net: &Net, prs: &[usize]) {
+    let v0 = net.view(prs[0]);
+    for &i in &prs[1..] {
+        assert_eq!(net.view(i), v0, "PR {i} differs from PR {}", prs[0]);
+    }
+    for &i in prs {
+        for &j in prs {
+            let hs_i = net.pr(i).handlespace();
+            let hs_j = net.pr(j).handlespace();
+            assert_eq!(hs_i.owner_checksum(pr_id(j)), hs_j.owner_checksum(pr_id(j)));
+        }
+    }
+}
+
+#[test]
+fn three_registrars_converge() {
+    let mut net = chain(3);
+    net.advance(secs(1));
+    for i in 0..3 {
+        assert_eq!(net.pr(i).peers().count(), 2, "PR {i} knows both others");
+    }
+    assert_eq!(net.enrp_link_count(), 3);
+    populate(&mut net, 0, 1, 100, 10);
+    populate(&mut net, 1, 2, 200, 7);
+    populate(&mut net, 2, 3, 300, 5);
+    net.advance(secs(1));
+    assert_eq!(net.view(0).len(), 22);
+    assert_converged(&net, &[0, 1, 2]);
+    // Homes are right.
+    let hs = net.pr(2).handlespace();
+    assert_eq!(hs.owner_len(pr_id(0)), 10);
+    assert_eq!(hs.owner_len(pr_id(1)), 7);
+    assert_eq!(hs.owner_len(pr_id(2)), 5);
+    // A deregistration reaches everyone.
+    let k = net.endpoints.len() - 1;
+    let a = net.endpoints[k].links[0].1;
+    net.send(
+        k,
+        2,
+        a,
+        rserpool_proto::wire::asap::Deregistration {
+            pool_handle: PoolHandle::from("pool-0"),
+            pe_id: PeId(300),
+        },
+    );
+    assert_eq!(net.view(0).len(), 21);
+    assert_converged(&net, &[0, 1, 2]);
+    // Learnt entries stay while their home keeps them (lifetime refreshed
+    // by audits and updates is not needed: keep-alives keep them at home,
+    // and the peers keep them until the lifetime). Over a minute with
+    // heartbeats nothing diverges.
+    net.advance(secs(20));
+    assert_converged(&net, &[0, 1, 2]);
+}
+
+#[test]
+fn duplicate_associations_are_resolved() {
+    let mut net = mesh(3);
+    net.advance(secs(5));
+    for i in 0..3 {
+        assert_eq!(net.pr(i).peers().count(), 2);
+    }
+    // Exactly one association per pair survives.
+    assert_eq!(net.enrp_link_count(), 3);
+    // Static peers already connected are not redialled in a loop.
+    let before = net.enrp_log.len();
+    net.advance(secs(60));
+    assert_eq!(net.enrp_link_count(), 3);
+    let presences = net.enrp_log[before..]
+        .iter()
+        .filter(|(_, _, m)| matches!(m, EnrpMessage::Presence(_)))
+        .count();
+    // Heartbeats every 30 s to 2 peers from 3 PRs: 2 rounds.
+    assert_eq!(presences, 12, "only heartbeats");
+    populate(&mut net, 1, 1, 1, 4);
+    assert_converged(&net, &[0, 1, 2]);
+}
+
+#[test]
+fn restarted_registrar_resynchronises_from_a_mentor() {
+    let mut net = chain(2);
+    net.advance(secs(1));
+    populate(&mut net, 0, 1, 1, 20);
+    let (k1, _) = populate(&mut net, 1, 2, 100, 5);
+    net.endpoints[k1].alive = false;
+    assert_converged(&net, &[0, 1]);
+    // PR 1 restarts before PR 0 gives it up (MAX-TIME-NO-RESPONSE 5 s).
+    net.kill(1);
+    net.advance(secs(2));
+    net.restart(1);
+    net.advance(secs(1));
+    let ev = net.take_events(1);
+    assert!(
+        ev.contains(&Event::SyncStarted { peer: pr_id(0) }),
+        "{ev:?}"
+    );
+    assert!(
+        ev.contains(&Event::SyncCompleted {
+            peer: pr_id(0),
+            entries: 20
+        }),
+        "{ev:?}"
+    );
+    assert!(net.pr(1).is_synchronised());
+    // The old incarnation's PEs are gone at PR 0 (checksum audit against
+    // the restarted PR's empty announce), and nobody took them over.
+    assert_eq!(net.pr(0).handlespace().owner_len(pr_id(1)), 0);
+    assert!(
+        !net.events[0]
+            .iter()
+            .any(|e| matches!(e, Event::TakeoverStarted { .. }))
+    );
+    assert_converged(&net, &[0, 1]);
+    assert_eq!(net.view(1).len(), 20);
+}
+
+#[test]
+fn checksum_mismatch_is_repaired_by_an_audit() {
+    let mut net = chain(2);
+    net.advance(secs(1));
+    populate(&mut net, 1, 1, 1, 6);
+    assert_converged(&net, &[0, 1]);
+    // Lose PR 1's updates to PR 0 for a while: one PE added, one removed.
+    net.enrp_filter = Some(Box::new(|from, _, m| {
+        from == 1 && matches!(m, EnrpMessage::HandleUpdate(_))
+    }));
+    let k = net.endpoints.len() - 1;
+    let a = net.endpoints[k].links[0].1;
+    let ip = net.ip(k);
+    assert!(
+        !net.register(k, 1, a, "pool-0", pe_param(99, ip, Policy::RoundRobin))
+            .reject
+    );
+    net.send(
+        k,
+        1,
+        a,
+        rserpool_proto::wire::asap::Deregistration {
+            pool_handle: PoolHandle::from("pool-1"),
+            pe_id: PeId(1),
+        },
+    );
+    net.enrp_filter = None;
+    assert_ne!(net.view(0), net.view(1));
+    // The next heartbeat carries PR 1's checksum; PR 0 notices and asks
+    // for PR 1's own PEs.
+    net.advance(secs(31));
+    let ev = net.take_events(0);
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::ChecksumMismatch { peer, .. } if *peer == pr_id(1))),
+        "{ev:?}"
+    );
+    let audits = net
+        .enrp_log
+        .iter()
+        .filter(|(f, _, m)| {
+            *f == 0 && matches!(m, EnrpMessage::HandleTableRequest(r) if r.own_children_only)
+        })
+        .count();
+    assert_eq!(audits, 1);
+    assert_converged(&net, &[0, 1]);
+    assert!(
+        net.pr(0)
+            .handlespace()
+            .get(&PoolHandle::from("pool-0"), PeId(99))
+            .is_some()
+    );
+    assert!(
+        net.pr(0)
+            .handlespace()
+            .get(&PoolHandle::from("pool-1"), PeId(1))
+            .is_none()
+    );
+}
+
+#[test]
+fn handle_table_sync_in_blocks_misses_and_repeats_nothing() {
+    let mut net = Net::new();
+    net.add_pr(pr_config(0, &[]));
+    populate(&mut net, 0, 1, 1, 300);
+    // Deregister a few so that slots have holes.
+    let k = 0;
+    let a = net.endpoints[k].links[0].1;
+    for id in [5u32, 77, 130, 256] {
+        net.send(
+            k,
+            0,
+            a,
+            rserpool_proto::wire::asap::Deregistration {
+                pool_handle: PoolHandle::from(format!("pool-{}", id % 3).as_str()),
+                pe_id: PeId(id),
+            },
+        );
+    }
+    net.add_pr(pr_config(1, &[0]));
+    net.advance(secs(1));
+    let responses: Vec<&enrp::HandleTableResponse> = net
+        .enrp_log
+        .iter()
+        .filter_map(|(f, _, m)| match m {
+            EnrpMessage::HandleTableResponse(r) if *f == 0 => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert!(responses.len() >= 3, "{} blocks", responses.len());
+    let mut seen: Vec<(PoolHandle, PeId)> = Vec::new();
+    for r in &responses {
+        let n: usize = r.pools.iter().map(|p| p.pool_elements.len()).sum();
+        assert!(n <= 128);
+        for p in &r.pools {
+            for pe in &p.pool_elements {
+                seen.push((p.pool_handle.clone(), pe.pe_id));
+            }
+        }
+    }
+    let (last, rest) = responses.split_last().unwrap();
+    assert!(!last.more_to_send);
+    assert!(rest.iter().all(|r| r.more_to_send));
+    let total = seen.len();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), total, "no entry sent twice");
+    assert_eq!(total, 296);
+    assert!(net.events[1].contains(&Event::SyncCompleted {
+        peer: pr_id(0),
+        entries: 296
+    }));
+    assert_converged(&net, &[0, 1]);
+}
+
+fn h_keep_alives(net: &Net, k: usize, from_pr: usize) -> usize {
+    net.endpoints[k]
+        .inbox
+        .iter()
+        .filter(|(i, _, m)| {
+            *i == from_pr && matches!(m, AsapMessage::EndpointKeepAlive(ka) if ka.home && ka.server_id == pr_id(from_pr))
+        })
+        .count()
+}
+
+#[test]
+fn takeover_with_two_registrars_completes_at_once() {
+    let mut net = chain(2);
+    net.advance(secs(1));
+    let (k, _) = populate(&mut net, 1, 1, 1, 4);
+    let (k2, _) = populate(&mut net, 1, 2, 10, 2);
+    populate(&mut net, 0, 3, 50, 3);
+    assert_eq!(net.pr(0).handlespace().owner_len(pr_id(1)), 6);
+    net.kill(1);
+    assert!(net.events[0].contains(&Event::PeerDown {
+        peer: pr_id(1),
+        reason: PeerDownReason::AssociationLost
+    }));
+    net.advance(secs(4));
+    assert_eq!(
+        net.pr(0).handlespace().owner_len(pr_id(1)),
+        6,
+        "not before MAX-TIME-NO-RESPONSE"
+    );
+    net.advance(secs(2));
+    let ev = &net.events[0];
+    assert!(ev.contains(&Event::TakeoverStarted { target: pr_id(1) }));
+    assert!(ev.contains(&Event::TakeoverCompleted {
+        target: pr_id(1),
+        pes: 6
+    }));
+    let hs = net.pr(0).handlespace();
+    assert_eq!(hs.owner_len(pr_id(1)), 0);
+    assert_eq!(hs.owner_len(pr_id(0)), 9);
+    // One new association per PE endpoint, a Keep-Alive with H per PE.
+    assert_eq!(h_keep_alives(&net, k, 0), 4);
+    assert_eq!(h_keep_alives(&net, k2, 0), 2);
+    assert_eq!(net.endpoints[k].links.len(), 1);
+    assert_eq!(net.endpoints[k2].links.len(), 1);
+    // The PEs answered and re-registered: they stay, kept alive by PR 0.
+    net.advance(secs(30));
+    let hs = net.pr(0).handlespace();
+    assert_eq!(hs.owner_len(pr_id(0)), 9);
+    let e = hs.get(&PoolHandle::from("pool-1"), PeId(1)).unwrap();
+    assert_eq!(e.association(), Some(net.endpoints[k].links[0].1));
+    assert_eq!(net.pr(0).stats().takeovers, 1);
+}
+
+#[test]
+fn taken_over_pes_that_do_not_answer_are_removed() {
+    let mut net = chain(2);
+    net.advance(secs(1));
+    let (k, _) = populate(&mut net, 1, 1, 1, 3);
+    net.endpoints[k].alive = false;
+    net.kill(1);
+    net.advance(secs(6));
+    assert!(net.events[0].contains(&Event::TakeoverCompleted {
+        target: pr_id(1),
+        pes: 3
+    }));
+    // The PE endpoint is unreachable: the associations fail and the PEs go.
+    assert_eq!(net.pr(0).handlespace().len(), 0);
+}
+
+#[test]
+fn takeover_with_three_registrars_has_one_winner() {
+    let mut net = chain(3);
+    net.advance(secs(1));
+    let (k, _) = populate(&mut net, 2, 1, 1, 5);
+    populate(&mut net, 0, 2, 100, 2);
+    assert_converged(&net, &[0, 1, 2]);
+    net.kill(2);
+    net.advance(secs(6));
+    // Both survivors noticed; the lower ID backed off, the higher won.
+    let started = |i: usize| net.events[i].contains(&Event::TakeoverStarted { target: pr_id(2) });
+    let completed = |i: usize| {
+        net.events[i].iter().any(
+            |e| matches!(e, Event::TakeoverCompleted { target, pes: 5 } if *target == pr_id(2)),
+        )
+    };
+    assert!(started(0) && started(1));
+    assert!(completed(1), "{:?}", net.events[1]);
+    assert!(!completed(0), "{:?}", net.events[0]);
+    assert!(net.events[0].contains(&Event::TakeoverAbandoned { target: pr_id(2) }));
+    let acks = net
+        .enrp_log
+        .iter()
+        .filter(|(f, t, m)| *f == 0 && *t == 1 && matches!(m, EnrpMessage::InitTakeoverAck(_)))
+        .count();
+    assert_eq!(acks, 1);
+    assert_eq!(h_keep_alives(&net, k, 1), 5);
+    assert_eq!(h_keep_alives(&net, k, 0), 0);
+    net.advance(secs(2));
+    assert_converged(&net, &[0, 1]);
+    assert_eq!(net.pr(0).handlespace().owner_len(pr_id(1)), 5);
+    assert_eq!(net.pr(0).handlespace().owner_len(pr_id(2)), 0);
+}
+
+#[test]
+fn takeover_is_abandoned_without_acknowledgements() {
+    let mut net = chain(3);
+    net.advance(secs(1));
+    populate(&mut net, 2, 1, 1, 2);
+    // PR 0 never acknowledges (its acks are lost).
+    net.enrp_filter = Some(Box::new(|from, _, m| {
+        from == 0 && matches!(m, EnrpMessage::InitTakeoverAck(_))
+    }));
+    net.kill(2);
+    net.advance(secs(12));
+    assert!(net.events[1].contains(&Event::TakeoverAbandoned { target: pr_id(2) }));
+    assert!(
+        !net.events[1]
+            .iter()
+            .any(|e| matches!(e, Event::TakeoverCompleted { .. }))
+    );
+}
+
+#[test]
+fn unresponsive_peer_is_probed_then_declared_dead() {
+    let mut net = chain(2);
+    net.advance(secs(1));
+    populate(&mut net, 1, 1, 1, 2);
+    // PR 1 goes silent without its association breaking.
+    net.enrp_filter = Some(Box::new(|from, _, _| from == 1));
+    net.advance(secs(60));
+    assert!(net.pr(0).peers().any(|(p, _)| p == pr_id(1)));
+    net.advance(secs(10));
+    assert!(net.events[0].contains(&Event::PeerDown {
+        peer: pr_id(1),
+        reason: PeerDownReason::Timeout
+    }));
+    assert!(net.events[0].contains(&Event::TakeoverCompleted {
+        target: pr_id(1),
+        pes: 2
+    }));
+    // The probe was a PRESENCE with R.
+    assert!(
+        net.enrp_log
+            .iter()
+            .any(|(f, _, m)| *f == 0 && matches!(m, EnrpMessage::Presence(p) if p.reply_required))
+    );
+}
+
+#[test]
+fn peers_are_discovered_by_multicast_presence() {
+    let mut net = Net::new();
+    net.multicast = true;
+    for i in 0..3 {
+        let mut c = pr_config(i, &[]);
+        c.announce = true;
+        c.peer_heartbeat_cycle = secs(2);
+        net.add_pr(c);
+    }
+    net.advance(secs(3));
+    for i in 0..3 {
+        assert_eq!(net.pr(i).peers().count(), 2, "PR {i}");
+    }
+    assert_eq!(net.enrp_link_count(), 3);
+}
+
+fn lone(config: Config) -> Registrar {
+    Registrar::new(config, Time::from_millis(0), 1)
+}
+
+fn drain(r: &mut Registrar) -> Vec<Transmit> {
+    std::iter::from_fn(|| r.poll_transmit()).collect()
+}
+
+#[test]
+fn enrp_bad_input_is_answered_with_an_error() {
+    let mut r = lone(pr_config(0, &[]));
+    let now = Time::from_millis(1);
+    let c = r.enrp_accepted(now, enrp_addr(5));
+    // Unknown ENRP message type.
+    let unknown = [0x55, 0, 0, 12, 0, 0, 0, 9, 0, 0, 0, 0];
+    r.enrp_received(now, c, &unknown);
+    let out = drain(&mut r);
+    let Some(Transmit::Enrp { bytes, .. }) = out.first() else {
+        panic!("{out:?}")
+    };
+    let m = EnrpMessage::decode(bytes, &Default::default())
+        .unwrap()
+        .message;
+    let EnrpMessage::Error(e) = m else {
+        panic!("{m:?}")
+    };
+    assert_eq!(e.error.causes[0].code, ErrorCauseCode::UnrecognizedMessage);
+    assert_eq!(e.sender, pr_id(0));
+    // A Handle Update before any PRESENCE is ignored (reported as event).
+    let u = EnrpMessage::from(enrp::HandleUpdate {
+        takeover_suggested: false,
+        sender: ServerId(9),
+        receiver: pr_id(0),
+        action: UpdateAction::AddPe,
+        pool_handle: PoolHandle::from("x"),
+        pool_element: pe_param(1, "10.1.1.1".parse().unwrap(), Policy::RoundRobin),
+    });
+    r.enrp_received(now, c, &u.to_bytes());
+    assert!(r.handlespace().is_empty());
+    // Broken framing: the association is closed.
+    r.enrp_received(now, c, &[1, 0, 0, 200, 0]);
+    let out = drain(&mut r);
+    assert!(out.contains(&Transmit::CloseEnrp { conn: c }), "{out:?}");
+    let ev: Vec<Event> = std::iter::from_fn(|| r.poll_event()).collect();
+    let closed = ev
+        .iter()
+        .filter(|e| matches!(e, Event::ProtocolError { closed: true, .. }))
+        .count();
+    assert_eq!(closed, 1);
+    assert_eq!(
+        ev.iter()
+            .filter(|e| matches!(e, Event::ProtocolError { .. }))
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn presence_from_a_new_peer_is_answered_and_audited() {
+    let mut r = lone(pr_config(0, &[]));
+    let now = Time::from_millis(1);
+    let c = r.enrp_accepted(now, enrp_addr(5));
+    let p = EnrpMessage::from(enrp::Presence {
+        reply_required: true,
+        sender: ServerId(77),
+        receiver: ServerId(0),
+        checksum: Some(0x1234),
+        server_info: rserpool_proto::wire::ServerInformation {
+            server_id: ServerId(77),
+            transport: tcp(enrp_addr(5).ip(), 9901),
+        },
+    });
+    r.enrp_received(now, c, &p.to_bytes());
+    assert_eq!(r.peers().collect::<Vec<_>>(), vec![(ServerId(77), c)]);
+    let msgs: Vec<EnrpMessage> = drain(&mut r)
+        .into_iter()
+        .filter_map(|t| match t {
+            Transmit::Enrp { bytes, .. } => Some(
+                EnrpMessage::decode(&bytes, &Default::default())
+                    .unwrap()
+                    .message,
+            ),
+            _ => None,
+        })
+        .collect();
+    // Mentor sync request, list request, the Presence reply.
+    assert!(
+        msgs.iter()
+            .any(|m| matches!(m, EnrpMessage::HandleTableRequest(h) if !h.own_children_only))
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| matches!(m, EnrpMessage::ListRequest(_)))
+    );
+    assert!(msgs.iter().any(
+        |m| matches!(m, EnrpMessage::Presence(p) if !p.reply_required && p.receiver == ServerId(77))
+    ));
+}
