@@ -17,6 +17,15 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// The carrier under test: TCP, or kernel SCTP with `RSERPOOL_TEST_TRANSPORT=sctp`
+/// (the lab VM runs this suite that way).
+fn carrier() -> Carrier {
+    match std::env::var("RSERPOOL_TEST_TRANSPORT").as_deref() {
+        Ok("sctp") => Carrier::Sctp,
+        _ => Carrier::Tcp,
+    }
+}
+
 fn local() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
@@ -39,7 +48,10 @@ fn config(id: u32, peers: Vec<SocketAddr>) -> DaemonConfig {
     c.mentor_discovery_timeout = Duration::from_millis(300);
     c.takeover_expiry = Duration::from_millis(2000);
     let mut d = DaemonConfig::new(c, vec![local()], vec![local()]);
-    d.transport = TransportMode::Tcp;
+    d.transport = match carrier() {
+        Carrier::Sctp => TransportMode::Sctp,
+        Carrier::Tcp => TransportMode::Tcp,
+    };
     d.seed = u64::from(id);
     d
 }
@@ -55,7 +67,7 @@ struct Client {
 impl Client {
     async fn connect(addr: SocketAddr) -> Client {
         Client {
-            a: connect(addr, Carrier::Tcp, Ppid::Asap).await.unwrap(),
+            a: connect(addr, carrier(), Ppid::Asap).await.unwrap(),
         }
     }
     async fn send(&mut self, m: impl Into<AsapMessage>) {
@@ -339,7 +351,7 @@ async fn three_registrars_converge() {
 /// A PE that registers and also listens for associations from a registrar
 /// that takes it over.
 async fn pe_with_listener(pr: SocketAddr, pool: &str, id: u32) -> (Client, Listener) {
-    let l = Listener::bind(&[local()], Carrier::Tcp, Ppid::Asap).unwrap();
+    let l = Listener::bind(&[local()], carrier(), Ppid::Asap).unwrap();
     let port = l.local_addrs().unwrap()[0].port();
     let mut c = Client::connect(pr).await;
     assert!(
@@ -458,7 +470,7 @@ async fn a_checksum_mismatch_is_repaired() {
     let pr = registrar(0x301, vec![]).await;
     // A fake peer announces one PE by checksum but never sent it: the
     // registrar must ask for the peer's own entries (W flag) and take them.
-    let mut peer = connect(pr.enrp_addrs()[0], Carrier::Tcp, Ppid::Enrp)
+    let mut peer = connect(pr.enrp_addrs()[0], carrier(), Ppid::Enrp)
         .await
         .unwrap();
     let me = ServerId(0x399);
