@@ -9,8 +9,15 @@
 //!   encoder.
 //! - [`handlespace`]: pools, PE entries, policies, timers, ownership and
 //!   checksums (paper section 3).
+//! - [`pool_element`]: the pool element's ASAP state machine (server hunt,
+//!   registration, keep-alives, takeover) and its half of the session layer.
+//! - [`pool_user`]: the pool user's ASAP state machine (handle resolution
+//!   with a cache, unreachability reports) and the session layer (failover
+//!   with cookie replay, business cards, the data channel framing).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod handlespace;
+pub mod pool_element;
+pub mod pool_user;
 pub mod wire;
