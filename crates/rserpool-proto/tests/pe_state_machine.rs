@@ -227,8 +227,15 @@ fn retransmits_registration_max_reg_attempt_times_then_hunts_the_next_registrar(
 #[test]
 fn hunts_for_a_new_home_with_the_same_pe_id_when_the_registrar_dies() {
     let (mut pe, a) = registered(Policy::RoundRobin);
+    pe.registrar_received(t(500), a, &keep_alive(77, false));
+    drain(&mut pe);
     pe.registrar_closed(t(1_000), a);
-    assert_eq!(events(&mut pe), vec![PeEvent::HomeLost { registrar: None }]);
+    assert_eq!(
+        events(&mut pe),
+        vec![PeEvent::HomeLost {
+            registrar: Some(ServerId(77))
+        }]
+    );
     assert!(pe.state().registered, "the pool keeps the entry meanwhile");
     let (b, to) = expect_connect(&mut pe);
     assert_eq!(to, vec![sa("10.0.0.2:3863")]);

@@ -268,9 +268,8 @@ impl PoolElement {
     /// The association `conn` (asked for with [`PeTransmit::Connect`]) is up.
     pub fn registrar_connected(&mut self, now: Time, conn: RegConn) {
         if let Some(server_id) = self.hunter.connected(conn) {
-            if server_id.is_some() {
-                self.home = server_id;
-            }
+            // Known from an announce, else learned from its first keep-alive.
+            self.home = server_id;
             self.send_registration(now, conn, 1);
         }
     }

@@ -297,6 +297,9 @@ impl PoolUser {
     }
 
     pub fn registrar_received(&mut self, now: Time, conn: RegConn, bytes: &[u8]) {
+        if self.link != Link::Up(conn) {
+            return;
+        }
         let incoming = crate::pool_element::decode_asap(bytes);
         if let Some(bytes) = incoming.reply {
             self.reg_out.push_back(RegTransmit::Send { conn, bytes });
