@@ -16,6 +16,25 @@
 //! received bytes or frames with the current [`Time`], calls
 //! [`PoolUser::handle_timeout`] at [`PoolUser::poll_timeout`] and reads
 //! [`PuEvent`]s.
+//!
+//! ```
+//! use rserpool_proto::handlespace::Time;
+//! use rserpool_proto::pool_element::RegTransmit;
+//! use rserpool_proto::pool_user::{PoolUser, PuConfig, PuTransmit, SessionState};
+//! use rserpool_proto::wire::PoolHandle;
+//!
+//! let registrar = "127.0.0.1:3863".parse().unwrap();
+//! let mut pu = PoolUser::new(PuConfig::new(vec![registrar]), Time::ZERO, 7);
+//! let session = pu.open_session(Time::ZERO, PoolHandle::from("echo"));
+//! assert_eq!(pu.session_state(session), Some(SessionState::Resolving));
+//! // Nothing cached: the pool user first looks for a registrar to ask.
+//! match pu.poll_transmit() {
+//!     Some(PuTransmit::Registrar(RegTransmit::Connect { to, .. })) => assert_eq!(to, vec![registrar]),
+//!     other => panic!("expected a registrar connect, got {other:?}"),
+//! }
+//! // Messages wait for a PE.
+//! pu.send(Time::ZERO, session, 0, b"hello".to_vec()).unwrap();
+//! ```
 
 mod cache;
 pub mod channel;
@@ -188,6 +207,9 @@ impl fmt::Display for SendError {
 
 impl std::error::Error for SendError {}
 
+/// Most ENDPOINT_UNREACHABLE reports kept while no registrar is reachable.
+const MAX_PENDING_REPORTS: usize = 256;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Link {
     Idle,
@@ -270,6 +292,10 @@ impl PoolUser {
     /// Tells a registrar that a PE did not answer and forgets it.
     pub fn report_unreachable(&mut self, now: Time, pool_handle: &PoolHandle, pe_id: PeId) {
         self.cache.remove_pe(pool_handle, pe_id);
+        if self.reports.len() >= MAX_PENDING_REPORTS {
+            // Reports are advice to the registrar; without one, the oldest go.
+            self.reports.pop_front();
+        }
         self.reports.push_back(asap::EndpointUnreachable {
             pool_handle: pool_handle.clone(),
             pe_id,
