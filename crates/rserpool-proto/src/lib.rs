@@ -11,9 +11,16 @@
 //!   checksums (paper section 3).
 //! - [`registrar`]: the registrar (RFC 5352 server side, RFC 5353 peer) as
 //!   an I/O-free state machine.
+//! - [`pool_element`]: the pool element's ASAP state machine (server hunt,
+//!   registration, keep-alives, takeover) and its half of the session layer.
+//! - [`pool_user`]: the pool user's ASAP state machine (handle resolution
+//!   with a cache, unreachability reports) and the session layer (failover
+//!   with cookie replay, business cards, the data channel framing).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod handlespace;
 pub mod registrar;
+pub mod pool_element;
+pub mod pool_user;
 pub mod wire;
