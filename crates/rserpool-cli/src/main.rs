@@ -2,6 +2,8 @@
 
 mod inspect;
 mod logging;
+mod pe;
+mod pu;
 mod registrar;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +25,10 @@ enum Command {
     Inspect(inspect::Args),
     /// Run a pool registrar (ASAP server and ENRP peer).
     Registrar(Box<registrar::Args>),
+    /// Run a pool element offering a built-in service (echo, compute, ...).
+    Pe(Box<pe::Args>),
+    /// A terminal pool user: stdin lines to the pool, replies to stdout.
+    Pu(Box<pu::Args>),
 }
 
 fn main() {
@@ -30,6 +36,8 @@ fn main() {
     match cli.command {
         Command::Inspect(args) => std::process::exit(inspect::run(&args)),
         Command::Registrar(args) => std::process::exit(registrar::run(&args)),
+        Command::Pe(args) => std::process::exit(pe::run(&args)),
+        Command::Pu(args) => std::process::exit(pu::run(&args)),
     }
 }
 
