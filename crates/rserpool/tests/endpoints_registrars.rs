@@ -216,3 +216,71 @@ async fn a_restarted_registrar_gets_its_pes_back() {
     ));
     drop(pr);
 }
+
+#[tokio::test]
+async fn without_static_registrars_pes_and_pus_use_announces() {
+    use rserpool::announce::MulticastConfig;
+    use std::net::{Ipv4Addr, SocketAddrV4};
+    // A group port of this test's own, so other tests and daemons do not meet.
+    let group = MulticastConfig::new(
+        SocketAddrV4::new(Ipv4Addr::new(239, 0, 0, 50), 38_652),
+        Ipv4Addr::LOCALHOST,
+    );
+    let mut d = registrar_config(9, local(), local(), vec![]);
+    d.registrar.announce = true;
+    d.registrar.server_announce_cycle = Duration::from_millis(100);
+    d.asap_announce = Some(group);
+    let _pr = start(d).await.unwrap();
+
+    let mut cfg = PoolElementConfig::new("announced", Policy::LeastUsed { load: 0 });
+    cfg.data_addr = local();
+    cfg.control_addr = local();
+    cfg.announces = Some(group);
+    cfg.transport = TransportMode::Tcp;
+    cfg.timers = timers();
+    let mut pe = pool_element::start(cfg).await.unwrap();
+    tokio::time::timeout(WAIT, pe.wait_registered())
+        .await
+        .expect("PE not registered through an announced registrar");
+
+    let mut cfg = PoolUserConfig::new();
+    cfg.announces = Some(group);
+    cfg.transport = TransportMode::Tcp;
+    cfg.timers = timers();
+    cfg.timers.t5_server_hunt = WAIT;
+    let pu = pool_user::start(cfg).await.unwrap();
+    resolves_to(&pu, "announced", &[pe.pe_id()]).await;
+
+    // The load is registered again at once, and only adaptive policies have one.
+    pe.set_load(0x4000_0000).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let pes = pu.resolve("announced").await.unwrap();
+        if pes[0].policy == (Policy::LeastUsed { load: 0x4000_0000 }) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "load not updated: {pes:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn set_load_needs_an_adaptive_policy() {
+    let pr = start(registrar_config(10, local(), local(), vec![]))
+        .await
+        .unwrap();
+    let mut cfg = PoolElementConfig::new("rr", Policy::RoundRobin);
+    cfg.data_addr = local();
+    cfg.control_addr = local();
+    cfg.registrars = vec![pr.asap_addrs()[0]];
+    cfg.announces = None;
+    cfg.transport = TransportMode::Tcp;
+    let pe = pool_element::start(cfg).await.unwrap();
+    assert!(matches!(
+        pe.set_load(5).await,
+        Err(pool_element::LoadError::Policy(_))
+    ));
+}
