@@ -5,7 +5,7 @@
 
 use rserpool::pool_element::{self, PoolElementConfig, PoolElementHandle};
 use rserpool::pool_user::{self, PoolUserConfig, PoolUserHandle, SessionEvent};
-use rserpool::registrar::{DaemonConfig, RegistrarHandle, start};
+use rserpool::registrar::{DaemonConfig, start};
 use rserpool::services::{self, Service, ServiceConfig};
 use rserpool::transport::TransportMode;
 use rserpool_proto::pool_element::{AsapTimers, PeEvent};
