@@ -251,8 +251,8 @@ impl<F: SetFamily> Handlespace<F> {
         let pools = &self.pools;
         self.pool_index
             .get(handle, |p| match pools.get(p as usize) {
-                Some(Some(pool)) => pool.handle.as_bytes(),
-                _ => &[],
+                Some(Some(pool)) => Some(pool.handle.as_bytes()),
+                _ => None,
             })
     }
 
