@@ -52,6 +52,18 @@ pub struct Registration {
     pub association: Option<AssocId>,
 }
 
+/// Registration data that selection, timers and traversal never read,
+/// kept out of line so the slab of entries stays small (a full traversal
+/// streams through it). Boxes of removed entries are reused, so steady
+/// registration and deregistration allocate nothing.
+#[derive(Clone, Debug)]
+pub(crate) struct Cold {
+    pub(crate) lifetime_ms: u32,
+    pub(crate) association: Option<AssocId>,
+    pub(crate) transport: TransportParam,
+    pub(crate) asap_transport: Option<TransportParam>,
+}
+
 /// A PE entry: registration data plus the state the handlespace keeps.
 #[derive(Clone, Debug)]
 pub struct PeEntry {
@@ -59,7 +71,6 @@ pub struct PeEntry {
     pub(crate) home: ServerId,
     pub(crate) pool: u32,
     pub(crate) owner: u32,
-    pub(crate) lifetime_ms: u32,
     pub(crate) bad_reports: u32,
     /// Degradation accumulated by selections since the last registration.
     pub(crate) degradation: u32,
@@ -69,15 +80,13 @@ pub struct PeEntry {
     pub(crate) member_pos: u32,
     pub(crate) policy: Policy,
     pub(crate) timer: Option<(TimerKind, Time)>,
-    pub(crate) association: Option<AssocId>,
     /// Selection order: value and sequence number (ties in FIFO order).
     pub(crate) sel_value: u32,
     pub(crate) seq: u64,
     /// The sequence number of this PE's key in the ordered set; it may lag
     /// `seq` while that cannot change the order (see `space::charge`).
     pub(crate) key_seq: u64,
-    pub(crate) transport: TransportParam,
-    pub(crate) asap_transport: Option<TransportParam>,
+    pub(crate) cold: Box<Cold>,
 }
 
 impl PeEntry {
@@ -88,19 +97,19 @@ impl PeEntry {
         self.home
     }
     pub fn lifetime_ms(&self) -> u32 {
-        self.lifetime_ms
+        self.cold.lifetime_ms
     }
     pub fn transport(&self) -> &TransportParam {
-        &self.transport
+        &self.cold.transport
     }
     pub fn asap_transport(&self) -> Option<&TransportParam> {
-        self.asap_transport.as_ref()
+        self.cold.asap_transport.as_ref()
     }
     pub fn policy(&self) -> &Policy {
         &self.policy
     }
     pub fn association(&self) -> Option<AssocId> {
-        self.association
+        self.cold.association
     }
     /// The scheduled timer and its deadline.
     pub fn timer(&self) -> Option<(TimerKind, Time)> {

@@ -7,7 +7,7 @@ use std::fmt;
 use foldhash::fast::RandomState;
 
 use super::checksum::{self, Checksum, ChecksumSum};
-use super::entry::{AssocId, EntryRef, PeEntry, Registration, TimerKind};
+use super::entry::{AssocId, Cold, EntryRef, PeEntry, Registration, TimerKind};
 use super::error::{HsError, Resource};
 use super::fenwick::Fenwick;
 use super::lists::{Links, NIL};
@@ -168,6 +168,10 @@ pub struct Handlespace<F: SetFamily = BTreeFamily> {
     outside_links: Links,
     timers: Wheel,
     total: ChecksumSum,
+    /// Out-of-line parts of removed entries: the boxes themselves are what
+    /// is reused, so they stay boxed.
+    #[allow(clippy::vec_box)]
+    spare_cold: Vec<Box<Cold>>,
 }
 
 impl<F: SetFamily> Default for Handlespace<F> {
@@ -215,6 +219,7 @@ impl<F: SetFamily> Handlespace<F> {
             outside_links: Links::default(),
             timers: Wheel::default(),
             total: ChecksumSum::EMPTY,
+            spare_cold: Vec::new(),
         }
     }
 
@@ -236,11 +241,14 @@ impl<F: SetFamily> Handlespace<F> {
         self.pool_index.len()
     }
 
-    /// Size in bytes of one stored entry plus its per-slot side tables
-    /// (links of the ring, ownership, association and timer sets), not
-    /// counting heap data of SCTP address lists or index overhead.
+    /// Size in bytes of one stored entry (with its out-of-line part) plus
+    /// its per-slot side tables (links of the ring, ownership, association,
+    /// outside-list and timer sets), not counting heap data of SCTP address
+    /// lists, allocator overhead or index overhead.
     pub fn bytes_per_entry() -> usize {
         std::mem::size_of::<Option<PeEntry>>()
+            + std::mem::size_of::<Cold>()
+            + 2 * 4 // outside-list links
             + 4 // generation
             + 2 * 4 * 4 // ring, owner, association, timer links
             + 2 + 8 // timer bucket and deadline
@@ -527,24 +535,35 @@ impl<F: SetFamily> Handlespace<F> {
         let member_pos = pool.members.len() as u32;
         pool.members.push(slot);
         let part = checksum::pe_part(pool.handle_sum, reg.pe_id);
+        let association = reg.association;
+        let fresh = Cold {
+            lifetime_ms: reg.lifetime_ms,
+            association,
+            transport: reg.transport,
+            asap_transport: reg.asap_transport,
+        };
+        let cold = match self.spare_cold.pop() {
+            Some(mut b) => {
+                *b = fresh;
+                b
+            }
+            None => Box::new(fresh),
+        };
         let mut e = PeEntry {
             pe_id: reg.pe_id,
             home: reg.home,
             pool: p,
             owner,
-            lifetime_ms: reg.lifetime_ms,
             bad_reports: 0,
             degradation: 0,
             credit: policy::wrr_weight(&reg.policy),
             member_pos,
             policy: reg.policy,
             timer: None,
-            association: reg.association,
             sel_value: 0,
             seq,
             key_seq: seq,
-            transport: reg.transport,
-            asap_transport: reg.asap_transport,
+            cold,
         };
         match &mut pool.sel {
             Selection::Ring { cursor } => {
@@ -577,7 +596,7 @@ impl<F: SetFamily> Handlespace<F> {
         o.count += 1;
         o.sum.add(part);
         self.total.add(part);
-        if let Some(a) = e.association {
+        if let Some(a) = association {
             let set = self.assocs.entry(a).or_insert(AssocSet {
                 head: NIL,
                 count: 0,
@@ -594,14 +613,14 @@ impl<F: SetFamily> Handlespace<F> {
         let Some(Some(e)) = self.entries.get_mut(slot as usize) else {
             return;
         };
-        let old_assoc = e.association;
-        e.lifetime_ms = reg.lifetime_ms;
-        e.transport = reg.transport;
-        e.asap_transport = reg.asap_transport;
+        let old_assoc = e.cold.association;
+        e.cold.lifetime_ms = reg.lifetime_ms;
+        e.cold.transport = reg.transport;
+        e.cold.asap_transport = reg.asap_transport;
+        e.cold.association = reg.association;
         e.policy = reg.policy;
         e.degradation = 0;
         e.credit = policy::wrr_weight(&e.policy);
-        e.association = reg.association;
         let Some(pool) = self.pools.get_mut(e.pool as usize).and_then(Option::as_mut) else {
             return;
         };
@@ -715,9 +734,10 @@ impl<F: SetFamily> Handlespace<F> {
         o.count -= 1;
         o.sum.sub(part);
         self.total.sub(part);
-        if let Some(a) = e.association {
+        if let Some(a) = e.cold.association {
             self.unlink_assoc(a, slot);
         }
+        self.spare_cold.push(e.cold);
         self.generations[slot as usize] = self.generations[slot as usize].wrapping_add(1);
         self.free_slots.push(slot);
         self.len -= 1;
