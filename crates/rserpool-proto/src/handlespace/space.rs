@@ -762,7 +762,6 @@ impl<F: SetFamily> Handlespace<F> {
     }
 
     fn resolve_pool(&mut self, p: u32, rng: &mut impl Rng, out: &mut [EntryRef]) -> usize {
-        self.rebase_rounds_if_needed(p);
         let Some(pool) = self.pools.get_mut(p as usize).and_then(Option::as_mut) else {
             return 0;
         };
@@ -791,6 +790,9 @@ impl<F: SetFamily> Handlespace<F> {
                 }
             }
             Selection::Ordered(ord) => {
+                if pool.policy == PolicyType::WeightedRoundRobin {
+                    rebase_rounds(ord, &mut self.entries, &mut self.outside_links);
+                }
                 let entries = &self.entries;
                 ord.prepare(&mut self.outside_links, h.max(2), |s| {
                     match entries.get(s as usize) {
@@ -801,7 +803,7 @@ impl<F: SetFamily> Handlespace<F> {
                 let mut head = [None::<SelKey>; 2];
                 if h < HEAD {
                     let keys = ord.head();
-                    for (n, k) in keys.iter().enumerate() {
+                    for (n, k) in keys.iter().take(h.max(2)).enumerate() {
                         if n < 2 {
                             head[n] = Some(*k);
                         }
@@ -835,12 +837,18 @@ impl<F: SetFamily> Handlespace<F> {
                         e.credit = policy::wrr_weight(&e.policy);
                     }
                 }
-                if policy::degrades(t) {
+                let degrades = policy::degrades(t);
+                if degrades {
                     e.degradation = e
                         .degradation
                         .saturating_add(policy::degradation_step(&e.policy));
                 }
-                let v = policy::ordered_value(&e.policy, e.degradation, round);
+                // Only degradation and rounds change a value on selection.
+                let v = if degrades || t == PolicyType::WeightedRoundRobin {
+                    policy::ordered_value(&e.policy, e.degradation, round)
+                } else {
+                    e.sel_value
+                };
                 let alone = head[1].is_none_or(|k2| key_value(k2) > v);
                 if v != e.sel_value || !alone {
                     ord.remove(&mut self.outside_links, k);
@@ -918,42 +926,6 @@ impl<F: SetFamily> Handlespace<F> {
             }
         }
         h
-    }
-
-    /// Weighted round robin counts rounds in 32 bits; when the current
-    /// round reaches the end of that range (after 2^32 rounds), every PE's
-    /// round is made relative to the current one. O(n log n), that rarely.
-    fn rebase_rounds_if_needed(&mut self, p: u32) {
-        let Some(pool) = self.pools.get_mut(p as usize).and_then(Option::as_mut) else {
-            return;
-        };
-        if pool.policy != PolicyType::WeightedRoundRobin {
-            return;
-        }
-        let Selection::Ordered(ord) = &mut pool.sel else {
-            return;
-        };
-        let Some(min) = ord.set.first().map(key_value) else {
-            return;
-        };
-        if min < u32::MAX {
-            return;
-        }
-        let entries = &self.entries;
-        let keys = ord.drain_all(&mut self.outside_links, |s| match entries.get(s as usize) {
-            Some(Some(e)) => sel_key(e.sel_value, e.key_seq, s),
-            _ => SelKey::MAX,
-        });
-        for k in keys {
-            let slot = key_slot(k);
-            if let Some(Some(e)) = self.entries.get_mut(slot as usize) {
-                e.sel_value -= min;
-                ord.insert(
-                    &mut self.outside_links,
-                    sel_key(e.sel_value, e.key_seq, slot),
-                );
-            }
-        }
     }
 
     // ----- timers ----------------------------------------------------------
@@ -1246,6 +1218,36 @@ impl Resource {
             self
         } else {
             Resource::PesInPool
+        }
+    }
+}
+
+/// Weighted round robin counts rounds in 32 bits; when the current round
+/// reaches the end of that range (after 2^32 rounds), every PE's round is
+/// made relative to the current one. O(n log n), that rarely.
+fn rebase_rounds<S: OrderedSet<SelKey>>(
+    ord: &mut Windowed<S>,
+    entries: &mut [Option<PeEntry>],
+    links: &mut Links,
+) {
+    let Some(min) = ord.set.first().map(key_value) else {
+        return;
+    };
+    if min < u32::MAX {
+        return;
+    }
+    let keys = {
+        let entries = &*entries;
+        ord.drain_all(links, |s| match entries.get(s as usize) {
+            Some(Some(e)) => sel_key(e.sel_value, e.key_seq, s),
+            _ => SelKey::MAX,
+        })
+    };
+    for k in keys {
+        let slot = key_slot(k);
+        if let Some(Some(e)) = entries.get_mut(slot as usize) {
+            e.sel_value -= min;
+            ord.insert(links, sel_key(e.sel_value, e.key_seq, slot));
         }
     }
 }
