@@ -1251,3 +1251,69 @@ fn rebase_rounds<S: OrderedSet<SelKey>>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handlespace::rng::Xoshiro256;
+    use crate::wire::{Policy, TransportParam};
+
+    #[test]
+    fn weighted_round_robin_rebases_rounds_at_the_end_of_the_range() {
+        let mut hs: Handlespace = Handlespace::default();
+        let pool = PoolHandle::from("wrr");
+        for (id, weight) in [(1u32, 1u32), (2, 2)] {
+            hs.register(
+                &pool,
+                Registration {
+                    pe_id: PeId(id),
+                    home: ServerId(1),
+                    lifetime_ms: 1,
+                    transport: TransportParam::Udp {
+                        port: 1,
+                        address: [192, 0, 2, 1].into(),
+                    },
+                    policy: Policy::WeightedRoundRobin { weight },
+                    asap_transport: None,
+                    association: None,
+                },
+            )
+            .unwrap();
+        }
+        // Move every PE to the last representable round.
+        let p = hs.pool_idx(b"wrr").unwrap();
+        let Some(Some(pool_data)) = hs.pools.get_mut(p as usize) else {
+            panic!("pool missing")
+        };
+        let Selection::Ordered(ord) = &mut pool_data.sel else {
+            panic!("not ordered")
+        };
+        for slot in pool_data.members.clone() {
+            let e = hs.entries[slot as usize].as_mut().unwrap();
+            ord.remove(&mut hs.outside_links, sel_key(e.sel_value, e.key_seq, slot));
+            e.sel_value = u32::MAX;
+            ord.insert(&mut hs.outside_links, sel_key(e.sel_value, e.key_seq, slot));
+        }
+        let mut rng = Xoshiro256::seed_from_u64(1);
+        let mut counts = [0u32; 3];
+        for _ in 0..30 {
+            let mut out = [EntryRef::NONE; 1];
+            hs.resolve(&pool, &mut rng, &mut out).unwrap();
+            counts[hs.entry(out[0]).unwrap().pe_id().0 as usize] += 1;
+        }
+        // Weights 1 and 2: exact 1:2 over whole rounds, across the rebase.
+        assert_eq!(counts, [0, 10, 20]);
+        let max_round = pool_data_rounds(&hs, p);
+        assert!(max_round < 100, "rounds were rebased: {max_round}");
+    }
+
+    fn pool_data_rounds(hs: &Handlespace, p: u32) -> u32 {
+        hs.pool(p)
+            .unwrap()
+            .members
+            .iter()
+            .map(|s| hs.entries[*s as usize].as_ref().unwrap().sel_value)
+            .max()
+            .unwrap()
+    }
+}
