@@ -372,10 +372,11 @@ impl<F: SetFamily> Handlespace<F> {
             if self.pool_index.len() >= self.config.max_pools {
                 return Err(HsError::LackOfResources(Resource::Pools));
             }
-            if self.len >= self.config.max_pes_total || self.config.max_pes_per_pool == 0 {
-                return Err(HsError::LackOfResources(
-                    Resource::PesTotal.min_per_pool(self.len >= self.config.max_pes_total),
-                ));
+            if self.len >= self.config.max_pes_total {
+                return Err(HsError::LackOfResources(Resource::PesTotal));
+            }
+            if self.config.max_pes_per_pool == 0 {
+                return Err(HsError::LackOfResources(Resource::PesInPool));
             }
             let p = self.create_pool(handle, &reg);
             let slot = self.insert_entry(p, reg);
@@ -1091,14 +1092,23 @@ impl<F: SetFamily> Handlespace<F> {
     ///
     /// ```
     /// # use rserpool_proto::handlespace::*;
-    /// # let hs: Handlespace = Handlespace::default();
-    /// let mut cursor = Some(SyncCursor::START);
-    /// let mut seen = 0;
-    /// while let Some(c) = cursor {
-    ///     let step = hs.sync_block(c, None, 128, |_, e| seen += e.pe_id().0 as usize & 0);
-    ///     cursor = step.next;
+    /// # use rserpool_proto::wire::*;
+    /// let mut hs: Handlespace = Handlespace::default();
+    /// for id in 0..300 {
+    ///     hs.register(&PoolHandle::from("p"), Registration {
+    ///         pe_id: PeId(id), home: ServerId(1), lifetime_ms: 30_000,
+    ///         transport: TransportParam::Udp { port: 1, address: [10, 0, 0, 1].into() },
+    ///         policy: Policy::Random, asap_transport: None, association: None,
+    ///     }).unwrap();
     /// }
-    /// assert_eq!(seen, 0);
+    /// // Handle Table Responses of up to 128 entries; `next` set = M flag.
+    /// let (mut cursor, mut blocks, mut seen) = (Some(SyncCursor::START), 0, 0);
+    /// while let Some(c) = cursor {
+    ///     let step = hs.sync_block(c, None, 128, |_, e| seen += usize::from(e.pe_id().0 < 300));
+    ///     cursor = step.next;
+    ///     blocks += 1;
+    /// }
+    /// assert_eq!((blocks, seen), (3, 300));
     /// ```
     pub fn sync_block(
         &self,
@@ -1209,16 +1219,6 @@ impl<F: SetFamily> Handlespace<F> {
             at = next;
         }
         n
-    }
-}
-
-impl Resource {
-    fn min_per_pool(self, total_full: bool) -> Resource {
-        if total_full {
-            self
-        } else {
-            Resource::PesInPool
-        }
     }
 }
 
