@@ -58,7 +58,6 @@ pub struct Registration {
 /// registration and deregistration allocate nothing.
 #[derive(Clone, Debug)]
 pub(crate) struct Cold {
-    pub(crate) lifetime_ms: u32,
     pub(crate) association: Option<AssocId>,
     pub(crate) transport: TransportParam,
     pub(crate) asap_transport: Option<TransportParam>,
@@ -71,7 +70,9 @@ pub struct PeEntry {
     pub(crate) home: ServerId,
     pub(crate) pool: u32,
     pub(crate) owner: u32,
-    pub(crate) bad_reports: u32,
+    pub(crate) lifetime_ms: u32,
+    /// Saturating; thresholds are small.
+    pub(crate) bad_reports: u16,
     /// Degradation accumulated by selections since the last registration.
     pub(crate) degradation: u32,
     /// Weighted round robin: selections left in the current round.
@@ -79,7 +80,9 @@ pub struct PeEntry {
     /// Position in the pool's member array.
     pub(crate) member_pos: u32,
     pub(crate) policy: Policy,
-    pub(crate) timer: Option<(TimerKind, Time)>,
+    /// The timer as kind code (0: none) and deadline, packed small.
+    pub(crate) timer_kind: u8,
+    pub(crate) timer_deadline: u64,
     /// Selection order: value and sequence number (ties in FIFO order).
     pub(crate) sel_value: u32,
     pub(crate) seq: u64,
@@ -97,7 +100,7 @@ impl PeEntry {
         self.home
     }
     pub fn lifetime_ms(&self) -> u32 {
-        self.cold.lifetime_ms
+        self.lifetime_ms
     }
     pub fn transport(&self) -> &TransportParam {
         &self.cold.transport
@@ -113,11 +116,31 @@ impl PeEntry {
     }
     /// The scheduled timer and its deadline.
     pub fn timer(&self) -> Option<(TimerKind, Time)> {
-        self.timer
+        let kind = match self.timer_kind {
+            1 => TimerKind::KeepAliveTransmission,
+            2 => TimerKind::KeepAliveTimeout,
+            3 => TimerKind::LifetimeExpiry,
+            _ => return None,
+        };
+        Some((kind, Time(self.timer_deadline)))
+    }
+
+    pub(crate) fn set_timer(&mut self, timer: Option<(TimerKind, Time)>) {
+        match timer {
+            None => self.timer_kind = 0,
+            Some((kind, deadline)) => {
+                self.timer_kind = match kind {
+                    TimerKind::KeepAliveTransmission => 1,
+                    TimerKind::KeepAliveTimeout => 2,
+                    TimerKind::LifetimeExpiry => 3,
+                };
+                self.timer_deadline = deadline.0;
+            }
+        }
     }
     /// Endpoint-unreachable reports counted so far.
     pub fn unreachable_reports(&self) -> u32 {
-        self.bad_reports
+        u32::from(self.bad_reports)
     }
     /// Degradation accumulated since the last (re-)registration.
     pub fn degradation(&self) -> u32 {

@@ -538,7 +538,6 @@ impl<F: SetFamily> Handlespace<F> {
         let part = checksum::pe_part(pool.handle_sum, reg.pe_id);
         let association = reg.association;
         let fresh = Cold {
-            lifetime_ms: reg.lifetime_ms,
             association,
             transport: reg.transport,
             asap_transport: reg.asap_transport,
@@ -555,12 +554,14 @@ impl<F: SetFamily> Handlespace<F> {
             home: reg.home,
             pool: p,
             owner,
+            lifetime_ms: reg.lifetime_ms,
             bad_reports: 0,
             degradation: 0,
             credit: policy::wrr_weight(&reg.policy),
             member_pos,
             policy: reg.policy,
-            timer: None,
+            timer_kind: 0,
+            timer_deadline: 0,
             sel_value: 0,
             seq,
             key_seq: seq,
@@ -615,7 +616,7 @@ impl<F: SetFamily> Handlespace<F> {
             return;
         };
         let old_assoc = e.cold.association;
-        e.cold.lifetime_ms = reg.lifetime_ms;
+        e.lifetime_ms = reg.lifetime_ms;
         e.cold.transport = reg.transport;
         e.cold.asap_transport = reg.asap_transport;
         e.cold.association = reg.association;
@@ -940,7 +941,7 @@ impl<F: SetFamily> Handlespace<F> {
         };
         self.timers.schedule(slot, deadline.0);
         if let Some(Some(e)) = self.entries.get_mut(slot as usize) {
-            e.timer = Some((kind, deadline));
+            e.set_timer(Some((kind, deadline)));
         }
         true
     }
@@ -951,7 +952,7 @@ impl<F: SetFamily> Handlespace<F> {
             return false;
         };
         if let Some(Some(e)) = self.entries.get_mut(slot as usize) {
-            e.timer = None;
+            e.set_timer(None);
         }
         self.timers.cancel(slot)
     }
@@ -978,7 +979,11 @@ impl<F: SetFamily> Handlespace<F> {
             };
             let entry = self.eref(slot);
             let kind = match self.entries.get_mut(slot as usize) {
-                Some(Some(e)) => e.timer.take().map_or(TimerKind::LifetimeExpiry, |t| t.0),
+                Some(Some(e)) => {
+                    let kind = e.timer().map_or(TimerKind::LifetimeExpiry, |t| t.0);
+                    e.set_timer(None);
+                    kind
+                }
                 _ => continue,
             };
             out[n] = DueTimer {
@@ -1137,24 +1142,31 @@ impl<F: SetFamily> Handlespace<F> {
                 next: (start < self.entries.len()).then_some(from),
             };
         }
-        for (i, e) in self.entries.iter().enumerate().skip(start) {
+        let len = self.entries.len();
+        let entries = self.entries.get(start..).unwrap_or(&[]);
+        let generations = self.generations.get(start..).unwrap_or(&[]);
+        let slots = entries.iter().zip(generations).enumerate();
+        for (k, (e, generation)) in slots {
             let Some(e) = e else { continue };
-            if owner_idx.is_some_and(|o| o != e.owner) {
-                continue;
+            if let Some(o) = owner_idx {
+                if o != e.owner {
+                    continue;
+                }
             }
+            let slot = start + k;
             f(
                 EntryRef {
-                    slot: i as u32,
-                    generation: self.generations[i],
+                    slot: slot as u32,
+                    generation: *generation,
                 },
                 e,
             );
             count += 1;
             if count == max {
-                let next = i + 1;
+                let next = slot + 1;
                 return SyncStep {
                     count,
-                    next: (next < self.entries.len()).then_some(SyncCursor(next as u32)),
+                    next: (next < len).then_some(SyncCursor(next as u32)),
                 };
             }
         }
@@ -1185,10 +1197,11 @@ impl<F: SetFamily> Handlespace<F> {
         let max = self.config.max_bad_pe_reports;
         let e = self.entries.get_mut(slot as usize)?.as_mut()?;
         e.bad_reports = e.bad_reports.saturating_add(1);
-        Some(if e.bad_reports >= max {
-            Unreachable::ThresholdReached(e.bad_reports)
+        let n = u32::from(e.bad_reports);
+        Some(if n >= max {
+            Unreachable::ThresholdReached(n)
         } else {
-            Unreachable::Counted(e.bad_reports)
+            Unreachable::Counted(n)
         })
     }
 
