@@ -66,7 +66,7 @@ impl PoolMap {
     }
 
     /// The pool named `handle`; `handle_of` gives a live pool's handle.
-    #[inline]
+    #[inline(always)]
     pub fn get<'a>(
         &self,
         handle: &[u8],

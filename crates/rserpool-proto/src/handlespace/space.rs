@@ -805,13 +805,10 @@ impl<F: SetFamily> Handlespace<F> {
                 let mut head = [None::<SelKey>; 2];
                 if h < HEAD {
                     let keys = ord.head();
-                    for (n, k) in keys.iter().take(h.max(2)).enumerate() {
-                        if n < 2 {
-                            head[n] = Some(*k);
-                        }
-                        if n < h {
-                            out[n] = r(key_slot(*k));
-                        }
+                    head[0] = keys.first().copied();
+                    head[1] = keys.get(1).copied();
+                    for (o, k) in out.iter_mut().zip(keys).take(h) {
+                        *o = r(key_slot(*k));
                     }
                 } else {
                     for (n, k) in ord.set.iter_from(None).take(h).enumerate() {
