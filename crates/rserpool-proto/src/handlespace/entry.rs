@@ -63,32 +63,40 @@ pub(crate) struct Cold {
     pub(crate) asap_transport: Option<TransportParam>,
 }
 
+/// Per-slot bookkeeping of the sets an entry is in, kept beside the entry
+/// rather than in it: entries stay at 64 bytes, so a traversal streams a
+/// third less memory.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SlotState {
+    pub(crate) pool: u32,
+    pub(crate) owner: u32,
+    /// Position in the pool's member array.
+    pub(crate) member_pos: u32,
+    /// Selection order value as stored in the ordered set.
+    pub(crate) sel_value: u32,
+    /// Weighted round robin: selections left in the current round.
+    pub(crate) credit: u32,
+    /// The sequence number of this PE's key in the ordered set; it may lag
+    /// the entry's `seq` while that cannot change the order.
+    pub(crate) key_seq: u64,
+}
+
 /// A PE entry: registration data plus the state the handlespace keeps.
 #[derive(Clone, Debug)]
 pub struct PeEntry {
     pub(crate) pe_id: PeId,
     pub(crate) home: ServerId,
-    pub(crate) pool: u32,
-    pub(crate) owner: u32,
     pub(crate) lifetime_ms: u32,
     /// Saturating; thresholds are small.
     pub(crate) bad_reports: u16,
     /// Degradation accumulated by selections since the last registration.
     pub(crate) degradation: u32,
-    /// Weighted round robin: selections left in the current round.
-    pub(crate) credit: u32,
-    /// Position in the pool's member array.
-    pub(crate) member_pos: u32,
     pub(crate) policy: Policy,
     /// The timer as kind code (0: none) and deadline, packed small.
     pub(crate) timer_kind: u8,
     pub(crate) timer_deadline: u64,
-    /// Selection order: value and sequence number (ties in FIFO order).
-    pub(crate) sel_value: u32,
+    /// Sequence number: ties in selection order go first in, first out.
     pub(crate) seq: u64,
-    /// The sequence number of this PE's key in the ordered set; it may lag
-    /// `seq` while that cannot change the order (see `space::charge`).
-    pub(crate) key_seq: u64,
     pub(crate) cold: Box<Cold>,
 }
 

@@ -7,7 +7,7 @@ use std::fmt;
 use foldhash::fast::RandomState;
 
 use super::checksum::{self, Checksum, ChecksumSum};
-use super::entry::{AssocId, Cold, EntryRef, PeEntry, Registration, TimerKind};
+use super::entry::{AssocId, Cold, EntryRef, PeEntry, Registration, SlotState, TimerKind};
 use super::error::{HsError, Resource};
 use super::fenwick::Fenwick;
 use super::lists::{Links, NIL};
@@ -150,6 +150,8 @@ pub struct Handlespace<F: SetFamily = BTreeFamily> {
     config: Config,
     entries: Vec<Option<PeEntry>>,
     generations: Vec<u32>,
+    /// Set bookkeeping per slot (see [`SlotState`]).
+    state: Vec<SlotState>,
     free_slots: Vec<u32>,
     len: usize,
     /// (pool index << 32 | PE ID) -> slot.
@@ -203,6 +205,7 @@ impl<F: SetFamily> Handlespace<F> {
             config,
             entries: Vec::new(),
             generations: Vec::new(),
+            state: Vec::new(),
             free_slots: Vec::new(),
             len: 0,
             index: Map::default(),
@@ -242,12 +245,14 @@ impl<F: SetFamily> Handlespace<F> {
     }
 
     /// Size in bytes of one stored entry (with its out-of-line part) plus
-    /// its per-slot side tables (links of the ring, ownership, association,
-    /// outside-list and timer sets), not counting heap data of SCTP address
-    /// lists, allocator overhead or index overhead.
+    /// its per-slot side tables (set bookkeeping, links of the ring,
+    /// ownership, association, outside-list and timer sets), not counting
+    /// heap data of SCTP address lists, allocator overhead or index
+    /// overhead.
     pub fn bytes_per_entry() -> usize {
         std::mem::size_of::<Option<PeEntry>>()
             + std::mem::size_of::<Cold>()
+            + std::mem::size_of::<SlotState>()
             + 2 * 4 // outside-list links
             + 4 // generation
             + 2 * 4 * 4 // ring, owner, association, timer links
@@ -303,8 +308,9 @@ impl<F: SetFamily> Handlespace<F> {
 
     /// The pool handle of an entry.
     pub fn pool_handle_of(&self, r: EntryRef) -> Option<&PoolHandle> {
-        let e = self.entry(r)?;
-        self.pool(e.pool).map(|p| &p.handle)
+        let slot = self.slot_of(r)?;
+        let p = self.state.get(slot as usize)?.pool;
+        self.pool(p).map(|p| &p.handle)
     }
 
     /// Number of PEs in a pool (0 for an unknown pool).
@@ -517,6 +523,7 @@ impl<F: SetFamily> Handlespace<F> {
         let s = self.entries.len() as u32;
         self.entries.push(None);
         self.generations.push(0);
+        self.state.push(SlotState::default());
         self.ring_prev.push(NIL);
         self.ring_next.push(NIL);
         self.owner_links.ensure(s);
@@ -549,23 +556,25 @@ impl<F: SetFamily> Handlespace<F> {
             }
             None => Box::new(fresh),
         };
-        let mut e = PeEntry {
+        let e = PeEntry {
             pe_id: reg.pe_id,
             home: reg.home,
-            pool: p,
-            owner,
             lifetime_ms: reg.lifetime_ms,
             bad_reports: 0,
             degradation: 0,
-            credit: policy::wrr_weight(&reg.policy),
-            member_pos,
             policy: reg.policy,
             timer_kind: 0,
             timer_deadline: 0,
-            sel_value: 0,
             seq,
-            key_seq: seq,
             cold,
+        };
+        let mut st = SlotState {
+            pool: p,
+            owner,
+            member_pos,
+            sel_value: 0,
+            credit: policy::wrr_weight(&reg.policy),
+            key_seq: seq,
         };
         match &mut pool.sel {
             Selection::Ring { cursor } => {
@@ -586,8 +595,8 @@ impl<F: SetFamily> Handlespace<F> {
             Selection::Ordered(ord) => {
                 // A new weighted-round-robin PE joins the current round.
                 let round = ord.set.first().map_or(0, key_value);
-                e.sel_value = policy::ordered_value(&e.policy, 0, round);
-                ord.insert(&mut self.outside_links, sel_key(e.sel_value, seq, slot));
+                st.sel_value = policy::ordered_value(&e.policy, 0, round);
+                ord.insert(&mut self.outside_links, sel_key(st.sel_value, seq, slot));
             }
             Selection::Uniform => {}
             Selection::Weighted(fw) => fw.push(policy::weight(&e.policy, 0)),
@@ -607,12 +616,16 @@ impl<F: SetFamily> Handlespace<F> {
             set.count += 1;
         }
         self.entries[slot as usize] = Some(e);
+        self.state[slot as usize] = st;
         self.len += 1;
         slot
     }
 
     fn update_entry(&mut self, slot: u32, reg: Registration) {
-        let Some(Some(e)) = self.entries.get_mut(slot as usize) else {
+        let (Some(Some(e)), Some(st)) = (
+            self.entries.get_mut(slot as usize),
+            self.state.get_mut(slot as usize),
+        ) else {
             return;
         };
         let old_assoc = e.cold.association;
@@ -622,32 +635,36 @@ impl<F: SetFamily> Handlespace<F> {
         e.cold.association = reg.association;
         e.policy = reg.policy;
         e.degradation = 0;
-        e.credit = policy::wrr_weight(&e.policy);
-        let Some(pool) = self.pools.get_mut(e.pool as usize).and_then(Option::as_mut) else {
+        st.credit = policy::wrr_weight(&e.policy);
+        let Some(pool) = self
+            .pools
+            .get_mut(st.pool as usize)
+            .and_then(Option::as_mut)
+        else {
             return;
         };
         match &mut pool.sel {
             Selection::Ordered(ord) => {
                 // Weighted round robin keeps the PE in its round.
-                let v = policy::ordered_value(&e.policy, 0, e.sel_value);
-                if v != e.sel_value {
+                let v = policy::ordered_value(&e.policy, 0, st.sel_value);
+                if v != st.sel_value {
                     ord.remove(
                         &mut self.outside_links,
-                        sel_key(e.sel_value, e.key_seq, slot),
+                        sel_key(st.sel_value, st.key_seq, slot),
                     );
                     // A PE whose value changes joins the end of its new
                     // tie group.
                     e.seq = pool.next_seq;
                     pool.next_seq += 1;
-                    e.key_seq = e.seq;
-                    e.sel_value = v;
+                    st.key_seq = e.seq;
+                    st.sel_value = v;
                     ord.insert(&mut self.outside_links, sel_key(v, e.seq, slot));
                 }
             }
             Selection::Weighted(fw) => {
                 let w = policy::weight(&e.policy, 0);
-                if fw.weight(e.member_pos as usize) != w {
-                    fw.set(e.member_pos as usize, w);
+                if fw.weight(st.member_pos as usize) != w {
+                    fw.set(st.member_pos as usize, w);
                 }
             }
             Selection::Ring { .. } | Selection::Uniform => {}
@@ -681,12 +698,13 @@ impl<F: SetFamily> Handlespace<F> {
         let Some(e) = self.entries.get_mut(slot as usize).and_then(Option::take) else {
             return;
         };
-        let p = e.pool;
+        let st = self.state.get(slot as usize).copied().unwrap_or_default();
+        let p = st.pool;
         let Some(pool) = self.pools.get_mut(p as usize).and_then(Option::as_mut) else {
             return;
         };
         let part = checksum::pe_part(pool.handle_sum, e.pe_id);
-        let pos = e.member_pos as usize;
+        let pos = st.member_pos as usize;
         let last = pool.members.len() - 1;
         match &mut pool.sel {
             Selection::Ring { cursor } => {
@@ -704,7 +722,7 @@ impl<F: SetFamily> Handlespace<F> {
             Selection::Ordered(ord) => {
                 ord.remove(
                     &mut self.outside_links,
-                    sel_key(e.sel_value, e.key_seq, slot),
+                    sel_key(st.sel_value, st.key_seq, slot),
                 );
             }
             Selection::Uniform => {}
@@ -718,7 +736,7 @@ impl<F: SetFamily> Handlespace<F> {
         pool.members.swap_remove(pos);
         if pos < pool.members.len() {
             let moved = pool.members[pos];
-            if let Some(Some(m)) = self.entries.get_mut(moved as usize) {
+            if let Some(m) = self.state.get_mut(moved as usize) {
                 m.member_pos = pos as u32;
             }
         }
@@ -731,7 +749,7 @@ impl<F: SetFamily> Handlespace<F> {
             }
         }
         self.timers.cancel(slot);
-        let o = &mut self.owners[e.owner as usize];
+        let o = &mut self.owners[st.owner as usize];
         self.owner_links.unlink(&mut o.head, slot);
         o.count -= 1;
         o.sum.sub(part);
@@ -793,14 +811,13 @@ impl<F: SetFamily> Handlespace<F> {
             }
             Selection::Ordered(ord) => {
                 if pool.policy == PolicyType::WeightedRoundRobin {
-                    rebase_rounds(ord, &mut self.entries, &mut self.outside_links);
+                    rebase_rounds(ord, &mut self.state, &mut self.outside_links);
                 }
-                let entries = &self.entries;
+                let state = &self.state;
                 ord.prepare(&mut self.outside_links, h.max(2), |s| {
-                    match entries.get(s as usize) {
-                        Some(Some(e)) => sel_key(e.sel_value, e.key_seq, s),
-                        _ => SelKey::MAX,
-                    }
+                    state
+                        .get(s as usize)
+                        .map_or(SelKey::MAX, |st| sel_key(st.sel_value, st.key_seq, s))
                 });
                 let mut head = [None::<SelKey>; 2];
                 if h < HEAD {
@@ -820,20 +837,23 @@ impl<F: SetFamily> Handlespace<F> {
                 }
                 let Some(k) = head[0] else { return 0 };
                 first = key_slot(k);
-                let Some(Some(e)) = self.entries.get_mut(first as usize) else {
+                let (Some(Some(e)), Some(st)) = (
+                    self.entries.get_mut(first as usize),
+                    self.state.get_mut(first as usize),
+                ) else {
                     return h;
                 };
                 let t = pool.policy;
                 e.seq = pool.next_seq;
                 pool.next_seq += 1;
-                let mut round = e.sel_value;
+                let mut round = st.sel_value;
                 if t == PolicyType::WeightedRoundRobin {
-                    if e.credit > 1 {
-                        e.credit -= 1;
+                    if st.credit > 1 {
+                        st.credit -= 1;
                     } else {
                         // No overflow: rounds are rebased before reaching MAX.
                         round = round.saturating_add(1);
-                        e.credit = policy::wrr_weight(&e.policy);
+                        st.credit = policy::wrr_weight(&e.policy);
                     }
                 }
                 let degrades = policy::degrades(t);
@@ -846,13 +866,13 @@ impl<F: SetFamily> Handlespace<F> {
                 let v = if degrades || t == PolicyType::WeightedRoundRobin {
                     policy::ordered_value(&e.policy, e.degradation, round)
                 } else {
-                    e.sel_value
+                    st.sel_value
                 };
                 let alone = head[1].is_none_or(|k2| key_value(k2) > v);
-                if v != e.sel_value || !alone {
+                if v != st.sel_value || !alone {
                     ord.remove(&mut self.outside_links, k);
-                    e.sel_value = v;
-                    e.key_seq = e.seq;
+                    st.sel_value = v;
+                    st.key_seq = e.seq;
                     ord.insert(&mut self.outside_links, sel_key(v, e.seq, first));
                 }
                 // Otherwise the PE stays strictly first by value: its old
@@ -897,9 +917,12 @@ impl<F: SetFamily> Handlespace<F> {
                     n += 1;
                 }
                 for o in out.iter().take(n) {
-                    if let Some(Some(e)) = self.entries.get(o.slot as usize) {
+                    if let (Some(Some(e)), Some(st)) = (
+                        self.entries.get(o.slot as usize),
+                        self.state.get(o.slot as usize),
+                    ) {
                         fw.set(
-                            e.member_pos as usize,
+                            st.member_pos as usize,
                             policy::weight(&e.policy, e.degradation),
                         );
                     }
@@ -908,7 +931,10 @@ impl<F: SetFamily> Handlespace<F> {
                     return 0;
                 }
                 first = out[0].slot;
-                if let Some(Some(e)) = self.entries.get_mut(first as usize) {
+                if let (Some(Some(e)), Some(st)) = (
+                    self.entries.get_mut(first as usize),
+                    self.state.get(first as usize),
+                ) {
                     e.seq = pool.next_seq;
                     pool.next_seq += 1;
                     if policy::degrades(pool.policy) {
@@ -916,7 +942,7 @@ impl<F: SetFamily> Handlespace<F> {
                             .degradation
                             .saturating_add(policy::degradation_step(&e.policy));
                         fw.set(
-                            e.member_pos as usize,
+                            st.member_pos as usize,
                             policy::weight(&e.policy, e.degradation),
                         );
                     }
@@ -1042,18 +1068,21 @@ impl<F: SetFamily> Handlespace<F> {
 
     fn move_owner(&mut self, slot: u32, to: ServerId) {
         let new = self.owner_of(to);
-        let Some(Some(e)) = self.entries.get_mut(slot as usize) else {
+        let (Some(Some(e)), Some(st)) = (
+            self.entries.get_mut(slot as usize),
+            self.state.get_mut(slot as usize),
+        ) else {
             return;
         };
-        let old = e.owner;
+        let old = st.owner;
         if old == new {
             return;
         }
-        e.owner = new;
+        st.owner = new;
         e.home = to;
         let handle_sum = self
             .pools
-            .get(e.pool as usize)
+            .get(st.pool as usize)
             .and_then(Option::as_ref)
             .map_or(0, |p| p.handle_sum);
         let part = checksum::pe_part(handle_sum, e.pe_id);
@@ -1145,12 +1174,12 @@ impl<F: SetFamily> Handlespace<F> {
         let slots = entries.iter().zip(generations).enumerate();
         for (k, (e, generation)) in slots {
             let Some(e) = e else { continue };
+            let slot = start + k;
             if let Some(o) = owner_idx {
-                if o != e.owner {
+                if self.state.get(slot).is_none_or(|st| st.owner != o) {
                     continue;
                 }
             }
-            let slot = start + k;
             f(
                 EntryRef {
                     slot: slot as u32,
@@ -1219,8 +1248,10 @@ impl<F: SetFamily> Handlespace<F> {
         let mut n = 0;
         while at != NIL {
             let next = self.assoc_links.next(at);
-            if let Some(Some(e)) = self.entries.get(at as usize) {
-                if let Some(p) = self.pool(e.pool) {
+            if let (Some(Some(e)), Some(st)) =
+                (self.entries.get(at as usize), self.state.get(at as usize))
+            {
+                if let Some(p) = self.pool(st.pool) {
                     f(&p.handle, e);
                 }
             }
@@ -1237,7 +1268,7 @@ impl<F: SetFamily> Handlespace<F> {
 /// made relative to the current one. O(n log n), that rarely.
 fn rebase_rounds<S: OrderedSet<SelKey>>(
     ord: &mut Windowed<S>,
-    entries: &mut [Option<PeEntry>],
+    state: &mut [SlotState],
     links: &mut Links,
 ) {
     let Some(min) = ord.set.first().map(key_value) else {
@@ -1247,17 +1278,18 @@ fn rebase_rounds<S: OrderedSet<SelKey>>(
         return;
     }
     let keys = {
-        let entries = &*entries;
-        ord.drain_all(links, |s| match entries.get(s as usize) {
-            Some(Some(e)) => sel_key(e.sel_value, e.key_seq, s),
-            _ => SelKey::MAX,
+        let state = &*state;
+        ord.drain_all(links, |s| {
+            state
+                .get(s as usize)
+                .map_or(SelKey::MAX, |st| sel_key(st.sel_value, st.key_seq, s))
         })
     };
     for k in keys {
         let slot = key_slot(k);
-        if let Some(Some(e)) = entries.get_mut(slot as usize) {
-            e.sel_value -= min;
-            ord.insert(links, sel_key(e.sel_value, e.key_seq, slot));
+        if let Some(st) = state.get_mut(slot as usize) {
+            st.sel_value -= min;
+            ord.insert(links, sel_key(st.sel_value, st.key_seq, slot));
         }
     }
 }
@@ -1299,10 +1331,16 @@ mod tests {
             panic!("not ordered")
         };
         for slot in pool_data.members.clone() {
-            let e = hs.entries[slot as usize].as_mut().unwrap();
-            ord.remove(&mut hs.outside_links, sel_key(e.sel_value, e.key_seq, slot));
-            e.sel_value = u32::MAX;
-            ord.insert(&mut hs.outside_links, sel_key(e.sel_value, e.key_seq, slot));
+            let st = &mut hs.state[slot as usize];
+            ord.remove(
+                &mut hs.outside_links,
+                sel_key(st.sel_value, st.key_seq, slot),
+            );
+            st.sel_value = u32::MAX;
+            ord.insert(
+                &mut hs.outside_links,
+                sel_key(st.sel_value, st.key_seq, slot),
+            );
         }
         let mut rng = Xoshiro256::seed_from_u64(1);
         let mut counts = [0u32; 3];
@@ -1322,7 +1360,7 @@ mod tests {
             .unwrap()
             .members
             .iter()
-            .map(|s| hs.entries[*s as usize].as_ref().unwrap().sel_value)
+            .map(|s| hs.state[*s as usize].sel_value)
             .max()
             .unwrap()
     }
