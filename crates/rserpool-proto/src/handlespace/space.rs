@@ -889,9 +889,22 @@ impl<F: SetFamily> Handlespace<F> {
                         out.swap(i, rng.below(i as u64 + 1) as usize);
                     }
                 } else {
+                    // Rejection sampling (h is small against n); a degenerate
+                    // generator falls back to a scan after bounded tries.
                     let mut i = 0;
-                    while i < h {
+                    let mut tries = 0;
+                    while i < h && tries < 64 * h {
+                        tries += 1;
                         let s = pool.members[rng.below(n as u64) as usize];
+                        if out[..i].iter().all(|o| o.slot != s) {
+                            out[i] = r(s);
+                            i += 1;
+                        }
+                    }
+                    for &s in &pool.members {
+                        if i == h {
+                            break;
+                        }
                         if out[..i].iter().all(|o| o.slot != s) {
                             out[i] = r(s);
                             i += 1;
