@@ -769,6 +769,24 @@ impl<F: SetFamily> Handlespace<F> {
     /// by its policy into `out`, returning how many. The first choice is
     /// charged (round robin moves on, ties rotate, degradation grows).
     /// No allocation.
+    ///
+    /// ```
+    /// # use rserpool_proto::handlespace::*;
+    /// # use rserpool_proto::wire::*;
+    /// let mut hs: Handlespace = Handlespace::default();
+    /// let pool = PoolHandle::from("lu");
+    /// for (id, load) in [(1, 900), (2, 100), (3, 500)] {
+    ///     hs.register(&pool, Registration {
+    ///         pe_id: PeId(id), home: ServerId(1), lifetime_ms: 30_000,
+    ///         transport: TransportParam::Udp { port: 1, address: [10, 0, 0, 1].into() },
+    ///         policy: Policy::LeastUsed { load }, asap_transport: None, association: None,
+    ///     }).unwrap();
+    /// }
+    /// let mut out = [EntryRef::NONE; 3]; // MaxHResItems
+    /// let n = hs.resolve(&pool, &mut Xoshiro256::seed_from_u64(1), &mut out).unwrap();
+    /// let ids: Vec<u32> = out[..n].iter().map(|r| hs.entry(*r).unwrap().pe_id().0).collect();
+    /// assert_eq!(ids, [2, 3, 1]);
+    /// ```
     pub fn resolve(
         &mut self,
         handle: &PoolHandle,
@@ -970,6 +988,25 @@ impl<F: SetFamily> Handlespace<F> {
 
     /// Schedules the entry's one timer (replacing any other); false if the
     /// entry is gone.
+    ///
+    /// ```
+    /// # use rserpool_proto::handlespace::*;
+    /// # use rserpool_proto::wire::*;
+    /// let mut hs: Handlespace = Handlespace::default();
+    /// let pe = hs.register(&PoolHandle::from("p"), Registration {
+    ///     pe_id: PeId(1), home: ServerId(2), lifetime_ms: 30_000,
+    ///     transport: TransportParam::Udp { port: 1, address: [10, 0, 0, 1].into() },
+    ///     policy: Policy::RoundRobin, asap_transport: None, association: None,
+    /// }).unwrap().entry;
+    /// // Learned from a peer: expires with its lifetime unless refreshed.
+    /// hs.schedule_timer(pe, TimerKind::LifetimeExpiry, Time::from_millis(30_000));
+    /// assert_eq!(hs.next_deadline(), Some(Time::from_millis(30_000)));
+    /// let mut due = [DueTimer::NONE; 16];
+    /// assert_eq!(hs.take_due(Time::from_millis(29_999), &mut due), 0);
+    /// assert_eq!(hs.take_due(Time::from_millis(30_000), &mut due), 1);
+    /// assert_eq!((due[0].entry, due[0].kind), (pe, TimerKind::LifetimeExpiry));
+    /// assert!(hs.remove(due[0].entry));
+    /// ```
     #[inline]
     pub fn schedule_timer(&mut self, r: EntryRef, kind: TimerKind, deadline: Time) -> bool {
         let Some(slot) = self.slot_of(r) else {
