@@ -855,15 +855,35 @@ impl<F: SetFamily> Handlespace<F> {
                 }
                 let Some(k) = head[0] else { return 0 };
                 first = key_slot(k);
+                let t = pool.policy;
+                let seq = pool.next_seq;
+                pool.next_seq += 1;
+                if !policy::degrades(t) && t != PolicyType::WeightedRoundRobin {
+                    // The value stays: only a tie moves the PE (to the end
+                    // of its tie group). Without a tie its old key orders
+                    // exactly like the new one (later arrivals in its tie
+                    // group get still larger sequence numbers), so the set
+                    // and the slot state stay untouched.
+                    if let Some(Some(e)) = self.entries.get_mut(first as usize) {
+                        e.seq = seq;
+                    }
+                    let v = key_value(k);
+                    if head[1].is_some_and(|k2| key_value(k2) == v) {
+                        ord.remove(&mut self.outside_links, k);
+                        ord.insert(&mut self.outside_links, sel_key(v, seq, first));
+                        if let Some(st) = self.state.get_mut(first as usize) {
+                            st.key_seq = seq;
+                        }
+                    }
+                    return h;
+                }
                 let (Some(Some(e)), Some(st)) = (
                     self.entries.get_mut(first as usize),
                     self.state.get_mut(first as usize),
                 ) else {
                     return h;
                 };
-                let t = pool.policy;
-                e.seq = pool.next_seq;
-                pool.next_seq += 1;
+                e.seq = seq;
                 let mut round = st.sel_value;
                 if t == PolicyType::WeightedRoundRobin {
                     if st.credit > 1 {
@@ -874,18 +894,12 @@ impl<F: SetFamily> Handlespace<F> {
                         st.credit = policy::wrr_weight(&e.policy);
                     }
                 }
-                let degrades = policy::degrades(t);
-                if degrades {
+                if policy::degrades(t) {
                     e.degradation = e
                         .degradation
                         .saturating_add(policy::degradation_step(&e.policy));
                 }
-                // Only degradation and rounds change a value on selection.
-                let v = if degrades || t == PolicyType::WeightedRoundRobin {
-                    policy::ordered_value(&e.policy, e.degradation, round)
-                } else {
-                    st.sel_value
-                };
+                let v = policy::ordered_value(&e.policy, e.degradation, round);
                 let alone = head[1].is_none_or(|k2| key_value(k2) > v);
                 if v != st.sel_value || !alone {
                     ord.remove(&mut self.outside_links, k);
@@ -893,9 +907,6 @@ impl<F: SetFamily> Handlespace<F> {
                     st.key_seq = e.seq;
                     ord.insert(&mut self.outside_links, sel_key(v, e.seq, first));
                 }
-                // Otherwise the PE stays strictly first by value: its old
-                // key orders exactly like the new one (later arrivals in
-                // its tie group get still larger sequence numbers).
             }
             Selection::Uniform => {
                 let n = pool.members.len();
