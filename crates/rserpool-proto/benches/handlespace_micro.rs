@@ -179,11 +179,17 @@ fn main() {
             let f = build(n, "RoundRobin");
             measure("sync (full traversals)", n, || {
                 let mut c = Some(SyncCursor::START);
-                let mut sum = 0u32;
+                let mut sum = 0u64;
                 while let Some(at) = c {
-                    c =
-                        f.hs.sync_block(at, None, 128, |_, e| sum ^= e.pe_id().0)
-                            .next;
+                    let step = f.hs.sync_block(at, None, 128, |_, e| {
+                        // What a Handle Table Response encoder reads.
+                        sum = sum
+                            .wrapping_add(u64::from(e.pe_id().0))
+                            .wrapping_add(u64::from(e.lifetime_ms()))
+                            .wrapping_add(u64::from(e.home().0));
+                        black_box((e.policy(), e.transport()));
+                    });
+                    c = step.next;
                 }
                 black_box(sum);
             });
