@@ -1,5 +1,6 @@
 //! The arena sets against `BTreeSet` as the model, with every structural
 //! invariant checked after each operation.
+#![allow(clippy::unwrap_used)]
 
 use proptest::prelude::*;
 use rserpool_proto::handlespace::set::{OrderedSet, RbTree, Treap};
