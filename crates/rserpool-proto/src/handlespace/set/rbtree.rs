@@ -25,6 +25,9 @@ struct Node<K> {
 pub struct RbTree<K> {
     nodes: Vec<Node<K>>,
     root: u32,
+    /// The node with the smallest key, cached: `first` and `pop_first` are
+    /// the timer schedule's hot path.
+    leftmost: u32,
     /// Head of the free list, linked through `right`.
     free: u32,
     len: usize,
@@ -35,6 +38,7 @@ impl<K> Default for RbTree<K> {
         RbTree {
             nodes: Vec::new(),
             root: NIL,
+            leftmost: NIL,
             free: NIL,
             len: 0,
         }
@@ -54,6 +58,8 @@ pub enum RbViolation {
     Order,
     /// A child does not point back to its parent.
     ParentLink,
+    /// The cached smallest node is not the smallest.
+    Leftmost,
     /// The length does not match the number of reachable nodes.
     Length,
     /// Live and free nodes do not account for the whole arena.
@@ -244,6 +250,17 @@ impl<K: Ord + Copy> RbTree<K> {
 
     /// Unlinks node `z` and returns it to the free list.
     fn remove_node(&mut self, z: u32) {
+        if z == self.leftmost {
+            // The leftmost node has no left child: its successor is the
+            // minimum of its right subtree, else its parent. Unlinking
+            // moves links, not keys, so that index stays valid.
+            let r = self.right(z);
+            self.leftmost = if r != NIL {
+                self.minimum(r)
+            } else {
+                self.parent(z)
+            };
+        }
         let (x, xp, removed_red);
         let zl = self.left(z);
         let zr = self.right(z);
@@ -356,6 +373,9 @@ impl<K: Ord + Copy> RbTree<K> {
         if self.root != NIL && self.parent(self.root) != NIL {
             return Err(RbViolation::ParentLink);
         }
+        if self.leftmost != self.minimum(self.root) {
+            return Err(RbViolation::Leftmost);
+        }
         let mut count = 0;
         self.check_subtree(self.root, None, None, &mut count)?;
         if count != self.len {
@@ -435,6 +455,9 @@ impl<K: Ord + Copy> OrderedSet<K> for RbTree<K> {
             }
         }
         let z = self.alloc(key, parent);
+        if self.leftmost == NIL || key < self.nodes[self.leftmost as usize].key {
+            self.leftmost = z;
+        }
         if parent == NIL {
             self.root = z;
         } else if went_left {
@@ -457,12 +480,12 @@ impl<K: Ord + Copy> OrderedSet<K> for RbTree<K> {
     }
 
     fn first(&self) -> Option<K> {
-        let n = self.minimum(self.root);
+        let n = self.leftmost;
         (n != NIL).then(|| self.nodes[n as usize].key)
     }
 
     fn pop_first(&mut self) -> Option<K> {
-        let n = self.minimum(self.root);
+        let n = self.leftmost;
         if n == NIL {
             return None;
         }
@@ -482,7 +505,7 @@ impl<K: Ord + Copy> OrderedSet<K> for RbTree<K> {
     fn iter_from(&self, from: Option<K>) -> impl Iterator<Item = K> + '_ {
         let next = match from {
             Some(k) => self.lower_bound(&k),
-            None => self.minimum(self.root),
+            None => self.leftmost,
         };
         Iter { tree: self, next }
     }
@@ -490,6 +513,7 @@ impl<K: Ord + Copy> OrderedSet<K> for RbTree<K> {
     fn clear(&mut self) {
         self.nodes.clear();
         self.root = NIL;
+        self.leftmost = NIL;
         self.free = NIL;
         self.len = 0;
     }

@@ -29,6 +29,9 @@ struct Node<K> {
 pub struct Treap<K> {
     nodes: Vec<Node<K>>,
     root: u32,
+    /// The node with the smallest key, cached: `first` and `pop_first` are
+    /// the timer schedule's hot path.
+    leftmost: u32,
     /// Head of the free list, linked through `right`.
     free: u32,
     len: usize,
@@ -51,6 +54,8 @@ pub enum TreapViolation {
     Order,
     /// A child does not point back to its parent.
     ParentLink,
+    /// The cached smallest node is not the smallest.
+    Leftmost,
     /// The length does not match the number of reachable nodes.
     Length,
     /// Live and free nodes do not account for the whole arena.
@@ -63,6 +68,7 @@ impl<K> Treap<K> {
         Treap {
             nodes: Vec::new(),
             root: NIL,
+            leftmost: NIL,
             free: NIL,
             len: 0,
             rng: seed,
@@ -201,6 +207,17 @@ impl<K: Ord + Copy> Treap<K> {
 
     /// Rotates `z` down until it is a leaf, then unlinks and frees it.
     fn remove_node(&mut self, z: u32) {
+        if z == self.leftmost {
+            // The leftmost node has no left child: its successor is the
+            // minimum of its right subtree, else its parent. Unlinking
+            // moves links, not keys, so that index stays valid.
+            let r = self.right(z);
+            self.leftmost = if r != NIL {
+                self.minimum(r)
+            } else {
+                self.parent(z)
+            };
+        }
         loop {
             let l = self.left(z);
             let r = self.right(z);
@@ -225,6 +242,9 @@ impl<K: Ord + Copy> Treap<K> {
     pub fn check_invariants(&self) -> Result<(), TreapViolation> {
         if self.root != NIL && self.parent(self.root) != NIL {
             return Err(TreapViolation::ParentLink);
+        }
+        if self.leftmost != self.minimum(self.root) {
+            return Err(TreapViolation::Leftmost);
         }
         let mut count = 0;
         self.check_subtree(self.root, None, None, &mut count)?;
@@ -318,6 +338,9 @@ impl<K: Ord + Copy> OrderedSet<K> for Treap<K> {
             }
         }
         let z = self.alloc(key, parent);
+        if self.leftmost == NIL || key < self.nodes[self.leftmost as usize].key {
+            self.leftmost = z;
+        }
         if parent == NIL {
             self.root = z;
         } else if went_left {
@@ -351,12 +374,12 @@ impl<K: Ord + Copy> OrderedSet<K> for Treap<K> {
     }
 
     fn first(&self) -> Option<K> {
-        let n = self.minimum(self.root);
+        let n = self.leftmost;
         (n != NIL).then(|| self.nodes[n as usize].key)
     }
 
     fn pop_first(&mut self) -> Option<K> {
-        let n = self.minimum(self.root);
+        let n = self.leftmost;
         if n == NIL {
             return None;
         }
@@ -376,7 +399,7 @@ impl<K: Ord + Copy> OrderedSet<K> for Treap<K> {
     fn iter_from(&self, from: Option<K>) -> impl Iterator<Item = K> + '_ {
         let next = match from {
             Some(k) => self.lower_bound(&k),
-            None => self.minimum(self.root),
+            None => self.leftmost,
         };
         Iter { treap: self, next }
     }
@@ -384,6 +407,7 @@ impl<K: Ord + Copy> OrderedSet<K> for Treap<K> {
     fn clear(&mut self) {
         self.nodes.clear();
         self.root = NIL;
+        self.leftmost = NIL;
         self.free = NIL;
         self.len = 0;
     }
