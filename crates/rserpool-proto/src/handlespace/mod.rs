@@ -1,4 +1,60 @@
 //! The handlespace: pools of PE entries, with every set a registrar needs
-//! (paper section 3).
+//! (paper section 3), built for speed.
+//!
+//! One [`Handlespace`] holds all pools. It is I/O-free: time ([`Time`]) and
+//! randomness ([`Rng`]) are handed in. Entries live in one slab with stable
+//! slots; each job has its own structure:
+//! - index by (pool, PE ID): a keyed hash map;
+//! - round robin: an O(1) ring; random and weighted random policies: a
+//!   dense member array and a Fenwick tree of weights; least used, priority
+//!   and weighted round robin: an [`OrderedSet`](set::OrderedSet) of
+//!   (value, sequence number) from the [`SetFamily`](set::SetFamily);
+//! - timers: a hierarchical timing wheel with intrusive lists;
+//! - ownership and associations: intrusive lists, with an incremental
+//!   checksum per home PR;
+//! - synchronisation: traversal in slot order, so a cursor stays valid
+//!   while entries come and go.
+//!
+//! ```
+//! use rserpool_proto::handlespace::{Handlespace, Registration, Xoshiro256, EntryRef};
+//! use rserpool_proto::wire::{PeId, Policy, PoolHandle, ServerId, TransportParam};
+//!
+//! let mut hs: Handlespace = Handlespace::default();
+//! let pool = PoolHandle::from("echo");
+//! for id in 1..=3 {
+//!     hs.register(&pool, Registration {
+//!         pe_id: PeId(id),
+//!         home: ServerId(7),
+//!         lifetime_ms: 30_000,
+//!         transport: TransportParam::Udp { port: 7, address: [127, 0, 0, 1].into() },
+//!         policy: Policy::RoundRobin,
+//!         asap_transport: None,
+//!         association: None,
+//!     }).unwrap();
+//! }
+//! let mut rng = Xoshiro256::seed_from_u64(1);
+//! let mut out = [EntryRef::NONE; 2];
+//! let n = hs.resolve(&pool, &mut rng, &mut out).unwrap();
+//! assert_eq!(n, 2);
+//! let first = hs.entry(out[0]).unwrap();
+//! assert_eq!(first.pe_id(), PeId(1));
+//! ```
 
+pub mod checksum;
+mod entry;
+mod error;
+mod fenwick;
+mod lists;
+mod policy;
+mod rng;
 pub mod set;
+mod space;
+mod time;
+mod wheel;
+
+pub use checksum::Checksum;
+pub use entry::{AssocId, EntryRef, PeEntry, Registration, TimerKind};
+pub use error::{HsError, Resource};
+pub use rng::{Rng, Xoshiro256};
+pub use space::{Config, DueTimer, Handlespace, Registered, SyncCursor, SyncStep, Unreachable};
+pub use time::Time;

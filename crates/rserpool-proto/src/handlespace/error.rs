@@ -1,0 +1,89 @@
+//! Why a handlespace operation was refused, with the RFC 5354 error cause
+//! a registrar sends back.
+
+use std::fmt;
+
+use crate::wire::{PolicyType, ServerId, TransportKind, TransportUse};
+
+/// Which configured limit a registration would exceed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resource {
+    Pools,
+    PesInPool,
+    PesTotal,
+}
+
+/// A refused handlespace operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HsError {
+    /// The PE's policy type differs from the pool's.
+    InconsistentPoolingPolicy {
+        pool: PolicyType,
+        requested: PolicyType,
+    },
+    /// The PE's user transport protocol differs from the pool's.
+    InconsistentTransportType {
+        pool: TransportKind,
+        requested: TransportKind,
+    },
+    /// The PE's transport use (data only / data plus control) differs
+    /// from the pool's.
+    InconsistentDataControlConfiguration {
+        pool: TransportUse,
+        requested: TransportUse,
+    },
+    /// The PE ID is already registered in this pool by another home PR.
+    NonUniquePeId { existing_home: ServerId },
+    /// A configured limit would be exceeded.
+    LackOfResources(Resource),
+    /// No pool with this handle.
+    UnknownPoolHandle,
+    /// The pool exists but has no PE with this ID.
+    UnknownPoolElement,
+}
+
+impl HsError {
+    /// The RFC 5354 error cause code, where one exists. An unknown PE has
+    /// none: RFC 5352 answers a deregistration of an unknown PE positively.
+    pub fn cause_code(&self) -> Option<u16> {
+        Some(match self {
+            HsError::NonUniquePeId { .. } => 0x4,
+            HsError::InconsistentPoolingPolicy { .. } => 0x5,
+            HsError::LackOfResources(_) => 0x6,
+            HsError::InconsistentTransportType { .. } => 0x7,
+            HsError::InconsistentDataControlConfiguration { .. } => 0x8,
+            HsError::UnknownPoolHandle => 0x9,
+            HsError::UnknownPoolElement => return None,
+        })
+    }
+}
+
+impl fmt::Display for HsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HsError::InconsistentPoolingPolicy { pool, requested } => write!(
+                f,
+                "pool uses policy {} but the PE asked for {}",
+                pool.name(),
+                requested.name()
+            ),
+            HsError::InconsistentTransportType { pool, requested } => write!(
+                f,
+                "pool uses transport {pool:?} but the PE offers {requested:?}"
+            ),
+            HsError::InconsistentDataControlConfiguration { pool, requested } => write!(
+                f,
+                "pool uses transport use {pool:?} but the PE offers {requested:?}"
+            ),
+            HsError::NonUniquePeId { existing_home } => write!(
+                f,
+                "PE ID already registered in this pool by home PR {existing_home}"
+            ),
+            HsError::LackOfResources(r) => write!(f, "limit reached: {r:?}"),
+            HsError::UnknownPoolHandle => f.write_str("unknown pool handle"),
+            HsError::UnknownPoolElement => f.write_str("unknown pool element"),
+        }
+    }
+}
+
+impl std::error::Error for HsError {}

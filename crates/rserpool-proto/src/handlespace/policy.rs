@@ -1,0 +1,196 @@
+//! How each pool policy orders or weighs its PEs (RFC 5356 and RSPLIB's
+//! extensions).
+//!
+//! Every policy is one of three kinds of selection:
+//! - [`Kind::Ring`] (round robin): PEs in a ring, the first choice moves
+//!   the ring on by one.
+//! - [`Kind::Ordered`]: PEs sorted by (value, sequence number); the first
+//!   PEs are chosen; the first choice is charged: it gets a new sequence
+//!   number (moving to the end of its tie group), its degradation grows and
+//!   its weighted-round-robin credit shrinks.
+//! - [`Kind::Weighted`]: a draw proportional to a weight, without
+//!   replacement for several PEs; the first choice is charged likewise.
+//!
+//! Values (all clamped to `0..=u32::MAX`, loads being fractions of it):
+//! - Least Used: load; with Degradation: load + degradation;
+//!   Priority LU: load + load_degradation (a static penalty);
+//!   Priority LU with Degradation: load + load_degradation + degradation.
+//! - Distance penalty factor (DPF, `load_dpf` and `weight_dpf` being
+//!   fractions of `u32::MAX` per distance unit, the distance set by the PR):
+//!   LU-DPF: load + distance * load_dpf; LU-Deg-DPF adds degradation too;
+//!   WR-DPF weight: weight * (1 - distance * weight_dpf / u32::MAX), at
+//!   least 1.
+//! - Priority: higher priority first; Weighted Round Robin: current round,
+//!   a PE staying `weight` selections (at least 1) in each round.
+//! - Randomized LU variants draw with weight `u32::MAX - value` (at least
+//!   1), the value as for the corresponding LU variant.
+
+use crate::wire::{Policy, PolicyType};
+
+const MAX: u64 = u32::MAX as u64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Ring,
+    Ordered,
+    Weighted,
+}
+
+pub fn kind(t: PolicyType) -> Kind {
+    use PolicyType as T;
+    match t {
+        T::RoundRobin => Kind::Ring,
+        T::WeightedRoundRobin
+        | T::Priority
+        | T::LeastUsed
+        | T::LeastUsedDegradation
+        | T::PriorityLeastUsed
+        | T::PriorityLeastUsedDegradation
+        | T::LeastUsedDpf
+        | T::LeastUsedDegradationDpf => Kind::Ordered,
+        T::Random
+        | T::WeightedRandom
+        | T::RandomizedLeastUsed
+        | T::RandomizedPriorityLeastUsed
+        | T::RandomizedLeastUsedDegradation
+        | T::RandomizedPriorityLeastUsedDegradation
+        | T::WeightedRandomDpf => Kind::Weighted,
+    }
+}
+
+/// Whether a selection adds the load degradation step to the PE's
+/// degradation.
+pub fn degrades(t: PolicyType) -> bool {
+    use PolicyType as T;
+    matches!(
+        t,
+        T::LeastUsedDegradation
+            | T::PriorityLeastUsedDegradation
+            | T::RandomizedLeastUsedDegradation
+            | T::RandomizedPriorityLeastUsedDegradation
+            | T::LeastUsedDegradationDpf
+    )
+}
+
+/// The per-selection degradation step announced by the PE.
+pub fn degradation_step(p: &Policy) -> u32 {
+    match *p {
+        Policy::LeastUsedDegradation { degradation, .. }
+        | Policy::PriorityLeastUsedDegradation { degradation, .. }
+        | Policy::RandomizedLeastUsedDegradation { degradation, .. }
+        | Policy::RandomizedPriorityLeastUsedDegradation { degradation, .. }
+        | Policy::LeastUsedDegradationDpf { degradation, .. } => degradation,
+        _ => 0,
+    }
+}
+
+/// Weighted round robin's selections per round (0 counts as 1).
+pub fn wrr_weight(p: &Policy) -> u32 {
+    match *p {
+        Policy::WeightedRoundRobin { weight } => weight.max(1),
+        _ => 1,
+    }
+}
+
+fn sat(v: u64) -> u64 {
+    v.min(MAX)
+}
+
+fn penalty(distance: u32, dpf: u32) -> u64 {
+    sat(u64::from(distance) * u64::from(dpf))
+}
+
+/// The ordering value of an ordered policy (lower is chosen first); for
+/// weighted round robin the caller passes the PE's round.
+pub fn ordered_value(p: &Policy, degradation: u32, wrr_round: u64) -> u64 {
+    let d = u64::from(degradation);
+    match *p {
+        Policy::WeightedRoundRobin { .. } => wrr_round,
+        Policy::Priority { priority } => MAX - u64::from(priority),
+        Policy::LeastUsed { load } => u64::from(load),
+        Policy::LeastUsedDegradation { load, .. } => sat(u64::from(load) + d),
+        Policy::PriorityLeastUsed { load, degradation } => {
+            sat(u64::from(load) + u64::from(degradation))
+        }
+        Policy::PriorityLeastUsedDegradation { load, degradation } => {
+            sat(u64::from(load) + u64::from(degradation) + d)
+        }
+        Policy::LeastUsedDpf {
+            load,
+            load_dpf,
+            distance,
+        } => sat(u64::from(load) + penalty(distance, load_dpf)),
+        Policy::LeastUsedDegradationDpf {
+            load,
+            load_dpf,
+            distance,
+            ..
+        } => sat(u64::from(load) + d + penalty(distance, load_dpf)),
+        _ => 0,
+    }
+}
+
+/// The draw weight of a weighted policy.
+pub fn weight(p: &Policy, degradation: u32) -> u64 {
+    let d = u64::from(degradation);
+    let inv = |used: u64| MAX.saturating_sub(used).max(1);
+    match *p {
+        Policy::Random => 1,
+        Policy::WeightedRandom { weight } => u64::from(weight),
+        Policy::WeightedRandomDpf {
+            weight,
+            weight_dpf,
+            distance,
+        } => {
+            let w = u64::from(weight);
+            let cut = (u128::from(w) * u128::from(penalty(distance, weight_dpf)) / u128::from(MAX))
+                as u64;
+            w.saturating_sub(cut).max(1)
+        }
+        Policy::RandomizedLeastUsed { load } => inv(u64::from(load)),
+        Policy::RandomizedLeastUsedDegradation { load, .. } => inv(u64::from(load) + d),
+        Policy::RandomizedPriorityLeastUsed { load, degradation } => {
+            inv(u64::from(load) + u64::from(degradation))
+        }
+        Policy::RandomizedPriorityLeastUsedDegradation { load, degradation } => {
+            inv(u64::from(load) + u64::from(degradation) + d)
+        }
+        _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_policy_has_a_kind_and_values_clamp() {
+        for t in PolicyType::ALL {
+            let p = Policy::from_values(t, &[u32::MAX; 4]).unwrap();
+            let k = kind(t);
+            if k == Kind::Ordered {
+                assert!(ordered_value(&p, u32::MAX, 0) <= MAX);
+            }
+            if k == Kind::Weighted {
+                assert!(weight(&p, u32::MAX) >= 1 || t == PolicyType::WeightedRandom);
+            }
+        }
+        let p = Policy::LeastUsedDpf {
+            load: 100,
+            load_dpf: 10,
+            distance: 7,
+        };
+        assert_eq!(ordered_value(&p, 0, 0), 170);
+        let p = Policy::WeightedRandomDpf {
+            weight: 1000,
+            weight_dpf: u32::MAX / 10,
+            distance: 5,
+        };
+        // 1000 * 5 * (MAX / 10) / MAX = 499.99..., cut rounds down.
+        assert_eq!(weight(&p, 0), 501);
+        assert!(
+            ordered_value(&Policy::Priority { priority: 9 }, 0, 0)
+                < ordered_value(&Policy::Priority { priority: 3 }, 0, 0)
+        );
+    }
+}

@@ -1,0 +1,1177 @@
+//! The handlespace proper: pools, entries and every set kept up to date
+//! on each operation.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use foldhash::fast::RandomState;
+
+use super::checksum::{self, Checksum, ChecksumSum};
+use super::entry::{AssocId, EntryRef, PeEntry, Registration, TimerKind};
+use super::error::{HsError, Resource};
+use super::fenwick::Fenwick;
+use super::lists::{Links, NIL};
+use super::policy::{self, Kind};
+use super::rng::Rng;
+use super::set::{BTreeFamily, OrderedSet, SetFamily};
+use super::time::Time;
+use super::wheel::Wheel;
+use crate::wire::{PeId, PolicyType, PoolHandle, ServerId, TransportKind, TransportUse};
+
+/// Hash maps keyed by network-supplied values use a randomly seeded hasher
+/// (hash flooding); iteration order never leaks into results.
+type Map<K, V> = HashMap<K, V, RandomState>;
+
+/// Limits (exceeding one is "Lack of Resources") and thresholds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub max_pools: usize,
+    pub max_pes_per_pool: usize,
+    pub max_pes_total: usize,
+    /// MAX-BAD-PE-REPORT (RFC 5353): unreachable reports before removal.
+    pub max_bad_pe_reports: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_pools: 1 << 16,
+            max_pes_per_pool: 1 << 22,
+            max_pes_total: 1 << 24,
+            max_bad_pe_reports: 3,
+        }
+    }
+}
+
+/// The outcome of a successful [`Handlespace::register`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Registered {
+    pub entry: EntryRef,
+    /// True for a re-registration (update) of an existing entry.
+    pub updated: bool,
+}
+
+/// The outcome of an endpoint-unreachable report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unreachable {
+    /// Counted; still below MAX-BAD-PE-REPORT.
+    Counted(u32),
+    /// The threshold is reached: the caller removes the PE.
+    ThresholdReached(u32),
+}
+
+/// A timer taken by [`Handlespace::take_due`]; the entry no longer has a
+/// timer afterwards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DueTimer {
+    pub entry: EntryRef,
+    pub kind: TimerKind,
+    pub deadline: Time,
+}
+
+impl DueTimer {
+    /// A placeholder for pre-filled output buffers.
+    pub const NONE: DueTimer = DueTimer {
+        entry: EntryRef::NONE,
+        kind: TimerKind::LifetimeExpiry,
+        deadline: Time(0),
+    };
+}
+
+/// Where a block-wise traversal continues. Entries are visited in slot
+/// order and slots are stable, so an entry present throughout a traversal
+/// is visited exactly once however others come and go in between.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct SyncCursor(u32);
+
+impl SyncCursor {
+    pub const START: SyncCursor = SyncCursor(0);
+}
+
+/// The result of one traversal block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncStep {
+    /// Entries visited in this block.
+    pub count: usize,
+    /// Where the next block starts; `None` when the traversal is complete
+    /// (the ENRP M flag is set when this is `Some`).
+    pub next: Option<SyncCursor>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct SelKey {
+    value: u64,
+    seq: u64,
+    slot: u32,
+}
+
+enum Selection<F: SetFamily> {
+    /// Round robin: a circular list over `ring_prev`/`ring_next`.
+    Ring {
+        cursor: u32,
+    },
+    Ordered(F::Set<SelKey>),
+    /// Random: every member weighs the same, no weight structure needed.
+    Uniform,
+    Weighted(Fenwick),
+}
+
+struct Pool<F: SetFamily> {
+    handle: PoolHandle,
+    handle_sum: u64,
+    policy: PolicyType,
+    transport: TransportKind,
+    transport_use: TransportUse,
+    /// Dense array of the pool's slots (`PeEntry::member_pos` indexes it).
+    members: Vec<u32>,
+    sel: Selection<F>,
+    next_seq: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Owner {
+    server: ServerId,
+    head: u32,
+    count: u32,
+    sum: ChecksumSum,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct AssocSet {
+    head: u32,
+    count: u32,
+}
+
+/// All pools of an operation scope as one PR sees them.
+///
+/// Generic over the [`SetFamily`] used for ordered selection sets, so the
+/// same code runs on each ordered-set implementation.
+pub struct Handlespace<F: SetFamily = BTreeFamily> {
+    config: Config,
+    entries: Vec<Option<PeEntry>>,
+    generations: Vec<u32>,
+    free_slots: Vec<u32>,
+    len: usize,
+    /// (pool index << 32 | PE ID) -> slot.
+    index: Map<u64, u32>,
+    pools: Vec<Option<Pool<F>>>,
+    free_pools: Vec<u32>,
+    pool_index: Map<Vec<u8>, u32>,
+    ring_prev: Vec<u32>,
+    ring_next: Vec<u32>,
+    owners: Vec<Owner>,
+    owner_index: Map<u32, u32>,
+    owner_links: Links,
+    assocs: Map<AssocId, AssocSet>,
+    assoc_links: Links,
+    timers: Wheel,
+    total: ChecksumSum,
+}
+
+impl<F: SetFamily> Default for Handlespace<F> {
+    fn default() -> Self {
+        Self::new(Config::default())
+    }
+}
+
+impl<F: SetFamily> fmt::Debug for Handlespace<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handlespace")
+            .field("set", &F::NAME)
+            .field("pools", &self.pool_index.len())
+            .field("pes", &self.len)
+            .field("timers", &self.timers.len())
+            .field("checksum", &self.checksum())
+            .finish()
+    }
+}
+
+#[inline]
+fn index_key(pool: u32, pe: PeId) -> u64 {
+    (u64::from(pool) << 32) | u64::from(pe.0)
+}
+
+impl<F: SetFamily> Handlespace<F> {
+    pub fn new(config: Config) -> Self {
+        Handlespace {
+            config,
+            entries: Vec::new(),
+            generations: Vec::new(),
+            free_slots: Vec::new(),
+            len: 0,
+            index: Map::default(),
+            pools: Vec::new(),
+            free_pools: Vec::new(),
+            pool_index: Map::default(),
+            ring_prev: Vec::new(),
+            ring_next: Vec::new(),
+            owners: Vec::new(),
+            owner_index: Map::default(),
+            owner_links: Links::default(),
+            assocs: Map::default(),
+            assoc_links: Links::default(),
+            timers: Wheel::default(),
+            total: ChecksumSum::EMPTY,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    // ----- lookups -------------------------------------------------------
+
+    /// Number of PE entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// Number of pools (a pool exists while it has PEs).
+    pub fn pool_count(&self) -> usize {
+        self.pool_index.len()
+    }
+
+    /// Size in bytes of one stored entry plus its per-slot side tables
+    /// (links of the ring, ownership, association and timer sets), not
+    /// counting heap data of SCTP address lists or index overhead.
+    pub fn bytes_per_entry() -> usize {
+        std::mem::size_of::<Option<PeEntry>>()
+            + 4 // generation
+            + 2 * 4 * 4 // ring, owner, association, timer links
+            + 2 + 8 // timer bucket and deadline
+            + 4 // member array
+    }
+
+    fn pool_idx(&self, handle: &[u8]) -> Option<u32> {
+        self.pool_index.get(handle).copied()
+    }
+
+    fn pool(&self, idx: u32) -> Option<&Pool<F>> {
+        self.pools.get(idx as usize).and_then(Option::as_ref)
+    }
+
+    fn slot_of(&self, r: EntryRef) -> Option<u32> {
+        let live = self.generations.get(r.slot as usize) == Some(&r.generation)
+            && matches!(self.entries.get(r.slot as usize), Some(Some(_)));
+        live.then_some(r.slot)
+    }
+
+    fn eref(&self, slot: u32) -> EntryRef {
+        EntryRef {
+            slot,
+            generation: self.generations.get(slot as usize).copied().unwrap_or(0),
+        }
+    }
+
+    /// The entry `r` refers to, if it still exists.
+    #[inline]
+    pub fn entry(&self, r: EntryRef) -> Option<&PeEntry> {
+        if self.generations.get(r.slot as usize) != Some(&r.generation) {
+            return None;
+        }
+        self.entries.get(r.slot as usize)?.as_ref()
+    }
+
+    /// The entry of PE `pe` in pool `handle`.
+    pub fn find(&self, handle: &PoolHandle, pe: PeId) -> Option<EntryRef> {
+        let p = self.pool_idx(handle.as_bytes())?;
+        let slot = *self.index.get(&index_key(p, pe))?;
+        Some(self.eref(slot))
+    }
+
+    pub fn get(&self, handle: &PoolHandle, pe: PeId) -> Option<&PeEntry> {
+        self.find(handle, pe).and_then(|r| self.entry(r))
+    }
+
+    /// The pool handle of an entry.
+    pub fn pool_handle_of(&self, r: EntryRef) -> Option<&PoolHandle> {
+        let e = self.entry(r)?;
+        self.pool(e.pool).map(|p| &p.handle)
+    }
+
+    /// Number of PEs in a pool (0 for an unknown pool).
+    pub fn pool_len(&self, handle: &PoolHandle) -> usize {
+        self.pool_idx(handle.as_bytes())
+            .and_then(|p| self.pool(p))
+            .map_or(0, |p| p.members.len())
+    }
+
+    /// The policy type of a pool.
+    pub fn pool_policy(&self, handle: &PoolHandle) -> Option<PolicyType> {
+        self.pool_idx(handle.as_bytes())
+            .and_then(|p| self.pool(p))
+            .map(|p| p.policy)
+    }
+
+    /// All pool handles, in no particular order.
+    pub fn pools(&self) -> impl Iterator<Item = &PoolHandle> + '_ {
+        self.pools.iter().flatten().map(|p| &p.handle)
+    }
+
+    /// The entries of a pool, in no particular order.
+    pub fn pool_entries(&self, handle: &PoolHandle) -> impl Iterator<Item = EntryRef> + '_ {
+        let members: &[u32] = self
+            .pool_idx(handle.as_bytes())
+            .and_then(|p| self.pool(p))
+            .map_or(&[], |p| &p.members);
+        members.iter().map(|s| self.eref(*s))
+    }
+
+    // ----- registration --------------------------------------------------
+
+    /// Registers a PE, or updates it if it is already registered with the
+    /// same home PR (re-registration: new policy values can move it in the
+    /// selection order, its degradation resets). Creates the pool with the
+    /// PE's policy type and transport on its first registration.
+    ///
+    /// Checks, in this order: non-unique PE ID (registered by another home
+    /// PR), inconsistent pooling policy, inconsistent transport type,
+    /// inconsistent data/control configuration, lack of resources.
+    ///
+    /// ```
+    /// # use rserpool_proto::handlespace::*;
+    /// # use rserpool_proto::wire::*;
+    /// let mut hs: Handlespace = Handlespace::default();
+    /// let pool = PoolHandle::from("p");
+    /// let mut reg = Registration {
+    ///     pe_id: PeId(1), home: ServerId(1), lifetime_ms: 30_000,
+    ///     transport: TransportParam::Udp { port: 1, address: [10, 0, 0, 1].into() },
+    ///     policy: Policy::LeastUsed { load: 5 }, asap_transport: None, association: Some(9),
+    /// };
+    /// assert!(!hs.register(&pool, reg.clone()).unwrap().updated);
+    /// reg.policy = Policy::LeastUsed { load: 7 };
+    /// assert!(hs.register(&pool, reg.clone()).unwrap().updated);
+    /// reg.policy = Policy::RoundRobin;
+    /// assert_eq!(hs.register(&pool, reg).unwrap_err().cause_code(), Some(5));
+    /// ```
+    pub fn register(
+        &mut self,
+        handle: &PoolHandle,
+        reg: Registration,
+    ) -> Result<Registered, HsError> {
+        let requested = reg.policy.policy_type();
+        let Some(p) = self.pool_idx(handle.as_bytes()) else {
+            if self.pool_index.len() >= self.config.max_pools {
+                return Err(HsError::LackOfResources(Resource::Pools));
+            }
+            if self.len >= self.config.max_pes_total || self.config.max_pes_per_pool == 0 {
+                return Err(HsError::LackOfResources(
+                    Resource::PesTotal.min_per_pool(self.len >= self.config.max_pes_total),
+                ));
+            }
+            let p = self.create_pool(handle, &reg);
+            let slot = self.insert_entry(p, reg);
+            return Ok(Registered {
+                entry: self.eref(slot),
+                updated: false,
+            });
+        };
+        let existing = self.index.get(&index_key(p, reg.pe_id)).copied();
+        if let Some(slot) = existing {
+            if let Some(Some(e)) = self.entries.get(slot as usize) {
+                if e.home != reg.home {
+                    return Err(HsError::NonUniquePeId {
+                        existing_home: e.home,
+                    });
+                }
+            }
+        }
+        let pool = self.pool(p).ok_or(HsError::UnknownPoolHandle)?;
+        if pool.policy != requested {
+            return Err(HsError::InconsistentPoolingPolicy {
+                pool: pool.policy,
+                requested,
+            });
+        }
+        if pool.transport != reg.transport.kind() {
+            return Err(HsError::InconsistentTransportType {
+                pool: pool.transport,
+                requested: reg.transport.kind(),
+            });
+        }
+        if pool.transport_use != reg.transport.transport_use() {
+            return Err(HsError::InconsistentDataControlConfiguration {
+                pool: pool.transport_use,
+                requested: reg.transport.transport_use(),
+            });
+        }
+        if let Some(slot) = existing {
+            self.update_entry(slot, reg);
+            return Ok(Registered {
+                entry: self.eref(slot),
+                updated: true,
+            });
+        }
+        if pool.members.len() >= self.config.max_pes_per_pool {
+            return Err(HsError::LackOfResources(Resource::PesInPool));
+        }
+        if self.len >= self.config.max_pes_total {
+            return Err(HsError::LackOfResources(Resource::PesTotal));
+        }
+        let slot = self.insert_entry(p, reg);
+        Ok(Registered {
+            entry: self.eref(slot),
+            updated: false,
+        })
+    }
+
+    /// Deregisters PE `pe` from pool `handle` (deleting the pool with its
+    /// last PE).
+    pub fn deregister(&mut self, handle: &PoolHandle, pe: PeId) -> Result<(), HsError> {
+        let p = self
+            .pool_idx(handle.as_bytes())
+            .ok_or(HsError::UnknownPoolHandle)?;
+        let slot = *self
+            .index
+            .get(&index_key(p, pe))
+            .ok_or(HsError::UnknownPoolElement)?;
+        self.remove_slot(slot);
+        Ok(())
+    }
+
+    /// Removes the entry `r` refers to; false if it is already gone.
+    pub fn remove(&mut self, r: EntryRef) -> bool {
+        match self.slot_of(r) {
+            Some(slot) => {
+                self.remove_slot(slot);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn create_pool(&mut self, handle: &PoolHandle, reg: &Registration) -> u32 {
+        let policy = reg.policy.policy_type();
+        let sel = match policy::kind(policy) {
+            Kind::Ring => Selection::Ring { cursor: NIL },
+            Kind::Ordered => Selection::Ordered(Default::default()),
+            Kind::Weighted if policy == PolicyType::Random => Selection::Uniform,
+            Kind::Weighted => Selection::Weighted(Fenwick::default()),
+        };
+        let pool = Pool {
+            handle: handle.clone(),
+            handle_sum: checksum::handle_sum(handle.as_bytes()),
+            policy,
+            transport: reg.transport.kind(),
+            transport_use: reg.transport.transport_use(),
+            members: Vec::new(),
+            sel,
+            next_seq: 0,
+        };
+        let idx = match self.free_pools.pop() {
+            Some(i) => {
+                self.pools[i as usize] = Some(pool);
+                i
+            }
+            None => {
+                self.pools.push(Some(pool));
+                (self.pools.len() - 1) as u32
+            }
+        };
+        self.pool_index.insert(handle.as_bytes().to_vec(), idx);
+        idx
+    }
+
+    fn owner_of(&mut self, server: ServerId) -> u32 {
+        if let Some(&i) = self.owner_index.get(&server.0) {
+            return i;
+        }
+        let i = self.owners.len() as u32;
+        self.owners.push(Owner {
+            server,
+            head: NIL,
+            count: 0,
+            sum: ChecksumSum::EMPTY,
+        });
+        self.owner_index.insert(server.0, i);
+        i
+    }
+
+    fn alloc_slot(&mut self) -> u32 {
+        if let Some(s) = self.free_slots.pop() {
+            return s;
+        }
+        let s = self.entries.len() as u32;
+        self.entries.push(None);
+        self.generations.push(0);
+        self.ring_prev.push(NIL);
+        self.ring_next.push(NIL);
+        self.owner_links.ensure(s);
+        self.assoc_links.ensure(s);
+        s
+    }
+
+    fn insert_entry(&mut self, p: u32, reg: Registration) -> u32 {
+        let slot = self.alloc_slot();
+        let owner = self.owner_of(reg.home);
+        let Some(pool) = self.pools.get_mut(p as usize).and_then(Option::as_mut) else {
+            return slot;
+        };
+        let seq = pool.next_seq;
+        pool.next_seq += 1;
+        let member_pos = pool.members.len() as u32;
+        pool.members.push(slot);
+        let part = checksum::pe_part(pool.handle_sum, reg.pe_id);
+        let mut e = PeEntry {
+            pe_id: reg.pe_id,
+            home: reg.home,
+            pool: p,
+            owner,
+            lifetime_ms: reg.lifetime_ms,
+            bad_reports: 0,
+            degradation: 0,
+            credit: policy::wrr_weight(&reg.policy),
+            member_pos,
+            policy: reg.policy,
+            timer: None,
+            association: reg.association,
+            sel_value: 0,
+            seq,
+            key_seq: seq,
+            transport: reg.transport,
+            asap_transport: reg.asap_transport,
+        };
+        match &mut pool.sel {
+            Selection::Ring { cursor } => {
+                if *cursor == NIL {
+                    self.ring_prev[slot as usize] = slot;
+                    self.ring_next[slot as usize] = slot;
+                    *cursor = slot;
+                } else {
+                    // Before the cursor: the end of the current rotation.
+                    let c = *cursor;
+                    let last = self.ring_prev[c as usize];
+                    self.ring_next[last as usize] = slot;
+                    self.ring_prev[slot as usize] = last;
+                    self.ring_next[slot as usize] = c;
+                    self.ring_prev[c as usize] = slot;
+                }
+            }
+            Selection::Ordered(set) => {
+                // A new weighted-round-robin PE joins the current round.
+                let round = set.first().map_or(0, |k| k.value);
+                e.sel_value = policy::ordered_value(&e.policy, 0, round);
+                set.insert(SelKey {
+                    value: e.sel_value,
+                    seq,
+                    slot,
+                });
+            }
+            Selection::Uniform => {}
+            Selection::Weighted(fw) => fw.push(policy::weight(&e.policy, 0)),
+        }
+        self.index.insert(index_key(p, e.pe_id), slot);
+        let o = &mut self.owners[owner as usize];
+        self.owner_links.push_front(&mut o.head, slot);
+        o.count += 1;
+        o.sum.add(part);
+        self.total.add(part);
+        if let Some(a) = e.association {
+            let set = self.assocs.entry(a).or_insert(AssocSet {
+                head: NIL,
+                count: 0,
+            });
+            self.assoc_links.push_front(&mut set.head, slot);
+            set.count += 1;
+        }
+        self.entries[slot as usize] = Some(e);
+        self.len += 1;
+        slot
+    }
+
+    fn update_entry(&mut self, slot: u32, reg: Registration) {
+        let Some(Some(e)) = self.entries.get_mut(slot as usize) else {
+            return;
+        };
+        let old_assoc = e.association;
+        e.lifetime_ms = reg.lifetime_ms;
+        e.transport = reg.transport;
+        e.asap_transport = reg.asap_transport;
+        e.policy = reg.policy;
+        e.degradation = 0;
+        e.credit = policy::wrr_weight(&e.policy);
+        e.association = reg.association;
+        let Some(pool) = self.pools.get_mut(e.pool as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        match &mut pool.sel {
+            Selection::Ordered(set) => {
+                // Weighted round robin keeps the PE in its round.
+                let v = policy::ordered_value(&e.policy, 0, e.sel_value);
+                if v != e.sel_value {
+                    set.remove(&SelKey {
+                        value: e.sel_value,
+                        seq: e.key_seq,
+                        slot,
+                    });
+                    // A PE whose value changes joins the end of its new
+                    // tie group.
+                    e.seq = pool.next_seq;
+                    pool.next_seq += 1;
+                    e.key_seq = e.seq;
+                    e.sel_value = v;
+                    set.insert(SelKey {
+                        value: v,
+                        seq: e.seq,
+                        slot,
+                    });
+                }
+            }
+            Selection::Weighted(fw) => {
+                let w = policy::weight(&e.policy, 0);
+                if fw.weight(e.member_pos as usize) != w {
+                    fw.set(e.member_pos as usize, w);
+                }
+            }
+            Selection::Ring { .. } | Selection::Uniform => {}
+        }
+        if old_assoc != reg.association {
+            if let Some(a) = old_assoc {
+                self.unlink_assoc(a, slot);
+            }
+            if let Some(a) = reg.association {
+                let set = self.assocs.entry(a).or_insert(AssocSet {
+                    head: NIL,
+                    count: 0,
+                });
+                self.assoc_links.push_front(&mut set.head, slot);
+                set.count += 1;
+            }
+        }
+    }
+
+    fn unlink_assoc(&mut self, a: AssocId, slot: u32) {
+        if let Some(set) = self.assocs.get_mut(&a) {
+            self.assoc_links.unlink(&mut set.head, slot);
+            set.count -= 1;
+            if set.count == 0 {
+                self.assocs.remove(&a);
+            }
+        }
+    }
+
+    fn remove_slot(&mut self, slot: u32) {
+        let Some(e) = self.entries.get_mut(slot as usize).and_then(Option::take) else {
+            return;
+        };
+        let p = e.pool;
+        let Some(pool) = self.pools.get_mut(p as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        let part = checksum::pe_part(pool.handle_sum, e.pe_id);
+        let pos = e.member_pos as usize;
+        let last = pool.members.len() - 1;
+        match &mut pool.sel {
+            Selection::Ring { cursor } => {
+                let (prev, next) = (self.ring_prev[slot as usize], self.ring_next[slot as usize]);
+                if next == slot {
+                    *cursor = NIL;
+                } else {
+                    self.ring_next[prev as usize] = next;
+                    self.ring_prev[next as usize] = prev;
+                    if *cursor == slot {
+                        *cursor = next;
+                    }
+                }
+            }
+            Selection::Ordered(set) => {
+                set.remove(&SelKey {
+                    value: e.sel_value,
+                    seq: e.key_seq,
+                    slot,
+                });
+            }
+            Selection::Uniform => {}
+            Selection::Weighted(fw) => {
+                if pos != last {
+                    fw.set(pos, fw.weight(last));
+                }
+                fw.pop();
+            }
+        }
+        pool.members.swap_remove(pos);
+        if pos < pool.members.len() {
+            let moved = pool.members[pos];
+            if let Some(Some(m)) = self.entries.get_mut(moved as usize) {
+                m.member_pos = pos as u32;
+            }
+        }
+        let pool_empty = pool.members.is_empty();
+        self.index.remove(&index_key(p, e.pe_id));
+        if pool_empty {
+            if let Some(pool) = self.pools.get_mut(p as usize).and_then(Option::take) {
+                self.pool_index.remove(pool.handle.as_bytes());
+                self.free_pools.push(p);
+            }
+        }
+        self.timers.cancel(slot);
+        let o = &mut self.owners[e.owner as usize];
+        self.owner_links.unlink(&mut o.head, slot);
+        o.count -= 1;
+        o.sum.sub(part);
+        self.total.sub(part);
+        if let Some(a) = e.association {
+            self.unlink_assoc(a, slot);
+        }
+        self.generations[slot as usize] = self.generations[slot as usize].wrapping_add(1);
+        self.free_slots.push(slot);
+        self.len -= 1;
+    }
+
+    // ----- handle resolution ---------------------------------------------
+
+    /// Handle resolution: selects up to `out.len()` distinct PEs of the pool
+    /// by its policy into `out`, returning how many. The first choice is
+    /// charged (round robin moves on, ties rotate, degradation grows).
+    /// No allocation.
+    pub fn resolve(
+        &mut self,
+        handle: &PoolHandle,
+        rng: &mut impl Rng,
+        out: &mut [EntryRef],
+    ) -> Result<usize, HsError> {
+        let p = self
+            .pool_idx(handle.as_bytes())
+            .ok_or(HsError::UnknownPoolHandle)?;
+        Ok(self.resolve_pool(p, rng, out))
+    }
+
+    fn resolve_pool(&mut self, p: u32, rng: &mut impl Rng, out: &mut [EntryRef]) -> usize {
+        let Some(pool) = self.pools.get_mut(p as usize).and_then(Option::as_mut) else {
+            return 0;
+        };
+        let h = out.len().min(pool.members.len());
+        if h == 0 {
+            return 0;
+        }
+        let gens = &self.generations;
+        let r = |slot: u32| EntryRef {
+            slot,
+            generation: gens[slot as usize],
+        };
+        let first;
+        match &mut pool.sel {
+            Selection::Ring { cursor } => {
+                let mut at = *cursor;
+                first = at;
+                for o in out.iter_mut().take(h) {
+                    *o = r(at);
+                    at = self.ring_next[at as usize];
+                }
+                *cursor = self.ring_next[first as usize];
+                if let Some(Some(e)) = self.entries.get_mut(first as usize) {
+                    e.seq = pool.next_seq;
+                    pool.next_seq += 1;
+                }
+            }
+            Selection::Ordered(set) => {
+                let mut head = [None::<SelKey>; 2];
+                for (n, k) in set.iter_from(None).take(h.max(2)).enumerate() {
+                    if n < 2 {
+                        head[n] = Some(k);
+                    }
+                    if n < h {
+                        out[n] = r(k.slot);
+                    }
+                }
+                let Some(k) = head[0] else { return 0 };
+                first = k.slot;
+                let Some(Some(e)) = self.entries.get_mut(first as usize) else {
+                    return h;
+                };
+                let t = pool.policy;
+                e.seq = pool.next_seq;
+                pool.next_seq += 1;
+                let mut round = e.sel_value;
+                if t == PolicyType::WeightedRoundRobin {
+                    if e.credit > 1 {
+                        e.credit -= 1;
+                    } else {
+                        round += 1;
+                        e.credit = policy::wrr_weight(&e.policy);
+                    }
+                }
+                if policy::degrades(t) {
+                    e.degradation = e
+                        .degradation
+                        .saturating_add(policy::degradation_step(&e.policy));
+                }
+                let v = policy::ordered_value(&e.policy, e.degradation, round);
+                let alone = head[1].is_none_or(|k2| k2.value > v);
+                if v != e.sel_value || !alone {
+                    set.remove(&k);
+                    e.sel_value = v;
+                    e.key_seq = e.seq;
+                    set.insert(SelKey {
+                        value: v,
+                        seq: e.seq,
+                        slot: first,
+                    });
+                }
+                // Otherwise the PE stays strictly first by value: its old
+                // key orders exactly like the new one (later arrivals in
+                // its tie group get still larger sequence numbers).
+            }
+            Selection::Uniform => {
+                let n = pool.members.len();
+                if h == n {
+                    for (o, s) in out.iter_mut().zip(&pool.members) {
+                        *o = r(*s);
+                    }
+                    for i in (1..h).rev() {
+                        out.swap(i, rng.below(i as u64 + 1) as usize);
+                    }
+                } else {
+                    let mut i = 0;
+                    while i < h {
+                        let s = pool.members[rng.below(n as u64) as usize];
+                        if out[..i].iter().all(|o| o.slot != s) {
+                            out[i] = r(s);
+                            i += 1;
+                        }
+                    }
+                }
+                first = out[0].slot;
+                if let Some(Some(e)) = self.entries.get_mut(first as usize) {
+                    e.seq = pool.next_seq;
+                    pool.next_seq += 1;
+                }
+            }
+            Selection::Weighted(fw) => {
+                let mut n = 0;
+                while n < h {
+                    let total = fw.total();
+                    if total == 0 {
+                        break;
+                    }
+                    let pos = fw.find(rng.below(total));
+                    out[n] = r(pool.members[pos]);
+                    fw.set(pos, 0);
+                    n += 1;
+                }
+                for o in out.iter().take(n) {
+                    if let Some(Some(e)) = self.entries.get(o.slot as usize) {
+                        fw.set(
+                            e.member_pos as usize,
+                            policy::weight(&e.policy, e.degradation),
+                        );
+                    }
+                }
+                if n == 0 {
+                    return 0;
+                }
+                first = out[0].slot;
+                if let Some(Some(e)) = self.entries.get_mut(first as usize) {
+                    e.seq = pool.next_seq;
+                    pool.next_seq += 1;
+                    if policy::degrades(pool.policy) {
+                        e.degradation = e
+                            .degradation
+                            .saturating_add(policy::degradation_step(&e.policy));
+                        fw.set(
+                            e.member_pos as usize,
+                            policy::weight(&e.policy, e.degradation),
+                        );
+                    }
+                }
+                return n;
+            }
+        }
+        h
+    }
+
+    // ----- timers ----------------------------------------------------------
+
+    /// Schedules the entry's one timer (replacing any other); false if the
+    /// entry is gone.
+    #[inline]
+    pub fn schedule_timer(&mut self, r: EntryRef, kind: TimerKind, deadline: Time) -> bool {
+        let Some(slot) = self.slot_of(r) else {
+            return false;
+        };
+        self.timers.schedule(slot, deadline.0);
+        if let Some(Some(e)) = self.entries.get_mut(slot as usize) {
+            e.timer = Some((kind, deadline));
+        }
+        true
+    }
+
+    /// Cancels the entry's timer; false if it had none (or is gone).
+    pub fn cancel_timer(&mut self, r: EntryRef) -> bool {
+        let Some(slot) = self.slot_of(r) else {
+            return false;
+        };
+        if let Some(Some(e)) = self.entries.get_mut(slot as usize) {
+            e.timer = None;
+        }
+        self.timers.cancel(slot)
+    }
+
+    /// The earliest timer deadline.
+    pub fn next_deadline(&self) -> Option<Time> {
+        self.timers.next_deadline().map(Time)
+    }
+
+    /// Number of scheduled timers.
+    pub fn timer_count(&self) -> usize {
+        self.timers.len()
+    }
+
+    /// Takes timers due at `now` (deadline `<= now`) into `out`, earliest
+    /// first, returning how many; more stay scheduled if `out` fills up.
+    /// Time never goes backwards: a `now` earlier than a previous call's
+    /// behaves like that earlier call's.
+    pub fn take_due(&mut self, now: Time, out: &mut [DueTimer]) -> usize {
+        let mut n = 0;
+        while n < out.len() {
+            let Some((slot, deadline)) = self.timers.pop_due(now.0) else {
+                break;
+            };
+            let entry = self.eref(slot);
+            let kind = match self.entries.get_mut(slot as usize) {
+                Some(Some(e)) => e.timer.take().map_or(TimerKind::LifetimeExpiry, |t| t.0),
+                _ => continue,
+            };
+            out[n] = DueTimer {
+                entry,
+                kind,
+                deadline: Time(deadline),
+            };
+            n += 1;
+        }
+        out[..n].sort_unstable_by_key(|d| (d.deadline, d.entry));
+        n
+    }
+
+    // ----- ownership and checksums ------------------------------------------
+
+    /// The checksum over the PEs whose home PR is `server` (ENRP PE
+    /// Checksum parameter).
+    pub fn owner_checksum(&self, server: ServerId) -> Checksum {
+        self.owner_index
+            .get(&server.0)
+            .map_or(ChecksumSum::EMPTY, |i| self.owners[*i as usize].sum)
+            .finish()
+    }
+
+    /// The checksum over all PEs.
+    pub fn checksum(&self) -> Checksum {
+        self.total.finish()
+    }
+
+    /// Number of PEs whose home PR is `server`.
+    pub fn owner_len(&self, server: ServerId) -> usize {
+        self.owner_index
+            .get(&server.0)
+            .map_or(0, |i| self.owners[*i as usize].count as usize)
+    }
+
+    /// Home PRs that have (or had) PEs here.
+    pub fn owners(&self) -> impl Iterator<Item = ServerId> + '_ {
+        self.owners.iter().filter(|o| o.count > 0).map(|o| o.server)
+    }
+
+    /// The entries whose home PR is `server`, in no particular order.
+    pub fn owner_entries(&self, server: ServerId) -> impl Iterator<Item = EntryRef> + '_ {
+        let head = self
+            .owner_index
+            .get(&server.0)
+            .map_or(NIL, |i| self.owners[*i as usize].head);
+        self.owner_links.iter(head).map(|s| self.eref(s))
+    }
+
+    /// Makes `to` the home PR of one entry; false if the entry is gone.
+    pub fn set_home(&mut self, r: EntryRef, to: ServerId) -> bool {
+        let Some(slot) = self.slot_of(r) else {
+            return false;
+        };
+        self.move_owner(slot, to);
+        true
+    }
+
+    fn move_owner(&mut self, slot: u32, to: ServerId) {
+        let new = self.owner_of(to);
+        let Some(Some(e)) = self.entries.get_mut(slot as usize) else {
+            return;
+        };
+        let old = e.owner;
+        if old == new {
+            return;
+        }
+        e.owner = new;
+        e.home = to;
+        let handle_sum = self
+            .pools
+            .get(e.pool as usize)
+            .and_then(Option::as_ref)
+            .map_or(0, |p| p.handle_sum);
+        let part = checksum::pe_part(handle_sum, e.pe_id);
+        let o = &mut self.owners[old as usize];
+        self.owner_links.unlink(&mut o.head, slot);
+        o.count -= 1;
+        o.sum.sub(part);
+        let o = &mut self.owners[new as usize];
+        self.owner_links.push_front(&mut o.head, slot);
+        o.count += 1;
+        o.sum.add(part);
+    }
+
+    /// Takeover: makes `to` the home PR of all of `from`'s PEs, returning
+    /// how many moved.
+    pub fn take_over(&mut self, from: ServerId, to: ServerId) -> usize {
+        let Some(&i) = self.owner_index.get(&from.0) else {
+            return 0;
+        };
+        if from == to {
+            return 0;
+        }
+        let mut at = self.owners[i as usize].head;
+        let mut n = 0;
+        while at != NIL {
+            let next = self.owner_links.next(at);
+            self.move_owner(at, to);
+            n += 1;
+            at = next;
+        }
+        n
+    }
+
+    // ----- synchronisation ---------------------------------------------------
+
+    /// Visits up to `max` entries from `from` on (all entries, or those of
+    /// home PR `owner`), calling `f` for each; see [`SyncCursor`].
+    ///
+    /// ```
+    /// # use rserpool_proto::handlespace::*;
+    /// # let hs: Handlespace = Handlespace::default();
+    /// let mut cursor = Some(SyncCursor::START);
+    /// let mut seen = 0;
+    /// while let Some(c) = cursor {
+    ///     let step = hs.sync_block(c, None, 128, |_, e| seen += e.pe_id().0 as usize & 0);
+    ///     cursor = step.next;
+    /// }
+    /// assert_eq!(seen, 0);
+    /// ```
+    pub fn sync_block(
+        &self,
+        from: SyncCursor,
+        owner: Option<ServerId>,
+        max: usize,
+        mut f: impl FnMut(EntryRef, &PeEntry),
+    ) -> SyncStep {
+        let owner_idx = match owner {
+            None => None,
+            Some(s) => match self.owner_index.get(&s.0) {
+                Some(i) => Some(*i),
+                None => {
+                    return SyncStep {
+                        count: 0,
+                        next: None,
+                    };
+                }
+            },
+        };
+        let start = from.0 as usize;
+        let mut count = 0;
+        if max == 0 {
+            return SyncStep {
+                count,
+                next: (start < self.entries.len()).then_some(from),
+            };
+        }
+        for (i, e) in self.entries.iter().enumerate().skip(start) {
+            let Some(e) = e else { continue };
+            if owner_idx.is_some_and(|o| o != e.owner) {
+                continue;
+            }
+            f(
+                EntryRef {
+                    slot: i as u32,
+                    generation: self.generations[i],
+                },
+                e,
+            );
+            count += 1;
+            if count == max {
+                let next = i + 1;
+                return SyncStep {
+                    count,
+                    next: (next < self.entries.len()).then_some(SyncCursor(next as u32)),
+                };
+            }
+        }
+        SyncStep { count, next: None }
+    }
+
+    /// [`Handlespace::sync_block`] writing entry references into `out`.
+    pub fn sync_block_into(
+        &self,
+        from: SyncCursor,
+        owner: Option<ServerId>,
+        out: &mut [EntryRef],
+    ) -> SyncStep {
+        let mut i = 0;
+        let max = out.len();
+        self.sync_block(from, owner, max, |r, _| {
+            out[i] = r;
+            i += 1;
+        })
+    }
+
+    // ----- unreachability and associations ---------------------------------
+
+    /// Counts an ASAP Endpoint Unreachable report against the PE; `None`
+    /// if the entry is gone.
+    pub fn report_unreachable(&mut self, r: EntryRef) -> Option<Unreachable> {
+        let slot = self.slot_of(r)?;
+        let max = self.config.max_bad_pe_reports;
+        let e = self.entries.get_mut(slot as usize)?.as_mut()?;
+        e.bad_reports = e.bad_reports.saturating_add(1);
+        Some(if e.bad_reports >= max {
+            Unreachable::ThresholdReached(e.bad_reports)
+        } else {
+            Unreachable::Counted(e.bad_reports)
+        })
+    }
+
+    /// The entries registered through association `a`.
+    pub fn association_entries(&self, a: AssocId) -> impl Iterator<Item = EntryRef> + '_ {
+        let head = self.assocs.get(&a).map_or(NIL, |s| s.head);
+        self.assoc_links.iter(head).map(|s| self.eref(s))
+    }
+
+    /// Removes every entry registered through association `a` (it was
+    /// lost), calling `f` with each before it goes; returns how many.
+    pub fn remove_association(
+        &mut self,
+        a: AssocId,
+        mut f: impl FnMut(&PoolHandle, &PeEntry),
+    ) -> usize {
+        let mut at = self.assocs.get(&a).map_or(NIL, |s| s.head);
+        let mut n = 0;
+        while at != NIL {
+            let next = self.assoc_links.next(at);
+            if let Some(Some(e)) = self.entries.get(at as usize) {
+                if let Some(p) = self.pool(e.pool) {
+                    f(&p.handle, e);
+                }
+            }
+            self.remove_slot(at);
+            n += 1;
+            at = next;
+        }
+        n
+    }
+}
+
+impl Resource {
+    fn min_per_pool(self, total_full: bool) -> Resource {
+        if total_full {
+            self
+        } else {
+            Resource::PesInPool
+        }
+    }
+}

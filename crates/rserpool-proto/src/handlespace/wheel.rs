@@ -1,0 +1,208 @@
+//! The timer schedule: a hierarchical timing wheel (11 levels of 64 slots,
+//! 1 µs ticks, so every `u64` deadline fits) with intrusive bucket lists.
+//! Scheduling and cancelling are O(1); taking due timers cascades buckets
+//! down as time passes.
+//!
+//! Invariant (as in Linux's and tokio's wheels): an entry sits at the
+//! level of the highest 6-bit group in which its deadline differs from
+//! `elapsed`, so every entry of a lower level expires before every entry
+//! of a higher one and, within a level, slots expire in index order.
+
+use super::lists::{Links, NIL};
+
+const LEVELS: usize = 11;
+const SLOTS: usize = 64;
+const NO_BUCKET: u16 = u16::MAX;
+
+#[derive(Clone, Debug)]
+pub struct Wheel {
+    heads: [[u32; SLOTS]; LEVELS],
+    occupied: [u64; LEVELS],
+    elapsed: u64,
+    links: Links,
+    bucket: Vec<u16>,
+    deadline: Vec<u64>,
+    len: usize,
+}
+
+impl Default for Wheel {
+    fn default() -> Self {
+        Wheel {
+            heads: [[NIL; SLOTS]; LEVELS],
+            occupied: [0; LEVELS],
+            elapsed: 0,
+            links: Links::default(),
+            bucket: Vec::new(),
+            deadline: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl Wheel {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    fn ensure(&mut self, slot: u32) {
+        self.links.ensure(slot);
+        let need = slot as usize + 1;
+        if self.bucket.len() < need {
+            self.bucket.resize(need, NO_BUCKET);
+            self.deadline.resize(need, 0);
+        }
+    }
+
+    #[inline]
+    fn place(&self, deadline: u64) -> (usize, usize) {
+        let eff = deadline.max(self.elapsed);
+        let diff = (eff ^ self.elapsed) | (SLOTS as u64 - 1);
+        let level = (63 - diff.leading_zeros() as usize) / 6;
+        let slot = ((eff >> (6 * level)) & (SLOTS as u64 - 1)) as usize;
+        (level, slot)
+    }
+
+    #[inline]
+    fn link(&mut self, slot: u32) {
+        let (level, s) = self.place(self.deadline[slot as usize]);
+        self.links.push_front(&mut self.heads[level][s], slot);
+        self.occupied[level] |= 1 << s;
+        self.bucket[slot as usize] = (level * SLOTS + s) as u16;
+    }
+
+    /// Schedules (or reschedules) `slot` at `deadline`.
+    #[inline]
+    pub fn schedule(&mut self, slot: u32, deadline: u64) {
+        self.ensure(slot);
+        self.cancel(slot);
+        self.len += 1;
+        self.deadline[slot as usize] = deadline;
+        self.link(slot);
+    }
+
+    /// Unschedules `slot`; false if it had no timer.
+    #[inline]
+    pub fn cancel(&mut self, slot: u32) -> bool {
+        let Some(&b) = self.bucket.get(slot as usize) else {
+            return false;
+        };
+        if b == NO_BUCKET {
+            return false;
+        }
+        let (level, s) = (b as usize / SLOTS, b as usize % SLOTS);
+        self.links.unlink(&mut self.heads[level][s], slot);
+        if self.heads[level][s] == NIL {
+            self.occupied[level] &= !(1 << s);
+        }
+        self.bucket[slot as usize] = NO_BUCKET;
+        self.len -= 1;
+        true
+    }
+
+    /// Lowest occupied (level, slot) and the first tick it covers.
+    fn first_bucket(&self) -> Option<(usize, usize, u64)> {
+        let level = self.occupied.iter().position(|m| *m != 0)?;
+        let s = self.occupied[level].trailing_zeros() as usize;
+        let shift = 6 * level;
+        let above = if shift + 6 >= 64 {
+            0
+        } else {
+            self.elapsed >> (shift + 6) << (shift + 6)
+        };
+        Some((level, s, above | ((s as u64) << shift)))
+    }
+
+    /// The earliest deadline; O(size of the first occupied bucket).
+    pub fn next_deadline(&self) -> Option<u64> {
+        let (level, s, _) = self.first_bucket()?;
+        self.links
+            .iter(self.heads[level][s])
+            .map(|x| self.deadline[x as usize])
+            .min()
+    }
+
+    /// Removes one due slot (deadline `<= now`), cascading as needed.
+    /// Never moves `elapsed` past `now`.
+    pub fn pop_due(&mut self, now: u64) -> Option<(u32, u64)> {
+        loop {
+            let Some((level, s, start)) = self.first_bucket() else {
+                self.elapsed = self.elapsed.max(now);
+                return None;
+            };
+            if start > now {
+                self.elapsed = self.elapsed.max(now);
+                return None;
+            }
+            let head = self.heads[level][s];
+            if level == 0 {
+                self.elapsed = self.elapsed.max(start);
+                let d = self.deadline[head as usize];
+                self.cancel(head);
+                return Some((head, d));
+            }
+            // Cascade: everything in this bucket moves to lower levels.
+            self.elapsed = self.elapsed.max(start);
+            self.heads[level][s] = NIL;
+            self.occupied[level] &= !(1 << s);
+            let mut at = head;
+            while at != NIL {
+                let next = self.links.next(at);
+                self.link(at);
+                at = next;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pops_in_deadline_order_across_levels() {
+        let mut w = Wheel::default();
+        let deadlines = [
+            5u64,
+            70,
+            64,
+            4096,
+            1 << 40,
+            3,
+            70,
+            262_143,
+            262_144,
+            u64::MAX,
+        ];
+        for (i, d) in deadlines.iter().enumerate() {
+            w.schedule(i as u32, *d);
+        }
+        w.schedule(2, 65); // reschedule
+        assert_eq!(w.len(), deadlines.len());
+        assert_eq!(w.next_deadline(), Some(3));
+        let mut got = Vec::new();
+        while let Some((_, d)) = w.pop_due(u64::MAX) {
+            got.push(d);
+        }
+        let mut want = deadlines.to_vec();
+        want[2] = 65;
+        want.sort();
+        assert_eq!(got, want);
+        assert_eq!(w.len(), 0);
+    }
+
+    #[test]
+    fn respects_now_and_past_deadlines() {
+        let mut w = Wheel::default();
+        w.schedule(0, 1000);
+        w.schedule(1, 2000);
+        assert_eq!(w.pop_due(999), None);
+        assert_eq!(w.pop_due(1500), Some((0, 1000)));
+        assert_eq!(w.pop_due(1500), None);
+        w.schedule(2, 10); // already in the past
+        assert_eq!(w.next_deadline(), Some(10));
+        assert_eq!(w.pop_due(1500), Some((2, 10)));
+        assert!(w.cancel(1));
+        assert!(!w.cancel(1));
+        assert_eq!(w.pop_due(u64::MAX), None);
+    }
+}
