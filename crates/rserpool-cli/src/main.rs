@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+mod bench;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "rserpool",
@@ -20,6 +22,11 @@ enum Command {
         /// The capture file.
         file: std::path::PathBuf,
     },
+    /// Measure throughput (run a release build).
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
 }
 
 fn main() {
@@ -28,6 +35,12 @@ fn main() {
         Command::Inspect { file } => {
             eprintln!("inspect {}: not yet", file.display());
             std::process::exit(2);
+        }
+        Command::Bench { command } => {
+            if let Err(e) = bench::run(command) {
+                eprintln!("rserpool bench: {e}");
+                std::process::exit(1);
+            }
         }
     }
 }
