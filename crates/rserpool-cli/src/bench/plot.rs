@@ -239,3 +239,43 @@ pub fn plot_figures(rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>, String> {
     }
     Ok(written)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::cells::{PolicyName, Variant};
+    use super::*;
+
+    fn row(implementation: &str, n: usize, rate: f64) -> Row {
+        Row {
+            implementation: implementation.into(),
+            cell: Cell {
+                operation: Operation::HandleResolution,
+                policy: PolicyName::Random,
+                variant: Variant::Items(2),
+            },
+            pool_size: n,
+            ops_per_sec: rate,
+            repetition: 1,
+        }
+    }
+
+    #[test]
+    fn series_are_per_pe_means_by_implementation_and_cell() {
+        let rows = [
+            row("rserpool", 100, 1000.0),
+            row("rserpool", 100, 3000.0),
+            row("rserpool", 200, 4000.0),
+            row("rsplib", 100, 500.0),
+        ];
+        let s = series_for(&rows, Operation::HandleResolution);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].label, "rserpool Random h=2");
+        // (1000 + 3000) / 2 / 100 PEs = 20 per PE and second
+        assert_eq!(s[0].points[0].0, 100.0);
+        assert_eq!(s[0].points[0].1, 20.0);
+        assert!(s[0].points[0].2 > 0.0);
+        assert_eq!(s[0].points[1], (200.0, 20.0, 0.0));
+        assert_eq!(s[1].implementation, "rsplib");
+        assert!(series_for(&rows, Operation::Sync).is_empty());
+    }
+}
