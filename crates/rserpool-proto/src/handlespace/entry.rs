@@ -71,7 +71,7 @@ pub struct PeEntry {
     pub(crate) timer: Option<(TimerKind, Time)>,
     pub(crate) association: Option<AssocId>,
     /// Selection order: value and sequence number (ties in FIFO order).
-    pub(crate) sel_value: u64,
+    pub(crate) sel_value: u32,
     pub(crate) seq: u64,
     /// The sequence number of this PE's key in the ordered set; it may lag
     /// `seq` while that cannot change the order (see `space::charge`).

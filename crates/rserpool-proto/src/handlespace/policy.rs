@@ -102,10 +102,10 @@ fn penalty(distance: u32, dpf: u32) -> u64 {
 
 /// The ordering value of an ordered policy (lower is chosen first); for
 /// weighted round robin the caller passes the PE's round.
-pub fn ordered_value(p: &Policy, degradation: u32, wrr_round: u64) -> u64 {
+pub fn ordered_value(p: &Policy, degradation: u32, wrr_round: u32) -> u32 {
     let d = u64::from(degradation);
-    match *p {
-        Policy::WeightedRoundRobin { .. } => wrr_round,
+    let v = match *p {
+        Policy::WeightedRoundRobin { .. } => u64::from(wrr_round),
         Policy::Priority { priority } => MAX - u64::from(priority),
         Policy::LeastUsed { load } => u64::from(load),
         Policy::LeastUsedDegradation { load, .. } => sat(u64::from(load) + d),
@@ -127,7 +127,8 @@ pub fn ordered_value(p: &Policy, degradation: u32, wrr_round: u64) -> u64 {
             ..
         } => sat(u64::from(load) + d + penalty(distance, load_dpf)),
         _ => 0,
-    }
+    };
+    v.min(MAX) as u32
 }
 
 /// The draw weight of a weighted policy.
@@ -168,8 +169,12 @@ mod tests {
         for t in PolicyType::ALL {
             let p = Policy::from_values(t, &[u32::MAX; 4]).unwrap();
             let k = kind(t);
-            if k == Kind::Ordered {
-                assert!(ordered_value(&p, u32::MAX, 0) <= MAX);
+            if k == Kind::Ordered
+                && t != PolicyType::WeightedRoundRobin
+                && t != PolicyType::Priority
+            {
+                // Saturated loads clamp to the maximum instead of wrapping.
+                assert_eq!(ordered_value(&p, u32::MAX, 0), u32::MAX, "{t:?}");
             }
             if k == Kind::Weighted {
                 assert!(weight(&p, u32::MAX) >= 1 || t == PolicyType::WeightedRandom);

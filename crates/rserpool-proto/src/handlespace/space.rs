@@ -11,7 +11,9 @@ use super::entry::{AssocId, EntryRef, PeEntry, Registration, TimerKind};
 use super::error::{HsError, Resource};
 use super::fenwick::Fenwick;
 use super::lists::{Links, NIL};
+use super::ordered::{HEAD, SelKey, Windowed, key_slot, key_value, sel_key};
 use super::policy::{self, Kind};
+use super::pool_map::PoolMap;
 use super::rng::Rng;
 use super::set::{BTreeFamily, OrderedSet, SetFamily};
 use super::time::Time;
@@ -30,6 +32,10 @@ pub struct Config {
     pub max_pes_total: usize,
     /// MAX-BAD-PE-REPORT (RFC 5353): unreachable reports before removal.
     pub max_bad_pe_reports: u32,
+    /// How many of an ordered pool's first PEs (least used, priority)
+    /// are kept in its ordered set; `None` keeps all of them there, as the
+    /// paper's handlespace does (see the `ordered` module).
+    pub ordered_window: Option<usize>,
 }
 
 impl Default for Config {
@@ -39,6 +45,7 @@ impl Default for Config {
             max_pes_per_pool: 1 << 22,
             max_pes_total: 1 << 24,
             max_bad_pe_reports: 3,
+            ordered_window: Some(64),
         }
     }
 }
@@ -98,19 +105,12 @@ pub struct SyncStep {
     pub next: Option<SyncCursor>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct SelKey {
-    value: u64,
-    seq: u64,
-    slot: u32,
-}
-
 enum Selection<F: SetFamily> {
     /// Round robin: a circular list over `ring_prev`/`ring_next`.
     Ring {
         cursor: u32,
     },
-    Ordered(F::Set<SelKey>),
+    Ordered(Windowed<F::Set<SelKey>>),
     /// Random: every member weighs the same, no weight structure needed.
     Uniform,
     Weighted(Fenwick),
@@ -156,7 +156,7 @@ pub struct Handlespace<F: SetFamily = BTreeFamily> {
     index: Map<u64, u32>,
     pools: Vec<Option<Pool<F>>>,
     free_pools: Vec<u32>,
-    pool_index: Map<Vec<u8>, u32>,
+    pool_index: PoolMap,
     ring_prev: Vec<u32>,
     ring_next: Vec<u32>,
     owners: Vec<Owner>,
@@ -164,6 +164,8 @@ pub struct Handlespace<F: SetFamily = BTreeFamily> {
     owner_links: Links,
     assocs: Map<AssocId, AssocSet>,
     assoc_links: Links,
+    /// Outside lists of windowed ordered selections.
+    outside_links: Links,
     timers: Wheel,
     total: ChecksumSum,
 }
@@ -202,7 +204,7 @@ impl<F: SetFamily> Handlespace<F> {
             index: Map::default(),
             pools: Vec::new(),
             free_pools: Vec::new(),
-            pool_index: Map::default(),
+            pool_index: PoolMap::default(),
             ring_prev: Vec::new(),
             ring_next: Vec::new(),
             owners: Vec::new(),
@@ -210,6 +212,7 @@ impl<F: SetFamily> Handlespace<F> {
             owner_links: Links::default(),
             assocs: Map::default(),
             assoc_links: Links::default(),
+            outside_links: Links::default(),
             timers: Wheel::default(),
             total: ChecksumSum::EMPTY,
         }
@@ -245,7 +248,12 @@ impl<F: SetFamily> Handlespace<F> {
     }
 
     fn pool_idx(&self, handle: &[u8]) -> Option<u32> {
-        self.pool_index.get(handle).copied()
+        let pools = &self.pools;
+        self.pool_index
+            .get(handle, |p| match pools.get(p as usize) {
+                Some(Some(pool)) => Some(pool.handle.as_bytes()),
+                _ => None,
+            })
     }
 
     fn pool(&self, idx: u32) -> Option<&Pool<F>> {
@@ -446,7 +454,11 @@ impl<F: SetFamily> Handlespace<F> {
         let policy = reg.policy.policy_type();
         let sel = match policy::kind(policy) {
             Kind::Ring => Selection::Ring { cursor: NIL },
-            Kind::Ordered => Selection::Ordered(Default::default()),
+            // Rounds rebase over the whole pool: no window there.
+            Kind::Ordered if policy == PolicyType::WeightedRoundRobin => {
+                Selection::Ordered(Windowed::new(None))
+            }
+            Kind::Ordered => Selection::Ordered(Windowed::new(self.config.ordered_window)),
             Kind::Weighted if policy == PolicyType::Random => Selection::Uniform,
             Kind::Weighted => Selection::Weighted(Fenwick::default()),
         };
@@ -470,7 +482,7 @@ impl<F: SetFamily> Handlespace<F> {
                 (self.pools.len() - 1) as u32
             }
         };
-        self.pool_index.insert(handle.as_bytes().to_vec(), idx);
+        self.pool_index.insert(handle.as_bytes(), idx);
         idx
     }
 
@@ -500,6 +512,7 @@ impl<F: SetFamily> Handlespace<F> {
         self.ring_next.push(NIL);
         self.owner_links.ensure(s);
         self.assoc_links.ensure(s);
+        self.outside_links.ensure(s);
         s
     }
 
@@ -549,15 +562,11 @@ impl<F: SetFamily> Handlespace<F> {
                     self.ring_prev[c as usize] = slot;
                 }
             }
-            Selection::Ordered(set) => {
+            Selection::Ordered(ord) => {
                 // A new weighted-round-robin PE joins the current round.
-                let round = set.first().map_or(0, |k| k.value);
+                let round = ord.set.first().map_or(0, key_value);
                 e.sel_value = policy::ordered_value(&e.policy, 0, round);
-                set.insert(SelKey {
-                    value: e.sel_value,
-                    seq,
-                    slot,
-                });
+                ord.insert(&mut self.outside_links, sel_key(e.sel_value, seq, slot));
             }
             Selection::Uniform => {}
             Selection::Weighted(fw) => fw.push(policy::weight(&e.policy, 0)),
@@ -597,26 +606,21 @@ impl<F: SetFamily> Handlespace<F> {
             return;
         };
         match &mut pool.sel {
-            Selection::Ordered(set) => {
+            Selection::Ordered(ord) => {
                 // Weighted round robin keeps the PE in its round.
                 let v = policy::ordered_value(&e.policy, 0, e.sel_value);
                 if v != e.sel_value {
-                    set.remove(&SelKey {
-                        value: e.sel_value,
-                        seq: e.key_seq,
-                        slot,
-                    });
+                    ord.remove(
+                        &mut self.outside_links,
+                        sel_key(e.sel_value, e.key_seq, slot),
+                    );
                     // A PE whose value changes joins the end of its new
                     // tie group.
                     e.seq = pool.next_seq;
                     pool.next_seq += 1;
                     e.key_seq = e.seq;
                     e.sel_value = v;
-                    set.insert(SelKey {
-                        value: v,
-                        seq: e.seq,
-                        slot,
-                    });
+                    ord.insert(&mut self.outside_links, sel_key(v, e.seq, slot));
                 }
             }
             Selection::Weighted(fw) => {
@@ -676,12 +680,11 @@ impl<F: SetFamily> Handlespace<F> {
                     }
                 }
             }
-            Selection::Ordered(set) => {
-                set.remove(&SelKey {
-                    value: e.sel_value,
-                    seq: e.key_seq,
-                    slot,
-                });
+            Selection::Ordered(ord) => {
+                ord.remove(
+                    &mut self.outside_links,
+                    sel_key(e.sel_value, e.key_seq, slot),
+                );
             }
             Selection::Uniform => {}
             Selection::Weighted(fw) => {
@@ -702,7 +705,7 @@ impl<F: SetFamily> Handlespace<F> {
         self.index.remove(&index_key(p, e.pe_id));
         if pool_empty {
             if let Some(pool) = self.pools.get_mut(p as usize).and_then(Option::take) {
-                self.pool_index.remove(pool.handle.as_bytes());
+                self.pool_index.remove(pool.handle.as_bytes(), p);
                 self.free_pools.push(p);
             }
         }
@@ -739,6 +742,7 @@ impl<F: SetFamily> Handlespace<F> {
     }
 
     fn resolve_pool(&mut self, p: u32, rng: &mut impl Rng, out: &mut [EntryRef]) -> usize {
+        self.rebase_rounds_if_needed(p);
         let Some(pool) = self.pools.get_mut(p as usize).and_then(Option::as_mut) else {
             return 0;
         };
@@ -766,18 +770,35 @@ impl<F: SetFamily> Handlespace<F> {
                     pool.next_seq += 1;
                 }
             }
-            Selection::Ordered(set) => {
-                let mut head = [None::<SelKey>; 2];
-                for (n, k) in set.iter_from(None).take(h.max(2)).enumerate() {
-                    if n < 2 {
-                        head[n] = Some(k);
+            Selection::Ordered(ord) => {
+                let entries = &self.entries;
+                ord.prepare(&mut self.outside_links, h.max(2), |s| {
+                    match entries.get(s as usize) {
+                        Some(Some(e)) => sel_key(e.sel_value, e.key_seq, s),
+                        _ => SelKey::MAX,
                     }
-                    if n < h {
-                        out[n] = r(k.slot);
+                });
+                let mut head = [None::<SelKey>; 2];
+                if h < HEAD {
+                    let keys = ord.head();
+                    for (n, k) in keys.iter().enumerate() {
+                        if n < 2 {
+                            head[n] = Some(*k);
+                        }
+                        if n < h {
+                            out[n] = r(key_slot(*k));
+                        }
+                    }
+                } else {
+                    for (n, k) in ord.set.iter_from(None).take(h).enumerate() {
+                        if n < 2 {
+                            head[n] = Some(k);
+                        }
+                        out[n] = r(key_slot(k));
                     }
                 }
                 let Some(k) = head[0] else { return 0 };
-                first = k.slot;
+                first = key_slot(k);
                 let Some(Some(e)) = self.entries.get_mut(first as usize) else {
                     return h;
                 };
@@ -789,7 +810,8 @@ impl<F: SetFamily> Handlespace<F> {
                     if e.credit > 1 {
                         e.credit -= 1;
                     } else {
-                        round += 1;
+                        // No overflow: rounds are rebased before reaching MAX.
+                        round = round.saturating_add(1);
                         e.credit = policy::wrr_weight(&e.policy);
                     }
                 }
@@ -799,16 +821,12 @@ impl<F: SetFamily> Handlespace<F> {
                         .saturating_add(policy::degradation_step(&e.policy));
                 }
                 let v = policy::ordered_value(&e.policy, e.degradation, round);
-                let alone = head[1].is_none_or(|k2| k2.value > v);
+                let alone = head[1].is_none_or(|k2| key_value(k2) > v);
                 if v != e.sel_value || !alone {
-                    set.remove(&k);
+                    ord.remove(&mut self.outside_links, k);
                     e.sel_value = v;
                     e.key_seq = e.seq;
-                    set.insert(SelKey {
-                        value: v,
-                        seq: e.seq,
-                        slot: first,
-                    });
+                    ord.insert(&mut self.outside_links, sel_key(v, e.seq, first));
                 }
                 // Otherwise the PE stays strictly first by value: its old
                 // key orders exactly like the new one (later arrivals in
@@ -880,6 +898,42 @@ impl<F: SetFamily> Handlespace<F> {
             }
         }
         h
+    }
+
+    /// Weighted round robin counts rounds in 32 bits; when the current
+    /// round reaches the end of that range (after 2^32 rounds), every PE's
+    /// round is made relative to the current one. O(n log n), that rarely.
+    fn rebase_rounds_if_needed(&mut self, p: u32) {
+        let Some(pool) = self.pools.get_mut(p as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        if pool.policy != PolicyType::WeightedRoundRobin {
+            return;
+        }
+        let Selection::Ordered(ord) = &mut pool.sel else {
+            return;
+        };
+        let Some(min) = ord.set.first().map(key_value) else {
+            return;
+        };
+        if min < u32::MAX {
+            return;
+        }
+        let entries = &self.entries;
+        let keys = ord.drain_all(&mut self.outside_links, |s| match entries.get(s as usize) {
+            Some(Some(e)) => sel_key(e.sel_value, e.key_seq, s),
+            _ => SelKey::MAX,
+        });
+        for k in keys {
+            let slot = key_slot(k);
+            if let Some(Some(e)) = self.entries.get_mut(slot as usize) {
+                e.sel_value -= min;
+                ord.insert(
+                    &mut self.outside_links,
+                    sel_key(e.sel_value, e.key_seq, slot),
+                );
+            }
+        }
     }
 
     // ----- timers ----------------------------------------------------------
