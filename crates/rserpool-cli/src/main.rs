@@ -1,5 +1,6 @@
 //! `rserpool`: one binary for every RSerPool role and tool.
 
+mod bench;
 mod inspect;
 mod logging;
 mod registrar;
@@ -23,6 +24,11 @@ enum Command {
     Inspect(inspect::Args),
     /// Run a pool registrar (ASAP server and ENRP peer).
     Registrar(Box<registrar::Args>),
+    /// Measure throughput (run a release build).
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
 }
 
 fn main() {
@@ -30,6 +36,12 @@ fn main() {
     match cli.command {
         Command::Inspect(args) => std::process::exit(inspect::run(&args)),
         Command::Registrar(args) => std::process::exit(registrar::run(&args)),
+        Command::Bench { command } => {
+            if let Err(e) = bench::run(command) {
+                eprintln!("rserpool bench: {e}");
+                std::process::exit(1);
+            }
+        }
     }
 }
 
