@@ -1202,6 +1202,7 @@ impl<F: SetFamily> Handlespace<F> {
     /// }
     /// assert_eq!((blocks, seen), (3, 300));
     /// ```
+    #[inline]
     pub fn sync_block(
         &self,
         from: SyncCursor,
