@@ -1,13 +1,14 @@
 //! A quick release-mode check of handlespace operation costs (the full
 //! benchmark lives in the CLI). Run: `cargo bench -p rserpool-proto
-//! --bench handlespace_micro -- [N ...]`.
+//! --bench handlespace_micro -- [N ...]`; `HS_BENCH_FILTER=text` runs only
+//! the operations whose name contains it.
 #![allow(clippy::unwrap_used)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use rserpool_proto::handlespace::{
-    EntryRef, Handlespace, Registration, Rng, SyncCursor, Time, TimerKind, Xoshiro256,
+    Config, EntryRef, Handlespace, Registration, Rng, SyncCursor, Time, TimerKind, Xoshiro256,
 };
 use rserpool_proto::wire::{PeId, Policy, PoolHandle, ServerId, TransportParam};
 
@@ -48,7 +49,17 @@ struct Fixture {
 
 fn build(n: usize, policy: &str) -> Fixture {
     let mut rng = Xoshiro256::seed_from_u64(42);
-    let mut hs: Handlespace = Handlespace::default();
+    // HS_BENCH_WINDOW=none keeps every ordered key in the ordered set, as
+    // the paper's handlespace does.
+    let window = match std::env::var("HS_BENCH_WINDOW").as_deref() {
+        Ok("none") => None,
+        Ok(w) => w.parse().ok().or(Config::default().ordered_window),
+        Err(_) => Config::default().ordered_window,
+    };
+    let mut hs: Handlespace = Handlespace::new(Config {
+        ordered_window: window,
+        ..Config::default()
+    });
     let pool = PoolHandle::from("benchmark-pool");
     let mut ids = Vec::with_capacity(n);
     let mut refs = Vec::with_capacity(n);

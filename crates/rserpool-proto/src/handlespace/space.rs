@@ -1202,6 +1202,7 @@ impl<F: SetFamily> Handlespace<F> {
     /// }
     /// assert_eq!((blocks, seen), (3, 300));
     /// ```
+    #[inline]
     pub fn sync_block(
         &self,
         from: SyncCursor,
@@ -1230,6 +1231,29 @@ impl<F: SetFamily> Handlespace<F> {
             };
         }
         let len = self.entries.len();
+        if owner_idx.is_none() && self.free_slots.is_empty() {
+            // No holes in the slab: the block is the next `max` slots.
+            let end = start.saturating_add(max).min(len);
+            let entries = self.entries.get(start..end).unwrap_or(&[]);
+            let generations = self.generations.get(start..end).unwrap_or(&[]);
+            for (k, (e, generation)) in entries.iter().zip(generations).enumerate() {
+                if let Some(e) = e {
+                    let slot = (start + k) as u32;
+                    f(
+                        EntryRef {
+                            slot,
+                            generation: *generation,
+                        },
+                        e,
+                    );
+                    count += 1;
+                }
+            }
+            return SyncStep {
+                count,
+                next: (end < len).then_some(SyncCursor(end as u32)),
+            };
+        }
         let entries = self.entries.get(start..).unwrap_or(&[]);
         let generations = self.generations.get(start..).unwrap_or(&[]);
         let slots = entries.iter().zip(generations).enumerate();
