@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
-use rserpool_proto::handlespace::set::{BTreeFamily, SetFamily};
+use rserpool_proto::handlespace::set::{BTreeFamily, RbTreeFamily, SetFamily, TreapFamily};
 use rserpool_proto::handlespace::{
     Config, DueTimer, EntryRef, Handlespace, HsError, Registration, Resource, SyncCursor, Time,
     TimerKind, Unreachable, Xoshiro256,
@@ -883,3 +883,5 @@ macro_rules! model_tests {
 }
 
 model_tests!(btree, BTreeFamily);
+model_tests!(rbtree, RbTreeFamily);
+model_tests!(treap, TreapFamily);
