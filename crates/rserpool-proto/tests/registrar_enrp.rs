@@ -539,3 +539,117 @@ fn presence_from_a_new_peer_is_answered_and_audited() {
         |m| matches!(m, EnrpMessage::Presence(p) if !p.reply_required && p.receiver == ServerId(77))
     ));
 }
+
+#[test]
+fn handle_table_blocks_stay_below_the_message_size_limit() {
+    let mut c = pr_config(0, &[]);
+    c.max_elements_per_htr = 100_000;
+    let mut net = Net::new();
+    net.add_pr(c);
+    populate(&mut net, 0, 1, 1, 2000);
+    net.add_pr(pr_config(1, &[0]));
+    net.advance(secs(1));
+    let sizes: Vec<usize> = net
+        .enrp_log
+        .iter()
+        .filter(|(f, _, m)| *f == 0 && matches!(m, EnrpMessage::HandleTableResponse(_)))
+        .map(|(_, _, m)| m.encoded_len())
+        .collect();
+    assert!(sizes.len() >= 2, "{sizes:?}");
+    assert!(sizes.iter().all(|s| *s <= 65535), "{sizes:?}");
+    assert!(net.events[1].contains(&Event::SyncCompleted {
+        peer: pr_id(0),
+        entries: 2000
+    }));
+    assert_converged(&net, &[0, 1]);
+}
+
+#[test]
+fn learnt_entries_live_by_their_lifetime_and_updates_refresh_them() {
+    let mut net = Net::new();
+    for i in 0..2 {
+        let mut c = pr_config(i, if i == 0 { &[] } else { &[0] });
+        // No heartbeat (hence no audit) during the first 100 s.
+        c.peer_heartbeat_cycle = secs(100);
+        c.max_time_last_heard = secs(1000);
+        net.add_pr(c);
+    }
+    net.advance(secs(1));
+    let k = net.add_endpoint(1);
+    let a = net.connect(k, 1);
+    let ip = net.ip(k);
+    let mut short = pe_param(1, ip, Policy::RoundRobin);
+    short.registration_life = 30_000;
+    assert!(!net.register(k, 1, a, "p", short.clone()).reject);
+    let mut other = pe_param(2, ip, Policy::RoundRobin);
+    other.registration_life = 30_000;
+    assert!(!net.register(k, 1, a, "p", other).reject);
+    // PE 1 re-registers every 20 s, PE 2 never does.
+    for _ in 0..4 {
+        net.advance(secs(20));
+        assert!(!net.register(k, 1, a, "p", short.clone()).reject);
+    }
+    let hs0 = net.pr(0).handlespace();
+    assert!(hs0.get(&PoolHandle::from("p"), PeId(1)).is_some());
+    assert!(
+        hs0.get(&PoolHandle::from("p"), PeId(2)).is_none(),
+        "expired at the peer"
+    );
+    assert!(net.events[0].iter().any(|e| matches!(
+        e,
+        Event::PeRemoved {
+            pe: PeId(2),
+            reason: rserpool_proto::registrar::RemovalReason::LifetimeExpired,
+            ..
+        }
+    )));
+    // Its home keeps it (kept alive), so the audit brings it back.
+    assert!(
+        net.pr(1)
+            .handlespace()
+            .get(&PoolHandle::from("p"), PeId(2))
+            .is_some()
+    );
+    net.advance(secs(21));
+    assert!(
+        net.events[0]
+            .iter()
+            .any(|e| matches!(e, Event::ChecksumMismatch { .. }))
+    );
+    assert!(
+        net.pr(0)
+            .handlespace()
+            .get(&PoolHandle::from("p"), PeId(2))
+            .is_some()
+    );
+}
+
+#[test]
+fn association_loss_at_the_home_reaches_the_peers() {
+    let mut net = chain(3);
+    net.advance(secs(1));
+    let (k, a) = populate(&mut net, 1, 1, 1, 4);
+    populate(&mut net, 2, 2, 10, 1);
+    assert_eq!(net.view(0).len(), 5);
+    net.disconnect(k, 1, a);
+    assert_eq!(net.view(0).len(), 1);
+    assert_converged(&net, &[0, 1, 2]);
+}
+
+#[test]
+fn announces_start_once_synchronised() {
+    let mut net = Net::new();
+    let mut c = pr_config(0, &[]);
+    c.announce = true;
+    net.add_pr(c);
+    let mut c = pr_config(1, &[0]);
+    c.announce = true;
+    net.add_pr(c);
+    net.advance(secs(1));
+    let asap_announces = net
+        .announces
+        .iter()
+        .filter(|(i, t)| *i == 1 && matches!(t, Transmit::AnnounceAsap { .. }))
+        .count();
+    assert_eq!(asap_announces, 1, "PR 1 synchronised at once and announces");
+}

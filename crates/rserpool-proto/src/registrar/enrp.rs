@@ -19,6 +19,12 @@ use crate::wire::{
 
 use super::state::Conn;
 
+/// Header and server IDs of a Handle Table Response.
+const HTR_OVERHEAD: usize = 12;
+/// A block stops growing beyond this many bytes; one more entry (at most a
+/// few hundred bytes) still fits under 65535.
+const HTR_SIZE_BUDGET: usize = 60_000;
+
 impl<F: SetFamily> Registrar<F> {
     fn server_info(&self) -> ServerInformation {
         ServerInformation {
@@ -563,26 +569,42 @@ impl<F: SetFamily> Registrar<F> {
         let owner = own_only.then_some(self.config.id);
         let max = self.config.max_elements_per_htr.max(1);
         let mut pools: Vec<enrp::PoolEntries> = Vec::new();
-        let hs = &self.hs;
-        let step = hs.sync_block(cursor, owner, max, |r, e| {
-            let Some(h) = hs.pool_handle_of(r) else {
-                return;
-            };
-            let pe = pool_element(e, true);
-            match pools.last_mut() {
-                Some(last) if &last.pool_handle == h => last.pool_elements.push(pe),
-                _ => pools.push(enrp::PoolEntries {
-                    pool_handle: h.clone(),
-                    pool_elements: vec![pe],
-                }),
+        let mut size = HTR_OVERHEAD;
+        let mut next = Some(cursor);
+        let mut count = 0;
+        // One entry at a time, so that a block also stops before it
+        // outgrows the 16-bit message length.
+        while let Some(at) = next {
+            if count == max || size > HTR_SIZE_BUDGET {
+                break;
             }
-        });
+            let hs = &self.hs;
+            let step = hs.sync_block(at, owner, 1, |r, e| {
+                let Some(h) = hs.pool_handle_of(r) else {
+                    return;
+                };
+                let pe = pool_element(e, true);
+                size += util::pool_element_size(&pe);
+                match pools.last_mut() {
+                    Some(last) if &last.pool_handle == h => last.pool_elements.push(pe),
+                    _ => {
+                        size += 4 + h.0.len().next_multiple_of(4);
+                        pools.push(enrp::PoolEntries {
+                            pool_handle: h.clone(),
+                            pool_elements: vec![pe],
+                        })
+                    }
+                }
+            });
+            count += step.count;
+            next = step.next;
+        }
         if let Some(p) = self.peers.get_mut(&id) {
-            p.serving = step.next.map(|cursor| Serving { own_only, cursor });
+            p.serving = next.map(|cursor| Serving { own_only, cursor });
         }
         let m = enrp::HandleTableResponse {
             reject: false,
-            more_to_send: step.next.is_some(),
+            more_to_send: next.is_some(),
             sender: self.config.id,
             receiver: id,
             pools,
@@ -653,6 +675,11 @@ impl<F: SetFamily> Registrar<F> {
         } else {
             self.sync = SyncState::Synced;
             self.stats.syncs += 1;
+            // Synchronised: no need to wait for the mentor discovery
+            // timeout before announcing.
+            if self.mentor_deadline.is_some() {
+                self.mentor_deadline = Some(now);
+            }
             self.event(Event::SyncCompleted {
                 peer: id,
                 entries: req.entries,
