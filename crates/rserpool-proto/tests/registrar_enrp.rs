@@ -653,3 +653,63 @@ fn announces_start_once_synchronised() {
         .count();
     assert_eq!(asap_announces, 1, "PR 1 synchronised at once and announces");
 }
+
+#[test]
+fn multicast_presence_leads_to_a_connection() {
+    let mut r = lone(pr_config(0, &[]));
+    let now = Time::from_millis(1);
+    // Garbage by multicast: reported, nothing sent.
+    r.enrp_announce_received(now, enrp_addr(3), &[1, 2, 3]);
+    assert!(drain(&mut r).is_empty());
+    let ev: Vec<Event> = std::iter::from_fn(|| r.poll_event()).collect();
+    assert!(matches!(
+        ev.as_slice(),
+        [Event::ProtocolError {
+            from: rserpool_proto::registrar::Source::Announce,
+            ..
+        }]
+    ));
+    // A PR announcing an unspecified address is reached at the sender's.
+    let p = EnrpMessage::from(enrp::Presence {
+        reply_required: false,
+        sender: ServerId(9),
+        receiver: ServerId(0),
+        checksum: None,
+        server_info: rserpool_proto::wire::ServerInformation {
+            server_id: ServerId(9),
+            transport: tcp("0.0.0.0".parse().unwrap(), 9999),
+        },
+    });
+    r.enrp_announce_received(now, enrp_addr(3), &p.to_bytes());
+    let out = drain(&mut r);
+    let [Transmit::ConnectEnrp { conn, to }] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    assert_eq!(*to, std::net::SocketAddr::new(enrp_addr(3).ip(), 9999));
+    assert_eq!(r.conn_address(*conn), Some(*to));
+    // Announced again while connecting: no second connection.
+    r.enrp_announce_received(now, enrp_addr(3), &p.to_bytes());
+    assert!(drain(&mut r).is_empty());
+}
+
+#[test]
+fn init_takeover_of_a_live_peer_is_not_acknowledged() {
+    let mut net = chain(3);
+    net.advance(secs(1));
+    populate(&mut net, 2, 1, 1, 2);
+    // PR 0 loses PR 2, PR 1 still hears it: PR 1 refuses, PR 0 gives up.
+    net.enrp_filter = Some(Box::new(|from, to, _| {
+        (from == 2 && to == 0) || (from == 0 && to == 2)
+    }));
+    // Probe after 61 s, dead 5 s later, abandoned 5 s after that.
+    net.advance(secs(80));
+    assert!(net.events[0].contains(&Event::TakeoverStarted { target: pr_id(2) }));
+    assert!(net.events[0].contains(&Event::TakeoverAbandoned { target: pr_id(2) }));
+    assert!(
+        !net.enrp_log
+            .iter()
+            .any(|(_, _, m)| matches!(m, EnrpMessage::InitTakeoverAck(_)))
+    );
+    assert_eq!(net.pr(1).handlespace().owner_len(pr_id(2)), 2);
+    assert_eq!(net.pr(2).handlespace().owner_len(pr_id(2)), 2);
+}

@@ -119,7 +119,8 @@ impl<F: SetFamily> Registrar<F> {
         }
         let expect = s.resolved;
         let conn = self.alloc_conn();
-        self.conns.insert(conn, Conn::outgoing(expect, Some(i)));
+        self.conns
+            .insert(conn, Conn::outgoing(addr, expect, Some(i)));
         if let Some(s) = self.statics.get_mut(i) {
             s.conn = Some(conn);
         }
@@ -152,7 +153,7 @@ impl<F: SetFamily> Registrar<F> {
             return;
         };
         let conn = self.alloc_conn();
-        self.conns.insert(conn, Conn::outgoing(Some(id), None));
+        self.conns.insert(conn, Conn::outgoing(to, Some(id), None));
         self.transmits.push_back(Transmit::ConnectEnrp { conn, to });
     }
 

@@ -6,6 +6,37 @@
 //! [`Registrar::poll_transmit`] and [`Registrar::poll_event`] and sleeps until
 //! [`Registrar::poll_timeout`]. It never reads a clock and never touches a
 //! socket; randomness comes from a seeded [`Xoshiro256`].
+//!
+//! Behaviour worth knowing (where RFC 5352/5353 leave a choice):
+//! - A registration with an unspecified address (0.0.0.0, ::) gets the
+//!   association's remote address; the PE's ASAP transport is the
+//!   association's remote address (as RSPLIB takes the SCTP peer
+//!   addresses). A PE known under another home PR that registers here
+//!   moves here; the same PE ID from another association with another
+//!   user transport is refused (Non-unique PE Identifier).
+//! - Deregistration only through the registering association (else
+//!   Rejection Due to Security); an unknown PE is answered positively.
+//! - Endpoint Unreachable at MAX-BAD-PE-REPORT removes the PE here, also
+//!   when another PR is its home (only the home sends DEL_PE); if the PE
+//!   still lives at its home, the next checksum audit restores it.
+//! - ASAP messages a registrar never receives (responses, keep-alives,
+//!   announces, cookies, business cards) are answered with an ERROR
+//!   (Unrecognized Message), like unknown types. ERRORs are never answered.
+//!   A broken length field aborts the association (framing is lost).
+//! - ENRP: an association becomes a peer with its first PRESENCE (always
+//!   sent with R by the connecting side, and answered before anything
+//!   else); two associations between the same PRs: the one opened by the
+//!   lower server ID stays. The first peer of an unsynchronised PR is its
+//!   mentor (full Handle Table, block-wise). A PRESENCE whose PE checksum
+//!   differs from ours for that peer starts an audit (W flag, mark and
+//!   sweep). A lost peer association makes the peer a suspect: dead after
+//!   MAX-TIME-NO-RESPONSE unless it comes back; a silent one gets a
+//!   PRESENCE with R after MAX-TIME-LAST-HEARD and is dead after
+//!   MAX-TIME-NO-RESPONSE more. Dead peers with PEs are taken over (see
+//!   the `takeover` module); [`Transmit::ConnectAsap`] opens the
+//!   associations to the taken-over PEs.
+//! - Entries learnt from peers live by their registration lifetime,
+//!   refreshed by each Handle Update (a PE re-registers before it ends).
 
 mod asap;
 mod enrp;
@@ -337,6 +368,10 @@ impl<F: SetFamily> Registrar<F> {
     /// Live peers as (id, conn).
     pub fn peers(&self) -> impl Iterator<Item = (ServerId, ConnId)> + '_ {
         self.peers.iter().map(|(id, p)| (*id, p.conn))
+    }
+    /// The remote address of an ENRP association (for logs).
+    pub fn conn_address(&self, conn: ConnId) -> Option<SocketAddr> {
+        self.conns.get(&conn).and_then(|c| c.remote)
     }
     /// True once a full handlespace synchronisation from a mentor completed.
     pub fn is_synchronised(&self) -> bool {

@@ -67,6 +67,8 @@ impl RateWindow {
 /// An ENRP association.
 #[derive(Debug)]
 pub(super) struct Conn {
+    /// Where it goes to or comes from (for diagnostics).
+    pub remote: Option<SocketAddr>,
     /// Opened by this PR (ConnectEnrp).
     pub outgoing: bool,
     pub connected: bool,
@@ -79,8 +81,9 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub fn accepted(_remote: SocketAddr) -> Conn {
+    pub fn accepted(remote: SocketAddr) -> Conn {
         Conn {
+            remote: Some(remote),
             outgoing: false,
             connected: true,
             peer: None,
@@ -88,8 +91,9 @@ impl Conn {
             static_idx: None,
         }
     }
-    pub fn outgoing(expect: Option<ServerId>, static_idx: Option<usize>) -> Conn {
+    pub fn outgoing(to: SocketAddr, expect: Option<ServerId>, static_idx: Option<usize>) -> Conn {
         Conn {
+            remote: Some(to),
             outgoing: true,
             connected: false,
             peer: None,

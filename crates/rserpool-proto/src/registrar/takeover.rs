@@ -9,9 +9,12 @@
 //!
 //! Two PRs taking over the same target: the one with the lower server ID
 //! backs off (acknowledges the other and abandons its own); the higher one
-//! ignores the lower one's INIT_TAKEOVER. Missing acknowledgements abandon
-//! the takeover after `takeover_expiry`; the target's PEs then expire by
-//! their lifetime.
+//! ignores the lower one's INIT_TAKEOVER. A PR that still has the target
+//! as a live peer does not acknowledge (protection against a partition).
+//! A PR that acknowledged does not start its own takeover of that target
+//! for twice `takeover_expiry`. Missing acknowledgements abandon the
+//! takeover after `takeover_expiry`; the target's PEs then expire by their
+//! lifetime at each PR.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -71,6 +74,12 @@ impl<F: SetFamily> Registrar<F> {
         if target == self.config.id {
             // We are alive: say so instead of agreeing.
             self.send_presence_to(from);
+            return;
+        }
+        if self.peers.contains_key(&target) {
+            // The target is alive as far as we can tell: no agreement. The
+            // initiator abandons after its expiry; if the target really is
+            // gone, we notice ourselves.
             return;
         }
         if self.takeovers.contains_key(&target) {
