@@ -713,3 +713,38 @@ fn init_takeover_of_a_live_peer_is_not_acknowledged() {
     assert_eq!(net.pr(1).handlespace().owner_len(pr_id(2)), 2);
     assert_eq!(net.pr(2).handlespace().owner_len(pr_id(2)), 2);
 }
+
+#[test]
+fn static_peers_are_redialled_with_backoff() {
+    let mut net = Net::new();
+    net.add_pr(pr_config(0, &[1]));
+    // PR 1 does not exist yet: dialling fails, again after 1, 2, 4, 8 s...
+    net.advance(secs(20));
+    assert_eq!(net.pr(0).peers().count(), 0);
+    net.add_pr(pr_config(1, &[]));
+    net.advance(secs(20));
+    assert_eq!(net.pr(0).peers().count(), 1);
+    assert_eq!(net.pr(1).peers().count(), 1);
+    // After the peer is lost, dialling starts over.
+    net.kill(1);
+    net.restart(1);
+    net.advance(secs(2));
+    assert_eq!(net.pr(0).peers().count(), 1);
+}
+
+#[test]
+fn shutdown_closes_everything_and_goes_quiet() {
+    let mut net = chain(2);
+    net.advance(secs(1));
+    let (k, a) = populate(&mut net, 1, 1, 1, 2);
+    let now = net.now;
+    net.pr_mut(1).shutdown(now);
+    net.pump();
+    assert!(net.endpoints[k].aborted.contains(&(1, a)));
+    assert_eq!(net.enrp_link_count(), 0);
+    assert_eq!(net.pr(1).poll_timeout(), None);
+    assert!(net.events[0].contains(&Event::PeerDown {
+        peer: pr_id(1),
+        reason: PeerDownReason::AssociationLost
+    }));
+}

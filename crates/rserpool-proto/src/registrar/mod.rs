@@ -395,7 +395,11 @@ impl<F: SetFamily> Registrar<F> {
     pub fn asap_accepted(&mut self, now: Time, remote: SocketAddr) -> AssocId {
         self.tick(now);
         let a = self.alloc_assoc();
-        self.assocs.insert(a, Assoc::accepted(remote));
+        if self.stopped {
+            self.transmits.push_back(Transmit::CloseAsap { assoc: a });
+        } else {
+            self.assocs.insert(a, Assoc::accepted(remote));
+        }
         a
     }
 
@@ -426,7 +430,11 @@ impl<F: SetFamily> Registrar<F> {
     pub fn enrp_accepted(&mut self, now: Time, remote: SocketAddr) -> ConnId {
         self.tick(now);
         let c = self.alloc_conn();
-        self.conns.insert(c, Conn::accepted(remote));
+        if self.stopped {
+            self.transmits.push_back(Transmit::CloseEnrp { conn: c });
+        } else {
+            self.conns.insert(c, Conn::accepted(remote));
+        }
         c
     }
 
