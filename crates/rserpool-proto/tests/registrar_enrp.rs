@@ -5,6 +5,8 @@
 mod net;
 
 use net::*;
+use std::time::Duration;
+
 use rserpool_proto::handlespace::Time;
 use rserpool_proto::registrar::{Config, Event, PeerDownReason, Registrar, Transmit};
 use rserpool_proto::wire::asap::AsapMessage;
@@ -747,4 +749,122 @@ fn shutdown_closes_everything_and_goes_quiet() {
         peer: pr_id(1),
         reason: PeerDownReason::AssociationLost
     }));
+}
+
+/// Random registrations, deregistrations and association losses at three
+/// PRs while 10 % of the Handle Updates are lost: after one heartbeat
+/// cycle, every PR holds exactly the live PEs, with the right homes.
+#[test]
+fn random_churn_with_lost_updates_converges() {
+    use std::cell::Cell;
+    use std::collections::BTreeMap;
+    use std::rc::Rc;
+
+    let mut net = mesh(3);
+    net.advance(secs(1));
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rnd = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let drop_seed = Rc::new(Cell::new(12345u64));
+    let ds = drop_seed.clone();
+    net.enrp_filter = Some(Box::new(move |_, _, m| {
+        if !matches!(m, EnrpMessage::HandleUpdate(_)) {
+            return false;
+        }
+        let mut v = ds.get();
+        v ^= v << 13;
+        v ^= v >> 7;
+        v ^= v << 17;
+        ds.set(v);
+        v % 10 == 0
+    }));
+    // Endpoint k lives at PR k % 3.
+    let mut links = Vec::new();
+    for k in 0..6u8 {
+        let e = net.add_endpoint(k + 1);
+        let a = net.connect(e, usize::from(k) % 3);
+        links.push((e, usize::from(k) % 3, a));
+    }
+    // (pool, PE ID) -> (endpoint index, home PR).
+    let mut live: BTreeMap<(String, u32), (usize, usize)> = BTreeMap::new();
+    for step in 0..300u32 {
+        let idx = rnd(6) as usize;
+        let (e, pr, a) = links[idx];
+        match rnd(10) {
+            0..=5 => {
+                let pool = format!("pool-{}", rnd(4));
+                let id = 1000 * (idx as u32 + 1) + rnd(40) as u32;
+                // The PE ID belongs to this endpoint only.
+                if live
+                    .get(&(pool.clone(), id))
+                    .is_some_and(|(o, _)| *o != idx)
+                {
+                    continue;
+                }
+                let ip = net.ip(e);
+                let mut pe = pe_param(id, ip, Policy::RoundRobin);
+                pe.registration_life = 3_600_000;
+                let r = net.register(e, pr, a, &pool, pe);
+                assert!(!r.reject, "step {step}: {r:?}");
+                live.insert((pool, id), (idx, pr));
+            }
+            6..=7 => {
+                let mine: Vec<(String, u32)> = live
+                    .iter()
+                    .filter(|(_, (o, _))| *o == idx)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                if mine.is_empty() {
+                    continue;
+                }
+                let (pool, id) = mine[rnd(mine.len() as u64) as usize].clone();
+                net.send(
+                    e,
+                    pr,
+                    a,
+                    rserpool_proto::wire::asap::Deregistration {
+                        pool_handle: PoolHandle::from(pool.as_str()),
+                        pe_id: PeId(id),
+                    },
+                );
+                net.take_inbox(e);
+                live.remove(&(pool, id));
+            }
+            8 => {
+                // The endpoint loses its association and comes back empty.
+                net.disconnect(e, pr, a);
+                live.retain(|_, (o, _)| *o != idx);
+                net.endpoints[e].registrations.clear();
+                let a = net.connect(e, pr);
+                links[idx] = (e, pr, a);
+            }
+            _ => net.advance(Duration::from_millis(rnd(3000))),
+        }
+        net.take_inbox(e);
+    }
+    net.enrp_filter = None;
+    net.advance(secs(35));
+    let mut expected: Vec<(PoolHandle, PeId, ServerId)> = live
+        .iter()
+        .map(|((pool, id), (_, pr))| (PoolHandle::from(pool.as_str()), PeId(*id), pr_id(*pr)))
+        .collect();
+    expected.sort();
+    assert!(expected.len() > 20, "{} live PEs", expected.len());
+    for i in 0..3 {
+        assert_eq!(net.view(i), expected, "PR {i}");
+    }
+    assert_converged(&net, &[0, 1, 2]);
+    let audits: usize = (0..3)
+        .map(|i| {
+            net.events[i]
+                .iter()
+                .filter(|e| matches!(e, Event::ChecksumMismatch { .. }))
+                .count()
+        })
+        .sum();
+    assert!(audits > 0, "lost updates were repaired by audits");
 }
