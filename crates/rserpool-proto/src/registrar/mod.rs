@@ -41,6 +41,7 @@
 mod asap;
 mod enrp;
 mod state;
+mod sync;
 mod takeover;
 mod util;
 

@@ -159,7 +159,7 @@ impl<F: SetFamily> Registrar<F> {
         if self.takeovers.remove(&target).is_none() {
             return;
         }
-        let peers: Vec<(ServerId, crate::registrar::ConnId)> =
+        let peers: Vec<(ServerId, super::ConnId)> =
             self.peers().filter(|(p, _)| *p != target).collect();
         for (p, conn) in peers {
             let m = enrp::TakeoverServer {
