@@ -356,7 +356,8 @@ fn takeover_with_three_registrars_has_one_winner() {
     assert_converged(&net, &[0, 1, 2]);
     net.kill(2);
     net.advance(secs(6));
-    // Both survivors noticed; the lower ID backed off, the higher won.
+    // Both survivors noticed; the higher ID backed off, the lower won
+    // (RSPLIB's rule).
     let started = |i: usize| net.events[i].contains(&Event::TakeoverStarted { target: pr_id(2) });
     let completed = |i: usize| {
         net.events[i].iter().any(
@@ -364,21 +365,30 @@ fn takeover_with_three_registrars_has_one_winner() {
         )
     };
     assert!(started(0) && started(1));
-    assert!(completed(1), "{:?}", net.events[1]);
-    assert!(!completed(0), "{:?}", net.events[0]);
-    assert!(net.events[0].contains(&Event::TakeoverAbandoned { target: pr_id(2) }));
+    assert!(completed(0), "{:?}", net.events[0]);
+    assert!(!completed(1), "{:?}", net.events[1]);
+    assert!(net.events[1].contains(&Event::TakeoverAbandoned { target: pr_id(2) }));
     let acks = net
         .enrp_log
         .iter()
-        .filter(|(f, t, m)| *f == 0 && *t == 1 && matches!(m, EnrpMessage::InitTakeoverAck(_)))
+        .filter(|(f, t, m)| *f == 1 && *t == 0 && matches!(m, EnrpMessage::InitTakeoverAck(_)))
         .count();
     assert_eq!(acks, 1);
-    assert_eq!(h_keep_alives(&net, k, 1), 5);
-    assert_eq!(h_keep_alives(&net, k, 0), 0);
+    assert!(
+        !net.enrp_log
+            .iter()
+            .any(|(f, _, m)| *f == 0 && matches!(m, EnrpMessage::InitTakeoverAck(_)))
+    );
+    assert_eq!(h_keep_alives(&net, k, 0), 5);
+    assert_eq!(h_keep_alives(&net, k, 1), 0);
     net.advance(secs(2));
     assert_converged(&net, &[0, 1]);
-    assert_eq!(net.pr(0).handlespace().owner_len(pr_id(1)), 5);
-    assert_eq!(net.pr(0).handlespace().owner_len(pr_id(2)), 0);
+    assert_eq!(
+        net.pr(1).handlespace().owner_len(pr_id(0)),
+        7,
+        "5 taken over plus its own 2"
+    );
+    assert_eq!(net.pr(1).handlespace().owner_len(pr_id(2)), 0);
 }
 
 #[test]

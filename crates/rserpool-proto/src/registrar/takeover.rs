@@ -8,8 +8,8 @@
 //! flag; the PE answers and re-registers here.
 //!
 //! Two PRs taking over the same target: the one with the lower server ID
-//! backs off (acknowledges the other and abandons its own); the higher one
-//! ignores the lower one's INIT_TAKEOVER. A PR that still has the target
+//! goes on, as RSPLIB decides (the higher one acknowledges it and abandons
+//! its own; the lower one ignores the higher one's INIT_TAKEOVER). A PR that still has the target
 //! as a live peer does not acknowledge (protection against a partition).
 //! A PR that acknowledged does not start its own takeover of that target
 //! for twice `takeover_expiry`. Missing acknowledgements abandon the
@@ -83,8 +83,8 @@ impl<F: SetFamily> Registrar<F> {
             return;
         }
         if self.takeovers.contains_key(&target) {
-            if self.config.id > from {
-                // The lower ID backs off; we keep ours.
+            if self.config.id < from {
+                // The lower ID goes on (as RSPLIB decides); we keep ours.
                 return;
             }
             self.takeovers.remove(&target);
