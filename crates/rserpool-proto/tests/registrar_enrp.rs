@@ -392,7 +392,7 @@ fn takeover_with_three_registrars_has_one_winner() {
 }
 
 #[test]
-fn takeover_is_abandoned_without_acknowledgements() {
+fn takeover_is_abandoned_without_acknowledgements_and_retried() {
     let mut net = chain(3);
     net.advance(secs(1));
     populate(&mut net, 2, 1, 1, 2);

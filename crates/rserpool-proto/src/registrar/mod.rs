@@ -501,6 +501,9 @@ impl<F: SetFamily> Registrar<F> {
         for t in self.takeovers.values() {
             at(t.deadline);
         }
+        for d in self.foreign_takeovers.values() {
+            at(*d);
+        }
         t
     }
 
@@ -539,7 +542,18 @@ impl<F: SetFamily> Registrar<F> {
                 self.connect_static(i);
             }
         }
-        self.foreign_takeovers.retain(|_, until| *until > now);
+        // A takeover we agreed to did not happen: try ourselves (RSPLIB
+        // restarts its no-response timer for the target).
+        let lapsed: Vec<ServerId> = self
+            .foreign_takeovers
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(t, _)| *t)
+            .collect();
+        for target in lapsed {
+            self.foreign_takeovers.remove(&target);
+            self.start_takeover(now, target);
+        }
     }
 
     // ---- outputs ----

@@ -12,7 +12,8 @@
 //! its own; the lower one ignores the higher one's INIT_TAKEOVER). A PR that still has the target
 //! as a live peer does not acknowledge (protection against a partition).
 //! A PR that acknowledged does not start its own takeover of that target
-//! for twice `takeover_expiry`. Missing acknowledgements abandon the
+//! for twice `takeover_expiry`; if the target still has PEs then, it tries
+//! itself. Missing acknowledgements abandon the
 //! takeover after `takeover_expiry`; the target's PEs then expire by their
 //! lifetime at each PR.
 
