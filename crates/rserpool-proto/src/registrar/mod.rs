@@ -53,6 +53,7 @@ use crate::handlespace::set::{BTreeFamily, SetFamily};
 use crate::handlespace::{AssocId, DueTimer, EntryRef, Handlespace, Time, Xoshiro256};
 use crate::wire::{DecodeOptions, PeId, PoolHandle, ServerId, TransportParam};
 
+pub use asap::MAX_POOL_HANDLE_LEN;
 use state::{Assoc, Conn, Peer, StaticPeer, SyncState, Takeover};
 
 /// An ENRP association to a peer registrar, named by the registrar; the

@@ -57,14 +57,9 @@ impl<F: SetFamily> Registrar<F> {
         self.send_to_peer(id, m.into());
     }
 
-    // ---- messages ----
-
     /// Checksum audit: a peer whose announced checksum differs from ours
     /// for its PEs is asked for its own PEs.
     pub(super) fn audit(&mut self, id: ServerId) {
-        if matches!(self.sync, SyncState::Syncing(_)) {
-            return;
-        }
         let Some(p) = self.peers.get(&id) else {
             return;
         };

@@ -9,13 +9,16 @@
 //!
 //! Two PRs taking over the same target: the one with the lower server ID
 //! goes on, as RSPLIB decides (the higher one acknowledges it and abandons
-//! its own; the lower one ignores the higher one's INIT_TAKEOVER). A PR that still has the target
-//! as a live peer does not acknowledge (protection against a partition).
+//! its own; the lower one ignores the higher one's INIT_TAKEOVER).
+//!
+//! A PR that still has the target as a live peer does not acknowledge
+//! (unlike RSPLIB, which does): a PR that merely lost its own association
+//! to the target must not move the PEs of a reachable registrar.
+//!
+//! Missing acknowledgements abandon the takeover after `takeover_expiry`.
 //! A PR that acknowledged does not start its own takeover of that target
 //! for twice `takeover_expiry`; if the target still has PEs then, it tries
-//! itself. Missing acknowledgements abandon the
-//! takeover after `takeover_expiry`; the target's PEs then expire by their
-//! lifetime at each PR.
+//! itself. Otherwise the target's PEs expire by their lifetime at each PR.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
