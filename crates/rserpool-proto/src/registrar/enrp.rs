@@ -381,7 +381,9 @@ impl<F: SetFamily> Registrar<F> {
             peer.announced = p.checksum;
         }
         // The reply goes first: the peer accepts nothing else before it.
-        if p.reply_required {
+        // A new peer hears from us at once, so that it can name this
+        // association too.
+        if p.reply_required || new_peer {
             let m = self.presence(sender, false);
             self.send_enrp(conn, m);
         }
