@@ -890,3 +890,110 @@ fn random_churn_with_lost_updates_converges() {
         .sum();
     assert!(audits > 0, "lost updates were repaired by audits");
 }
+
+/// A registrar with one scripted peer (ID 77) on an accepted association.
+fn with_fake_peer() -> (Registrar, rserpool_proto::registrar::ConnId) {
+    let mut r = lone(pr_config(0, &[]));
+    let now = Time::from_millis(1);
+    let c = r.enrp_accepted(now, enrp_addr(5));
+    let p = EnrpMessage::from(enrp::Presence {
+        reply_required: true,
+        sender: ServerId(77),
+        receiver: ServerId(0),
+        checksum: None,
+        server_info: rserpool_proto::wire::ServerInformation {
+            server_id: ServerId(77),
+            transport: tcp(enrp_addr(5).ip(), 9901),
+        },
+    });
+    r.enrp_received(now, c, &p.to_bytes());
+    drain(&mut r);
+    while r.poll_event().is_some() {}
+    (r, c)
+}
+
+fn update(action: UpdateAction, id: u32, home: ServerId) -> EnrpMessage {
+    let mut pe = pe_param(id, "10.9.9.9".parse().unwrap(), Policy::RoundRobin);
+    pe.home_server_id = home;
+    enrp::HandleUpdate {
+        takeover_suggested: false,
+        sender: ServerId(77),
+        receiver: pr_id(0),
+        action,
+        pool_handle: PoolHandle::from("p"),
+        pool_element: pe,
+    }
+    .into()
+}
+
+#[test]
+fn handle_updates_from_a_peer() {
+    let (mut r, c) = with_fake_peer();
+    let now = Time::from_millis(2);
+    r.enrp_received(
+        now,
+        c,
+        &update(UpdateAction::AddPe, 1, ServerId(77)).to_bytes(),
+    );
+    let e = r
+        .handlespace()
+        .get(&PoolHandle::from("p"), PeId(1))
+        .unwrap();
+    assert_eq!(e.home(), ServerId(77));
+    assert_eq!(e.association(), None);
+    // Its lifetime (300 s) runs: the entry has an expiry timer.
+    assert!(
+        matches!(e.timer(), Some((rserpool_proto::handlespace::TimerKind::LifetimeExpiry, t)) if t == now + secs(300))
+    );
+    // A peer may not claim that we are the home of a PE we do not have.
+    r.enrp_received(now, c, &update(UpdateAction::AddPe, 2, pr_id(0)).to_bytes());
+    assert!(
+        r.handlespace()
+            .get(&PoolHandle::from("p"), PeId(2))
+            .is_none()
+    );
+    // A newer claim by another PR replaces the old home.
+    r.enrp_received(
+        now,
+        c,
+        &update(UpdateAction::AddPe, 1, ServerId(88)).to_bytes(),
+    );
+    assert_eq!(r.handlespace().owner_len(ServerId(88)), 1);
+    assert_eq!(r.handlespace().owner_len(ServerId(77)), 0);
+    r.enrp_received(
+        now,
+        c,
+        &update(UpdateAction::DelPe, 1, ServerId(88)).to_bytes(),
+    );
+    assert!(r.handlespace().is_empty());
+    // Nothing of this is sent back.
+    assert!(drain(&mut r).is_empty());
+}
+
+#[test]
+fn enrp_skip_and_report_parameters_are_reported_and_the_message_processed() {
+    let (mut r, c) = with_fake_peer();
+    let now = Time::from_millis(2);
+    let mut m = update(UpdateAction::AddPe, 1, ServerId(77)).to_bytes();
+    m.extend_from_slice(&[0xc0, 0x42, 0, 6, 1, 2, 0, 0]);
+    let len = m.len() as u16;
+    m[2..4].copy_from_slice(&len.to_be_bytes());
+    r.enrp_received(now, c, &m);
+    assert_eq!(r.handlespace().len(), 1, "processed");
+    let out = drain(&mut r);
+    let [Transmit::Enrp { bytes, .. }] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    let EnrpMessage::Error(e) = EnrpMessage::decode(bytes, &Default::default())
+        .unwrap()
+        .message
+    else {
+        panic!()
+    };
+    assert_eq!(e.receiver, ServerId(77));
+    assert_eq!(
+        e.error.causes[0].code,
+        ErrorCauseCode::UnrecognizedParameter
+    );
+    assert_eq!(e.error.causes[0].info, [0xc0, 0x42, 0, 6, 1, 2]);
+}
