@@ -913,7 +913,11 @@ fn with_fake_peer() -> (Registrar, rserpool_proto::registrar::ConnId) {
 }
 
 fn update(action: UpdateAction, id: u32, home: ServerId) -> EnrpMessage {
-    let mut pe = pe_param(id, "10.9.9.9".parse().unwrap(), Policy::RoundRobin);
+    let mut pe = pe_param(
+        id,
+        std::net::Ipv4Addr::new(10, 9, 9, 9).into(),
+        Policy::RoundRobin,
+    );
     pe.home_server_id = home;
     enrp::HandleUpdate {
         takeover_suggested: false,
