@@ -1001,3 +1001,23 @@ fn enrp_skip_and_report_parameters_are_reported_and_the_message_processed() {
     );
     assert_eq!(e.error.causes[0].info, [0xc0, 0x42, 0, 6, 1, 2]);
 }
+
+#[test]
+fn an_association_that_never_presents_itself_is_closed() {
+    let mut r = lone(pr_config(0, &[]));
+    let c = r.enrp_accepted(Time::from_millis(10), enrp_addr(5));
+    // (At 5 s the mentor discovery ends.)
+    r.handle_timeout(Time::from_millis(5_000));
+    assert!(drain(&mut r).is_empty());
+    assert_eq!(r.poll_timeout(), Some(Time::from_millis(5_010)));
+    r.handle_timeout(Time::from_millis(5_010));
+    assert_eq!(drain(&mut r), vec![Transmit::CloseEnrp { conn: c }]);
+    let ev: Vec<Event> = std::iter::from_fn(|| r.poll_event()).collect();
+    assert!(
+        matches!(ev.as_slice(), [Event::ProtocolError { closed: true, .. }]),
+        "{ev:?}"
+    );
+    // Messages on it afterwards are not processed.
+    r.enrp_received(Time::from_millis(5_011), c, &[1, 0, 0, 4]);
+    assert!(drain(&mut r).is_empty());
+}

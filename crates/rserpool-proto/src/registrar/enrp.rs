@@ -149,11 +149,12 @@ impl<F: SetFamily> Registrar<F> {
         self.transmits.push_back(Transmit::ConnectEnrp { conn, to });
     }
 
-    pub(super) fn on_enrp_connected(&mut self, _now: Time, conn: ConnId) {
+    pub(super) fn on_enrp_connected(&mut self, now: Time, conn: ConnId) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         c.connected = true;
+        c.since = now;
         let receiver = c.expect.unwrap_or(ServerId(0));
         let m = self.presence(receiver, true);
         self.send_enrp(conn, m);
@@ -549,6 +550,24 @@ impl<F: SetFamily> Registrar<F> {
             }
             self.peer_gone(id, PeerDownReason::Timeout);
             self.start_takeover(now, id);
+        }
+        // An association that never named its PR is dropped.
+        let silent: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.connected && c.peer.is_none() && c.since + self.config.max_time_no_response <= now
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in silent {
+            self.close_conn(conn);
+            self.event(Event::ProtocolError {
+                from: Source::Enrp(conn),
+                detail: "no PRESENCE on a new ENRP association".into(),
+                answered: false,
+                closed: true,
+            });
         }
         let expired: Vec<ServerId> = self
             .suspects

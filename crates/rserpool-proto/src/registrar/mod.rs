@@ -435,7 +435,7 @@ impl<F: SetFamily> Registrar<F> {
         if self.stopped {
             self.transmits.push_back(Transmit::CloseEnrp { conn: c });
         } else {
-            self.conns.insert(c, Conn::accepted(remote));
+            self.conns.insert(c, Conn::accepted(remote, self.now));
         }
         c
     }
@@ -498,6 +498,11 @@ impl<F: SetFamily> Registrar<F> {
         }
         for d in self.suspects.values() {
             at(*d);
+        }
+        for c in self.conns.values() {
+            if c.connected && c.peer.is_none() {
+                at(c.since + self.config.max_time_no_response);
+            }
         }
         for t in self.takeovers.values() {
             at(t.deadline);

@@ -72,6 +72,8 @@ pub(super) struct Conn {
     /// Opened by this PR (ConnectEnrp).
     pub outgoing: bool,
     pub connected: bool,
+    /// When it was accepted or connected: a PRESENCE must follow soon.
+    pub since: Time,
     /// The peer, once its PRESENCE named it.
     pub peer: Option<ServerId>,
     /// The peer this association was opened to reach, if known.
@@ -81,11 +83,12 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub fn accepted(remote: SocketAddr) -> Conn {
+    pub fn accepted(remote: SocketAddr, now: Time) -> Conn {
         Conn {
             remote: Some(remote),
             outgoing: false,
             connected: true,
+            since: now,
             peer: None,
             expect: None,
             static_idx: None,
@@ -96,6 +99,7 @@ impl Conn {
             remote: Some(to),
             outgoing: true,
             connected: false,
+            since: Time::ZERO,
             peer: None,
             expect,
             static_idx,
