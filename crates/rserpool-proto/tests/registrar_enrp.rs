@@ -1021,3 +1021,51 @@ fn an_association_that_never_presents_itself_is_closed() {
     r.enrp_received(Time::from_millis(5_011), c, &[1, 0, 0, 4]);
     assert!(drain(&mut r).is_empty());
 }
+
+/// Each PR in turn crashes and restarts: no PE is ever lost, and after
+/// each round all three PRs agree.
+#[test]
+fn rolling_crashes_lose_no_pe() {
+    let mut net = mesh(3);
+    net.advance(secs(1));
+    let mut total = 0;
+    for i in 0..3 {
+        for e in 0..2u8 {
+            populate(
+                &mut net,
+                i,
+                10 * i as u8 + e + 1,
+                1000 * (2 * i as u32 + u32::from(e)) + 1,
+                5,
+            );
+            total += 5;
+        }
+    }
+    assert_converged(&net, &[0, 1, 2]);
+    for round in 0..3 {
+        let victim = (round + 1) % 3;
+        let others: Vec<usize> = (0..3).filter(|i| *i != victim).collect();
+        net.kill(victim);
+        net.advance(secs(8));
+        for &i in &others {
+            let v = net.view(i);
+            assert_eq!(v.len(), total, "round {round}: PR {i}");
+            assert!(
+                v.iter().all(|(_, _, home)| *home != pr_id(victim)),
+                "round {round}"
+            );
+        }
+        assert_converged(&net, &others);
+        net.restart(victim);
+        net.advance(secs(35));
+        assert_converged(&net, &[0, 1, 2]);
+        assert_eq!(net.view(victim).len(), total, "round {round}");
+        // Every PE is kept alive by its (new) home over a live association.
+        for i in 0..3 {
+            let hs = net.pr(i).handlespace();
+            for r in hs.owner_entries(pr_id(i)) {
+                assert!(hs.entry(r).and_then(|e| e.association()).is_some());
+            }
+        }
+    }
+}
