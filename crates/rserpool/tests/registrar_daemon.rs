@@ -1,4 +1,5 @@
 //! Real registrars on loopback, driven by raw ASAP and ENRP messages.
+#![allow(clippy::unwrap_used)]
 
 use rserpool::registrar::{DaemonConfig, RegistrarHandle, start};
 use rserpool::transport::{Association, Carrier, Listener, Ppid, TransportMode, connect};
@@ -571,5 +572,6 @@ async fn handle_resolutions_beyond_the_rate_limit_are_dropped() {
     while let Ok(Ok(Some(_))) = tokio::time::timeout(Duration::from_millis(500), c.a.recv()).await {
         answers += 1;
     }
-    assert!(answers >= 1 && answers < 50, "{answers} of 50 answered");
+    // A burst beyond the rate: about one second's worth is answered.
+    assert!((1..=10).contains(&answers), "{answers} of 50 answered");
 }
