@@ -32,27 +32,34 @@ impl Default for PoolMap {
 }
 
 /// Byte-string equality without a call into the C library: eight bytes
-/// at a time as integers, then the tail byte by byte.
+/// at a time as integers (the last eight overlapping the ones before),
+/// byte by byte only for strings shorter than eight.
 #[inline]
 pub fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
+    let n = a.len();
+    if n != b.len() {
         return false;
     }
-    let mut ca = a.chunks_exact(8);
-    let mut cb = b.chunks_exact(8);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        let x = <[u8; 8]>::try_from(x).map(u64::from_ne_bytes).ok();
-        let y = <[u8; 8]>::try_from(y).map(u64::from_ne_bytes).ok();
-        if x != y {
+    let word = |x: &[u8], at: usize| {
+        x.get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map(u64::from_ne_bytes)
+    };
+    if n < 8 {
+        let mut same = true;
+        for i in 0..n {
+            same &= a[i] == b[i];
+        }
+        return same;
+    }
+    let mut at = 0;
+    while at + 8 < n {
+        if word(a, at) != word(b, at) {
             return false;
         }
+        at += 8;
     }
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    let mut same = true;
-    for i in 0..ra.len().min(rb.len()) {
-        same &= ra[i] == rb[i];
-    }
-    same
+    word(a, n - 8) == word(b, n - 8)
 }
 
 impl PoolMap {
@@ -66,7 +73,7 @@ impl PoolMap {
     }
 
     /// The pool named `handle`; `handle_of` gives a live pool's handle.
-    #[inline]
+    #[inline(always)]
     pub fn get<'a>(
         &self,
         handle: &[u8],
@@ -128,6 +135,17 @@ mod tests {
         assert!(!bytes_eq(b"benchmark-pool", b"benchmark-poom"));
         assert!(!bytes_eq(b"benchmark-pool", b"benchmark-poo"));
         assert!(!bytes_eq(b"abcdefgh1", b"abcdefgi1"));
+        assert!(!bytes_eq(b"abcdefgh1", b"abcdefgh2"));
+        assert!(bytes_eq(b"abcdefgh", b"abcdefgh"));
+        assert!(!bytes_eq(b"abcdefgh", b"abcdefgx"));
+        assert!(!bytes_eq(b"abc", b"abd"));
+        assert!(bytes_eq(b"abc", b"abc"));
+        let long: Vec<u8> = (0..40).collect();
+        for i in 0..40 {
+            let mut other = long.clone();
+            other[i] ^= 1;
+            assert!(!bytes_eq(&long, &other), "byte {i}");
+        }
     }
 
     #[test]
