@@ -177,10 +177,12 @@ fn measure(args: &HandlespaceArgs) -> Result<Vec<Row>, String> {
     writeln!(out, "{}", csv::HEADER).map_err(io)?;
     let total = args.sets.len() * args.sizes.len() * cells.len() * args.reps as usize;
     let mut rows = Vec::with_capacity(total);
-    for &set in &args.sets {
-        for &size in &args.sizes {
-            for &cell in &cells {
-                for repetition in 1..=args.reps {
+    // The set families innermost: each family's measurement of a cell runs
+    // right after the others', so a drift in machine load hits all alike.
+    for &size in &args.sizes {
+        for &cell in &cells {
+            for repetition in 1..=args.reps {
+                for &set in &args.sets {
                     let seed = cell_seed(args.seed, cell, size, repetition);
                     let (ops, secs) = match set {
                         SetName::Btree => {
