@@ -1,5 +1,6 @@
 //! `rserpool`: one binary for every RSerPool role and tool.
 
+mod bench;
 mod inspect;
 mod logging;
 mod pe;
@@ -29,6 +30,11 @@ enum Command {
     Pe(Box<pe::Args>),
     /// A terminal pool user: stdin lines to the pool, replies to stdout.
     Pu(Box<pu::Args>),
+    /// Measure throughput (run a release build).
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
 }
 
 fn main() {
@@ -38,6 +44,12 @@ fn main() {
         Command::Registrar(args) => std::process::exit(registrar::run(&args)),
         Command::Pe(args) => std::process::exit(pe::run(&args)),
         Command::Pu(args) => std::process::exit(pu::run(&args)),
+        Command::Bench { command } => {
+            if let Err(e) = bench::run(command) {
+                eprintln!("rserpool bench: {e}");
+                std::process::exit(1);
+            }
+        }
     }
 }
 
