@@ -502,8 +502,12 @@ async fn accept_sessions(
                 let s = ServerSession::new(channel, pool_handle.clone(), alive.clone());
                 // A full backlog means the application does not take
                 // sessions: refuse this one by dropping it.
-                if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(s) {
-                    return;
+                match tx.try_send(s) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        warn!(%peer, "session backlog full: refusing the session");
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return,
                 }
             }
             Err(e) => {
@@ -735,30 +739,15 @@ async fn connect_registrar(
 ) -> io::Result<Association> {
     let mut last = io::Error::new(io::ErrorKind::AddrNotAvailable, "no registrar address");
     for &addr in to {
-        let from = if local.ip().is_unspecified() || local.is_ipv4() == addr.is_ipv4() {
-            Some(SocketAddr::new(
-                if local.ip().is_unspecified() && addr.ip().is_loopback() {
-                    addr.ip()
-                } else {
-                    local.ip()
-                },
-                local.port(),
-            ))
-        } else {
-            None
-        };
-        if let Some(from) = from {
-            match tokio::time::timeout(timeout, data::connect_from(from, addr, carrier)).await {
+        if local.is_ipv4() == addr.is_ipv4() {
+            match tokio::time::timeout(timeout, data::connect_from(local, addr, carrier)).await {
                 Ok(Ok(a)) => return Ok(a),
-                Ok(Err(e))
-                    if e.kind() == io::ErrorKind::AddrInUse
-                        || e.raw_os_error() == Some(libc::EADDRNOTAVAIL) =>
-                {
-                    debug!(%from, %addr, "shared control port refused ({e}): connecting from an ephemeral port");
-                }
-                Ok(Err(e)) => {
+                Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
                     last = e;
                     continue;
+                }
+                Ok(Err(e)) => {
+                    warn!(%local, %addr, "cannot connect from the control endpoint ({e}): using an ephemeral port, so a takeover cannot reach this PE");
                 }
                 Err(_) => {
                     last = io::Error::new(io::ErrorKind::TimedOut, "connect timed out");

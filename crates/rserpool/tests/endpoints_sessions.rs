@@ -335,3 +335,56 @@ async fn services_answer_as_documented() {
     let text = String::from_utf8(f.payload).unwrap();
     assert!(text.ends_with(" UTC") && text.len() == 23, "{text:?}");
 }
+
+#[tokio::test]
+async fn a_business_card_names_the_failover_target() {
+    use rserpool_proto::wire::PoolElement;
+    let pr = registrar(4).await;
+    let asap = pr.asap_addrs()[0];
+    let mut main = pool_element("card", asap).await;
+    // The backup is in another pool: only the card leads the session there.
+    let mut backup = pool_element("card-backup", asap).await;
+    let backup_host = services::spawn(ServiceConfig::new(Service::Echo), backup.take_sessions());
+    let card = PoolElement {
+        pe_id: backup.pe_id(),
+        home_server_id: ServerId(0),
+        registration_life: 30_000,
+        user_transport: TransportParam::Tcp {
+            port: backup.data_addr().port(),
+            transport_use: TransportUse::DataPlusControl,
+            address: backup.data_addr().ip(),
+        },
+        policy: Policy::RoundRobin,
+        asap_transport: None,
+    };
+    let mut acceptor = main.take_sessions();
+    let main_task = tokio::spawn(async move {
+        let mut s = acceptor.accept().await.unwrap();
+        while let Ok(Some(m)) = s.recv().await {
+            if let SessionMessage::Data(f) = m {
+                s.send_business_card(None, vec![card.clone()])
+                    .await
+                    .unwrap();
+                s.send(f.ppid, f.payload).await.unwrap();
+            }
+        }
+    });
+    let pu = pool_user(asap).await;
+    let mut s = pu.open_session("card").await.unwrap();
+    s.send(b"one".to_vec()).await.unwrap();
+    assert!(matches!(next(&mut s).await, SessionEvent::Up { pe_id } if pe_id == main.pe_id()));
+    assert_eq!(s.recv_data().await.unwrap().payload, b"one");
+    let from = main.pe_id();
+    main.kill();
+    main_task.abort();
+    match next(&mut s).await {
+        SessionEvent::Failover { from: f, to, .. } => {
+            assert_eq!(f, from);
+            assert_eq!(to, backup.pe_id());
+        }
+        e => panic!("expected a failover to the card's PE, got {e:?}"),
+    }
+    s.send(b"two".to_vec()).await.unwrap();
+    assert_eq!(s.recv_data().await.unwrap().payload, b"two");
+    drop(backup_host);
+}
