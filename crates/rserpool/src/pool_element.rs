@@ -398,6 +398,12 @@ fn user_transport(carrier: Carrier, addr: SocketAddr) -> TransportParam {
 /// Starts a pool element: binds its endpoints, then registers in the
 /// background.
 pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
+    if cfg.registrars.is_empty() && cfg.announces.is_none() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no registrar given and announces are off: no registrar can be found",
+        ));
+    }
     let carrier = cfg.transport.resolve()?;
     let data_listener = DataListener::bind(cfg.data_addr, carrier)?;
     let data_addr = data_listener.local_addr()?;
@@ -422,6 +428,12 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
     let (alive, alive_rx) = watch::channel(true);
     let (sessions_tx, sessions_rx) = mpsc::channel(SESSION_BACKLOG);
     let mut aux = Vec::new();
+    if let Some(m) = &cfg.announces {
+        let static_registrars = !cfg.registrars.is_empty();
+        if let Some(t) = listen_for_announces(m, static_registrars, tx.clone(), Input::Announce)? {
+            aux.push(t);
+        }
+    }
     aux.push(tokio::spawn(accept_sessions(
         data_listener,
         sessions_tx,
@@ -429,30 +441,6 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
         alive_rx,
     )));
     aux.push(tokio::spawn(accept_registrars(control, tx.clone())));
-    if let Some(m) = &cfg.announces {
-        let listener = AnnounceListener::new(m)?;
-        let tx = tx.clone();
-        aux.push(tokio::spawn(async move {
-            let mut buf = vec![0u8; 65536];
-            loop {
-                match listener.recv(&mut buf).await {
-                    Ok((bytes, from)) => {
-                        if tx
-                            .send(Input::Announce(from, bytes.to_vec()))
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        warn!("ASAP announce listener: {e}");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
-            }
-        }));
-    }
 
     let origin = Instant::now();
     let pe = PoolElement::new(pe_cfg, Time::ZERO, cfg.seed);
@@ -487,6 +475,41 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
         task,
         aux,
     })
+}
+
+/// Listens for ASAP Server Announces in the background. A listener that
+/// cannot be set up (no multicast on this host) is an error only when
+/// there are no static registrars to fall back on.
+pub(crate) fn listen_for_announces<I: Send + 'static>(
+    m: &MulticastConfig,
+    static_registrars: bool,
+    tx: mpsc::Sender<I>,
+    wrap: fn(SocketAddr, Vec<u8>) -> I,
+) -> io::Result<Option<JoinHandle<()>>> {
+    let listener = match AnnounceListener::new(m) {
+        Ok(l) => l,
+        Err(e) if static_registrars => {
+            warn!(group = %m.group, "not listening for ASAP announces: {e}");
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(Some(tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match listener.recv(&mut buf).await {
+                Ok((bytes, from)) => {
+                    if tx.send(wrap(from, bytes.to_vec())).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    warn!("ASAP announce listener: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    })))
 }
 
 async fn accept_sessions(

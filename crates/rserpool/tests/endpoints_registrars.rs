@@ -284,3 +284,17 @@ async fn set_load_needs_an_adaptive_policy() {
         Err(pool_element::LoadError::Policy(_))
     ));
 }
+
+#[tokio::test]
+async fn without_any_way_to_find_a_registrar_start_fails() {
+    let mut cfg = PoolElementConfig::new("x", Policy::RoundRobin);
+    cfg.announces = None;
+    cfg.transport = TransportMode::Tcp;
+    let e = pool_element::start(cfg).await.unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    let mut cfg = PoolUserConfig::new();
+    cfg.announces = None;
+    cfg.transport = TransportMode::Tcp;
+    let e = pool_user::start(cfg).await.unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+}
