@@ -17,6 +17,15 @@ use tokio::sync::mpsc;
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// The carrier under test: TCP, or kernel SCTP with
+/// `RSERPOOL_TEST_TRANSPORT=sctp` (as the registrar daemon tests).
+fn mode() -> TransportMode {
+    match std::env::var("RSERPOOL_TEST_TRANSPORT").as_deref() {
+        Ok("sctp") => TransportMode::Sctp,
+        _ => TransportMode::Tcp,
+    }
+}
+
 fn local() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
@@ -32,7 +41,7 @@ async fn registrar(id: u32) -> RegistrarHandle {
     c.keep_alive_transmission_interval = Duration::from_millis(300);
     c.keep_alive_timeout = Duration::from_millis(300);
     let mut d = DaemonConfig::new(c, vec![local()], vec![local()]);
-    d.transport = TransportMode::Tcp;
+    d.transport = mode();
     d.seed = u64::from(id);
     start(d).await.unwrap()
 }
@@ -52,7 +61,7 @@ async fn pool_element(pool: &str, registrar: SocketAddr) -> PoolElementHandle {
     cfg.control_addr = local();
     cfg.registrars = vec![registrar];
     cfg.announces = None;
-    cfg.transport = TransportMode::Tcp;
+    cfg.transport = mode();
     cfg.timers = timers();
     let mut pe = pool_element::start(cfg).await.unwrap();
     tokio::time::timeout(WAIT, pe.wait_registered())
@@ -65,7 +74,7 @@ async fn pool_user(registrar: SocketAddr) -> PoolUserHandle {
     let mut cfg = PoolUserConfig::new();
     cfg.registrars = vec![registrar];
     cfg.announces = None;
-    cfg.transport = TransportMode::Tcp;
+    cfg.transport = mode();
     cfg.timers = timers();
     pool_user::start(cfg).await.unwrap()
 }
@@ -349,10 +358,17 @@ async fn a_business_card_names_the_failover_target() {
         pe_id: backup.pe_id(),
         home_server_id: ServerId(0),
         registration_life: 30_000,
-        user_transport: TransportParam::Tcp {
-            port: backup.data_addr().port(),
-            transport_use: TransportUse::DataPlusControl,
-            address: backup.data_addr().ip(),
+        user_transport: match mode() {
+            TransportMode::Sctp => TransportParam::Sctp {
+                port: backup.data_addr().port(),
+                transport_use: TransportUse::DataPlusControl,
+                addresses: vec![backup.data_addr().ip()],
+            },
+            _ => TransportParam::Tcp {
+                port: backup.data_addr().port(),
+                transport_use: TransportUse::DataPlusControl,
+                address: backup.data_addr().ip(),
+            },
         },
         policy: Policy::RoundRobin,
         asap_transport: None,
