@@ -51,7 +51,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-/// Frames queued for one association before it counts as stuck.
+/// Frames queued for one association before it counts as stuck: a PE
+/// that stops reading while this many messages wait is failed over from.
 const SEND_QUEUE: usize = 1024;
 
 /// How a pool user finds registrars.

@@ -404,3 +404,34 @@ async fn a_business_card_names_the_failover_target() {
     assert_eq!(s.recv_data().await.unwrap().payload, b"two");
     drop(backup_host);
 }
+
+#[tokio::test]
+async fn a_burst_of_messages_arrives_in_order_without_failover() {
+    let pr = registrar(5).await;
+    let asap = pr.asap_addrs()[0];
+    let mut pe = pool_element("burst", asap).await;
+    let _host = services::spawn(ServiceConfig::new(Service::Echo), pe.take_sessions());
+    let pu = pool_user(asap).await;
+    let mut s = pu.open_session("burst").await.unwrap();
+    const N: u32 = 5_000;
+    let payload = vec![7u8; 1000];
+    let sender = async {
+        for i in 0..N {
+            let mut m = i.to_be_bytes().to_vec();
+            m.extend_from_slice(&payload);
+            s.send(m).await.unwrap();
+        }
+    };
+    sender.await;
+    let mut next_seq = 0u32;
+    while next_seq < N {
+        match next(&mut s).await {
+            SessionEvent::Data(f) => {
+                assert_eq!(f.payload[..4], next_seq.to_be_bytes());
+                next_seq += 1;
+            }
+            SessionEvent::Up { .. } => {}
+            e => panic!("unexpected {e:?} after {next_seq} echoes"),
+        }
+    }
+}
