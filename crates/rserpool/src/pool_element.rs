@@ -423,6 +423,9 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
     pe_cfg.registration_life = cfg.registration_life;
     pe_cfg.timers = cfg.timers;
     pe_cfg.pe_id = cfg.pe_id;
+    // Named in the registration, so a registrar that takes this PE over
+    // knows where to connect, whatever port the association came from.
+    pe_cfg.asap_transport = Some(user_transport(carrier, control_addr));
 
     let (tx, rx) = mpsc::channel::<Input>(1024);
     let (alive, alive_rx) = watch::channel(true);

@@ -96,6 +96,11 @@ pub struct PeConfig {
     pub timers: AsapTimers,
     /// A fixed PE identifier; `None` draws one from the seed.
     pub pe_id: Option<PeId>,
+    /// Where registrars reach this PE's ASAP endpoint, sent in the
+    /// registration: a registrar that takes the PE over connects there.
+    /// `None` leaves the registrar to use the association's source
+    /// address (as RSPLIB does over SCTP).
+    pub asap_transport: Option<TransportParam>,
 }
 
 impl PeConfig {
@@ -114,6 +119,7 @@ impl PeConfig {
             registrars: RegistrarConfig::new(registrars),
             timers: AsapTimers::DEFAULT,
             pe_id: None,
+            asap_transport: None,
         }
     }
 

@@ -474,7 +474,7 @@ impl PoolElement {
                 registration_life: self.config.registration_life_ms(),
                 user_transport: self.config.user_transport.clone(),
                 policy: self.policy,
-                asap_transport: None,
+                asap_transport: self.config.asap_transport.clone(),
             },
         })
     }
