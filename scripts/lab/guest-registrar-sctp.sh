@@ -120,12 +120,12 @@ tail -n 25 "$L/inspect.log"
 
 step "interop verdicts"
 reg_ok=$(cat "$L"/pe-echo*.log | grep -c 'Home registrar is \$00000005')
-echo_ok=$(grep -c 'hello through our registrar' "$L/pu-echo.log")
+echo_ok=$(grep -c 'from PE .*> hello through our registrar' "$L/pu-echo.log")
 rejected=$(tshark -r "$S/smoke.pcapng" -Y 'asap.reject_bit == 1' 2>/dev/null | wc -l)
 badppid=$(tshark -r "$S/smoke.pcapng" -Y "ip.src == $PR && (sctp.srcport == 3863 || sctp.srcport == 9901) && sctp.data_payload_proto_id && !(sctp.data_payload_proto_id == 11 || sctp.data_payload_proto_id == 12)" 2>/dev/null | wc -l)
 hs_of() { grep -m1 -o 'Handlespace\[home=[^]]*\]: ([^)]*)' "$1" | sed 's/.*: //'; }
 hs_ours=$(hs_of "$L/hsdump-ours.log"); hs_rsplib=$(hs_of "$L/hsdump-rsplib.log")
-daytime=$(grep -ciE '[0-9]{2}:[0-9]{2}:[0-9]{2}|[A-Z][a-z]{2} [A-Z][a-z]{2} ' "$L/pu-daytime.log")
+daytime=$(grep -cE 'from PE .*> [A-Z][a-z]+day, ' "$L/pu-daytime.log")
 say "smoke capture: $frames frames, $asap ASAP, $enrp ENRP ($ours sent by our registrar), tshark malformed: $malformed"
 say "smoke rserpool inspect --verify: exit $inspect_rc ($(grep -E 'messages|malformed|mismatch' "$L/inspect.log" | tail -n 2 | tr '\n' ' '))"
 say "smoke ASAP with reject bit: $rejected; Echo PEs that took our registrar as home: $reg_ok of 2"

@@ -7,13 +7,15 @@
 #      registrar with RSPLIB (rspserver, hsdump, rspterminal, rspregistrar as ENRP peer)
 #      under a capture checked by tshark and `rserpool inspect --verify`;
 #   4. prints a summary; exits 1 if any registrar test failed over SCTP (2 if the run broke).
-# Environment: LAB_DIR (the sctp-vm directory), LAB_OUT (share dir with the results,
+# Environment: LAB_DIR (the sctp-vm directory or the shared directory above it), LAB_OUT (share dir with the results,
 # default target/lab/registrar-sctp), LAB_TIMEOUT (whole guest run, s), TEST_TIMEOUT (per
 # test, s), SKIP_SMOKE=1 (tests only), LAB_ONLY=test-name (run just that test).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 LAB_DIR="${LAB_DIR:-$REPO/../shared/lab/sctp-vm}"
+# LAB_DIR may also name the shared directory itself.
+[ -x "$LAB_DIR/run.sh" ] || [ ! -x "$LAB_DIR/lab/sctp-vm/run.sh" ] || LAB_DIR="$LAB_DIR/lab/sctp-vm"
 OUT="${LAB_OUT:-$REPO/target/lab/registrar-sctp}"
 log() { echo "[registrar-sctp] $*" >&2; }
 
