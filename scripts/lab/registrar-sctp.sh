@@ -42,7 +42,7 @@ mkdir -p "$(dirname "$OUT")"
 rm -rf "$OUT"; mkdir -p "$OUT"
 cp "$bin" "$OUT/rserpool"
 cp "$tests" "$OUT/registrar_daemon"
-printf 'TEST_TIMEOUT=%s\nSKIP_SMOKE=%s\nLAB_ONLY=%s\n' "${TEST_TIMEOUT:-240}" "${SKIP_SMOKE:-0}" \
+printf 'TEST_TIMEOUT=%q\nSKIP_SMOKE=%q\nLAB_ONLY=%q\n' "${TEST_TIMEOUT:-240}" "${SKIP_SMOKE:-0}" \
   "${LAB_ONLY:-}" > "$OUT/settings.env"
 
 log "running in the VM (share dir $OUT)"
