@@ -14,7 +14,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::str::FromStr;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -267,6 +267,11 @@ impl AssocReader {
     /// The next message; `None` when the peer closed the association
     /// cleanly. A framing error means the stream cannot be resynchronised:
     /// the caller must drop (abort) the association.
+    ///
+    /// Cancel-safe: the only await is for readiness, and bytes move into
+    /// the deframer without an await in between, so a `recv` dropped by a
+    /// timeout or `select!` loses nothing and leaves no reserved space
+    /// behind (which would be read later as zero-filled message bytes).
     pub async fn recv(&mut self) -> io::Result<Option<&[u8]>> {
         loop {
             // Two-phase borrow: check for a complete message, else read more.
@@ -276,12 +281,16 @@ impl AssocReader {
                 Err(e) => return Err(framing_error(e)),
             }
             const CHUNK: usize = 16 * 1024;
+            self.inner.readable().await?;
             let buf = self.deframer.read_buf(CHUNK);
-            let n = self.inner.read(buf).await;
-            let n = match n {
+            let n = match self.inner.try_read(buf) {
                 Ok(n) => n,
                 Err(e) => {
                     self.deframer.filled(CHUNK, 0);
+                    if e.kind() == io::ErrorKind::WouldBlock {
+                        // Spurious readiness: wait again.
+                        continue;
+                    }
                     return Err(e);
                 }
             };
@@ -333,5 +342,49 @@ impl AssocWriter {
     /// Closes the sending direction; the peer reads end of stream.
     pub async fn shutdown(&mut self) -> io::Result<()> {
         self.inner.shutdown().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    async fn pair() -> (Association, Association) {
+        let l =
+            Listener::bind(&["127.0.0.1:0".parse().unwrap()], Carrier::Tcp, Ppid::Asap).unwrap();
+        let addr = l.local_addrs().unwrap()[0];
+        let c = connect(addr, Carrier::Tcp, Ppid::Asap).await.unwrap();
+        let (s, _) = l.accept().await.unwrap();
+        (c, s)
+    }
+
+    async fn times_out(a: &mut Association) -> bool {
+        tokio::time::timeout(Duration::from_millis(20), a.recv())
+            .await
+            .is_err()
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_recv_loses_nothing() {
+        let (mut c, mut s) = pair().await;
+        for _ in 0..3 {
+            assert!(times_out(&mut s).await);
+        }
+        let m = [1u8, 0, 0, 8, 0xde, 0xad, 0xbe, 0xef];
+        c.send(&m).await.unwrap();
+        assert_eq!(s.recv().await.unwrap(), Some(&m[..]));
+    }
+
+    #[tokio::test]
+    async fn a_recv_cancelled_in_mid_message_resumes_it() {
+        let (mut c, mut s) = pair().await;
+        let m = [2u8, 0, 0, 12, 1, 2, 3, 4, 5, 6, 7, 8];
+        c.writer.inner.write_all(&m[..6]).await.unwrap();
+        assert!(times_out(&mut s).await);
+        c.writer.inner.write_all(&m[6..]).await.unwrap();
+        assert_eq!(s.recv().await.unwrap(), Some(&m[..]));
+        c.writer.shutdown().await.unwrap();
+        assert_eq!(s.recv().await.unwrap(), None);
     }
 }

@@ -1,0 +1,148 @@
+#!/bin/bash
+# CMDFILE for the lab VM's run.sh (started by registrar-sctp.sh; runs as root in the guest).
+# Expects in the share dir: rserpool, registrar_daemon (test executable), settings.env.
+# Writes: summary.env (key=value for the host script), summary.txt, logs/, smoke.pcapng.
+set -u
+S="${LAB_SHARE:-$PWD}"
+L="$S/logs"; mkdir -p "$L"
+cd "$S" || exit 2
+TEST_TIMEOUT=240 SKIP_SMOKE=0 LAB_ONLY=
+# shellcheck disable=SC1091
+[ -r settings.env ] && . ./settings.env
+SUMENV="$S/summary.env"; SUMTXT="$S/summary.txt"; : > "$SUMENV"; : > "$SUMTXT"
+kv() { echo "$1=\"$2\"" >> "$SUMENV"; }
+say() { echo "$*" | tee -a "$SUMTXT"; }
+step() { echo; echo "=== [$(date +%T.%3N)] $*"; }
+
+step "guest"
+uname -r; ip -brief addr
+lsmod | grep -w sctp || echo "sctp module NOT loaded"
+
+# ---------------------------------------------------------------- registrar tests
+step "registrar_daemon tests over kernel SCTP (one process per test, timeout ${TEST_TIMEOUT}s each)"
+export RSERPOOL_TEST_TRANSPORT=sctp RUST_BACKTRACE=0
+names="$(./registrar_daemon --list --format=terse 2>/dev/null | sed -n 's/: test$//p')"
+[ -n "$LAB_ONLY" ] && names="$LAB_ONLY"
+total=0 passed=0 failed=0 failed_names=""
+for t in $names; do
+  total=$((total + 1))
+  t0=$(date +%s.%N)
+  timeout -k 5 "$TEST_TIMEOUT" ./registrar_daemon --exact "$t" --test-threads=1 > "$L/test-$t.log" 2>&1
+  rc=$?
+  dt=$(awk "BEGIN{printf \"%.1f\", $(date +%s.%N)-$t0}")
+  if [ $rc -eq 0 ] && grep -q '^test result: ok. 1 passed' "$L/test-$t.log"; then
+    passed=$((passed + 1)); echo "PASS ${dt}s $t"
+  else
+    failed=$((failed + 1)); failed_names="$failed_names $t"
+    [ $rc -eq 124 ] && why="timed out" || why="rc=$rc"
+    echo "FAIL ${dt}s $t ($why)"
+    grep -A3 'panicked at' "$L/test-$t.log" | head -n 12 | sed 's/^/    | /'
+    grep '^test result' "$L/test-$t.log" | sed 's/^/    | /'
+  fi
+done
+kv tests_total $total; kv tests_passed $passed; kv tests_failed $failed
+kv tests_failed_names "${failed_names# }"
+say "registrar_daemon over kernel SCTP: $passed/$total passed${failed_names:+, failed:$failed_names}"
+# The same tests over TCP in this guest, timing alike: tells SCTP-specific failures apart.
+for t in $failed_names; do
+  RSERPOOL_TEST_TRANSPORT=tcp timeout -k 5 "$TEST_TIMEOUT" ./registrar_daemon --exact "$t" \
+    --test-threads=1 > "$L/test-tcp-$t.log" 2>&1 && r="passes" || r="FAILS"
+  say "  $t over TCP in the guest: $r"
+done
+
+[ "$SKIP_SMOKE" = 1 ] && exit 0
+
+# ---------------------------------------------------------------- RSPLIB smoke test
+PR=10.255.255.1     # our registrar (dummy0; RSPLIB PEs refuse loopback-only addresses)
+PR2=10.255.255.2    # an RSPLIB registrar peered with ours by ENRP
+ip addr add $PR2/24 dev dummy0
+COMMON="-logcolor=off -loglevel=3"
+PIDS=()
+bg() { local name=$1; shift; "$@" > "$L/$name.log" 2>&1 & PIDS+=($!); echo "started $name (pid $!): $*"; }
+wait_log() {  # wait_log FILE REGEX SECONDS
+  local i; for ((i = 0; i < $3 * 10; i++)); do grep -qE "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  return 1
+}
+
+step "capture: dumpcap -i any (SCTP: ASAP/ENRP; UDP: announces)"
+dumpcap -q -i any -f 'sctp or udp' -w /tmp/smoke.pcapng > "$L/dumpcap.log" 2>&1 & CAP=$!
+# dumpcap needs several seconds to start under emulation: wait until it captures.
+wait_log "$L/dumpcap.log" 'Capturing on' 60 || echo "dumpcap not ready: $(cat "$L/dumpcap.log")"
+sleep 1
+
+step "our registrar over kernel SCTP, peered with an RSPLIB registrar"
+RUST_LOG=info,rserpool=debug bg registrar ./rserpool registrar --transport sctp \
+  --asap $PR:3863 --enrp $PR:9901 --identifier 0x5 --peer $PR2:9901
+REG=${PIDS[-1]}
+if wait_log "$L/registrar.log" 'registrar started' 20; then say "smoke: our registrar started over SCTP"
+else say "smoke: our registrar did NOT start"; tail -n 20 "$L/registrar.log"; fi
+bg rspregistrar rspregistrar -asap=$PR2:3863 -enrp=$PR2:9901 -identifier=0x22 -peer=$PR:9901 $COMMON
+sleep 3
+
+step "RSPLIB pool elements: two Echo PEs at our registrar, one Daytime PE at the RSPLIB registrar"
+bg pe-echo1 rspserver -echo -poolhandle=EchoPool -registrar=$PR:3863 $COMMON
+bg pe-echo2 rspserver -echo -poolhandle=EchoPool -registrar=$PR:3863 $COMMON
+bg pe-daytime rspserver -daytime -poolhandle=DaytimePool -registrar=$PR2:3863 $COMMON
+sleep 8
+
+step "hsdump of our registrar (ENRP handle table request over SCTP)"
+timeout -s INT 10 hsdump $PR:9901 -logcolor=off > "$L/hsdump-ours.log" 2>&1
+tail -n 40 "$L/hsdump-ours.log"
+step "hsdump of the RSPLIB registrar (should hold our PEs, learnt by ENRP)"
+timeout -s INT 10 hsdump $PR2:9901 -logcolor=off > "$L/hsdump-rsplib.log" 2>&1
+tail -n 40 "$L/hsdump-rsplib.log"
+
+step "pool user: rspterminal on EchoPool through our registrar"
+( echo "hello through our registrar"; sleep 3; echo "second line"; sleep 3 ) \
+  | timeout -s INT 15 rspterminal -poolhandle=EchoPool -registrar=$PR:3863 $COMMON > "$L/pu-echo.log" 2>&1
+tail -n 30 "$L/pu-echo.log"
+step "pool user: rspterminal on DaytimePool (PE registered at the RSPLIB registrar) through ours"
+sleep 4 | timeout -s INT 4 rspterminal -poolhandle=DaytimePool -registrar=$PR:3863 $COMMON > "$L/pu-daytime.log" 2>&1
+tail -n 15 "$L/pu-daytime.log"
+
+step "stop PEs (SIGINT: deregistration), registrars, capture"
+for p in "${PIDS[@]:2}"; do kill -INT "$p" 2>/dev/null; done
+sleep 4
+kill -INT "${PIDS[1]}" 2>/dev/null; kill -INT "$REG" 2>/dev/null
+sleep 2
+reg_alive=0; kill -0 "$REG" 2>/dev/null && reg_alive=1
+kill -INT $CAP; wait $CAP
+cp /tmp/smoke.pcapng "$S/smoke.pcapng"
+
+step "logs"
+for f in registrar rspregistrar pe-echo1 pe-daytime; do echo "--- $f"; tail -n 25 "$L/$f.log"; done
+
+step "decode (tshark in the guest)"
+. /lab/ctl/lab-lib.sh
+decode_rserpool "$S/smoke.pcapng" "$S/smoke"
+frames=$(tshark -r "$S/smoke.pcapng" 2>/dev/null | wc -l)
+malformed=$(tshark -r "$S/smoke.pcapng" -Y '_ws.malformed' 2>/dev/null | wc -l)
+asap=$(tshark -r "$S/smoke.pcapng" -Y 'asap' 2>/dev/null | wc -l)
+enrp=$(tshark -r "$S/smoke.pcapng" -Y 'enrp' 2>/dev/null | wc -l)
+ours=$(tshark -r "$S/smoke.pcapng" -Y "(asap || enrp) && ip.src == $PR && (sctp.srcport == 3863 || sctp.srcport == 9901)" 2>/dev/null | wc -l)
+tshark -r "$S/smoke.pcapng" -Y '_ws.malformed' 2>/dev/null | head -n 20
+./rserpool inspect --verify "$S/smoke.pcapng" > "$L/inspect.log" 2>&1; inspect_rc=$?
+tail -n 25 "$L/inspect.log"
+
+step "interop verdicts"
+reg_ok=$(cat "$L"/pe-echo*.log | grep -c 'Home registrar is \$00000005')
+echo_ok=$(grep -c 'from PE .*> hello through our registrar' "$L/pu-echo.log")
+rejected=$(tshark -r "$S/smoke.pcapng" -Y 'asap.reject_bit == 1' 2>/dev/null | wc -l)
+badppid=$(tshark -r "$S/smoke.pcapng" -Y "ip.src == $PR && (sctp.srcport == 3863 || sctp.srcport == 9901) && sctp.data_payload_proto_id && !(sctp.data_payload_proto_id == 11 || sctp.data_payload_proto_id == 12)" 2>/dev/null | wc -l)
+hs_of() { grep -m1 -o 'Handlespace\[home=[^]]*\]: ([^)]*)' "$1" | sed 's/.*: //'; }
+hs_ours=$(hs_of "$L/hsdump-ours.log"); hs_rsplib=$(hs_of "$L/hsdump-rsplib.log")
+daytime=$(grep -cE 'from PE .*> [A-Z][a-z]+day, ' "$L/pu-daytime.log")
+say "smoke capture: $frames frames, $asap ASAP, $enrp ENRP ($ours sent by our registrar), tshark malformed: $malformed"
+say "smoke rserpool inspect --verify: exit $inspect_rc ($(grep -E 'messages|malformed|mismatch' "$L/inspect.log" | tail -n 2 | tr '\n' ' '))"
+say "smoke ASAP with reject bit: $rejected; Echo PEs that took our registrar as home: $reg_ok of 2"
+say "smoke DATA chunks from our registrar with a PPID other than ASAP 11 / ENRP 12: $badppid"
+say "smoke RSPLIB registrar warnings: $(grep -c 'Warning' "$L/rspregistrar.log"); distinct:"
+grep -h 'Warning' "$L/rspregistrar.log" | sed 's/^.*Warning: /    /' | sort | uniq -c | sort -rn | head -n 5 | tee -a "$SUMTXT"
+say "smoke our registrar WARN lines: $(grep -c ' WARN ' "$L/registrar.log"); distinct:"
+grep -h ' WARN ' "$L/registrar.log" | sed 's/^.* WARN //; s/from=.*//' | sort | uniq -c | sort -rn | head -n 5 | tee -a "$SUMTXT"
+say "smoke hsdump (expect 2 pools, 3 PEs in each): ours ${hs_ours:-no answer}, RSPLIB peer ${hs_rsplib:-no answer}"
+say "smoke rspterminal echo through our registrar: $([ "$echo_ok" -gt 0 ] && echo works || echo "no echo ($echo_ok)")"
+say "smoke rspterminal daytime (PE at RSPLIB registrar) via ours: $([ "$daytime" -gt 0 ] && echo works || echo 'no reply')"
+say "smoke our registrar stopped on SIGINT: $([ $reg_alive = 0 ] && echo yes || echo NO)"
+kv smoke_malformed "$malformed"; kv smoke_inspect_rc "$inspect_rc"
+exit 0
