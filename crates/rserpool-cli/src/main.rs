@@ -1,5 +1,6 @@
 //! `rserpool`: one binary for every RSerPool role and tool.
 
+mod dump;
 mod inspect;
 mod logging;
 mod registrar;
@@ -23,6 +24,8 @@ enum Command {
     Inspect(inspect::Args),
     /// Run a pool registrar (ASAP server and ENRP peer).
     Registrar(Box<registrar::Args>),
+    /// Print a registrar's handlespace (pools, PEs, peers), as text or JSON.
+    Dump(dump::Args),
 }
 
 fn main() {
@@ -30,6 +33,7 @@ fn main() {
     match cli.command {
         Command::Inspect(args) => std::process::exit(inspect::run(&args)),
         Command::Registrar(args) => std::process::exit(registrar::run(&args)),
+        Command::Dump(args) => std::process::exit(dump::run(&args)),
     }
 }
 
