@@ -3,6 +3,7 @@
 mod dump;
 mod inspect;
 mod logging;
+mod monitor;
 mod registrar;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +27,8 @@ enum Command {
     Registrar(Box<registrar::Args>),
     /// Print a registrar's handlespace (pools, PEs, peers), as text or JSON.
     Dump(dump::Args),
+    /// Live view of registrars, pools and PEs (discovers registrars by announces).
+    Monitor(monitor::Args),
 }
 
 fn main() {
@@ -34,6 +37,7 @@ fn main() {
         Command::Inspect(args) => std::process::exit(inspect::run(&args)),
         Command::Registrar(args) => std::process::exit(registrar::run(&args)),
         Command::Dump(args) => std::process::exit(dump::run(&args)),
+        Command::Monitor(args) => std::process::exit(monitor::run(&args)),
     }
 }
 

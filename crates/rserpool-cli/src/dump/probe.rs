@@ -154,15 +154,6 @@ impl Probe {
         }
     }
 
-    /// The registrar's ID and ENRP endpoint, from its PRESENCE.
-    pub fn registrar(&self) -> &ServerInformation {
-        &self.registrar
-    }
-
-    pub fn address(&self) -> SocketAddr {
-        self.address
-    }
-
     /// Fetches the whole handlespace and the peer list within `limit`.
     pub async fn snapshot(&mut self, limit: Duration) -> Result<Snapshot, ProbeError> {
         let deadline = Instant::now() + limit;
@@ -297,18 +288,6 @@ impl Probe {
     /// Closes the association cleanly (the registrar reads end of stream).
     pub async fn close(mut self) {
         let _ = self.writer.shutdown().await;
-    }
-
-    /// Reads and answers what arrived since the last call, without waiting.
-    pub async fn drain(&mut self) -> Result<(), ProbeError> {
-        loop {
-            let m = match self.rx.try_recv() {
-                Ok(r) => self.decode(Some(r))?,
-                Err(mpsc::error::TryRecvError::Empty) => return Ok(()),
-                Err(mpsc::error::TryRecvError::Disconnected) => return Err(ProbeError::Closed),
-            };
-            self.answer(m).await?;
-        }
     }
 
     async fn send(&mut self, m: impl Into<EnrpMessage>) -> Result<(), ProbeError> {

@@ -1,0 +1,200 @@
+//! `rserpool monitor --once` against real registrars on loopback.
+
+use rserpool::announce::MulticastConfig;
+use rserpool::registrar::{DaemonConfig, RegistrarHandle, start};
+use rserpool::transport::{Association, Carrier, Ppid, TransportMode, connect};
+use rserpool_proto::registrar::Config;
+use rserpool_proto::wire::asap::Registration;
+use rserpool_proto::wire::{
+    AsapMessage, DecodeOptions, PeId, Policy, PoolElement, ServerId, TransportParam, TransportUse,
+};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::process::Output;
+use std::time::Duration;
+
+fn config(id: u32, peers: Vec<SocketAddr>) -> DaemonConfig {
+    let placeholder = TransportParam::Tcp {
+        port: 0,
+        transport_use: TransportUse::DataOnly,
+        address: [127, 0, 0, 1].into(),
+    };
+    let mut c = Config::new(ServerId(id), placeholder);
+    c.peers = peers;
+    c.keep_alive_transmission_interval = Duration::from_secs(120);
+    c.keep_alive_timeout = Duration::from_secs(120);
+    c.mentor_discovery_timeout = Duration::from_millis(200);
+    c.peer_heartbeat_cycle = Duration::from_millis(200);
+    let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let mut d = DaemonConfig::new(c, vec![local], vec![local]);
+    d.transport = TransportMode::Tcp;
+    d.seed = u64::from(id);
+    d
+}
+
+async fn register(pr: SocketAddr, pool: &str, id: u32, policy: Policy) -> Association {
+    let mut a = connect(pr, Carrier::Tcp, Ppid::Asap).await.unwrap();
+    let m = AsapMessage::from(Registration {
+        pool_handle: pool.into(),
+        pool_element: PoolElement {
+            pe_id: PeId(id),
+            home_server_id: ServerId(0),
+            registration_life: 30_000,
+            user_transport: TransportParam::Tcp {
+                port: 7000,
+                transport_use: TransportUse::DataOnly,
+                address: [127, 0, 0, 1].into(),
+            },
+            policy,
+            asap_transport: None,
+        },
+    });
+    a.send(&m.to_bytes()).await.unwrap();
+    let bytes = tokio::time::timeout(Duration::from_secs(5), a.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let m = AsapMessage::decode(bytes, &DecodeOptions::default()).unwrap();
+    assert!(matches!(m.message, AsapMessage::RegistrationResponse(r) if !r.reject));
+    a
+}
+
+async fn monitor(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_rserpool"))
+            .arg("monitor")
+            .arg("--once")
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// Runs `monitor --once` until its frame contains every one of `want`.
+async fn frame_until(args: Vec<String>, want: &[&str]) -> String {
+    let mut last = String::new();
+    for _ in 0..50 {
+        let out = monitor(args.clone()).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        last = String::from_utf8(out.stdout).unwrap();
+        if want.iter().all(|w| last.contains(w)) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the frame never showed all of {want:?}:\n{last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_shows_every_registrar_pool_and_pe_without_terminal_codes() {
+    let pr1: RegistrarHandle = start(config(0x51, vec![])).await.unwrap();
+    let pr2 = start(config(0x52, vec![pr1.enrp_addrs()[0]]))
+        .await
+        .unwrap();
+    let _a = register(pr1.asap_addrs()[0], "EchoPool", 0xa1, Policy::RoundRobin).await;
+    let _b = register(pr2.asap_addrs()[0], "EchoPool", 0xa2, Policy::RoundRobin).await;
+    let _c = register(
+        pr2.asap_addrs()[0],
+        "Load",
+        0xb1,
+        Policy::LeastUsed {
+            load: u32::MAX / 4 + 1,
+        },
+    )
+    .await;
+    // Only the first registrar is named: the second is found as its peer.
+    let args = vec![
+        "--registrar".to_string(),
+        pr1.enrp_addrs()[0].to_string(),
+        "--transport".to_string(),
+        "tcp".to_string(),
+    ];
+    let frame = frame_until(
+        args,
+        &[
+            "Registrars: 2 (2 answering)  Pools: 2  PEs: 3",
+            "0x000000a1  0x00000051  tcp 127.0.0.1:7000",
+            "0x000000a2  0x00000052",
+            "0x000000b1  0x00000052",
+        ],
+    )
+    .await;
+    assert!(!frame.contains('\x1b'), "{frame}");
+    let e1 = pr1.enrp_addrs()[0].to_string();
+    assert!(
+        frame
+            .lines()
+            .any(|l| l.contains("0x00000051") && l.contains(&e1) && l.contains("up (")),
+        "{frame}"
+    );
+    assert!(
+        frame.contains("Pool \"EchoPool\"  RoundRobin  2 PE(s)"),
+        "{frame}"
+    );
+    assert!(
+        frame.contains("Pool \"Load\"  LeastUsed  1 PE(s)"),
+        "{frame}"
+    );
+    let b1 = frame.lines().find(|l| l.contains("0x000000b1")).unwrap();
+    assert!(b1.contains("load=25.0%"), "{frame}");
+    assert!(
+        b1.trim_end().ends_with("2/2"),
+        "every registrar knows it: {frame}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_reports_a_dead_registrar_and_fails_if_none_answers() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = monitor(vec![
+        "--registrar".into(),
+        free.to_string(),
+        "--transport".into(),
+        "tcp".into(),
+    ])
+    .await;
+    assert!(!out.status.success());
+    let frame = String::from_utf8(out.stdout).unwrap();
+    assert!(frame.contains("Registrars: 1 (0 answering)"), "{frame}");
+    assert!(frame.contains("DOWN: cannot connect to"), "{frame}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_discovers_a_registrar_by_its_presence_announces() {
+    // A group port of our own, so other tests and daemons do not interfere.
+    let group = SocketAddrV4::new(Ipv4Addr::new(239, 0, 0, 51), 39_917);
+    let mut c = config(0x61, vec![]);
+    c.registrar.announce = true;
+    c.enrp_announce = Some(MulticastConfig::new(group, Ipv4Addr::LOCALHOST));
+    let pr = start(c).await.unwrap();
+    let _a = register(pr.asap_addrs()[0], "Found", 0xc1, Policy::Random).await;
+    let out = monitor(vec![
+        "--announce-group".into(),
+        group.to_string(),
+        "--announce-interface".into(),
+        "127.0.0.1".into(),
+        "--discovery-ms".into(),
+        "5000".into(),
+        "--transport".into(),
+        "tcp".into(),
+    ])
+    .await;
+    let frame = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}{frame}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(frame.contains("Registrars: 1 (1 answering)"), "{frame}");
+    assert!(frame.contains(&pr.enrp_addrs()[0].to_string()), "{frame}");
+    assert!(frame.contains("0x000000c1  0x00000061"), "{frame}");
+}
