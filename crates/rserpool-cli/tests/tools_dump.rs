@@ -1,4 +1,5 @@
 //! `rserpool dump` against real registrars on loopback.
+#![allow(clippy::unwrap_used)]
 
 use rserpool::registrar::{DaemonConfig, RegistrarHandle, start};
 use rserpool::transport::{Association, Ppid, TransportMode, connect};
@@ -142,7 +143,7 @@ async fn dump_lists_exactly_the_registered_pes_in_text_and_json() {
     let pr2 = registrar(0x22, vec![pr1.enrp_addrs()[0]], 2).await;
     let a1 = pr1.asap_addrs()[0];
     let a2 = pr2.asap_addrs()[0];
-    let _pes = vec![
+    let _pes = [
         register(a1, "EchoPool", pe(0x101, 7001, Policy::RoundRobin)).await,
         register(a1, "EchoPool", pe(0x102, 7002, Policy::RoundRobin)).await,
         register(a2, "EchoPool", pe(0x103, 7003, Policy::RoundRobin)).await,

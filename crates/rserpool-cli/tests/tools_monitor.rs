@@ -1,4 +1,5 @@
 //! `rserpool monitor --once` against real registrars on loopback.
+#![allow(clippy::unwrap_used)]
 
 use rserpool::announce::MulticastConfig;
 use rserpool::registrar::{DaemonConfig, RegistrarHandle, start};
