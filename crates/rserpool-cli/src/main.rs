@@ -4,6 +4,8 @@ mod dump;
 mod inspect;
 mod logging;
 mod monitor;
+mod pe;
+mod pu;
 mod registrar;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +31,10 @@ enum Command {
     Dump(dump::Args),
     /// Live view of registrars, pools and PEs (discovers registrars by announces).
     Monitor(monitor::Args),
+    /// Run a pool element offering a built-in service (echo, compute, ...).
+    Pe(Box<pe::Args>),
+    /// A terminal pool user: stdin lines to the pool, replies to stdout.
+    Pu(Box<pu::Args>),
 }
 
 fn main() {
@@ -38,6 +44,8 @@ fn main() {
         Command::Registrar(args) => std::process::exit(registrar::run(&args)),
         Command::Dump(args) => std::process::exit(dump::run(&args)),
         Command::Monitor(args) => std::process::exit(monitor::run(&args)),
+        Command::Pe(args) => std::process::exit(pe::run(&args)),
+        Command::Pu(args) => std::process::exit(pu::run(&args)),
     }
 }
 

@@ -20,7 +20,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod handlespace;
-pub mod registrar;
 pub mod pool_element;
 pub mod pool_user;
+pub mod registrar;
 pub mod wire;

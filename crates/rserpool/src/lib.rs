@@ -3,9 +3,30 @@
 //!
 //! - [`transport`]: associations over TCP or kernel SCTP, chosen at run
 //!   time, with the same message-oriented interface.
+//! - [`registrar`]: the registrar daemon.
+//! - [`pool_element`]: pool elements: registration and sessions.
+//! - [`pool_user`]: pool users: handle resolution and sessions with failover.
+//! - [`services`]: ready-made pool element services (echo, compute, ...).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod announce;
 pub mod metrics;
+pub mod pool_element;
+pub mod pool_user;
 pub mod registrar;
+pub mod services;
 pub mod transport;
+
+/// A seed for protocol randomness (PE IDs, selection) from the standard
+/// library's randomly keyed hasher and the clock.
+pub(crate) fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}

@@ -4,6 +4,7 @@
 //! receives whole ASAP or ENRP messages. Kernel SCTP is used where the
 //! kernel has it ([`TransportMode::Auto`]); TCP works everywhere.
 
+pub mod data;
 pub mod framing;
 mod sctp;
 

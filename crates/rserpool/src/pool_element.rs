@@ -1,0 +1,796 @@
+//! The pool element runtime: the I/O-free [`PoolElement`] of
+//! `rserpool-proto` driven by tokio sockets and a real clock.
+//!
+//! A pool element has two endpoints:
+//! - the **data listener**, registered as its user transport (transport
+//!   use "data plus control"), where pool users open sessions; each
+//!   session is handed to the application as a [`ServerSession`];
+//! - the **control endpoint**, where registrars reach it. Its registrar
+//!   associations are opened from that endpoint's port, so a registrar
+//!   that takes the PE over (after its home registrar failed) connects to
+//!   the address it saw and its ENDPOINT_KEEP_ALIVE lands here, never on
+//!   the data listener (see [`crate::transport::data`]).
+//!
+//! One task owns the state machine, as in [`crate::registrar`]: reader
+//! tasks forward registrar messages, writer tasks drain bounded queues.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use rserpool::pool_element::{PoolElementConfig, start};
+//! use rserpool_proto::wire::Policy;
+//!
+//! let mut cfg = PoolElementConfig::new("echo", Policy::LeastUsed { load: 0 });
+//! cfg.registrars = vec!["127.0.0.1:3863".parse().unwrap()];
+//! let mut pe = start(cfg).await?;
+//! pe.wait_registered().await;
+//! while let Some(mut session) = pe.accept().await {
+//!     tokio::spawn(async move {
+//!         while let Ok(Some(msg)) = session.recv().await {
+//!             if let rserpool::pool_element::SessionMessage::Data(frame) = msg {
+//!                 let _ = session.send(frame.ppid, frame.payload).await;
+//!             }
+//!         }
+//!     });
+//! }
+//! pe.stop().await
+//! # }
+//! ```
+
+use crate::announce::{ASAP_ANNOUNCE_GROUP, AnnounceListener, MulticastConfig};
+use crate::transport::data::{self, DataChannel, DataListener, DataReader, DataWriter};
+use crate::transport::{self, Association, Carrier, Listener, Ppid, TransportMode};
+use rserpool_proto::handlespace::Time;
+use rserpool_proto::pool_element::{
+    AsapTimers, PeConfig, PeEvent, PeSession, PeState, PeTransmit, PoolElement, RegConn,
+    SessionInput, SetLoadError,
+};
+use rserpool_proto::pool_user::channel::Frame;
+use rserpool_proto::wire::asap::BusinessCard;
+use rserpool_proto::wire::{PeId, Policy, PoolHandle, TransportParam, TransportUse};
+use std::collections::HashMap;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+/// Messages queued for one registrar association before it counts as stuck.
+const SEND_QUEUE: usize = 256;
+/// Sessions accepted but not yet taken by the application.
+const SESSION_BACKLOG: usize = 128;
+/// Events kept for the application; older ones are dropped when it does
+/// not read them.
+const EVENT_BACKLOG: usize = 256;
+
+/// What a pool element registers and where it listens.
+#[derive(Clone, Debug)]
+pub struct PoolElementConfig {
+    pub pool_handle: PoolHandle,
+    /// Policy with this PE's values (load, weight, priority, ...).
+    pub policy: Policy,
+    /// Where pool users reach this PE (port 0: the kernel picks one). An
+    /// unspecified address is registered as such; the registrar fills in
+    /// the address it sees the PE at.
+    pub data_addr: SocketAddr,
+    /// The control endpoint for registrars; port 0 picks one.
+    pub control_addr: SocketAddr,
+    /// Registrars' ASAP endpoints, tried in order before announced ones.
+    pub registrars: Vec<SocketAddr>,
+    /// Listen for ASAP Server Announces here (`None`: static registrars only).
+    pub announces: Option<MulticastConfig>,
+    pub transport: TransportMode,
+    pub registration_life: Duration,
+    pub timers: AsapTimers,
+    /// A fixed PE ID; `None` draws a random one.
+    pub pe_id: Option<PeId>,
+    pub seed: u64,
+}
+
+impl PoolElementConfig {
+    /// Defaults: all interfaces, kernel-chosen ports, registrars found by
+    /// announces on the loopback group 239.0.0.50:3863, RFC timers.
+    pub fn new(pool_handle: impl Into<PoolHandle>, policy: Policy) -> Self {
+        PoolElementConfig {
+            pool_handle: pool_handle.into(),
+            policy,
+            data_addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            control_addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            registrars: Vec::new(),
+            announces: Some(MulticastConfig::new(
+                ASAP_ANNOUNCE_GROUP,
+                Ipv4Addr::LOCALHOST,
+            )),
+            transport: TransportMode::Auto,
+            registration_life: Duration::from_secs(30),
+            timers: AsapTimers::DEFAULT,
+            pe_id: None,
+            seed: crate::random_seed(),
+        }
+    }
+}
+
+/// Why [`PoolElementHandle::set_load`] failed.
+#[derive(Debug)]
+pub enum LoadError {
+    Policy(SetLoadError),
+    /// The pool element is not running any more.
+    Stopped,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Policy(e) => e.fmt(f),
+            LoadError::Stopped => f.write_str("the pool element has stopped"),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+enum Command {
+    SetLoad(u32, oneshot::Sender<Result<(), SetLoadError>>),
+    Deregister,
+}
+
+/// A running pool element.
+#[derive(Debug)]
+pub struct PoolElementHandle {
+    pe_id: PeId,
+    pool_handle: PoolHandle,
+    data_addr: SocketAddr,
+    control_addr: SocketAddr,
+    carrier: Carrier,
+    commands: mpsc::Sender<Command>,
+    events: mpsc::Receiver<PeEvent>,
+    state: watch::Receiver<PeState>,
+    sessions: mpsc::Receiver<ServerSession>,
+    /// Dropped (or set) when the pool element ends: sessions stop.
+    alive: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    aux: Vec<JoinHandle<()>>,
+}
+
+impl PoolElementHandle {
+    pub fn pe_id(&self) -> PeId {
+        self.pe_id
+    }
+    pub fn pool_handle(&self) -> &PoolHandle {
+        &self.pool_handle
+    }
+    /// Where pool users connect.
+    pub fn data_addr(&self) -> SocketAddr {
+        self.data_addr
+    }
+    /// Where registrars connect (and where the PE's registrar
+    /// associations come from).
+    pub fn control_addr(&self) -> SocketAddr {
+        self.control_addr
+    }
+    pub fn carrier(&self) -> Carrier {
+        self.carrier
+    }
+
+    /// The registration state now.
+    pub fn state(&self) -> PeState {
+        *self.state.borrow()
+    }
+
+    /// Waits until a registrar has accepted the registration.
+    pub async fn wait_registered(&mut self) {
+        let _ = self.state.wait_for(|s| s.registered).await;
+    }
+
+    /// The next registration event (registered, home changed, ...);
+    /// `None` once the pool element has ended.
+    pub async fn next_event(&mut self) -> Option<PeEvent> {
+        self.events.recv().await
+    }
+
+    /// The next pool user session; `None` once the pool element has ended.
+    pub async fn accept(&mut self) -> Option<ServerSession> {
+        self.sessions.recv().await
+    }
+
+    /// Hands out the session queue, for a task that serves sessions while
+    /// the handle stays with its owner.
+    pub fn take_sessions(&mut self) -> SessionAcceptor {
+        let (_, empty) = mpsc::channel(1);
+        SessionAcceptor {
+            rx: std::mem::replace(&mut self.sessions, empty),
+        }
+    }
+
+    /// Registers a new load (adaptive policies only).
+    pub async fn set_load(&self, load: u32) -> Result<(), LoadError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::SetLoad(load, tx))
+            .await
+            .map_err(|_| LoadError::Stopped)?;
+        rx.await
+            .map_err(|_| LoadError::Stopped)?
+            .map_err(LoadError::Policy)
+    }
+
+    /// Graceful stop: deregisters (waiting for the registrar's answer at
+    /// most T3 with its retransmissions, and never longer than 5 s), then
+    /// closes every endpoint and session.
+    pub async fn stop(mut self) -> io::Result<()> {
+        let _ = self.commands.send(Command::Deregister).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.task).await;
+        self.shutdown();
+        Ok(())
+    }
+
+    /// Ends at once, as a crash would: no deregistration, sockets close.
+    pub fn kill(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.task.abort();
+        for t in &self.aux {
+            t.abort();
+        }
+        let _ = self.alive.send(false);
+    }
+}
+
+impl Drop for PoolElementHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The session queue of a pool element (see [`PoolElementHandle::take_sessions`]).
+#[derive(Debug)]
+pub struct SessionAcceptor {
+    rx: mpsc::Receiver<ServerSession>,
+}
+
+impl SessionAcceptor {
+    pub async fn accept(&mut self) -> Option<ServerSession> {
+        self.rx.recv().await
+    }
+}
+
+/// What a pool user sent on a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionMessage {
+    /// An application message.
+    Data(Frame),
+    /// The pool user failed over to this PE and replays the state the
+    /// previous PE handed out in its last COOKIE: resume from it.
+    CookieEcho(Vec<u8>),
+    /// Failover candidates the pool user proposes.
+    BusinessCard(BusinessCard),
+}
+
+/// One pool user's session with this pool element.
+#[derive(Debug)]
+pub struct ServerSession {
+    reader: DataReader,
+    writer: DataWriter,
+    session: PeSession,
+    peer: Option<SocketAddr>,
+    pool_handle: PoolHandle,
+    alive: watch::Receiver<bool>,
+}
+
+fn stopped() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "the pool element has stopped",
+    )
+}
+
+impl ServerSession {
+    fn new(
+        channel: DataChannel,
+        pool_handle: PoolHandle,
+        alive: watch::Receiver<bool>,
+    ) -> ServerSession {
+        let peer = channel.peer_addr();
+        ServerSession {
+            reader: channel.reader,
+            writer: channel.writer,
+            session: PeSession::new(TransportUse::DataPlusControl),
+            peer,
+            pool_handle,
+            alive,
+        }
+    }
+
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
+    /// The next message; `None` when the pool user closed the session.
+    /// Malformed ASAP control frames are skipped (and logged).
+    pub async fn recv(&mut self) -> io::Result<Option<SessionMessage>> {
+        loop {
+            let frame = tokio::select! {
+                f = self.reader.recv() => f?,
+                _ = self.alive.wait_for(|a| !*a) => return Err(stopped()),
+            };
+            let Some(frame) = frame else {
+                return Ok(None);
+            };
+            match self.session.receive(frame) {
+                Ok(SessionInput::Data(f)) => return Ok(Some(SessionMessage::Data(f))),
+                Ok(SessionInput::CookieEcho(c)) => return Ok(Some(SessionMessage::CookieEcho(c))),
+                Ok(SessionInput::BusinessCard(b)) => {
+                    return Ok(Some(SessionMessage::BusinessCard(b)));
+                }
+                Err(e) => debug!(peer = ?self.peer, "session frame dropped: {e}"),
+            }
+        }
+    }
+
+    async fn send_frame(&mut self, frame: &Frame) -> io::Result<()> {
+        if !*self.alive.borrow() {
+            return Err(stopped());
+        }
+        self.writer.send(frame).await
+    }
+
+    /// Sends an application message (PPID 11 is reserved for ASAP).
+    pub async fn send(&mut self, ppid: u32, payload: impl Into<Vec<u8>>) -> io::Result<()> {
+        let frame = self
+            .session
+            .data(ppid, payload)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        self.send_frame(&frame).await
+    }
+
+    /// Hands the pool user state to replay to the next PE after a failover.
+    pub async fn send_cookie(&mut self, cookie: &[u8]) -> io::Result<()> {
+        let frame = self
+            .session
+            .cookie(cookie)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        self.send_frame(&frame).await
+    }
+
+    /// Tells the pool user which PEs to fail over to.
+    pub async fn send_business_card(
+        &mut self,
+        policy: Option<Policy>,
+        pool_elements: Vec<rserpool_proto::wire::PoolElement>,
+    ) -> io::Result<()> {
+        let frame = self
+            .session
+            .business_card(self.pool_handle.clone(), policy, pool_elements)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        self.send_frame(&frame).await
+    }
+
+    /// The cookie the pool user echoed on this session, if it did.
+    pub fn echoed_cookie(&self) -> Option<&[u8]> {
+        self.session.echoed_cookie()
+    }
+
+    /// Closes the session's sending direction.
+    pub async fn close(mut self) -> io::Result<()> {
+        self.writer.shutdown().await
+    }
+}
+
+/// The user transport a PE registers for its data listener.
+fn user_transport(carrier: Carrier, addr: SocketAddr) -> TransportParam {
+    match carrier {
+        Carrier::Tcp => TransportParam::Tcp {
+            port: addr.port(),
+            transport_use: TransportUse::DataPlusControl,
+            address: addr.ip(),
+        },
+        Carrier::Sctp => TransportParam::Sctp {
+            port: addr.port(),
+            transport_use: TransportUse::DataPlusControl,
+            addresses: vec![addr.ip()],
+        },
+    }
+}
+
+/// Starts a pool element: binds its endpoints, then registers in the
+/// background.
+pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
+    let carrier = cfg.transport.resolve()?;
+    let data_listener = DataListener::bind(cfg.data_addr, carrier)?;
+    let data_addr = data_listener.local_addr()?;
+    let control = data::bind_control(cfg.control_addr, carrier)?;
+    let control_addr = control
+        .local_addrs()?
+        .first()
+        .copied()
+        .ok_or_else(|| io::Error::other("control endpoint has no address"))?;
+
+    let mut pe_cfg = PeConfig::new(
+        cfg.pool_handle.clone(),
+        cfg.policy,
+        user_transport(carrier, data_addr),
+        cfg.registrars.clone(),
+    );
+    pe_cfg.registration_life = cfg.registration_life;
+    pe_cfg.timers = cfg.timers;
+    pe_cfg.pe_id = cfg.pe_id;
+
+    let (tx, rx) = mpsc::channel::<Input>(1024);
+    let (alive, alive_rx) = watch::channel(true);
+    let (sessions_tx, sessions_rx) = mpsc::channel(SESSION_BACKLOG);
+    let mut aux = Vec::new();
+    aux.push(tokio::spawn(accept_sessions(
+        data_listener,
+        sessions_tx,
+        cfg.pool_handle.clone(),
+        alive_rx,
+    )));
+    aux.push(tokio::spawn(accept_registrars(control, tx.clone())));
+    if let Some(m) = &cfg.announces {
+        let listener = AnnounceListener::new(m)?;
+        let tx = tx.clone();
+        aux.push(tokio::spawn(async move {
+            let mut buf = vec![0u8; 65536];
+            loop {
+                match listener.recv(&mut buf).await {
+                    Ok((bytes, from)) => {
+                        if tx
+                            .send(Input::Announce(from, bytes.to_vec()))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        warn!("ASAP announce listener: {e}");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }));
+    }
+
+    let origin = Instant::now();
+    let pe = PoolElement::new(pe_cfg, Time::ZERO, cfg.seed);
+    let pe_id = pe.pe_id();
+    info!(pool = %cfg.pool_handle, pe = %pe_id, data = %data_addr, control = %control_addr, %carrier, "pool element started");
+    let (state_tx, state_rx) = watch::channel(pe.state());
+    let (events_tx, events_rx) = mpsc::channel(EVENT_BACKLOG);
+    let (cmd_tx, cmd_rx) = mpsc::channel(16);
+    let driver = Driver {
+        pe,
+        origin,
+        carrier,
+        control_addr,
+        connect_timeout: cfg.timers.connect_timeout,
+        tx,
+        links: HashMap::new(),
+        state: state_tx,
+        events: events_tx,
+    };
+    let task = tokio::spawn(driver.run(rx, cmd_rx));
+    Ok(PoolElementHandle {
+        pe_id,
+        pool_handle: cfg.pool_handle,
+        data_addr,
+        control_addr,
+        carrier,
+        commands: cmd_tx,
+        events: events_rx,
+        state: state_rx,
+        sessions: sessions_rx,
+        alive,
+        task,
+        aux,
+    })
+}
+
+async fn accept_sessions(
+    listener: DataListener,
+    tx: mpsc::Sender<ServerSession>,
+    pool_handle: PoolHandle,
+    alive: watch::Receiver<bool>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((channel, peer)) => {
+                debug!(%peer, "pool user session accepted");
+                let s = ServerSession::new(channel, pool_handle.clone(), alive.clone());
+                // A full backlog means the application does not take
+                // sessions: refuse this one by dropping it.
+                if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(s) {
+                    return;
+                }
+            }
+            Err(e) => {
+                warn!("data listener accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn accept_registrars(listener: Listener, tx: mpsc::Sender<Input>) {
+    loop {
+        match listener.accept().await {
+            Ok((assoc, _)) => {
+                if tx.send(Input::Accepted(assoc)).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                warn!("control endpoint accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+enum Input {
+    Connected(RegConn, io::Result<Association>),
+    Accepted(Association),
+    Message(RegConn, Vec<u8>),
+    Closed(RegConn),
+    Announce(SocketAddr, Vec<u8>),
+}
+
+struct Link {
+    tx: mpsc::Sender<Vec<u8>>,
+    reader: JoinHandle<()>,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+struct Driver {
+    pe: PoolElement,
+    origin: Instant,
+    carrier: Carrier,
+    control_addr: SocketAddr,
+    connect_timeout: Duration,
+    tx: mpsc::Sender<Input>,
+    links: HashMap<RegConn, Link>,
+    state: watch::Sender<PeState>,
+    events: mpsc::Sender<PeEvent>,
+}
+
+impl Driver {
+    fn now(&self) -> Time {
+        Time::from_micros(u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX))
+    }
+
+    fn instant(&self, t: Time) -> Instant {
+        self.origin + Duration::from_micros(t.as_micros())
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Input>, mut commands: mpsc::Receiver<Command>) {
+        let mut deregistering = false;
+        self.flush();
+        loop {
+            let deadline = self.pe.poll_timeout().map(|t| self.instant(t));
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                input = rx.recv() => {
+                    let Some(input) = input else { break };
+                    self.input(input);
+                }
+                () = sleep => {
+                    let now = self.now();
+                    self.pe.handle_timeout(now);
+                }
+                cmd = commands.recv(), if !deregistering => {
+                    let now = self.now();
+                    match cmd {
+                        Some(Command::SetLoad(load, reply)) => {
+                            let _ = reply.send(self.pe.set_load(now, load));
+                        }
+                        Some(Command::Deregister) | None => {
+                            deregistering = true;
+                            self.pe.deregister(now);
+                        }
+                    }
+                }
+            }
+            if self.flush() {
+                // Let the writers hand the last messages to the kernel.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                return;
+            }
+        }
+    }
+
+    fn input(&mut self, input: Input) {
+        let now = self.now();
+        match input {
+            Input::Connected(conn, Ok(a)) => {
+                debug!(conn = conn.0, peer = ?a.peer_addr(), "registrar association up");
+                let link = self.spawn_link(conn, a);
+                self.links.insert(conn, link);
+                self.pe.registrar_connected(now, conn);
+            }
+            Input::Connected(conn, Err(e)) => {
+                debug!(conn = conn.0, "registrar connect failed: {e}");
+                self.pe.registrar_closed(now, conn);
+            }
+            Input::Accepted(a) => {
+                let remote = a
+                    .peer_addr()
+                    .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+                let conn = self.pe.registrar_accepted(now, remote);
+                debug!(conn = conn.0, %remote, "registrar opened an association");
+                let link = self.spawn_link(conn, a);
+                self.links.insert(conn, link);
+            }
+            Input::Message(conn, bytes) => {
+                if self.links.contains_key(&conn) {
+                    self.pe.registrar_received(now, conn, &bytes);
+                }
+            }
+            Input::Closed(conn) => {
+                if self.links.remove(&conn).is_some() {
+                    debug!(conn = conn.0, "registrar association closed");
+                    self.pe.registrar_closed(now, conn);
+                }
+            }
+            Input::Announce(from, bytes) => self.pe.announce_received(now, from, &bytes),
+        }
+    }
+
+    fn spawn_link(&self, conn: RegConn, a: Association) -> Link {
+        let Association {
+            mut reader,
+            mut writer,
+        } = a;
+        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(SEND_QUEUE);
+        let inputs = self.tx.clone();
+        let reader = tokio::spawn(async move {
+            while let Ok(Some(m)) = reader.recv().await {
+                if inputs.send(Input::Message(conn, m.to_vec())).await.is_err() {
+                    return;
+                }
+            }
+            let _ = inputs.send(Input::Closed(conn)).await;
+        });
+        tokio::spawn(async move {
+            while let Some(m) = rx.recv().await {
+                if writer.send(&m).await.is_err() {
+                    break;
+                }
+            }
+            let _ = writer.shutdown().await;
+        });
+        Link { tx, reader }
+    }
+
+    /// Carries out what the state machine asked for; true once it has
+    /// deregistered (the driver ends).
+    fn flush(&mut self) -> bool {
+        let now = self.now();
+        while let Some(t) = self.pe.poll_transmit() {
+            match t {
+                PeTransmit::Connect { conn, to } => {
+                    let tx = self.tx.clone();
+                    let carrier = self.carrier;
+                    let local = self.control_addr;
+                    let timeout = self.connect_timeout;
+                    tokio::spawn(async move {
+                        let r = connect_registrar(local, &to, carrier, timeout).await;
+                        let _ = tx.send(Input::Connected(conn, r)).await;
+                    });
+                }
+                PeTransmit::Send { conn, bytes } => {
+                    if let Some(link) = self.links.get(&conn) {
+                        if link.tx.try_send(bytes).is_err() {
+                            warn!(
+                                conn = conn.0,
+                                "registrar association not reading: dropping it"
+                            );
+                            self.links.remove(&conn);
+                            self.pe.registrar_closed(now, conn);
+                        }
+                    }
+                }
+                PeTransmit::Close { conn } => {
+                    self.links.remove(&conn);
+                }
+            }
+        }
+        let mut done = false;
+        while let Some(e) = self.pe.poll_event() {
+            log_event(&e);
+            done |= matches!(e, PeEvent::Deregistered { .. });
+            // The application may not read events: the newest are dropped.
+            let _ = self.events.try_send(e);
+        }
+        self.state.send_if_modified(|s| {
+            let new = self.pe.state();
+            let changed = *s != new;
+            *s = new;
+            changed
+        });
+        done
+    }
+}
+
+/// Connects to a registrar from the control endpoint's port, falling back
+/// to an ephemeral port (then a takeover cannot reach this PE, but
+/// registration works) when the kernel refuses the shared port.
+async fn connect_registrar(
+    local: SocketAddr,
+    to: &[SocketAddr],
+    carrier: Carrier,
+    timeout: Duration,
+) -> io::Result<Association> {
+    let mut last = io::Error::new(io::ErrorKind::AddrNotAvailable, "no registrar address");
+    for &addr in to {
+        let from = if local.ip().is_unspecified() || local.is_ipv4() == addr.is_ipv4() {
+            Some(SocketAddr::new(
+                if local.ip().is_unspecified() && addr.ip().is_loopback() {
+                    addr.ip()
+                } else {
+                    local.ip()
+                },
+                local.port(),
+            ))
+        } else {
+            None
+        };
+        if let Some(from) = from {
+            match tokio::time::timeout(timeout, data::connect_from(from, addr, carrier)).await {
+                Ok(Ok(a)) => return Ok(a),
+                Ok(Err(e))
+                    if e.kind() == io::ErrorKind::AddrInUse
+                        || e.raw_os_error() == Some(libc::EADDRNOTAVAIL) =>
+                {
+                    debug!(%from, %addr, "shared control port refused ({e}): connecting from an ephemeral port");
+                }
+                Ok(Err(e)) => {
+                    last = e;
+                    continue;
+                }
+                Err(_) => {
+                    last = io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
+                    continue;
+                }
+            }
+        }
+        match tokio::time::timeout(timeout, transport::connect(addr, carrier, Ppid::Asap)).await {
+            Ok(Ok(a)) => return Ok(a),
+            Ok(Err(e)) => last = e,
+            Err(_) => last = io::Error::new(io::ErrorKind::TimedOut, "connect timed out"),
+        }
+    }
+    Err(last)
+}
+
+fn log_event(e: &PeEvent) {
+    match e {
+        PeEvent::Registered { pe_id, registrar } => {
+            info!(pe = %pe_id, registrar = ?registrar, "registered")
+        }
+        PeEvent::RegistrationFailed { cause } => warn!(?cause, "registration failed"),
+        PeEvent::HomeLost { registrar } => warn!(?registrar, "home registrar lost: hunting"),
+        PeEvent::HomeChanged { from, to } => {
+            info!(?from, %to, "taken over by a new home registrar")
+        }
+        PeEvent::Deregistered { confirmed } => info!(confirmed, "deregistered"),
+        PeEvent::BadMessage { conn, error } => {
+            warn!(conn = conn.0, "bad message from registrar: {error}")
+        }
+        PeEvent::PeerError { conn, error } => {
+            warn!(conn = conn.0, ?error, "registrar reported an error")
+        }
+    }
+}
