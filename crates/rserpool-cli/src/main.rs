@@ -1,5 +1,6 @@
 //! `rserpool`: one binary for every RSerPool role and tool.
 
+mod demo;
 mod dump;
 mod inspect;
 mod logging;
@@ -35,6 +36,8 @@ enum Command {
     Pe(Box<pe::Args>),
     /// A terminal pool user: stdin lines to the pool, replies to stdout.
     Pu(Box<pu::Args>),
+    /// Everything on loopback, with failures injected and narrated (about 35 s).
+    Demo(demo::Args),
 }
 
 fn main() {
@@ -46,6 +49,7 @@ fn main() {
         Command::Monitor(args) => std::process::exit(monitor::run(&args)),
         Command::Pe(args) => std::process::exit(pe::run(&args)),
         Command::Pu(args) => std::process::exit(pu::run(&args)),
+        Command::Demo(args) => std::process::exit(demo::run(&args)),
     }
 }
 
