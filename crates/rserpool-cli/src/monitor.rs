@@ -242,6 +242,8 @@ async fn live(args: &Args) -> Result<i32, String> {
     let stop = crate::wait_for_stop_signal();
     tokio::pin!(stop);
     let mut next = Instant::now();
+    // The first frame clears the screen; later ones overwrite in place.
+    let mut home = "\x1b[2J\x1b[H";
     loop {
         if let Some(rx) = &mut heard {
             while let Ok(h) = rx.try_recv() {
@@ -249,7 +251,8 @@ async fn live(args: &Args) -> Result<i32, String> {
             }
         }
         m.refresh().await;
-        let mut frame = String::from("\x1b[H");
+        let mut frame = String::from(home);
+        home = "\x1b[H";
         for line in m.frame(every).lines() {
             frame.push_str(line);
             frame.push_str("\x1b[K\n");
