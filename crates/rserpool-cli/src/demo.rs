@@ -15,7 +15,7 @@ use clap::Parser;
 
 #[derive(Debug, Parser)]
 pub struct Args {
-    /// Shorter timers and acts (about 10 s in all), for tests
+    /// Shorter timers and acts (about 6 s in all), for tests
     #[arg(long)]
     pub fast: bool,
 }

@@ -23,10 +23,10 @@ pub struct Args {
     /// Print one JSON document instead of text
     #[arg(long)]
     pub json: bool,
-    /// Transport: auto tries kernel SCTP (where the kernel has it), then TCP [default: auto]
+    /// Transport: auto tries kernel SCTP (where the kernel has it), then TCP
     #[arg(long, value_name = "auto|sctp|tcp", default_value = "auto")]
     pub transport: TransportMode,
-    /// Give up after this long [default: 5000]
+    /// Give up after this long
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub timeout_ms: u64,
 }

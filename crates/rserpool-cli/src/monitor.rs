@@ -26,22 +26,22 @@ pub struct Args {
     /// ENRP address of a registrar to watch (repeatable) [default: discover by announces]
     #[arg(long = "registrar", value_name = "ADDR:PORT")]
     pub registrars: Vec<SocketAddr>,
-    /// Refresh interval [default: 1000]
+    /// Refresh interval
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub interval: u64,
     /// Print one frame without terminal codes and exit (for scripts)
     #[arg(long)]
     pub once: bool,
-    /// Transport: auto tries kernel SCTP (where the kernel has it), then TCP [default: auto]
+    /// Transport: auto tries kernel SCTP (where the kernel has it), then TCP
     #[arg(long, value_name = "auto|sctp|tcp", default_value = "auto")]
     pub transport: TransportMode,
-    /// Multicast group of ENRP Presence announces [default: 239.0.0.51:9901]
+    /// Multicast group of ENRP Presence announces
     #[arg(long, value_name = "GROUP:PORT", default_value_t = ENRP_ANNOUNCE_GROUP)]
     pub announce_group: SocketAddrV4,
-    /// Interface address to listen for announces on [default: 127.0.0.1]
+    /// Interface address to listen for announces on
     #[arg(long, value_name = "ADDR", default_value_t = Ipv4Addr::LOCALHOST)]
     pub announce_interface: Ipv4Addr,
-    /// With --once and no --registrar: how long to wait for an announce [default: 31000]
+    /// With --once and no --registrar: how long to wait for an announce
     #[arg(long, value_name = "MS", default_value_t = 31_000)]
     pub discovery_ms: u64,
 }

@@ -242,3 +242,100 @@ pub fn clock() -> String {
         day % 60
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dump::snapshot::{Pool, Snapshot};
+    use rserpool::transport::Carrier;
+    use rserpool_proto::wire::{PeId, Policy, ServerInformation, TransportParam, TransportUse};
+
+    fn tcp(port: u16) -> TransportParam {
+        TransportParam::Tcp {
+            port,
+            transport_use: TransportUse::DataOnly,
+            address: [127, 0, 0, 1].into(),
+        }
+    }
+
+    fn pe(id: u32, home: u32, load: u32) -> PoolElement {
+        PoolElement {
+            pe_id: PeId(id),
+            home_server_id: ServerId(home),
+            registration_life: 5000,
+            user_transport: tcp(7000 + id as u16),
+            policy: Policy::LeastUsed { load },
+            asap_transport: None,
+        }
+    }
+
+    fn up(id: u32, port: u16, elements: Vec<PoolElement>) -> Target {
+        Target {
+            address: SocketAddr::from(([127, 0, 0, 1], port)),
+            status: Status::Up {
+                snapshot: Snapshot {
+                    registrar: ServerInformation {
+                        server_id: ServerId(id),
+                        transport: tcp(port),
+                    },
+                    address: SocketAddr::from(([127, 0, 0, 1], port)),
+                    carrier: Carrier::Tcp,
+                    checksum: Some(0x1234),
+                    peers: vec![],
+                    pools: vec![Pool {
+                        handle: "p".into(),
+                        elements,
+                    }],
+                },
+                took: Duration::from_millis(3),
+            },
+        }
+    }
+
+    #[test]
+    fn views_merge_and_disagreements_show() {
+        let targets = vec![
+            // Registrar 1 is home of PE 1 and says it has load 50 %.
+            up(1, 9901, vec![pe(1, 1, u32::MAX / 2 + 1), pe(2, 2, 0)]),
+            // Registrar 2 has an older load for PE 1, and claims PE 2 for
+            // itself while registrar 1 agrees; PE 3 only it knows.
+            up(2, 9902, vec![pe(1, 1, 0), pe(2, 2, 0), pe(3, 1, 0)]),
+            Target {
+                address: SocketAddr::from(([127, 0, 0, 1], 9903)),
+                status: Status::Down("cannot connect".into()),
+            },
+        ];
+        let f = render(&targets, "12:00:00 UTC", Duration::from_millis(500));
+        assert!(
+            f.contains("Registrars: 3 (2 answering)  Pools: 1  PEs: 3"),
+            "{f}"
+        );
+        assert!(f.contains("DOWN: cannot connect"), "{f}");
+        assert!(f.contains("  0x1234  "), "{f}");
+        // PE rows, not registrar rows (IDs overlap here).
+        let row = |id: &str| {
+            f.lines()
+                .find(|l| l.trim_start().starts_with(id) && l.contains(":70"))
+                .unwrap()
+        };
+        // The home registrar's entry wins: its load is the current one.
+        assert!(row("0x00000001").contains("load=50.0%"), "{f}");
+        assert!(row("0x00000001").trim_end().ends_with("2/2"), "{f}");
+        assert!(row("0x00000003").trim_end().ends_with("1/2"), "{f}");
+        assert!(!row("0x00000002").contains('!'), "{f}");
+    }
+
+    #[test]
+    fn a_disputed_home_is_marked() {
+        let targets = vec![
+            up(1, 9901, vec![pe(5, 1, 0)]),
+            up(2, 9902, vec![pe(5, 2, 0)]),
+        ];
+        let f = render(&targets, "12:00:00 UTC", Duration::from_millis(500));
+        let row = f
+            .lines()
+            .find(|l| l.trim_start().starts_with("0x00000005"))
+            .unwrap();
+        assert!(row.contains('!'), "{f}");
+    }
+}
