@@ -199,3 +199,80 @@ async fn once_discovers_a_registrar_by_its_presence_announces() {
     assert!(frame.contains(&pr.enrp_addrs()[0].to_string()), "{frame}");
     assert!(frame.contains("0x000000c1  0x00000061"), "{frame}");
 }
+
+/// A monitor is a peer to the registrars it watches, so a takeover waits
+/// for its INIT_TAKEOVER_ACK: it must answer promptly, even between two
+/// refreshes. The takeover expiry is far longer than the test waits, so a
+/// takeover that waited for a silent monitor would not complete in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watching_monitor_does_not_hold_up_a_takeover() {
+    use rserpool::pool_element::{self, PoolElementConfig};
+    use rserpool_proto::pool_element::PeEvent;
+
+    let slow = |mut c: DaemonConfig| {
+        c.registrar.takeover_expiry = Duration::from_secs(120);
+        c.registrar.max_time_no_response = Duration::from_millis(200);
+        c.registrar.keep_alive_transmission_interval = Duration::from_millis(500);
+        c.registrar.keep_alive_timeout = Duration::from_millis(500);
+        c
+    };
+    let pr1 = start(slow(config(0x81, vec![]))).await.unwrap();
+    let pr2 = start(slow(config(0x82, vec![pr1.enrp_addrs()[0]])))
+        .await
+        .unwrap();
+
+    let mut cfg = PoolElementConfig::new("watched", Policy::RoundRobin);
+    let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    cfg.data_addr = local;
+    cfg.control_addr = local;
+    cfg.registrars = vec![pr1.asap_addrs()[0]];
+    cfg.announces = None;
+    cfg.transport = TransportMode::Tcp;
+    let mut pe = pool_element::start(cfg).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), pe.wait_registered())
+        .await
+        .unwrap();
+    let pe_id = format!("{}", pe.pe_id());
+
+    // The monitor refreshes rarely: its answers must not wait for a refresh.
+    let mut monitor = std::process::Command::new(env!("CARGO_BIN_EXE_rserpool"))
+        .args([
+            "monitor",
+            "--registrar",
+            &pr2.enrp_addrs()[0].to_string(),
+            "--interval",
+            "60000",
+            "--transport",
+            "tcp",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // PR2 knows the PE and the monitor is one of its peers by now.
+    let e2 = pr2.enrp_addrs()[0].to_string();
+    frame_until(
+        vec!["--registrar".into(), e2, "--transport".into(), "tcp".into()],
+        &[&pe_id],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    pr1.kill();
+    let taken = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match pe.next_event().await {
+                Some(PeEvent::HomeChanged { to, .. }) => return to,
+                Some(_) => {}
+                None => panic!("the PE stopped"),
+            }
+        }
+    })
+    .await;
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    assert_eq!(
+        taken.expect("no takeover while a monitor watched"),
+        ServerId(0x82)
+    );
+    pe.stop().await.unwrap();
+}

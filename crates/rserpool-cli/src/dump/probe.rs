@@ -3,17 +3,18 @@
 //! (HANDLE_TABLE_REQUEST, block by block while the M flag is set) and for
 //! the registrar's peers (LIST_REQUEST).
 //!
-//! The registrar treats the probe as a peer, so the probe also behaves as
-//! one: it answers PRESENCE probes, refuses the registrar's own
-//! HANDLE_TABLE_REQUEST (it has no handlespace to offer, and an empty
-//! answer would wrongly count as a completed synchronisation), answers
-//! LIST_REQUEST with no servers and acknowledges every INIT_TAKEOVER so a
-//! real takeover never waits for it. Its Server Information names an
-//! unspecified address, so no registrar ever tries to connect back to it,
-//! and it owns no PEs, so losing it triggers no takeover.
+//! The registrar treats the probe as a peer, so the probe behaves as one,
+//! at once and also while idle between dumps (see [`answer`]): it answers
+//! PRESENCE probes, refuses the registrar's own HANDLE_TABLE_REQUEST (it
+//! has no handlespace to offer, and an empty answer would wrongly count as
+//! a completed synchronisation), answers LIST_REQUEST with no servers and
+//! acknowledges every INIT_TAKEOVER so a real takeover never waits for it.
+//! Its Server Information names an unspecified address, so no registrar
+//! ever tries to connect back to it, and it owns no PEs, so losing it
+//! triggers no takeover.
 
 use super::snapshot::{Snapshot, SnapshotBuilder};
-use rserpool::transport::{self, AssocWriter, Carrier, Ppid};
+use rserpool::transport::{self, AssocReader, AssocWriter, Carrier, Ppid};
 use rserpool_proto::wire::enrp::{
     HandleTableRequest, HandleTableResponse, InitTakeoverAck, ListRequest, ListResponse, Presence,
 };
@@ -29,9 +30,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-/// Messages read ahead of the probe; the registrar's writer queue holds
-/// far more, so nothing is lost while the probe is busy.
+/// Messages for the probe read ahead of it: responses come only when
+/// asked for, so this bounds nothing that matters.
 const READ_AHEAD: usize = 256;
+/// Messages queued for sending.
+const SEND_QUEUE: usize = 64;
 
 /// Why a registrar could not be dumped.
 #[derive(Debug)]
@@ -68,18 +71,20 @@ impl std::error::Error for ProbeError {}
 /// An open ENRP association to one registrar, identified by its PRESENCE.
 #[derive(Debug)]
 pub struct Probe {
-    /// Messages from a reader task: reads are not cancel-safe, channel
-    /// receives are, so timeouts wrap only the latter.
-    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
+    /// Responses and PRESENCEs from the reader task, which answers
+    /// everything else itself. (Association reads are not cancel-safe;
+    /// channel receives are, so timeouts wrap only the latter.)
+    rx: mpsc::Receiver<Result<EnrpMessage, ProbeError>>,
+    /// To the writer task; `None` once closed.
+    out: Option<mpsc::Sender<Vec<u8>>>,
     reader: JoinHandle<()>,
-    writer: AssocWriter,
+    writer: Option<JoinHandle<()>>,
     address: SocketAddr,
     carrier: Carrier,
     me: ServerId,
     registrar: ServerInformation,
-    /// What the registrar said about itself when it last sent a PRESENCE.
+    /// What the registrar announced about its own PEs in its last PRESENCE.
     announced_checksum: Option<u16>,
-    decode: DecodeOptions,
 }
 
 impl Probe {
@@ -97,58 +102,32 @@ impl Probe {
                 .await
                 .map_err(|_| ProbeError::Timeout("the association to come up"))?
                 .map_err(|e| ProbeError::Connect(address, e))?;
-        let placeholder = ServerInformation {
-            server_id: ServerId(0),
-            transport: no_endpoint(carrier),
-        };
+        let (out, out_rx) = mpsc::channel(SEND_QUEUE);
         let (tx, rx) = mpsc::channel(READ_AHEAD);
-        let mut reader = assoc.reader;
-        let reader = tokio::spawn(async move {
-            loop {
-                let m = match reader.recv().await {
-                    Ok(Some(m)) => Ok(m.to_vec()),
-                    Ok(None) => return,
-                    Err(e) => Err(e),
-                };
-                let failed = m.is_err();
-                if tx.send(m).await.is_err() || failed {
-                    return;
-                }
-            }
-        });
+        let writer = tokio::spawn(write_loop(assoc.writer, out_rx));
+        let reader = tokio::spawn(read_loop(assoc.reader, out.clone(), tx, me, carrier));
         let mut probe = Probe {
             rx,
+            out: Some(out),
             reader,
-            writer: assoc.writer,
+            writer: Some(writer),
             address,
             carrier,
             me,
-            registrar: placeholder,
+            registrar: ServerInformation {
+                server_id: ServerId(0),
+                transport: no_endpoint(carrier),
+            },
             announced_checksum: None,
-            decode: DecodeOptions::default(),
         };
-        probe
-            .send(Presence {
-                reply_required: true,
-                sender: me,
-                receiver: ServerId(0),
-                checksum: None,
-                server_info: ServerInformation {
-                    server_id: me,
-                    transport: no_endpoint(carrier),
-                },
-            })
-            .await?;
+        probe.send(presence(me, ServerId(0), true, carrier)).await?;
         loop {
-            let m = probe.recv(deadline, "the registrar's PRESENCE").await?;
-            if let EnrpMessage::Presence(p) = &m {
-                probe.registrar = p.server_info.clone();
+            if let EnrpMessage::Presence(p) =
+                probe.recv(deadline, "the registrar's PRESENCE").await?
+            {
+                probe.registrar = p.server_info;
                 probe.registrar.server_id = p.sender;
                 probe.announced_checksum = p.checksum;
-            }
-            let identified = probe.registrar.server_id.0 != 0;
-            probe.answer(m).await?;
-            if identified {
                 return Ok(probe);
             }
         }
@@ -190,7 +169,8 @@ impl Probe {
                     let causes: Vec<&str> = e.error.causes.iter().map(|c| c.code.name()).collect();
                     return Err(ProbeError::Refused(format!("ERROR: {}", causes.join(", "))));
                 }
-                other => self.answer(other).await?,
+                EnrpMessage::Presence(p) => self.announced_checksum = p.checksum,
+                _ => {}
             }
         }
         let mut peers = peers.unwrap_or_default();
@@ -231,68 +211,22 @@ impl Probe {
         Ok(false)
     }
 
-    /// What a peer owes the registrar for a message the probe did not ask for.
-    async fn answer(&mut self, m: EnrpMessage) -> Result<(), ProbeError> {
-        let id = m.sender();
-        match m {
-            EnrpMessage::Presence(p) => {
-                self.announced_checksum = p.checksum;
-                if p.reply_required {
-                    self.send(Presence {
-                        reply_required: false,
-                        sender: self.me,
-                        receiver: id,
-                        checksum: None,
-                        server_info: ServerInformation {
-                            server_id: self.me,
-                            transport: no_endpoint(self.carrier),
-                        },
-                    })
-                    .await?;
-                }
-            }
-            EnrpMessage::HandleTableRequest(_) => {
-                self.send(HandleTableResponse {
-                    reject: true,
-                    more_to_send: false,
-                    sender: self.me,
-                    receiver: id,
-                    pools: Vec::new(),
-                })
-                .await?;
-            }
-            EnrpMessage::ListRequest(_) => {
-                self.send(ListResponse {
-                    reject: false,
-                    sender: self.me,
-                    receiver: id,
-                    servers: Vec::new(),
-                })
-                .await?;
-            }
-            EnrpMessage::InitTakeover(t) if t.target_server_id != self.me => {
-                self.send(InitTakeoverAck {
-                    sender: self.me,
-                    receiver: id,
-                    target_server_id: t.target_server_id,
-                })
-                .await?;
-            }
-            // Handle Updates, stray responses, takeover notices: a dump
-            // reads the whole table instead.
-            _ => {}
-        }
-        Ok(())
-    }
-
     /// Closes the association cleanly (the registrar reads end of stream).
     pub async fn close(mut self) {
-        let _ = self.writer.shutdown().await;
+        self.reader.abort();
+        // The writer drains what is queued, then shuts the stream down.
+        self.out = None;
+        if let Some(w) = self.writer.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), w).await;
+        }
     }
 
     async fn send(&mut self, m: impl Into<EnrpMessage>) -> Result<(), ProbeError> {
         let bytes = m.into().to_bytes();
-        self.writer.send(&bytes).await.map_err(ProbeError::Io)
+        match &self.out {
+            Some(out) => out.send(bytes).await.map_err(|_| ProbeError::Closed),
+            None => Err(ProbeError::Closed),
+        }
     }
 
     async fn recv(
@@ -300,24 +234,122 @@ impl Probe {
         deadline: Instant,
         what: &'static str,
     ) -> Result<EnrpMessage, ProbeError> {
-        let r = tokio::time::timeout_at(deadline, self.rx.recv())
+        tokio::time::timeout_at(deadline, self.rx.recv())
             .await
-            .map_err(|_| ProbeError::Timeout(what))?;
-        self.decode(r)
-    }
-
-    fn decode(&self, r: Option<io::Result<Vec<u8>>>) -> Result<EnrpMessage, ProbeError> {
-        let bytes = r.ok_or(ProbeError::Closed)?.map_err(ProbeError::Io)?;
-        EnrpMessage::decode(&bytes, &self.decode)
-            .map(|d| d.message)
-            .map_err(ProbeError::Decode)
+            .map_err(|_| ProbeError::Timeout(what))?
+            .unwrap_or(Err(ProbeError::Closed))
     }
 }
 
 impl Drop for Probe {
     fn drop(&mut self) {
         self.reader.abort();
+        if let Some(w) = &self.writer {
+            w.abort();
+        }
     }
+}
+
+async fn write_loop(mut writer: AssocWriter, mut rx: mpsc::Receiver<Vec<u8>>) {
+    while let Some(bytes) = rx.recv().await {
+        if writer.send(&bytes).await.is_err() {
+            return;
+        }
+    }
+    let _ = writer.shutdown().await;
+}
+
+/// Reads every message: answers what a peer must answer, hands responses
+/// to the probe, drops the rest (Handle Updates, takeover notices).
+async fn read_loop(
+    mut reader: AssocReader,
+    out: mpsc::Sender<Vec<u8>>,
+    to_probe: mpsc::Sender<Result<EnrpMessage, ProbeError>>,
+    me: ServerId,
+    carrier: Carrier,
+) {
+    let decode = DecodeOptions::default();
+    loop {
+        let m = match reader.recv().await {
+            Ok(Some(bytes)) => EnrpMessage::decode(bytes, &decode)
+                .map(|d| d.message)
+                .map_err(ProbeError::Decode),
+            Ok(None) => Err(ProbeError::Closed),
+            Err(e) => Err(ProbeError::Io(e)),
+        };
+        let m = match m {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = to_probe.send(Err(e)).await;
+                return;
+            }
+        };
+        if let Some(a) = answer(&m, me, carrier) {
+            if out.send(a.to_bytes()).await.is_err() {
+                return;
+            }
+        }
+        let response = matches!(
+            m,
+            EnrpMessage::HandleTableResponse(_)
+                | EnrpMessage::ListResponse(_)
+                | EnrpMessage::Error(_)
+        );
+        if matches!(m, EnrpMessage::Presence(_)) {
+            // Heartbeats: the probe may be idle, so a full queue drops them.
+            let _ = to_probe.try_send(Ok(m));
+        } else if response && to_probe.send(Ok(m)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// What a peer owes the registrar for a message it did not ask for.
+pub fn answer(m: &EnrpMessage, me: ServerId, carrier: Carrier) -> Option<EnrpMessage> {
+    let from = m.sender();
+    Some(match m {
+        EnrpMessage::Presence(p) if p.reply_required => presence(me, from, false, carrier),
+        EnrpMessage::HandleTableRequest(_) => HandleTableResponse {
+            reject: true,
+            more_to_send: false,
+            sender: me,
+            receiver: from,
+            pools: Vec::new(),
+        }
+        .into(),
+        EnrpMessage::ListRequest(_) => ListResponse {
+            reject: false,
+            sender: me,
+            receiver: from,
+            servers: Vec::new(),
+        }
+        .into(),
+        // Someone thinks the probe is dead: it is not.
+        EnrpMessage::InitTakeover(t) if t.target_server_id == me => {
+            presence(me, from, false, carrier)
+        }
+        EnrpMessage::InitTakeover(t) => InitTakeoverAck {
+            sender: me,
+            receiver: from,
+            target_server_id: t.target_server_id,
+        }
+        .into(),
+        _ => return None,
+    })
+}
+
+fn presence(me: ServerId, to: ServerId, reply_required: bool, carrier: Carrier) -> EnrpMessage {
+    Presence {
+        reply_required,
+        sender: me,
+        receiver: to,
+        checksum: None,
+        server_info: ServerInformation {
+            server_id: me,
+            transport: no_endpoint(carrier),
+        },
+    }
+    .into()
 }
 
 /// A transport parameter nobody can connect to: the probe accepts no
@@ -340,4 +372,103 @@ fn no_endpoint(carrier: Carrier) -> TransportParam {
 
 fn is_no_endpoint(t: &TransportParam) -> bool {
     t.port() == 0 && t.addresses().iter().all(IpAddr::is_unspecified)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rserpool_proto::wire::enrp::{HandleUpdate, InitTakeover, UpdateAction};
+    use rserpool_proto::wire::{DecodeOptions, PeId, Policy, PoolElement};
+
+    const ME: ServerId = ServerId(0x77);
+    const PR: ServerId = ServerId(0x11);
+
+    fn roundtrip(m: EnrpMessage) -> EnrpMessage {
+        // Whatever the probe answers must decode.
+        EnrpMessage::decode(&m.to_bytes(), &DecodeOptions::default())
+            .unwrap()
+            .message
+    }
+
+    #[test]
+    fn a_presence_that_asks_is_answered_without_an_endpoint() {
+        let ask = presence(PR, ME, true, Carrier::Tcp);
+        match answer(&ask, ME, Carrier::Tcp).map(roundtrip) {
+            Some(EnrpMessage::Presence(p)) => {
+                assert!(!p.reply_required);
+                assert_eq!((p.sender, p.receiver), (ME, PR));
+                assert!(is_no_endpoint(&p.server_info.transport));
+                assert_eq!(p.checksum, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        let heartbeat = presence(PR, ME, false, Carrier::Sctp);
+        assert_eq!(answer(&heartbeat, ME, Carrier::Sctp), None);
+    }
+
+    #[test]
+    fn the_registrars_table_request_is_refused_and_its_list_request_answered_empty() {
+        let htr = EnrpMessage::from(HandleTableRequest {
+            own_children_only: false,
+            sender: PR,
+            receiver: ME,
+        });
+        match answer(&htr, ME, Carrier::Tcp).map(roundtrip) {
+            Some(EnrpMessage::HandleTableResponse(r)) => {
+                assert!(r.reject && !r.more_to_send && r.pools.is_empty());
+                assert_eq!(r.receiver, PR);
+            }
+            other => panic!("{other:?}"),
+        }
+        let lr = EnrpMessage::from(ListRequest {
+            sender: PR,
+            receiver: ME,
+        });
+        match answer(&lr, ME, Carrier::Tcp).map(roundtrip) {
+            Some(EnrpMessage::ListResponse(l)) => assert!(!l.reject && l.servers.is_empty()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn takeovers_of_others_are_acknowledged_and_of_itself_denied() {
+        let it = |target| {
+            EnrpMessage::from(InitTakeover {
+                sender: PR,
+                receiver: ME,
+                target_server_id: target,
+            })
+        };
+        match answer(&it(ServerId(0x22)), ME, Carrier::Tcp) {
+            Some(EnrpMessage::InitTakeoverAck(a)) => {
+                assert_eq!(a.target_server_id, ServerId(0x22));
+                assert_eq!(a.receiver, PR);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            answer(&it(ME), ME, Carrier::Tcp),
+            Some(EnrpMessage::Presence(_))
+        ));
+    }
+
+    #[test]
+    fn handle_updates_need_no_answer() {
+        let u = EnrpMessage::from(HandleUpdate {
+            takeover_suggested: false,
+            sender: PR,
+            receiver: ME,
+            action: UpdateAction::AddPe,
+            pool_handle: "p".into(),
+            pool_element: PoolElement {
+                pe_id: PeId(1),
+                home_server_id: PR,
+                registration_life: 1,
+                user_transport: no_endpoint(Carrier::Tcp),
+                policy: Policy::Random,
+                asap_transport: None,
+            },
+        });
+        assert_eq!(answer(&u, ME, Carrier::Tcp), None);
+    }
 }
