@@ -1,5 +1,6 @@
 //! `rserpool`: one binary for every RSerPool role and tool.
 
+mod bench;
 mod demo;
 mod dump;
 mod inspect;
@@ -38,6 +39,11 @@ enum Command {
     Pu(Box<pu::Args>),
     /// Everything on loopback, with failures injected and narrated (about 35 s).
     Demo(demo::Args),
+    /// Measure throughput (run a release build).
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
 }
 
 fn main() {
@@ -50,6 +56,12 @@ fn main() {
         Command::Pe(args) => std::process::exit(pe::run(&args)),
         Command::Pu(args) => std::process::exit(pu::run(&args)),
         Command::Demo(args) => std::process::exit(demo::run(&args)),
+        Command::Bench { command } => {
+            if let Err(e) = bench::run(command) {
+                eprintln!("rserpool bench: {e}");
+                std::process::exit(1);
+            }
+        }
     }
 }
 

@@ -34,6 +34,9 @@ pub struct Args {
     pub linger_ms: u64,
 }
 
+/// Pause before looking for a PE again after none was found.
+const RETRY: Duration = Duration::from_millis(500);
+
 pub fn run(args: &Args) -> i32 {
     crate::logging::init();
     let mut cfg = PoolUserConfig::new();
@@ -75,8 +78,12 @@ pub fn run(args: &Args) -> i32 {
         let mut input_open = true;
         let stop = crate::wait_for_stop_signal();
         tokio::pin!(stop);
-        let linger_end = tokio::time::sleep(Duration::MAX / 4);
+        let far = Duration::from_secs(365 * 86_400);
+        let linger_end = tokio::time::sleep(far);
         tokio::pin!(linger_end);
+        // After a failed PE search the session waits; look again later.
+        let retry = tokio::time::sleep(far);
+        tokio::pin!(retry);
         loop {
             tokio::select! {
                 line = lines.recv(), if input_open => match line {
@@ -91,9 +98,20 @@ pub fn run(args: &Args) -> i32 {
                     }
                 },
                 ev = session.recv() => match ev {
-                    Some(ev) => print_event(&ev),
+                    Some(ev) => {
+                        print_event(&ev);
+                        if matches!(ev, SessionEvent::Failed(_)) {
+                            retry.as_mut().reset(tokio::time::Instant::now() + RETRY);
+                        }
+                    }
                     None => return 1,
                 },
+                () = &mut retry => {
+                    retry.as_mut().reset(tokio::time::Instant::now() + far);
+                    if let Err(e) = session.failover().await {
+                        eprintln!("rserpool pu: {e}");
+                    }
+                }
                 () = &mut linger_end => break,
                 () = &mut stop => break,
             }

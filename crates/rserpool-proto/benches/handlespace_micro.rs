@@ -1,13 +1,14 @@
 //! A quick release-mode check of handlespace operation costs (the full
 //! benchmark lives in the CLI). Run: `cargo bench -p rserpool-proto
-//! --bench handlespace_micro -- [N ...]`.
+//! --bench handlespace_micro -- [N ...]`; `HS_BENCH_FILTER=text` runs only
+//! the operations whose name contains it.
 #![allow(clippy::unwrap_used)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use rserpool_proto::handlespace::{
-    EntryRef, Handlespace, Registration, Rng, SyncCursor, Time, TimerKind, Xoshiro256,
+    Config, EntryRef, Handlespace, Registration, Rng, SyncCursor, Time, TimerKind, Xoshiro256,
 };
 use rserpool_proto::wire::{PeId, Policy, PoolHandle, ServerId, TransportParam};
 
@@ -48,7 +49,17 @@ struct Fixture {
 
 fn build(n: usize, policy: &str) -> Fixture {
     let mut rng = Xoshiro256::seed_from_u64(42);
-    let mut hs: Handlespace = Handlespace::default();
+    // HS_BENCH_WINDOW=none keeps every ordered key in the ordered set, as
+    // the paper's handlespace does.
+    let window = match std::env::var("HS_BENCH_WINDOW").as_deref() {
+        Ok("none") => None,
+        Ok(w) => w.parse().ok().or(Config::default().ordered_window),
+        Err(_) => Config::default().ordered_window,
+    };
+    let mut hs: Handlespace = Handlespace::new(Config {
+        ordered_window: window,
+        ..Config::default()
+    });
     let pool = PoolHandle::from("benchmark-pool");
     let mut ids = Vec::with_capacity(n);
     let mut refs = Vec::with_capacity(n);
@@ -179,11 +190,17 @@ fn main() {
             let f = build(n, "RoundRobin");
             measure("sync (full traversals)", n, || {
                 let mut c = Some(SyncCursor::START);
-                let mut sum = 0u32;
+                let mut sum = 0u64;
                 while let Some(at) = c {
-                    c =
-                        f.hs.sync_block(at, None, 128, |_, e| sum ^= e.pe_id().0)
-                            .next;
+                    let step = f.hs.sync_block(at, None, 128, |_, e| {
+                        // What a Handle Table Response encoder reads.
+                        sum = sum
+                            .wrapping_add(u64::from(e.pe_id().0))
+                            .wrapping_add(u64::from(e.lifetime_ms()))
+                            .wrapping_add(u64::from(e.home().0));
+                        black_box((e.policy(), e.transport()));
+                    });
+                    c = step.next;
                 }
                 black_box(sum);
             });

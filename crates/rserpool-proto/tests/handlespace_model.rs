@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
-use rserpool_proto::handlespace::set::{BTreeFamily, SetFamily};
+use rserpool_proto::handlespace::set::{BTreeFamily, RbTreeFamily, SetFamily, TreapFamily};
 use rserpool_proto::handlespace::{
     Config, DueTimer, EntryRef, Handlespace, HsError, Registration, Resource, SyncCursor, Time,
     TimerKind, Unreachable, Xoshiro256,
@@ -853,18 +853,35 @@ fn cases() -> u32 {
         .unwrap_or(256)
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases()))]
+/// The model tests for one ordered-set family: every family of
+/// `handlespace::set` gets a line below.
+macro_rules! model_tests {
+    ($module:ident, $family:ty) => {
+        mod $module {
+            use super::*;
 
-    #[test]
-    fn model_btree(policies in policies(), ops in prop::collection::vec(op(), 1..120)) {
-        run::<BTreeFamily>(policies, &ops, None);
-    }
+            proptest! {
+                #![proptest_config(ProptestConfig::with_cases(cases()))]
 
-    /// A window of 1 keeps at most two keys in the ordered set: every
-    /// refill and shrink path runs constantly.
-    #[test]
-    fn model_btree_windowed(policies in policies(), ops in prop::collection::vec(op(), 1..120)) {
-        run::<BTreeFamily>(policies, &ops, Some(1));
-    }
+                #[test]
+                fn model(policies in policies(), ops in prop::collection::vec(op(), 1..120)) {
+                    run::<$family>(policies, &ops, None);
+                }
+
+                /// A window of 1 keeps at most two keys in the ordered set:
+                /// every refill and shrink path runs constantly.
+                #[test]
+                fn model_windowed(
+                    policies in policies(),
+                    ops in prop::collection::vec(op(), 1..120),
+                ) {
+                    run::<$family>(policies, &ops, Some(1));
+                }
+            }
+        }
+    };
 }
+
+model_tests!(btree, BTreeFamily);
+model_tests!(rbtree, RbTreeFamily);
+model_tests!(treap, TreapFamily);

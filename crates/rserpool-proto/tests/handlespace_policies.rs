@@ -452,3 +452,24 @@ fn lost_association_drops_its_pes() {
     assert_eq!(hs.len(), 4);
     assert_eq!(hs.association_entries(1).count(), 0);
 }
+
+/// A generator stuck on one value must not hang a selection.
+#[test]
+fn degenerate_generator_still_yields_distinct_pes() {
+    struct Stuck;
+    impl rserpool_proto::handlespace::Rng for Stuck {
+        fn next_u64(&mut self) -> u64 {
+            7
+        }
+    }
+    for policy in [Policy::Random, Policy::WeightedRandom { weight: 3 }] {
+        let (mut hs, pool) = pool_of(&[(1, policy), (2, policy), (3, policy), (4, policy)]);
+        let mut out = [EntryRef::NONE; 3];
+        assert_eq!(hs.resolve(&pool, &mut Stuck, &mut out).unwrap(), 3);
+        let ids: BTreeSet<u32> = out
+            .iter()
+            .map(|r| hs.entry(*r).unwrap().pe_id().0)
+            .collect();
+        assert_eq!(ids.len(), 3, "{policy:?}");
+    }
+}

@@ -5,6 +5,8 @@
 mod net;
 
 use net::*;
+use std::time::Duration;
+
 use rserpool_proto::handlespace::Time;
 use rserpool_proto::registrar::{Config, Event, PeerDownReason, Registrar, Transmit};
 use rserpool_proto::wire::asap::AsapMessage;
@@ -354,7 +356,8 @@ fn takeover_with_three_registrars_has_one_winner() {
     assert_converged(&net, &[0, 1, 2]);
     net.kill(2);
     net.advance(secs(6));
-    // Both survivors noticed; the lower ID backed off, the higher won.
+    // Both survivors noticed; the higher ID backed off, the lower won
+    // (RSPLIB's rule).
     let started = |i: usize| net.events[i].contains(&Event::TakeoverStarted { target: pr_id(2) });
     let completed = |i: usize| {
         net.events[i].iter().any(
@@ -362,40 +365,61 @@ fn takeover_with_three_registrars_has_one_winner() {
         )
     };
     assert!(started(0) && started(1));
-    assert!(completed(1), "{:?}", net.events[1]);
-    assert!(!completed(0), "{:?}", net.events[0]);
-    assert!(net.events[0].contains(&Event::TakeoverAbandoned { target: pr_id(2) }));
+    assert!(completed(0), "{:?}", net.events[0]);
+    assert!(!completed(1), "{:?}", net.events[1]);
+    assert!(net.events[1].contains(&Event::TakeoverAbandoned { target: pr_id(2) }));
     let acks = net
         .enrp_log
         .iter()
-        .filter(|(f, t, m)| *f == 0 && *t == 1 && matches!(m, EnrpMessage::InitTakeoverAck(_)))
+        .filter(|(f, t, m)| *f == 1 && *t == 0 && matches!(m, EnrpMessage::InitTakeoverAck(_)))
         .count();
     assert_eq!(acks, 1);
-    assert_eq!(h_keep_alives(&net, k, 1), 5);
-    assert_eq!(h_keep_alives(&net, k, 0), 0);
+    assert!(
+        !net.enrp_log
+            .iter()
+            .any(|(f, _, m)| *f == 0 && matches!(m, EnrpMessage::InitTakeoverAck(_)))
+    );
+    assert_eq!(h_keep_alives(&net, k, 0), 5);
+    assert_eq!(h_keep_alives(&net, k, 1), 0);
     net.advance(secs(2));
     assert_converged(&net, &[0, 1]);
-    assert_eq!(net.pr(0).handlespace().owner_len(pr_id(1)), 5);
-    assert_eq!(net.pr(0).handlespace().owner_len(pr_id(2)), 0);
+    assert_eq!(
+        net.pr(1).handlespace().owner_len(pr_id(0)),
+        7,
+        "5 taken over plus its own 2"
+    );
+    assert_eq!(net.pr(1).handlespace().owner_len(pr_id(2)), 0);
 }
 
 #[test]
-fn takeover_is_abandoned_without_acknowledgements() {
+fn takeover_is_abandoned_without_acknowledgements_and_retried() {
     let mut net = chain(3);
     net.advance(secs(1));
     populate(&mut net, 2, 1, 1, 2);
-    // PR 0 never acknowledges (its acks are lost).
+    // PR 1's acknowledgements are lost.
     net.enrp_filter = Some(Box::new(|from, _, m| {
-        from == 0 && matches!(m, EnrpMessage::InitTakeoverAck(_))
+        from == 1 && matches!(m, EnrpMessage::InitTakeoverAck(_))
     }));
     net.kill(2);
     net.advance(secs(12));
-    assert!(net.events[1].contains(&Event::TakeoverAbandoned { target: pr_id(2) }));
-    assert!(
-        !net.events[1]
-            .iter()
-            .any(|e| matches!(e, Event::TakeoverCompleted { .. }))
-    );
+    for i in 0..2 {
+        assert!(net.events[i].contains(&Event::TakeoverAbandoned { target: pr_id(2) }));
+        assert!(
+            !net.events[i]
+                .iter()
+                .any(|e| matches!(e, Event::TakeoverCompleted { .. }))
+        );
+    }
+    assert_eq!(net.pr(0).handlespace().owner_len(pr_id(2)), 2);
+    // PR 1 agreed to PR 0's takeover, which did not happen: after twice
+    // the takeover expiry it tries itself, and PR 0 agrees.
+    net.advance(secs(10));
+    assert!(net.events[1].contains(&Event::TakeoverCompleted {
+        target: pr_id(2),
+        pes: 2
+    }));
+    assert_eq!(net.pr(0).handlespace().owner_len(pr_id(1)), 2);
+    assert_converged(&net, &[0, 1]);
 }
 
 #[test]
@@ -538,4 +562,510 @@ fn presence_from_a_new_peer_is_answered_and_audited() {
     assert!(msgs.iter().any(
         |m| matches!(m, EnrpMessage::Presence(p) if !p.reply_required && p.receiver == ServerId(77))
     ));
+}
+
+#[test]
+fn handle_table_blocks_stay_below_the_message_size_limit() {
+    let mut c = pr_config(0, &[]);
+    c.max_elements_per_htr = 100_000;
+    let mut net = Net::new();
+    net.add_pr(c);
+    populate(&mut net, 0, 1, 1, 2000);
+    net.add_pr(pr_config(1, &[0]));
+    net.advance(secs(1));
+    let sizes: Vec<usize> = net
+        .enrp_log
+        .iter()
+        .filter(|(f, _, m)| *f == 0 && matches!(m, EnrpMessage::HandleTableResponse(_)))
+        .map(|(_, _, m)| m.encoded_len())
+        .collect();
+    assert!(sizes.len() >= 2, "{sizes:?}");
+    assert!(sizes.iter().all(|s| *s <= 65535), "{sizes:?}");
+    assert!(net.events[1].contains(&Event::SyncCompleted {
+        peer: pr_id(0),
+        entries: 2000
+    }));
+    assert_converged(&net, &[0, 1]);
+}
+
+#[test]
+fn learnt_entries_live_by_their_lifetime_and_updates_refresh_them() {
+    let mut net = Net::new();
+    for i in 0..2 {
+        let mut c = pr_config(i, if i == 0 { &[] } else { &[0] });
+        // No heartbeat (hence no audit) during the first 100 s.
+        c.peer_heartbeat_cycle = secs(100);
+        c.max_time_last_heard = secs(1000);
+        net.add_pr(c);
+    }
+    net.advance(secs(1));
+    let k = net.add_endpoint(1);
+    let a = net.connect(k, 1);
+    let ip = net.ip(k);
+    let mut short = pe_param(1, ip, Policy::RoundRobin);
+    short.registration_life = 30_000;
+    assert!(!net.register(k, 1, a, "p", short.clone()).reject);
+    let mut other = pe_param(2, ip, Policy::RoundRobin);
+    other.registration_life = 30_000;
+    assert!(!net.register(k, 1, a, "p", other).reject);
+    // PE 1 re-registers every 20 s, PE 2 never does.
+    for _ in 0..4 {
+        net.advance(secs(20));
+        assert!(!net.register(k, 1, a, "p", short.clone()).reject);
+    }
+    let hs0 = net.pr(0).handlespace();
+    assert!(hs0.get(&PoolHandle::from("p"), PeId(1)).is_some());
+    assert!(
+        hs0.get(&PoolHandle::from("p"), PeId(2)).is_none(),
+        "expired at the peer"
+    );
+    assert!(net.events[0].iter().any(|e| matches!(
+        e,
+        Event::PeRemoved {
+            pe: PeId(2),
+            reason: rserpool_proto::registrar::RemovalReason::LifetimeExpired,
+            ..
+        }
+    )));
+    // Its home keeps it (kept alive), so the audit brings it back.
+    assert!(
+        net.pr(1)
+            .handlespace()
+            .get(&PoolHandle::from("p"), PeId(2))
+            .is_some()
+    );
+    net.advance(secs(21));
+    assert!(
+        net.events[0]
+            .iter()
+            .any(|e| matches!(e, Event::ChecksumMismatch { .. }))
+    );
+    assert!(
+        net.pr(0)
+            .handlespace()
+            .get(&PoolHandle::from("p"), PeId(2))
+            .is_some()
+    );
+}
+
+#[test]
+fn association_loss_at_the_home_reaches_the_peers() {
+    let mut net = chain(3);
+    net.advance(secs(1));
+    let (k, a) = populate(&mut net, 1, 1, 1, 4);
+    populate(&mut net, 2, 2, 10, 1);
+    assert_eq!(net.view(0).len(), 5);
+    net.disconnect(k, 1, a);
+    assert_eq!(net.view(0).len(), 1);
+    assert_converged(&net, &[0, 1, 2]);
+}
+
+#[test]
+fn announces_start_once_synchronised() {
+    let mut net = Net::new();
+    let mut c = pr_config(0, &[]);
+    c.announce = true;
+    net.add_pr(c);
+    let mut c = pr_config(1, &[0]);
+    c.announce = true;
+    net.add_pr(c);
+    net.advance(secs(1));
+    let asap_announces = net
+        .announces
+        .iter()
+        .filter(|(i, t)| *i == 1 && matches!(t, Transmit::AnnounceAsap { .. }))
+        .count();
+    assert_eq!(asap_announces, 1, "PR 1 synchronised at once and announces");
+}
+
+#[test]
+fn multicast_presence_leads_to_a_connection() {
+    let mut r = lone(pr_config(0, &[]));
+    let now = Time::from_millis(1);
+    // Garbage by multicast: reported, nothing sent.
+    r.enrp_announce_received(now, enrp_addr(3), &[1, 2, 3]);
+    assert!(drain(&mut r).is_empty());
+    let ev: Vec<Event> = std::iter::from_fn(|| r.poll_event()).collect();
+    assert!(matches!(
+        ev.as_slice(),
+        [Event::ProtocolError {
+            from: rserpool_proto::registrar::Source::Announce,
+            ..
+        }]
+    ));
+    // A PR announcing an unspecified address is reached at the sender's.
+    let p = EnrpMessage::from(enrp::Presence {
+        reply_required: false,
+        sender: ServerId(9),
+        receiver: ServerId(0),
+        checksum: None,
+        server_info: rserpool_proto::wire::ServerInformation {
+            server_id: ServerId(9),
+            transport: tcp("0.0.0.0".parse().unwrap(), 9999),
+        },
+    });
+    r.enrp_announce_received(now, enrp_addr(3), &p.to_bytes());
+    let out = drain(&mut r);
+    let [Transmit::ConnectEnrp { conn, to }] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    assert_eq!(*to, std::net::SocketAddr::new(enrp_addr(3).ip(), 9999));
+    assert_eq!(r.conn_address(*conn), Some(*to));
+    // Announced again while connecting: no second connection.
+    r.enrp_announce_received(now, enrp_addr(3), &p.to_bytes());
+    assert!(drain(&mut r).is_empty());
+}
+
+#[test]
+fn init_takeover_of_a_live_peer_is_not_acknowledged() {
+    let mut net = chain(3);
+    net.advance(secs(1));
+    populate(&mut net, 2, 1, 1, 2);
+    // PR 0 loses PR 2, PR 1 still hears it: PR 1 refuses, PR 0 gives up.
+    net.enrp_filter = Some(Box::new(|from, to, _| {
+        (from == 2 && to == 0) || (from == 0 && to == 2)
+    }));
+    // Probe after 61 s, dead 5 s later, abandoned 5 s after that.
+    net.advance(secs(80));
+    assert!(net.events[0].contains(&Event::TakeoverStarted { target: pr_id(2) }));
+    assert!(net.events[0].contains(&Event::TakeoverAbandoned { target: pr_id(2) }));
+    assert!(
+        !net.enrp_log
+            .iter()
+            .any(|(_, _, m)| matches!(m, EnrpMessage::InitTakeoverAck(_)))
+    );
+    assert_eq!(net.pr(1).handlespace().owner_len(pr_id(2)), 2);
+    assert_eq!(net.pr(2).handlespace().owner_len(pr_id(2)), 2);
+}
+
+#[test]
+fn static_peers_are_redialled_with_backoff() {
+    let mut net = Net::new();
+    net.add_pr(pr_config(0, &[1]));
+    // PR 1 does not exist yet: dialling fails, again after 1, 2, 4, 8 s...
+    net.advance(secs(20));
+    assert_eq!(net.pr(0).peers().count(), 0);
+    net.add_pr(pr_config(1, &[]));
+    net.advance(secs(20));
+    assert_eq!(net.pr(0).peers().count(), 1);
+    assert_eq!(net.pr(1).peers().count(), 1);
+    // After the peer is lost, dialling starts over.
+    net.kill(1);
+    net.restart(1);
+    net.advance(secs(2));
+    assert_eq!(net.pr(0).peers().count(), 1);
+}
+
+#[test]
+fn shutdown_closes_everything_and_goes_quiet() {
+    let mut net = chain(2);
+    net.advance(secs(1));
+    let (k, a) = populate(&mut net, 1, 1, 1, 2);
+    let now = net.now;
+    net.pr_mut(1).shutdown(now);
+    net.pump();
+    assert!(net.endpoints[k].aborted.contains(&(1, a)));
+    assert_eq!(net.enrp_link_count(), 0);
+    assert_eq!(net.pr(1).poll_timeout(), None);
+    assert!(net.events[0].contains(&Event::PeerDown {
+        peer: pr_id(1),
+        reason: PeerDownReason::AssociationLost
+    }));
+}
+
+/// Random registrations, deregistrations and association losses at three
+/// PRs while 10 % of the Handle Updates are lost: after one heartbeat
+/// cycle, every PR holds exactly the live PEs, with the right homes.
+#[test]
+fn random_churn_with_lost_updates_converges() {
+    use std::cell::Cell;
+    use std::collections::BTreeMap;
+    use std::rc::Rc;
+
+    let mut net = mesh(3);
+    net.advance(secs(1));
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rnd = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let drop_seed = Rc::new(Cell::new(12345u64));
+    let ds = drop_seed.clone();
+    net.enrp_filter = Some(Box::new(move |_, _, m| {
+        if !matches!(m, EnrpMessage::HandleUpdate(_)) {
+            return false;
+        }
+        let mut v = ds.get();
+        v ^= v << 13;
+        v ^= v >> 7;
+        v ^= v << 17;
+        ds.set(v);
+        v % 10 == 0
+    }));
+    // Endpoint k lives at PR k % 3.
+    let mut links = Vec::new();
+    for k in 0..6u8 {
+        let e = net.add_endpoint(k + 1);
+        let a = net.connect(e, usize::from(k) % 3);
+        links.push((e, usize::from(k) % 3, a));
+    }
+    // (pool, PE ID) -> (endpoint index, home PR).
+    let mut live: BTreeMap<(String, u32), (usize, usize)> = BTreeMap::new();
+    for step in 0..300u32 {
+        let idx = rnd(6) as usize;
+        let (e, pr, a) = links[idx];
+        match rnd(10) {
+            0..=5 => {
+                let pool = format!("pool-{}", rnd(4));
+                let id = 1000 * (idx as u32 + 1) + rnd(40) as u32;
+                // The PE ID belongs to this endpoint only.
+                if live
+                    .get(&(pool.clone(), id))
+                    .is_some_and(|(o, _)| *o != idx)
+                {
+                    continue;
+                }
+                let ip = net.ip(e);
+                let mut pe = pe_param(id, ip, Policy::RoundRobin);
+                pe.registration_life = 3_600_000;
+                let r = net.register(e, pr, a, &pool, pe);
+                assert!(!r.reject, "step {step}: {r:?}");
+                live.insert((pool, id), (idx, pr));
+            }
+            6..=7 => {
+                let mine: Vec<(String, u32)> = live
+                    .iter()
+                    .filter(|(_, (o, _))| *o == idx)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                if mine.is_empty() {
+                    continue;
+                }
+                let (pool, id) = mine[rnd(mine.len() as u64) as usize].clone();
+                net.send(
+                    e,
+                    pr,
+                    a,
+                    rserpool_proto::wire::asap::Deregistration {
+                        pool_handle: PoolHandle::from(pool.as_str()),
+                        pe_id: PeId(id),
+                    },
+                );
+                net.take_inbox(e);
+                live.remove(&(pool, id));
+            }
+            8 => {
+                // The endpoint loses its association and comes back empty.
+                net.disconnect(e, pr, a);
+                live.retain(|_, (o, _)| *o != idx);
+                net.endpoints[e].registrations.clear();
+                let a = net.connect(e, pr);
+                links[idx] = (e, pr, a);
+            }
+            _ => net.advance(Duration::from_millis(rnd(3000))),
+        }
+        net.take_inbox(e);
+    }
+    net.enrp_filter = None;
+    net.advance(secs(35));
+    let mut expected: Vec<(PoolHandle, PeId, ServerId)> = live
+        .iter()
+        .map(|((pool, id), (_, pr))| (PoolHandle::from(pool.as_str()), PeId(*id), pr_id(*pr)))
+        .collect();
+    expected.sort();
+    assert!(expected.len() > 20, "{} live PEs", expected.len());
+    for i in 0..3 {
+        assert_eq!(net.view(i), expected, "PR {i}");
+    }
+    assert_converged(&net, &[0, 1, 2]);
+    let audits: usize = (0..3)
+        .map(|i| {
+            net.events[i]
+                .iter()
+                .filter(|e| matches!(e, Event::ChecksumMismatch { .. }))
+                .count()
+        })
+        .sum();
+    assert!(audits > 0, "lost updates were repaired by audits");
+}
+
+/// A registrar with one scripted peer (ID 77) on an accepted association.
+fn with_fake_peer() -> (Registrar, rserpool_proto::registrar::ConnId) {
+    let mut r = lone(pr_config(0, &[]));
+    let now = Time::from_millis(1);
+    let c = r.enrp_accepted(now, enrp_addr(5));
+    let p = EnrpMessage::from(enrp::Presence {
+        reply_required: true,
+        sender: ServerId(77),
+        receiver: ServerId(0),
+        checksum: None,
+        server_info: rserpool_proto::wire::ServerInformation {
+            server_id: ServerId(77),
+            transport: tcp(enrp_addr(5).ip(), 9901),
+        },
+    });
+    r.enrp_received(now, c, &p.to_bytes());
+    drain(&mut r);
+    while r.poll_event().is_some() {}
+    (r, c)
+}
+
+fn update(action: UpdateAction, id: u32, home: ServerId) -> EnrpMessage {
+    let mut pe = pe_param(
+        id,
+        std::net::Ipv4Addr::new(10, 9, 9, 9).into(),
+        Policy::RoundRobin,
+    );
+    pe.home_server_id = home;
+    enrp::HandleUpdate {
+        takeover_suggested: false,
+        sender: ServerId(77),
+        receiver: pr_id(0),
+        action,
+        pool_handle: PoolHandle::from("p"),
+        pool_element: pe,
+    }
+    .into()
+}
+
+#[test]
+fn handle_updates_from_a_peer() {
+    let (mut r, c) = with_fake_peer();
+    let now = Time::from_millis(2);
+    r.enrp_received(
+        now,
+        c,
+        &update(UpdateAction::AddPe, 1, ServerId(77)).to_bytes(),
+    );
+    let e = r
+        .handlespace()
+        .get(&PoolHandle::from("p"), PeId(1))
+        .unwrap();
+    assert_eq!(e.home(), ServerId(77));
+    assert_eq!(e.association(), None);
+    // Its lifetime (300 s) runs: the entry has an expiry timer.
+    assert!(
+        matches!(e.timer(), Some((rserpool_proto::handlespace::TimerKind::LifetimeExpiry, t)) if t == now + secs(300))
+    );
+    // A peer may not claim that we are the home of a PE we do not have.
+    r.enrp_received(now, c, &update(UpdateAction::AddPe, 2, pr_id(0)).to_bytes());
+    assert!(
+        r.handlespace()
+            .get(&PoolHandle::from("p"), PeId(2))
+            .is_none()
+    );
+    // A newer claim by another PR replaces the old home.
+    r.enrp_received(
+        now,
+        c,
+        &update(UpdateAction::AddPe, 1, ServerId(88)).to_bytes(),
+    );
+    assert_eq!(r.handlespace().owner_len(ServerId(88)), 1);
+    assert_eq!(r.handlespace().owner_len(ServerId(77)), 0);
+    r.enrp_received(
+        now,
+        c,
+        &update(UpdateAction::DelPe, 1, ServerId(88)).to_bytes(),
+    );
+    assert!(r.handlespace().is_empty());
+    // Nothing of this is sent back.
+    assert!(drain(&mut r).is_empty());
+}
+
+#[test]
+fn enrp_skip_and_report_parameters_are_reported_and_the_message_processed() {
+    let (mut r, c) = with_fake_peer();
+    let now = Time::from_millis(2);
+    let mut m = update(UpdateAction::AddPe, 1, ServerId(77)).to_bytes();
+    m.extend_from_slice(&[0xc0, 0x42, 0, 6, 1, 2, 0, 0]);
+    let len = m.len() as u16;
+    m[2..4].copy_from_slice(&len.to_be_bytes());
+    r.enrp_received(now, c, &m);
+    assert_eq!(r.handlespace().len(), 1, "processed");
+    let out = drain(&mut r);
+    let [Transmit::Enrp { bytes, .. }] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    let EnrpMessage::Error(e) = EnrpMessage::decode(bytes, &Default::default())
+        .unwrap()
+        .message
+    else {
+        panic!()
+    };
+    assert_eq!(e.receiver, ServerId(77));
+    assert_eq!(
+        e.error.causes[0].code,
+        ErrorCauseCode::UnrecognizedParameter
+    );
+    assert_eq!(e.error.causes[0].info, [0xc0, 0x42, 0, 6, 1, 2]);
+}
+
+#[test]
+fn an_association_that_never_presents_itself_is_closed() {
+    let mut r = lone(pr_config(0, &[]));
+    let c = r.enrp_accepted(Time::from_millis(10), enrp_addr(5));
+    // (At 5 s the mentor discovery ends.)
+    r.handle_timeout(Time::from_millis(5_000));
+    assert!(drain(&mut r).is_empty());
+    assert_eq!(r.poll_timeout(), Some(Time::from_millis(5_010)));
+    r.handle_timeout(Time::from_millis(5_010));
+    assert_eq!(drain(&mut r), vec![Transmit::CloseEnrp { conn: c }]);
+    let ev: Vec<Event> = std::iter::from_fn(|| r.poll_event()).collect();
+    assert!(
+        matches!(ev.as_slice(), [Event::ProtocolError { closed: true, .. }]),
+        "{ev:?}"
+    );
+    // Messages on it afterwards are not processed.
+    r.enrp_received(Time::from_millis(5_011), c, &[1, 0, 0, 4]);
+    assert!(drain(&mut r).is_empty());
+}
+
+/// Each PR in turn crashes and restarts: no PE is ever lost, and after
+/// each round all three PRs agree.
+#[test]
+fn rolling_crashes_lose_no_pe() {
+    let mut net = mesh(3);
+    net.advance(secs(1));
+    let mut total = 0;
+    for i in 0..3 {
+        for e in 0..2u8 {
+            populate(
+                &mut net,
+                i,
+                10 * i as u8 + e + 1,
+                1000 * (2 * i as u32 + u32::from(e)) + 1,
+                5,
+            );
+            total += 5;
+        }
+    }
+    assert_converged(&net, &[0, 1, 2]);
+    for round in 0..3 {
+        let victim = (round + 1) % 3;
+        let others: Vec<usize> = (0..3).filter(|i| *i != victim).collect();
+        net.kill(victim);
+        net.advance(secs(8));
+        for &i in &others {
+            let v = net.view(i);
+            assert_eq!(v.len(), total, "round {round}: PR {i}");
+            assert!(
+                v.iter().all(|(_, _, home)| *home != pr_id(victim)),
+                "round {round}"
+            );
+        }
+        assert_converged(&net, &others);
+        net.restart(victim);
+        net.advance(secs(35));
+        assert_converged(&net, &[0, 1, 2]);
+        assert_eq!(net.view(victim).len(), total, "round {round}");
+        // Every PE is kept alive by its (new) home over a live association.
+        for i in 0..3 {
+            let hs = net.pr(i).handlespace();
+            for r in hs.owner_entries(pr_id(i)) {
+                assert!(hs.entry(r).and_then(|e| e.association()).is_some());
+            }
+        }
+    }
 }

@@ -272,7 +272,8 @@ impl Session {
             .map_err(PuError::Send)
     }
 
-    /// The next event; `None` once the pool user has stopped.
+    /// The next event; `None` once the pool user has stopped. Events
+    /// wait (unbounded) until read: a session's application must read them.
     pub async fn recv(&mut self) -> Option<SessionEvent> {
         self.events.recv().await
     }
@@ -298,8 +299,15 @@ impl Session {
         rx.await.map_err(|_| PuError::Stopped)
     }
 
-    pub async fn close(self) {
-        let _ = self.pu.command(Command::Close(self.id)).await;
+    /// Ends the session (dropping it does the same).
+    pub async fn close(self) {}
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Best effort: if the queue is full, the driver notices the
+        // dropped session at its next event.
+        let _ = self.pu.commands.try_send(Command::Close(self.id));
     }
 }
 

@@ -1,4 +1,5 @@
 //! Real registrars on loopback, driven by raw ASAP and ENRP messages.
+#![allow(clippy::unwrap_used)]
 
 use rserpool::registrar::{DaemonConfig, RegistrarHandle, start};
 use rserpool::transport::{Association, Carrier, Listener, Ppid, TransportMode, connect};
@@ -354,10 +355,18 @@ async fn pe_with_listener(pr: SocketAddr, pool: &str, id: u32) -> (Client, Liste
     let l = Listener::bind(&[local()], carrier(), Ppid::Asap).unwrap();
     let port = l.local_addrs().unwrap()[0].port();
     let mut c = Client::connect(pr).await;
-    assert!(
-        matches!(register(&mut c, pool, pe(id, port, Policy::RoundRobin)).await,
-        AsapMessage::RegistrationResponse(r) if !r.reject)
-    );
+    // The PE names its ASAP endpoint, where a registrar that takes it over
+    // connects (its association's own port cannot be connected to over TCP).
+    let element = PoolElement {
+        asap_transport: Some(TransportParam::Tcp {
+            port,
+            transport_use: TransportUse::DataOnly,
+            address: [127, 0, 0, 1].into(),
+        }),
+        ..pe(id, port, Policy::RoundRobin)
+    };
+    assert!(matches!(register(&mut c, pool, element).await,
+        AsapMessage::RegistrationResponse(r) if !r.reject));
     (c, l)
 }
 
@@ -494,15 +503,15 @@ async fn a_checksum_mismatch_is_repaired() {
         checksum: Some(sum.0),
         server_info: info,
     };
-    peer.send(&EnrpMessage::from(presence).to_bytes())
-        .await
-        .unwrap();
     let asap = pr.asap_addrs()[0];
     let mut answered = false;
     let deadline = tokio::time::Instant::now() + WAIT;
     while tokio::time::Instant::now() < deadline && !answered {
+        // Like a live peer, announce the checksum again and again.
+        let p = EnrpMessage::from(presence.clone()).to_bytes();
+        peer.send(&p).await.unwrap();
         let Ok(Ok(Some(bytes))) =
-            tokio::time::timeout(Duration::from_millis(500), peer.recv()).await
+            tokio::time::timeout(Duration::from_millis(200), peer.recv()).await
         else {
             continue;
         };
@@ -510,24 +519,27 @@ async fn a_checksum_mismatch_is_repaired() {
             .unwrap()
             .message;
         if let EnrpMessage::HandleTableRequest(r) = m {
-            assert!(
-                r.own_children_only,
-                "the repair asks for the peer's own PEs: {r:?}"
-            );
+            // A start-up synchronisation asks for everything: the fake peer
+            // says it has nothing there, so only the checksum audit can
+            // find its PE.
+            let pools = if r.own_children_only {
+                answered = true;
+                vec![PoolEntries {
+                    pool_handle: "cs".into(),
+                    pool_elements: vec![element.clone()],
+                }]
+            } else {
+                vec![]
+            };
             let resp = HandleTableResponse {
                 reject: false,
                 more_to_send: false,
                 sender: me,
                 receiver: ServerId(0x301),
-                pools: vec![PoolEntries {
-                    pool_handle: "cs".into(),
-                    pool_elements: vec![element.clone()],
-                }],
+                pools,
             };
-            peer.send(&EnrpMessage::from(resp).to_bytes())
-                .await
-                .unwrap();
-            answered = true;
+            let bytes = EnrpMessage::from(resp).to_bytes();
+            peer.send(&bytes).await.unwrap();
         }
     }
     assert!(
@@ -560,5 +572,6 @@ async fn handle_resolutions_beyond_the_rate_limit_are_dropped() {
     while let Ok(Ok(Some(_))) = tokio::time::timeout(Duration::from_millis(500), c.a.recv()).await {
         answers += 1;
     }
-    assert!(answers >= 1 && answers < 50, "{answers} of 50 answered");
+    // A burst beyond the rate: about one second's worth is answered.
+    assert!((1..=10).contains(&answers), "{answers} of 50 answered");
 }

@@ -1,4 +1,5 @@
 //! Associations over TCP on loopback: framing, both directions, errors.
+#![allow(clippy::unwrap_used)]
 
 use rserpool::transport::{Carrier, Listener, Ppid, TransportMode, connect};
 use tokio::io::AsyncWriteExt;

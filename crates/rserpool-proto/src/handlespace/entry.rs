@@ -52,32 +52,52 @@ pub struct Registration {
     pub association: Option<AssocId>,
 }
 
+/// Registration data that selection, timers and traversal never read,
+/// kept out of line so the slab of entries stays small (a full traversal
+/// streams through it). Boxes of removed entries are reused, so steady
+/// registration and deregistration allocate nothing.
+#[derive(Clone, Debug)]
+pub(crate) struct Cold {
+    pub(crate) association: Option<AssocId>,
+    pub(crate) transport: TransportParam,
+    pub(crate) asap_transport: Option<TransportParam>,
+}
+
+/// Per-slot bookkeeping of the sets an entry is in, kept beside the entry
+/// rather than in it: entries stay at 64 bytes, so a traversal streams a
+/// third less memory.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SlotState {
+    pub(crate) pool: u32,
+    pub(crate) owner: u32,
+    /// Position in the pool's member array.
+    pub(crate) member_pos: u32,
+    /// Selection order value as stored in the ordered set.
+    pub(crate) sel_value: u32,
+    /// Weighted round robin: selections left in the current round.
+    pub(crate) credit: u32,
+    /// The sequence number of this PE's key in the ordered set; it may lag
+    /// the entry's `seq` while that cannot change the order.
+    pub(crate) key_seq: u64,
+}
+
 /// A PE entry: registration data plus the state the handlespace keeps.
 #[derive(Clone, Debug)]
 pub struct PeEntry {
     pub(crate) pe_id: PeId,
     pub(crate) home: ServerId,
-    pub(crate) pool: u32,
-    pub(crate) owner: u32,
     pub(crate) lifetime_ms: u32,
-    pub(crate) bad_reports: u32,
+    /// Saturating; thresholds are small.
+    pub(crate) bad_reports: u16,
     /// Degradation accumulated by selections since the last registration.
     pub(crate) degradation: u32,
-    /// Weighted round robin: selections left in the current round.
-    pub(crate) credit: u32,
-    /// Position in the pool's member array.
-    pub(crate) member_pos: u32,
     pub(crate) policy: Policy,
-    pub(crate) timer: Option<(TimerKind, Time)>,
-    pub(crate) association: Option<AssocId>,
-    /// Selection order: value and sequence number (ties in FIFO order).
-    pub(crate) sel_value: u32,
+    /// The timer as kind code (0: none) and deadline, packed small.
+    pub(crate) timer_kind: u8,
+    pub(crate) timer_deadline: u64,
+    /// Sequence number: ties in selection order go first in, first out.
     pub(crate) seq: u64,
-    /// The sequence number of this PE's key in the ordered set; it may lag
-    /// `seq` while that cannot change the order (see `space::charge`).
-    pub(crate) key_seq: u64,
-    pub(crate) transport: TransportParam,
-    pub(crate) asap_transport: Option<TransportParam>,
+    pub(crate) cold: Box<Cold>,
 }
 
 impl PeEntry {
@@ -91,24 +111,44 @@ impl PeEntry {
         self.lifetime_ms
     }
     pub fn transport(&self) -> &TransportParam {
-        &self.transport
+        &self.cold.transport
     }
     pub fn asap_transport(&self) -> Option<&TransportParam> {
-        self.asap_transport.as_ref()
+        self.cold.asap_transport.as_ref()
     }
     pub fn policy(&self) -> &Policy {
         &self.policy
     }
     pub fn association(&self) -> Option<AssocId> {
-        self.association
+        self.cold.association
     }
     /// The scheduled timer and its deadline.
     pub fn timer(&self) -> Option<(TimerKind, Time)> {
-        self.timer
+        let kind = match self.timer_kind {
+            1 => TimerKind::KeepAliveTransmission,
+            2 => TimerKind::KeepAliveTimeout,
+            3 => TimerKind::LifetimeExpiry,
+            _ => return None,
+        };
+        Some((kind, Time(self.timer_deadline)))
+    }
+
+    pub(crate) fn set_timer(&mut self, timer: Option<(TimerKind, Time)>) {
+        match timer {
+            None => self.timer_kind = 0,
+            Some((kind, deadline)) => {
+                self.timer_kind = match kind {
+                    TimerKind::KeepAliveTransmission => 1,
+                    TimerKind::KeepAliveTimeout => 2,
+                    TimerKind::LifetimeExpiry => 3,
+                };
+                self.timer_deadline = deadline.0;
+            }
+        }
     }
     /// Endpoint-unreachable reports counted so far.
     pub fn unreachable_reports(&self) -> u32 {
-        self.bad_reports
+        u32::from(self.bad_reports)
     }
     /// Degradation accumulated since the last (re-)registration.
     pub fn degradation(&self) -> u32 {

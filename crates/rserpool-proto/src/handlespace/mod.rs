@@ -3,17 +3,25 @@
 //!
 //! One [`Handlespace`] holds all pools. It is I/O-free: time ([`Time`]) and
 //! randomness ([`Rng`]) are handed in. Entries live in one slab with stable
-//! slots; each job has its own structure:
-//! - index by (pool, PE ID): a keyed hash map;
-//! - round robin: an O(1) ring; random and weighted random policies: a
-//!   dense member array and a Fenwick tree of weights; least used, priority
-//!   and weighted round robin: an [`OrderedSet`](set::OrderedSet) of
-//!   (value, sequence number) from the [`SetFamily`](set::SetFamily);
+//! slots (64 bytes each; transports sit out of line in reused boxes, set
+//! bookkeeping in a parallel array); each job has its own structure:
+//! - pools by handle, entries by (pool, PE ID): keyed hash maps;
+//! - round robin: an O(1) ring; random: a dense member array; weighted
+//!   random and randomized least used: a Fenwick tree of weights over it;
+//! - least used, priority and weighted round robin: keys (value, sequence
+//!   number) in an [`OrderedSet`](set::OrderedSet) of the handlespace's
+//!   [`SetFamily`](set::SetFamily), only the first of them by default
+//!   ([`Config::ordered_window`], see `ordered.rs`);
 //! - timers: a hierarchical timing wheel with intrusive lists;
 //! - ownership and associations: intrusive lists, with an incremental
-//!   checksum per home PR;
+//!   checksum per home PR and one over everything ([`checksum`]);
 //! - synchronisation: traversal in slot order, so a cursor stays valid
 //!   while entries come and go.
+//!
+//! Policy semantics (values, degradation, distance penalty) are described
+//! in `policy.rs`. A handle resolution charges its first choice only, as
+//! RSPLIB does: round robin moves on by one, the PE goes to the end of its
+//! tie group, its degradation grows.
 //!
 //! ```
 //! use rserpool_proto::handlespace::{Handlespace, Registration, Xoshiro256, EntryRef};

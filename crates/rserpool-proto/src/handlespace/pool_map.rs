@@ -2,34 +2,64 @@
 //! pool, and the handle itself is then compared inline (short handles
 //! compare faster word by word than through a library call). Handles whose
 //! hashes collide, which an attacker cannot arrange without the key, go to
-//! a small overflow list, so lookups stay exact.
+//! a small overflow list, so lookups stay exact. The pool found last is
+//! tried first: requests for one pool tend to come in runs.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use foldhash::fast::RandomState;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Debug)]
 pub struct PoolMap {
     hasher: RandomState,
     primary: HashMap<u64, u32, RandomState>,
     overflow: Vec<(u64, u32)>,
+    /// The pool found last (`u32::MAX`: none); atomic only to stay `Sync`.
+    last: AtomicU32,
 }
 
-/// Byte-string equality without a call into the C library.
-#[inline]
-pub fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut ca = a.chunks_exact(8);
-    let mut cb = b.chunks_exact(8);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        if x != y {
-            return false;
+impl Default for PoolMap {
+    fn default() -> Self {
+        PoolMap {
+            hasher: RandomState::default(),
+            primary: HashMap::default(),
+            overflow: Vec::new(),
+            last: AtomicU32::new(u32::MAX),
         }
     }
-    ca.remainder() == cb.remainder()
+}
+
+/// Byte-string equality without a call into the C library: eight bytes
+/// at a time as integers (the last eight overlapping the ones before),
+/// byte by byte only for strings shorter than eight.
+#[inline]
+pub fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |x: &[u8], at: usize| {
+        x.get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map(u64::from_ne_bytes)
+    };
+    if n < 8 {
+        let mut same = true;
+        for i in 0..n {
+            same &= a[i] == b[i];
+        }
+        return same;
+    }
+    let mut at = 0;
+    while at + 8 < n {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    word(a, n - 8) == word(b, n - 8)
 }
 
 impl PoolMap {
@@ -42,17 +72,28 @@ impl PoolMap {
         self.primary.len() + self.overflow.len()
     }
 
-    #[inline]
-    pub fn get<'a>(&self, handle: &[u8], handle_of: impl Fn(u32) -> &'a [u8]) -> Option<u32> {
-        let h = self.hash(handle);
-        let p = *self.primary.get(&h)?;
-        if bytes_eq(handle_of(p), handle) {
-            return Some(p);
+    /// The pool named `handle`; `handle_of` gives a live pool's handle.
+    #[inline(always)]
+    pub fn get<'a>(
+        &self,
+        handle: &[u8],
+        handle_of: impl Fn(u32) -> Option<&'a [u8]>,
+    ) -> Option<u32> {
+        let last = self.last.load(Ordering::Relaxed);
+        if handle_of(last).is_some_and(|h| bytes_eq(h, handle)) {
+            return Some(last);
         }
-        self.overflow
-            .iter()
-            .find(|(oh, op)| *oh == h && bytes_eq(handle_of(*op), handle))
-            .map(|(_, op)| *op)
+        let h = self.hash(handle);
+        let mut p = *self.primary.get(&h)?;
+        if !handle_of(p).is_some_and(|x| bytes_eq(x, handle)) {
+            p = self
+                .overflow
+                .iter()
+                .find(|(oh, op)| *oh == h && handle_of(*op).is_some_and(|x| bytes_eq(x, handle)))
+                .map(|(_, op)| *op)?;
+        }
+        self.last.store(p, Ordering::Relaxed);
+        Some(p)
     }
 
     /// Adds a pool known to be absent.
@@ -67,6 +108,9 @@ impl PoolMap {
 
     /// Removes a pool known to be present.
     pub fn remove(&mut self, handle: &[u8], pool: u32) {
+        if *self.last.get_mut() == pool {
+            *self.last.get_mut() = u32::MAX;
+        }
         let h = self.hash(handle);
         if self.primary.get(&h) == Some(&pool) {
             self.primary.remove(&h);
@@ -91,6 +135,17 @@ mod tests {
         assert!(!bytes_eq(b"benchmark-pool", b"benchmark-poom"));
         assert!(!bytes_eq(b"benchmark-pool", b"benchmark-poo"));
         assert!(!bytes_eq(b"abcdefgh1", b"abcdefgi1"));
+        assert!(!bytes_eq(b"abcdefgh1", b"abcdefgh2"));
+        assert!(bytes_eq(b"abcdefgh", b"abcdefgh"));
+        assert!(!bytes_eq(b"abcdefgh", b"abcdefgx"));
+        assert!(!bytes_eq(b"abc", b"abd"));
+        assert!(bytes_eq(b"abc", b"abc"));
+        let long: Vec<u8> = (0..40).collect();
+        for i in 0..40 {
+            let mut other = long.clone();
+            other[i] ^= 1;
+            assert!(!bytes_eq(&long, &other), "byte {i}");
+        }
     }
 
     #[test]
@@ -104,7 +159,7 @@ mod tests {
         for i in 1..5u32 {
             m.overflow.push((h, i));
         }
-        let of = |p: u32| handles[p as usize].as_slice();
+        let of = |p: u32| handles.get(p as usize).map(Vec::as_slice);
         // Only handle 0 hashes to `h`; the others are found through
         // their own hashes, i.e. not at all, as they were never inserted.
         assert_eq!(m.get(&handles[0], of), Some(0));
@@ -121,7 +176,7 @@ mod tests {
         for (i, hd) in handles.iter().enumerate() {
             n.insert(hd, i as u32);
         }
-        let of2 = |p: u32| handles[p as usize].as_slice();
+        let of2 = |p: u32| handles.get(p as usize).map(Vec::as_slice);
         for (i, hd) in handles.iter().enumerate() {
             assert_eq!(n.get(hd, of2), Some(i as u32));
         }

@@ -7,7 +7,7 @@ use std::fmt;
 use foldhash::fast::RandomState;
 
 use super::checksum::{self, Checksum, ChecksumSum};
-use super::entry::{AssocId, EntryRef, PeEntry, Registration, TimerKind};
+use super::entry::{AssocId, Cold, EntryRef, PeEntry, Registration, SlotState, TimerKind};
 use super::error::{HsError, Resource};
 use super::fenwick::Fenwick;
 use super::lists::{Links, NIL};
@@ -150,6 +150,8 @@ pub struct Handlespace<F: SetFamily = BTreeFamily> {
     config: Config,
     entries: Vec<Option<PeEntry>>,
     generations: Vec<u32>,
+    /// Set bookkeeping per slot (see [`SlotState`]).
+    state: Vec<SlotState>,
     free_slots: Vec<u32>,
     len: usize,
     /// (pool index << 32 | PE ID) -> slot.
@@ -168,6 +170,10 @@ pub struct Handlespace<F: SetFamily = BTreeFamily> {
     outside_links: Links,
     timers: Wheel,
     total: ChecksumSum,
+    /// Out-of-line parts of removed entries: the boxes themselves are what
+    /// is reused, so they stay boxed.
+    #[allow(clippy::vec_box)]
+    spare_cold: Vec<Box<Cold>>,
 }
 
 impl<F: SetFamily> Default for Handlespace<F> {
@@ -199,6 +205,7 @@ impl<F: SetFamily> Handlespace<F> {
             config,
             entries: Vec::new(),
             generations: Vec::new(),
+            state: Vec::new(),
             free_slots: Vec::new(),
             len: 0,
             index: Map::default(),
@@ -215,6 +222,7 @@ impl<F: SetFamily> Handlespace<F> {
             outside_links: Links::default(),
             timers: Wheel::default(),
             total: ChecksumSum::EMPTY,
+            spare_cold: Vec::new(),
         }
     }
 
@@ -236,11 +244,16 @@ impl<F: SetFamily> Handlespace<F> {
         self.pool_index.len()
     }
 
-    /// Size in bytes of one stored entry plus its per-slot side tables
-    /// (links of the ring, ownership, association and timer sets), not
-    /// counting heap data of SCTP address lists or index overhead.
+    /// Size in bytes of one stored entry (with its out-of-line part) plus
+    /// its per-slot side tables (set bookkeeping, links of the ring,
+    /// ownership, association, outside-list and timer sets), not counting
+    /// heap data of SCTP address lists, allocator overhead or index
+    /// overhead.
     pub fn bytes_per_entry() -> usize {
         std::mem::size_of::<Option<PeEntry>>()
+            + std::mem::size_of::<Cold>()
+            + std::mem::size_of::<SlotState>()
+            + 2 * 4 // outside-list links
             + 4 // generation
             + 2 * 4 * 4 // ring, owner, association, timer links
             + 2 + 8 // timer bucket and deadline
@@ -251,8 +264,8 @@ impl<F: SetFamily> Handlespace<F> {
         let pools = &self.pools;
         self.pool_index
             .get(handle, |p| match pools.get(p as usize) {
-                Some(Some(pool)) => pool.handle.as_bytes(),
-                _ => &[],
+                Some(Some(pool)) => Some(pool.handle.as_bytes()),
+                _ => None,
             })
     }
 
@@ -295,8 +308,9 @@ impl<F: SetFamily> Handlespace<F> {
 
     /// The pool handle of an entry.
     pub fn pool_handle_of(&self, r: EntryRef) -> Option<&PoolHandle> {
-        let e = self.entry(r)?;
-        self.pool(e.pool).map(|p| &p.handle)
+        let slot = self.slot_of(r)?;
+        let p = self.state.get(slot as usize)?.pool;
+        self.pool(p).map(|p| &p.handle)
     }
 
     /// Number of PEs in a pool (0 for an unknown pool).
@@ -364,10 +378,11 @@ impl<F: SetFamily> Handlespace<F> {
             if self.pool_index.len() >= self.config.max_pools {
                 return Err(HsError::LackOfResources(Resource::Pools));
             }
-            if self.len >= self.config.max_pes_total || self.config.max_pes_per_pool == 0 {
-                return Err(HsError::LackOfResources(
-                    Resource::PesTotal.min_per_pool(self.len >= self.config.max_pes_total),
-                ));
+            if self.len >= self.config.max_pes_total {
+                return Err(HsError::LackOfResources(Resource::PesTotal));
+            }
+            if self.config.max_pes_per_pool == 0 {
+                return Err(HsError::LackOfResources(Resource::PesInPool));
             }
             let p = self.create_pool(handle, &reg);
             let slot = self.insert_entry(p, reg);
@@ -508,6 +523,7 @@ impl<F: SetFamily> Handlespace<F> {
         let s = self.entries.len() as u32;
         self.entries.push(None);
         self.generations.push(0);
+        self.state.push(SlotState::default());
         self.ring_prev.push(NIL);
         self.ring_next.push(NIL);
         self.owner_links.ensure(s);
@@ -527,24 +543,38 @@ impl<F: SetFamily> Handlespace<F> {
         let member_pos = pool.members.len() as u32;
         pool.members.push(slot);
         let part = checksum::pe_part(pool.handle_sum, reg.pe_id);
-        let mut e = PeEntry {
+        let association = reg.association;
+        let fresh = Cold {
+            association,
+            transport: reg.transport,
+            asap_transport: reg.asap_transport,
+        };
+        let cold = match self.spare_cold.pop() {
+            Some(mut b) => {
+                *b = fresh;
+                b
+            }
+            None => Box::new(fresh),
+        };
+        let e = PeEntry {
             pe_id: reg.pe_id,
             home: reg.home,
-            pool: p,
-            owner,
             lifetime_ms: reg.lifetime_ms,
             bad_reports: 0,
             degradation: 0,
-            credit: policy::wrr_weight(&reg.policy),
-            member_pos,
             policy: reg.policy,
-            timer: None,
-            association: reg.association,
-            sel_value: 0,
+            timer_kind: 0,
+            timer_deadline: 0,
             seq,
+            cold,
+        };
+        let mut st = SlotState {
+            pool: p,
+            owner,
+            member_pos,
+            sel_value: 0,
+            credit: policy::wrr_weight(&reg.policy),
             key_seq: seq,
-            transport: reg.transport,
-            asap_transport: reg.asap_transport,
         };
         match &mut pool.sel {
             Selection::Ring { cursor } => {
@@ -565,8 +595,8 @@ impl<F: SetFamily> Handlespace<F> {
             Selection::Ordered(ord) => {
                 // A new weighted-round-robin PE joins the current round.
                 let round = ord.set.first().map_or(0, key_value);
-                e.sel_value = policy::ordered_value(&e.policy, 0, round);
-                ord.insert(&mut self.outside_links, sel_key(e.sel_value, seq, slot));
+                st.sel_value = policy::ordered_value(&e.policy, 0, round);
+                ord.insert(&mut self.outside_links, sel_key(st.sel_value, seq, slot));
             }
             Selection::Uniform => {}
             Selection::Weighted(fw) => fw.push(policy::weight(&e.policy, 0)),
@@ -577,7 +607,7 @@ impl<F: SetFamily> Handlespace<F> {
         o.count += 1;
         o.sum.add(part);
         self.total.add(part);
-        if let Some(a) = e.association {
+        if let Some(a) = association {
             let set = self.assocs.entry(a).or_insert(AssocSet {
                 head: NIL,
                 count: 0,
@@ -586,47 +616,55 @@ impl<F: SetFamily> Handlespace<F> {
             set.count += 1;
         }
         self.entries[slot as usize] = Some(e);
+        self.state[slot as usize] = st;
         self.len += 1;
         slot
     }
 
     fn update_entry(&mut self, slot: u32, reg: Registration) {
-        let Some(Some(e)) = self.entries.get_mut(slot as usize) else {
+        let (Some(Some(e)), Some(st)) = (
+            self.entries.get_mut(slot as usize),
+            self.state.get_mut(slot as usize),
+        ) else {
             return;
         };
-        let old_assoc = e.association;
+        let old_assoc = e.cold.association;
         e.lifetime_ms = reg.lifetime_ms;
-        e.transport = reg.transport;
-        e.asap_transport = reg.asap_transport;
+        e.cold.transport = reg.transport;
+        e.cold.asap_transport = reg.asap_transport;
+        e.cold.association = reg.association;
         e.policy = reg.policy;
         e.degradation = 0;
-        e.credit = policy::wrr_weight(&e.policy);
-        e.association = reg.association;
-        let Some(pool) = self.pools.get_mut(e.pool as usize).and_then(Option::as_mut) else {
+        st.credit = policy::wrr_weight(&e.policy);
+        let Some(pool) = self
+            .pools
+            .get_mut(st.pool as usize)
+            .and_then(Option::as_mut)
+        else {
             return;
         };
         match &mut pool.sel {
             Selection::Ordered(ord) => {
                 // Weighted round robin keeps the PE in its round.
-                let v = policy::ordered_value(&e.policy, 0, e.sel_value);
-                if v != e.sel_value {
+                let v = policy::ordered_value(&e.policy, 0, st.sel_value);
+                if v != st.sel_value {
                     ord.remove(
                         &mut self.outside_links,
-                        sel_key(e.sel_value, e.key_seq, slot),
+                        sel_key(st.sel_value, st.key_seq, slot),
                     );
                     // A PE whose value changes joins the end of its new
                     // tie group.
                     e.seq = pool.next_seq;
                     pool.next_seq += 1;
-                    e.key_seq = e.seq;
-                    e.sel_value = v;
+                    st.key_seq = e.seq;
+                    st.sel_value = v;
                     ord.insert(&mut self.outside_links, sel_key(v, e.seq, slot));
                 }
             }
             Selection::Weighted(fw) => {
                 let w = policy::weight(&e.policy, 0);
-                if fw.weight(e.member_pos as usize) != w {
-                    fw.set(e.member_pos as usize, w);
+                if fw.weight(st.member_pos as usize) != w {
+                    fw.set(st.member_pos as usize, w);
                 }
             }
             Selection::Ring { .. } | Selection::Uniform => {}
@@ -660,12 +698,13 @@ impl<F: SetFamily> Handlespace<F> {
         let Some(e) = self.entries.get_mut(slot as usize).and_then(Option::take) else {
             return;
         };
-        let p = e.pool;
+        let st = self.state.get(slot as usize).copied().unwrap_or_default();
+        let p = st.pool;
         let Some(pool) = self.pools.get_mut(p as usize).and_then(Option::as_mut) else {
             return;
         };
         let part = checksum::pe_part(pool.handle_sum, e.pe_id);
-        let pos = e.member_pos as usize;
+        let pos = st.member_pos as usize;
         let last = pool.members.len() - 1;
         match &mut pool.sel {
             Selection::Ring { cursor } => {
@@ -683,7 +722,7 @@ impl<F: SetFamily> Handlespace<F> {
             Selection::Ordered(ord) => {
                 ord.remove(
                     &mut self.outside_links,
-                    sel_key(e.sel_value, e.key_seq, slot),
+                    sel_key(st.sel_value, st.key_seq, slot),
                 );
             }
             Selection::Uniform => {}
@@ -697,7 +736,7 @@ impl<F: SetFamily> Handlespace<F> {
         pool.members.swap_remove(pos);
         if pos < pool.members.len() {
             let moved = pool.members[pos];
-            if let Some(Some(m)) = self.entries.get_mut(moved as usize) {
+            if let Some(m) = self.state.get_mut(moved as usize) {
                 m.member_pos = pos as u32;
             }
         }
@@ -710,14 +749,15 @@ impl<F: SetFamily> Handlespace<F> {
             }
         }
         self.timers.cancel(slot);
-        let o = &mut self.owners[e.owner as usize];
+        let o = &mut self.owners[st.owner as usize];
         self.owner_links.unlink(&mut o.head, slot);
         o.count -= 1;
         o.sum.sub(part);
         self.total.sub(part);
-        if let Some(a) = e.association {
+        if let Some(a) = e.cold.association {
             self.unlink_assoc(a, slot);
         }
+        self.spare_cold.push(e.cold);
         self.generations[slot as usize] = self.generations[slot as usize].wrapping_add(1);
         self.free_slots.push(slot);
         self.len -= 1;
@@ -729,6 +769,24 @@ impl<F: SetFamily> Handlespace<F> {
     /// by its policy into `out`, returning how many. The first choice is
     /// charged (round robin moves on, ties rotate, degradation grows).
     /// No allocation.
+    ///
+    /// ```
+    /// # use rserpool_proto::handlespace::*;
+    /// # use rserpool_proto::wire::*;
+    /// let mut hs: Handlespace = Handlespace::default();
+    /// let pool = PoolHandle::from("lu");
+    /// for (id, load) in [(1, 900), (2, 100), (3, 500)] {
+    ///     hs.register(&pool, Registration {
+    ///         pe_id: PeId(id), home: ServerId(1), lifetime_ms: 30_000,
+    ///         transport: TransportParam::Udp { port: 1, address: [10, 0, 0, 1].into() },
+    ///         policy: Policy::LeastUsed { load }, asap_transport: None, association: None,
+    ///     }).unwrap();
+    /// }
+    /// let mut out = [EntryRef::NONE; 3]; // MaxHResItems
+    /// let n = hs.resolve(&pool, &mut Xoshiro256::seed_from_u64(1), &mut out).unwrap();
+    /// let ids: Vec<u32> = out[..n].iter().map(|r| hs.entry(*r).unwrap().pe_id().0).collect();
+    /// assert_eq!(ids, [2, 3, 1]);
+    /// ```
     pub fn resolve(
         &mut self,
         handle: &PoolHandle,
@@ -742,7 +800,6 @@ impl<F: SetFamily> Handlespace<F> {
     }
 
     fn resolve_pool(&mut self, p: u32, rng: &mut impl Rng, out: &mut [EntryRef]) -> usize {
-        self.rebase_rounds_if_needed(p);
         let Some(pool) = self.pools.get_mut(p as usize).and_then(Option::as_mut) else {
             return 0;
         };
@@ -771,23 +828,22 @@ impl<F: SetFamily> Handlespace<F> {
                 }
             }
             Selection::Ordered(ord) => {
-                let entries = &self.entries;
+                if pool.policy == PolicyType::WeightedRoundRobin {
+                    rebase_rounds(ord, &mut self.state, &mut self.outside_links);
+                }
+                let state = &self.state;
                 ord.prepare(&mut self.outside_links, h.max(2), |s| {
-                    match entries.get(s as usize) {
-                        Some(Some(e)) => sel_key(e.sel_value, e.key_seq, s),
-                        _ => SelKey::MAX,
-                    }
+                    state
+                        .get(s as usize)
+                        .map_or(SelKey::MAX, |st| sel_key(st.sel_value, st.key_seq, s))
                 });
                 let mut head = [None::<SelKey>; 2];
                 if h < HEAD {
                     let keys = ord.head();
-                    for (n, k) in keys.iter().enumerate() {
-                        if n < 2 {
-                            head[n] = Some(*k);
-                        }
-                        if n < h {
-                            out[n] = r(key_slot(*k));
-                        }
+                    head[0] = keys.first().copied();
+                    head[1] = keys.get(1).copied();
+                    for (o, k) in out.iter_mut().zip(keys).take(h) {
+                        *o = r(key_slot(*k));
                     }
                 } else {
                     for (n, k) in ord.set.iter_from(None).take(h).enumerate() {
@@ -799,20 +855,43 @@ impl<F: SetFamily> Handlespace<F> {
                 }
                 let Some(k) = head[0] else { return 0 };
                 first = key_slot(k);
-                let Some(Some(e)) = self.entries.get_mut(first as usize) else {
+                let t = pool.policy;
+                let seq = pool.next_seq;
+                pool.next_seq += 1;
+                if !policy::degrades(t) && t != PolicyType::WeightedRoundRobin {
+                    // The value stays: only a tie moves the PE (to the end
+                    // of its tie group). Without a tie its old key orders
+                    // exactly like the new one (later arrivals in its tie
+                    // group get still larger sequence numbers), so the set
+                    // and the slot state stay untouched.
+                    if let Some(Some(e)) = self.entries.get_mut(first as usize) {
+                        e.seq = seq;
+                    }
+                    let v = key_value(k);
+                    if head[1].is_some_and(|k2| key_value(k2) == v) {
+                        ord.remove(&mut self.outside_links, k);
+                        ord.insert(&mut self.outside_links, sel_key(v, seq, first));
+                        if let Some(st) = self.state.get_mut(first as usize) {
+                            st.key_seq = seq;
+                        }
+                    }
+                    return h;
+                }
+                let (Some(Some(e)), Some(st)) = (
+                    self.entries.get_mut(first as usize),
+                    self.state.get_mut(first as usize),
+                ) else {
                     return h;
                 };
-                let t = pool.policy;
-                e.seq = pool.next_seq;
-                pool.next_seq += 1;
-                let mut round = e.sel_value;
+                e.seq = seq;
+                let mut round = st.sel_value;
                 if t == PolicyType::WeightedRoundRobin {
-                    if e.credit > 1 {
-                        e.credit -= 1;
+                    if st.credit > 1 {
+                        st.credit -= 1;
                     } else {
                         // No overflow: rounds are rebased before reaching MAX.
                         round = round.saturating_add(1);
-                        e.credit = policy::wrr_weight(&e.policy);
+                        st.credit = policy::wrr_weight(&e.policy);
                     }
                 }
                 if policy::degrades(t) {
@@ -822,15 +901,12 @@ impl<F: SetFamily> Handlespace<F> {
                 }
                 let v = policy::ordered_value(&e.policy, e.degradation, round);
                 let alone = head[1].is_none_or(|k2| key_value(k2) > v);
-                if v != e.sel_value || !alone {
+                if v != st.sel_value || !alone {
                     ord.remove(&mut self.outside_links, k);
-                    e.sel_value = v;
-                    e.key_seq = e.seq;
+                    st.sel_value = v;
+                    st.key_seq = e.seq;
                     ord.insert(&mut self.outside_links, sel_key(v, e.seq, first));
                 }
-                // Otherwise the PE stays strictly first by value: its old
-                // key orders exactly like the new one (later arrivals in
-                // its tie group get still larger sequence numbers).
             }
             Selection::Uniform => {
                 let n = pool.members.len();
@@ -842,9 +918,22 @@ impl<F: SetFamily> Handlespace<F> {
                         out.swap(i, rng.below(i as u64 + 1) as usize);
                     }
                 } else {
+                    // Rejection sampling (h is small against n); a degenerate
+                    // generator falls back to a scan after bounded tries.
                     let mut i = 0;
-                    while i < h {
+                    let mut tries = 0;
+                    while i < h && tries < 64 * h {
+                        tries += 1;
                         let s = pool.members[rng.below(n as u64) as usize];
+                        if out[..i].iter().all(|o| o.slot != s) {
+                            out[i] = r(s);
+                            i += 1;
+                        }
+                    }
+                    for &s in &pool.members {
+                        if i == h {
+                            break;
+                        }
                         if out[..i].iter().all(|o| o.slot != s) {
                             out[i] = r(s);
                             i += 1;
@@ -870,9 +959,12 @@ impl<F: SetFamily> Handlespace<F> {
                     n += 1;
                 }
                 for o in out.iter().take(n) {
-                    if let Some(Some(e)) = self.entries.get(o.slot as usize) {
+                    if let (Some(Some(e)), Some(st)) = (
+                        self.entries.get(o.slot as usize),
+                        self.state.get(o.slot as usize),
+                    ) {
                         fw.set(
-                            e.member_pos as usize,
+                            st.member_pos as usize,
                             policy::weight(&e.policy, e.degradation),
                         );
                     }
@@ -881,7 +973,10 @@ impl<F: SetFamily> Handlespace<F> {
                     return 0;
                 }
                 first = out[0].slot;
-                if let Some(Some(e)) = self.entries.get_mut(first as usize) {
+                if let (Some(Some(e)), Some(st)) = (
+                    self.entries.get_mut(first as usize),
+                    self.state.get(first as usize),
+                ) {
                     e.seq = pool.next_seq;
                     pool.next_seq += 1;
                     if policy::degrades(pool.policy) {
@@ -889,7 +984,7 @@ impl<F: SetFamily> Handlespace<F> {
                             .degradation
                             .saturating_add(policy::degradation_step(&e.policy));
                         fw.set(
-                            e.member_pos as usize,
+                            st.member_pos as usize,
                             policy::weight(&e.policy, e.degradation),
                         );
                     }
@@ -900,46 +995,29 @@ impl<F: SetFamily> Handlespace<F> {
         h
     }
 
-    /// Weighted round robin counts rounds in 32 bits; when the current
-    /// round reaches the end of that range (after 2^32 rounds), every PE's
-    /// round is made relative to the current one. O(n log n), that rarely.
-    fn rebase_rounds_if_needed(&mut self, p: u32) {
-        let Some(pool) = self.pools.get_mut(p as usize).and_then(Option::as_mut) else {
-            return;
-        };
-        if pool.policy != PolicyType::WeightedRoundRobin {
-            return;
-        }
-        let Selection::Ordered(ord) = &mut pool.sel else {
-            return;
-        };
-        let Some(min) = ord.set.first().map(key_value) else {
-            return;
-        };
-        if min < u32::MAX {
-            return;
-        }
-        let entries = &self.entries;
-        let keys = ord.drain_all(&mut self.outside_links, |s| match entries.get(s as usize) {
-            Some(Some(e)) => sel_key(e.sel_value, e.key_seq, s),
-            _ => SelKey::MAX,
-        });
-        for k in keys {
-            let slot = key_slot(k);
-            if let Some(Some(e)) = self.entries.get_mut(slot as usize) {
-                e.sel_value -= min;
-                ord.insert(
-                    &mut self.outside_links,
-                    sel_key(e.sel_value, e.key_seq, slot),
-                );
-            }
-        }
-    }
-
     // ----- timers ----------------------------------------------------------
 
     /// Schedules the entry's one timer (replacing any other); false if the
     /// entry is gone.
+    ///
+    /// ```
+    /// # use rserpool_proto::handlespace::*;
+    /// # use rserpool_proto::wire::*;
+    /// let mut hs: Handlespace = Handlespace::default();
+    /// let pe = hs.register(&PoolHandle::from("p"), Registration {
+    ///     pe_id: PeId(1), home: ServerId(2), lifetime_ms: 30_000,
+    ///     transport: TransportParam::Udp { port: 1, address: [10, 0, 0, 1].into() },
+    ///     policy: Policy::RoundRobin, asap_transport: None, association: None,
+    /// }).unwrap().entry;
+    /// // Learned from a peer: expires with its lifetime unless refreshed.
+    /// hs.schedule_timer(pe, TimerKind::LifetimeExpiry, Time::from_millis(30_000));
+    /// assert_eq!(hs.next_deadline(), Some(Time::from_millis(30_000)));
+    /// let mut due = [DueTimer::NONE; 16];
+    /// assert_eq!(hs.take_due(Time::from_millis(29_999), &mut due), 0);
+    /// assert_eq!(hs.take_due(Time::from_millis(30_000), &mut due), 1);
+    /// assert_eq!((due[0].entry, due[0].kind), (pe, TimerKind::LifetimeExpiry));
+    /// assert!(hs.remove(due[0].entry));
+    /// ```
     #[inline]
     pub fn schedule_timer(&mut self, r: EntryRef, kind: TimerKind, deadline: Time) -> bool {
         let Some(slot) = self.slot_of(r) else {
@@ -947,7 +1025,7 @@ impl<F: SetFamily> Handlespace<F> {
         };
         self.timers.schedule(slot, deadline.0);
         if let Some(Some(e)) = self.entries.get_mut(slot as usize) {
-            e.timer = Some((kind, deadline));
+            e.set_timer(Some((kind, deadline)));
         }
         true
     }
@@ -958,7 +1036,7 @@ impl<F: SetFamily> Handlespace<F> {
             return false;
         };
         if let Some(Some(e)) = self.entries.get_mut(slot as usize) {
-            e.timer = None;
+            e.set_timer(None);
         }
         self.timers.cancel(slot)
     }
@@ -985,7 +1063,11 @@ impl<F: SetFamily> Handlespace<F> {
             };
             let entry = self.eref(slot);
             let kind = match self.entries.get_mut(slot as usize) {
-                Some(Some(e)) => e.timer.take().map_or(TimerKind::LifetimeExpiry, |t| t.0),
+                Some(Some(e)) => {
+                    let kind = e.timer().map_or(TimerKind::LifetimeExpiry, |t| t.0);
+                    e.set_timer(None);
+                    kind
+                }
                 _ => continue,
             };
             out[n] = DueTimer {
@@ -1047,18 +1129,21 @@ impl<F: SetFamily> Handlespace<F> {
 
     fn move_owner(&mut self, slot: u32, to: ServerId) {
         let new = self.owner_of(to);
-        let Some(Some(e)) = self.entries.get_mut(slot as usize) else {
+        let (Some(Some(e)), Some(st)) = (
+            self.entries.get_mut(slot as usize),
+            self.state.get_mut(slot as usize),
+        ) else {
             return;
         };
-        let old = e.owner;
+        let old = st.owner;
         if old == new {
             return;
         }
-        e.owner = new;
+        st.owner = new;
         e.home = to;
         let handle_sum = self
             .pools
-            .get(e.pool as usize)
+            .get(st.pool as usize)
             .and_then(Option::as_ref)
             .map_or(0, |p| p.handle_sum);
         let part = checksum::pe_part(handle_sum, e.pe_id);
@@ -1099,15 +1184,25 @@ impl<F: SetFamily> Handlespace<F> {
     ///
     /// ```
     /// # use rserpool_proto::handlespace::*;
-    /// # let hs: Handlespace = Handlespace::default();
-    /// let mut cursor = Some(SyncCursor::START);
-    /// let mut seen = 0;
-    /// while let Some(c) = cursor {
-    ///     let step = hs.sync_block(c, None, 128, |_, e| seen += e.pe_id().0 as usize & 0);
-    ///     cursor = step.next;
+    /// # use rserpool_proto::wire::*;
+    /// let mut hs: Handlespace = Handlespace::default();
+    /// for id in 0..300 {
+    ///     hs.register(&PoolHandle::from("p"), Registration {
+    ///         pe_id: PeId(id), home: ServerId(1), lifetime_ms: 30_000,
+    ///         transport: TransportParam::Udp { port: 1, address: [10, 0, 0, 1].into() },
+    ///         policy: Policy::Random, asap_transport: None, association: None,
+    ///     }).unwrap();
     /// }
-    /// assert_eq!(seen, 0);
+    /// // Handle Table Responses of up to 128 entries; `next` set = M flag.
+    /// let (mut cursor, mut blocks, mut seen) = (Some(SyncCursor::START), 0, 0);
+    /// while let Some(c) = cursor {
+    ///     let step = hs.sync_block(c, None, 128, |_, e| seen += usize::from(e.pe_id().0 < 300));
+    ///     cursor = step.next;
+    ///     blocks += 1;
+    /// }
+    /// assert_eq!((blocks, seen), (3, 300));
     /// ```
+    #[inline]
     pub fn sync_block(
         &self,
         from: SyncCursor,
@@ -1135,24 +1230,54 @@ impl<F: SetFamily> Handlespace<F> {
                 next: (start < self.entries.len()).then_some(from),
             };
         }
-        for (i, e) in self.entries.iter().enumerate().skip(start) {
+        let len = self.entries.len();
+        if owner_idx.is_none() && self.free_slots.is_empty() {
+            // No holes in the slab: the block is the next `max` slots.
+            let end = start.saturating_add(max).min(len);
+            let entries = self.entries.get(start..end).unwrap_or(&[]);
+            let generations = self.generations.get(start..end).unwrap_or(&[]);
+            for (k, (e, generation)) in entries.iter().zip(generations).enumerate() {
+                if let Some(e) = e {
+                    let slot = (start + k) as u32;
+                    f(
+                        EntryRef {
+                            slot,
+                            generation: *generation,
+                        },
+                        e,
+                    );
+                    count += 1;
+                }
+            }
+            return SyncStep {
+                count,
+                next: (end < len).then_some(SyncCursor(end as u32)),
+            };
+        }
+        let entries = self.entries.get(start..).unwrap_or(&[]);
+        let generations = self.generations.get(start..).unwrap_or(&[]);
+        let slots = entries.iter().zip(generations).enumerate();
+        for (k, (e, generation)) in slots {
             let Some(e) = e else { continue };
-            if owner_idx.is_some_and(|o| o != e.owner) {
-                continue;
+            let slot = start + k;
+            if let Some(o) = owner_idx {
+                if self.state.get(slot).is_none_or(|st| st.owner != o) {
+                    continue;
+                }
             }
             f(
                 EntryRef {
-                    slot: i as u32,
-                    generation: self.generations[i],
+                    slot: slot as u32,
+                    generation: *generation,
                 },
                 e,
             );
             count += 1;
             if count == max {
-                let next = i + 1;
+                let next = slot + 1;
                 return SyncStep {
                     count,
-                    next: (next < self.entries.len()).then_some(SyncCursor(next as u32)),
+                    next: (next < len).then_some(SyncCursor(next as u32)),
                 };
             }
         }
@@ -1183,10 +1308,11 @@ impl<F: SetFamily> Handlespace<F> {
         let max = self.config.max_bad_pe_reports;
         let e = self.entries.get_mut(slot as usize)?.as_mut()?;
         e.bad_reports = e.bad_reports.saturating_add(1);
-        Some(if e.bad_reports >= max {
-            Unreachable::ThresholdReached(e.bad_reports)
+        let n = u32::from(e.bad_reports);
+        Some(if n >= max {
+            Unreachable::ThresholdReached(n)
         } else {
-            Unreachable::Counted(e.bad_reports)
+            Unreachable::Counted(n)
         })
     }
 
@@ -1207,8 +1333,10 @@ impl<F: SetFamily> Handlespace<F> {
         let mut n = 0;
         while at != NIL {
             let next = self.assoc_links.next(at);
-            if let Some(Some(e)) = self.entries.get(at as usize) {
-                if let Some(p) = self.pool(e.pool) {
+            if let (Some(Some(e)), Some(st)) =
+                (self.entries.get(at as usize), self.state.get(at as usize))
+            {
+                if let Some(p) = self.pool(st.pool) {
                     f(&p.handle, e);
                 }
             }
@@ -1220,12 +1348,105 @@ impl<F: SetFamily> Handlespace<F> {
     }
 }
 
-impl Resource {
-    fn min_per_pool(self, total_full: bool) -> Resource {
-        if total_full {
-            self
-        } else {
-            Resource::PesInPool
+/// Weighted round robin counts rounds in 32 bits; when the current round
+/// reaches the end of that range (after 2^32 rounds), every PE's round is
+/// made relative to the current one. O(n log n), that rarely.
+fn rebase_rounds<S: OrderedSet<SelKey>>(
+    ord: &mut Windowed<S>,
+    state: &mut [SlotState],
+    links: &mut Links,
+) {
+    let Some(min) = ord.set.first().map(key_value) else {
+        return;
+    };
+    if min < u32::MAX {
+        return;
+    }
+    let keys = {
+        let state = &*state;
+        ord.drain_all(links, |s| {
+            state
+                .get(s as usize)
+                .map_or(SelKey::MAX, |st| sel_key(st.sel_value, st.key_seq, s))
+        })
+    };
+    for k in keys {
+        let slot = key_slot(k);
+        if let Some(st) = state.get_mut(slot as usize) {
+            st.sel_value -= min;
+            ord.insert(links, sel_key(st.sel_value, st.key_seq, slot));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handlespace::rng::Xoshiro256;
+    use crate::wire::{Policy, TransportParam};
+
+    #[test]
+    fn weighted_round_robin_rebases_rounds_at_the_end_of_the_range() {
+        let mut hs: Handlespace = Handlespace::default();
+        let pool = PoolHandle::from("wrr");
+        for (id, weight) in [(1u32, 1u32), (2, 2)] {
+            hs.register(
+                &pool,
+                Registration {
+                    pe_id: PeId(id),
+                    home: ServerId(1),
+                    lifetime_ms: 1,
+                    transport: TransportParam::Udp {
+                        port: 1,
+                        address: [192, 0, 2, 1].into(),
+                    },
+                    policy: Policy::WeightedRoundRobin { weight },
+                    asap_transport: None,
+                    association: None,
+                },
+            )
+            .unwrap();
+        }
+        // Move every PE to the last representable round.
+        let p = hs.pool_idx(b"wrr").unwrap();
+        let Some(Some(pool_data)) = hs.pools.get_mut(p as usize) else {
+            panic!("pool missing")
+        };
+        let Selection::Ordered(ord) = &mut pool_data.sel else {
+            panic!("not ordered")
+        };
+        for slot in pool_data.members.clone() {
+            let st = &mut hs.state[slot as usize];
+            ord.remove(
+                &mut hs.outside_links,
+                sel_key(st.sel_value, st.key_seq, slot),
+            );
+            st.sel_value = u32::MAX;
+            ord.insert(
+                &mut hs.outside_links,
+                sel_key(st.sel_value, st.key_seq, slot),
+            );
+        }
+        let mut rng = Xoshiro256::seed_from_u64(1);
+        let mut counts = [0u32; 3];
+        for _ in 0..30 {
+            let mut out = [EntryRef::NONE; 1];
+            hs.resolve(&pool, &mut rng, &mut out).unwrap();
+            counts[hs.entry(out[0]).unwrap().pe_id().0 as usize] += 1;
+        }
+        // Weights 1 and 2: exact 1:2 over whole rounds, across the rebase.
+        assert_eq!(counts, [0, 10, 20]);
+        let max_round = pool_data_rounds(&hs, p);
+        assert!(max_round < 100, "rounds were rebased: {max_round}");
+    }
+
+    fn pool_data_rounds(hs: &Handlespace, p: u32) -> u32 {
+        hs.pool(p)
+            .unwrap()
+            .members
+            .iter()
+            .map(|s| hs.state[*s as usize].sel_value)
+            .max()
+            .unwrap()
     }
 }

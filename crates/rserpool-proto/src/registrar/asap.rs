@@ -15,6 +15,10 @@ use crate::wire::{
     DecodeError, ErrorCause, ErrorCauseCode, HEADER_LEN, OperationError, param_type,
 };
 
+/// Longest pool handle accepted in a registration (RSPLIB accepts 32
+/// bytes); keeps every Handle Table block far below the message size limit.
+pub const MAX_POOL_HANDLE_LEN: usize = 1024;
+
 impl<F: SetFamily> Registrar<F> {
     pub(super) fn on_asap(&mut self, now: Time, assoc: AssocId, bytes: &[u8]) {
         if !self.assocs.contains_key(&assoc) {
@@ -122,7 +126,7 @@ impl<F: SetFamily> Registrar<F> {
             pe_id,
             error: Some(OperationError::single(ErrorCause::new(code, info))),
         };
-        if pool.0.is_empty() || pe.registration_life < 0 {
+        if pool.0.is_empty() || pool.0.len() > MAX_POOL_HANDLE_LEN || pe.registration_life < 0 {
             let m = reject(ErrorCauseCode::InvalidValues, Vec::new());
             self.send_asap(assoc, m.into());
             return;

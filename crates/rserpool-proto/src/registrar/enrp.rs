@@ -1,16 +1,14 @@
-//! The ENRP peer (RFC 5353): peer associations, Presence and liveness,
-//! Handle Updates, block-wise Handle Table synchronisation, checksum
-//! audits and peer lists.
+//! The ENRP peer (RFC 5353): peer associations, PRESENCE and liveness,
+//! message dispatch, peer lists and multicast discovery.
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 
 use super::asap::{Reply, decode_reply};
-use super::state::{MAX_BACKOFF, MIN_BACKOFF, Peer, Serving, SyncState, TableRequest};
-use super::util::{self, pool_element, type_index};
-use super::{ConnId, Event, PeerDownReason, Registrar, RemovalReason, Source, Transmit};
+use super::state::{MAX_BACKOFF, MIN_BACKOFF, Peer, SyncState};
+use super::util::{self, type_index};
+use super::{ConnId, Event, PeerDownReason, Registrar, Source, Transmit};
+use crate::handlespace::Time;
 use crate::handlespace::set::SetFamily;
-use crate::handlespace::{EntryRef, Registration, SyncCursor, Time, TimerKind};
 use crate::wire::enrp::{self, EnrpMessage, UpdateAction, msg_type};
 use crate::wire::{
     DecodeError, OperationError, PoolElement, PoolHandle, ServerId, ServerInformation,
@@ -50,7 +48,7 @@ impl<F: SetFamily> Registrar<F> {
         });
     }
 
-    fn send_to_peer(&mut self, peer: ServerId, m: EnrpMessage) {
+    pub(super) fn send_to_peer(&mut self, peer: ServerId, m: EnrpMessage) {
         if let Some(conn) = self.peers.get(&peer).map(|p| p.conn) {
             self.send_enrp(conn, m);
         }
@@ -113,7 +111,8 @@ impl<F: SetFamily> Registrar<F> {
         }
         let expect = s.resolved;
         let conn = self.alloc_conn();
-        self.conns.insert(conn, Conn::outgoing(expect, Some(i)));
+        self.conns
+            .insert(conn, Conn::outgoing(addr, expect, Some(i)));
         if let Some(s) = self.statics.get_mut(i) {
             s.conn = Some(conn);
         }
@@ -146,15 +145,16 @@ impl<F: SetFamily> Registrar<F> {
             return;
         };
         let conn = self.alloc_conn();
-        self.conns.insert(conn, Conn::outgoing(Some(id), None));
+        self.conns.insert(conn, Conn::outgoing(to, Some(id), None));
         self.transmits.push_back(Transmit::ConnectEnrp { conn, to });
     }
 
-    pub(super) fn on_enrp_connected(&mut self, _now: Time, conn: ConnId) {
+    pub(super) fn on_enrp_connected(&mut self, now: Time, conn: ConnId) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         c.connected = true;
+        c.since = now;
         let receiver = c.expect.unwrap_or(ServerId(0));
         let m = self.presence(receiver, true);
         self.send_enrp(conn, m);
@@ -204,46 +204,6 @@ impl<F: SetFamily> Registrar<F> {
         }
         self.peer_left_takeovers(id);
     }
-
-    fn pick_mentor(&mut self) {
-        if self.sync != SyncState::Unsynced {
-            return;
-        }
-        let candidate = self
-            .peers
-            .iter()
-            .find(|(_, p)| p.request.is_none())
-            .map(|(id, _)| *id);
-        if let Some(id) = candidate {
-            self.start_table_request(id, false);
-        }
-    }
-
-    fn start_table_request(&mut self, id: ServerId, own_only: bool) {
-        let Some(p) = self.peers.get_mut(&id) else {
-            return;
-        };
-        if p.request.is_some() {
-            return;
-        }
-        p.request = Some(TableRequest {
-            own_only,
-            entries: 0,
-            seen: HashSet::new(),
-        });
-        if !own_only {
-            self.sync = SyncState::Syncing(id);
-            self.event(Event::SyncStarted { peer: id });
-        }
-        let m = enrp::HandleTableRequest {
-            own_children_only: own_only,
-            sender: self.config.id,
-            receiver: id,
-        };
-        self.send_to_peer(id, m.into());
-    }
-
-    // ---- messages ----
 
     pub(super) fn on_enrp(&mut self, now: Time, conn: ConnId, bytes: &[u8]) {
         if !self.conns.contains_key(&conn) {
@@ -316,7 +276,7 @@ impl<F: SetFamily> Registrar<F> {
         }
     }
 
-    fn protocol_error(&mut self, conn: ConnId, detail: String) {
+    pub(super) fn protocol_error(&mut self, conn: ConnId, detail: String) {
         self.event(Event::ProtocolError {
             from: Source::Enrp(conn),
             detail,
@@ -389,7 +349,7 @@ impl<F: SetFamily> Registrar<F> {
         }
     }
 
-    fn heard(&mut self, now: Time, id: ServerId) {
+    pub(super) fn heard(&mut self, now: Time, id: ServerId) {
         if let Some(p) = self.peers.get_mut(&id) {
             p.last_heard = now;
             p.probe_deadline = None;
@@ -422,7 +382,9 @@ impl<F: SetFamily> Registrar<F> {
             peer.announced = p.checksum;
         }
         // The reply goes first: the peer accepts nothing else before it.
-        if p.reply_required {
+        // A new peer hears from us at once, so that it can name this
+        // association too.
+        if p.reply_required || new_peer {
             let m = self.presence(sender, false);
             self.send_enrp(conn, m);
         }
@@ -526,211 +488,6 @@ impl<F: SetFamily> Registrar<F> {
         }
     }
 
-    /// Checksum audit: a peer whose announced checksum differs from ours
-    /// for its PEs is asked for its own PEs.
-    fn audit(&mut self, id: ServerId) {
-        if matches!(self.sync, SyncState::Syncing(_)) {
-            return;
-        }
-        let Some(p) = self.peers.get(&id) else {
-            return;
-        };
-        let Some(announced) = p.announced else {
-            return;
-        };
-        if p.request.is_some() {
-            return;
-        }
-        let expected = self.hs.owner_checksum(id).0;
-        if announced != expected {
-            self.event(Event::ChecksumMismatch {
-                peer: id,
-                expected,
-                announced,
-            });
-            self.start_table_request(id, true);
-        }
-    }
-
-    fn serve_table(&mut self, id: ServerId, own_only: bool) {
-        let Some(p) = self.peers.get(&id) else {
-            return;
-        };
-        let cursor = match p.serving {
-            Some(s) if s.own_only == own_only => s.cursor,
-            _ => SyncCursor::START,
-        };
-        let owner = own_only.then_some(self.config.id);
-        let max = self.config.max_elements_per_htr.max(1);
-        let mut pools: Vec<enrp::PoolEntries> = Vec::new();
-        let hs = &self.hs;
-        let step = hs.sync_block(cursor, owner, max, |r, e| {
-            let Some(h) = hs.pool_handle_of(r) else {
-                return;
-            };
-            let pe = pool_element(e, true);
-            match pools.last_mut() {
-                Some(last) if &last.pool_handle == h => last.pool_elements.push(pe),
-                _ => pools.push(enrp::PoolEntries {
-                    pool_handle: h.clone(),
-                    pool_elements: vec![pe],
-                }),
-            }
-        });
-        if let Some(p) = self.peers.get_mut(&id) {
-            p.serving = step.next.map(|cursor| Serving { own_only, cursor });
-        }
-        let m = enrp::HandleTableResponse {
-            reject: false,
-            more_to_send: step.next.is_some(),
-            sender: self.config.id,
-            receiver: id,
-            pools,
-        };
-        self.send_to_peer(id, m.into());
-    }
-
-    fn on_table_response(
-        &mut self,
-        now: Time,
-        conn: ConnId,
-        id: ServerId,
-        r: enrp::HandleTableResponse,
-    ) {
-        let Some(mut req) = self.peers.get_mut(&id).and_then(|p| p.request.take()) else {
-            self.protocol_error(conn, format!("unsolicited HANDLE_TABLE_RESPONSE from {id}"));
-            return;
-        };
-        if r.reject {
-            self.protocol_error(conn, format!("{id} rejected our HANDLE_TABLE_REQUEST"));
-            if !req.own_only {
-                self.sync = SyncState::Unsynced;
-            }
-            return;
-        }
-        for pool in r.pools {
-            for pe in pool.pool_elements {
-                let pe_id = pe.pe_id;
-                if self.learn(now, &pool.pool_handle, pe, id) {
-                    req.entries += 1;
-                    if req.own_only {
-                        req.seen.insert((pool.pool_handle.clone(), pe_id));
-                    }
-                }
-            }
-        }
-        if r.more_to_send {
-            let own_only = req.own_only;
-            if let Some(p) = self.peers.get_mut(&id) {
-                p.request = Some(req);
-            }
-            let m = enrp::HandleTableRequest {
-                own_children_only: own_only,
-                sender: self.config.id,
-                receiver: id,
-            };
-            self.send_enrp(conn, m.into());
-            return;
-        }
-        if req.own_only {
-            // Sweep: what the peer no longer has goes.
-            let stale: Vec<EntryRef> = self
-                .hs
-                .owner_entries(id)
-                .filter(|r| {
-                    let Some(h) = self.hs.pool_handle_of(*r) else {
-                        return false;
-                    };
-                    let Some(e) = self.hs.entry(*r) else {
-                        return false;
-                    };
-                    !req.seen.contains(&(h.clone(), e.pe_id()))
-                })
-                .collect();
-            for r in stale {
-                self.remove_entry(r, RemovalReason::PeerUpdate);
-            }
-        } else {
-            self.sync = SyncState::Synced;
-            self.stats.syncs += 1;
-            self.event(Event::SyncCompleted {
-                peer: id,
-                entries: req.entries,
-            });
-            let ids: Vec<ServerId> = self.peers.keys().copied().collect();
-            for p in ids {
-                self.audit(p);
-            }
-        }
-    }
-
-    /// Stores a PE learnt from peer `from` (Handle Update or Handle Table
-    /// Response). False if it was not stored.
-    fn learn(&mut self, now: Time, pool: &PoolHandle, pe: PoolElement, from: ServerId) -> bool {
-        let me = self.config.id;
-        let home = if pe.home_server_id.0 == 0 {
-            from
-        } else {
-            pe.home_server_id
-        };
-        if home == me {
-            // Only a PE itself makes this PR its home.
-            return false;
-        }
-        if let Some(r) = self.hs.find(pool, pe.pe_id) {
-            if let Some(e) = self.hs.entry(r) {
-                if e.home() == me && e.association().is_some() {
-                    // Registered here and kept alive here: our claim stands.
-                    return false;
-                }
-                if e.home() != home {
-                    // The newer claim replaces the older one (as RSPLIB does).
-                    self.hs.set_home(r, home);
-                }
-            }
-        }
-        let (lifetime_ms, life) = self.peer_lifetime(pe.registration_life);
-        let reg = Registration {
-            pe_id: pe.pe_id,
-            home,
-            lifetime_ms,
-            transport: pe.user_transport,
-            policy: pe.policy,
-            asap_transport: pe.asap_transport,
-            association: None,
-        };
-        match self.hs.register(pool, reg) {
-            Ok(r) => {
-                self.hs
-                    .schedule_timer(r.entry, TimerKind::LifetimeExpiry, now + life);
-                true
-            }
-            Err(e) => {
-                let conn = self.peers.get(&from).map_or(ConnId(0), |p| p.conn);
-                self.protocol_error(
-                    conn,
-                    format!("PE {} of pool {pool} from {from} not stored: {e}", pe.pe_id),
-                );
-                false
-            }
-        }
-    }
-
-    fn on_handle_update(&mut self, now: Time, from: ServerId, u: enrp::HandleUpdate) {
-        match u.action {
-            UpdateAction::AddPe => {
-                self.learn(now, &u.pool_handle, u.pool_element, from);
-            }
-            UpdateAction::DelPe => {
-                if let Some(r) = self.hs.find(&u.pool_handle, u.pool_element.pe_id) {
-                    if self.hs.entry(r).is_some_and(|e| e.home() != self.config.id) {
-                        self.remove_entry(r, RemovalReason::PeerUpdate);
-                    }
-                }
-            }
-        }
-    }
-
     pub(super) fn on_announce(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) {
         let p = match EnrpMessage::decode(bytes, &self.config.decode) {
             Ok(d) => match d.message {
@@ -793,6 +550,24 @@ impl<F: SetFamily> Registrar<F> {
             }
             self.peer_gone(id, PeerDownReason::Timeout);
             self.start_takeover(now, id);
+        }
+        // An association that never named its PR is dropped.
+        let silent: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.connected && c.peer.is_none() && c.since + self.config.max_time_no_response <= now
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in silent {
+            self.close_conn(conn);
+            self.event(Event::ProtocolError {
+                from: Source::Enrp(conn),
+                detail: "no PRESENCE on a new ENRP association".into(),
+                answered: false,
+                closed: true,
+            });
         }
         let expired: Vec<ServerId> = self
             .suspects

@@ -6,10 +6,42 @@
 //! [`Registrar::poll_transmit`] and [`Registrar::poll_event`] and sleeps until
 //! [`Registrar::poll_timeout`]. It never reads a clock and never touches a
 //! socket; randomness comes from a seeded [`Xoshiro256`].
+//!
+//! Behaviour worth knowing (where RFC 5352/5353 leave a choice):
+//! - A registration with an unspecified address (0.0.0.0, ::) gets the
+//!   association's remote address; the PE's ASAP transport is the
+//!   association's remote address (as RSPLIB takes the SCTP peer
+//!   addresses). A PE known under another home PR that registers here
+//!   moves here; the same PE ID from another association with another
+//!   user transport is refused (Non-unique PE Identifier).
+//! - Deregistration only through the registering association (else
+//!   Rejection Due to Security); an unknown PE is answered positively.
+//! - Endpoint Unreachable at MAX-BAD-PE-REPORT removes the PE here, also
+//!   when another PR is its home (only the home sends DEL_PE); if the PE
+//!   still lives at its home, the next checksum audit restores it.
+//! - ASAP messages a registrar never receives (responses, keep-alives,
+//!   announces, cookies, business cards) are answered with an ERROR
+//!   (Unrecognized Message), like unknown types. ERRORs are never answered.
+//!   A broken length field aborts the association (framing is lost).
+//! - ENRP: an association becomes a peer with its first PRESENCE (always
+//!   sent with R by the connecting side, and answered before anything
+//!   else); two associations between the same PRs: the one opened by the
+//!   lower server ID stays. The first peer of an unsynchronised PR is its
+//!   mentor (full Handle Table, block-wise). A PRESENCE whose PE checksum
+//!   differs from ours for that peer starts an audit (W flag, mark and
+//!   sweep). A lost peer association makes the peer a suspect: dead after
+//!   MAX-TIME-NO-RESPONSE unless it comes back; a silent one gets a
+//!   PRESENCE with R after MAX-TIME-LAST-HEARD and is dead after
+//!   MAX-TIME-NO-RESPONSE more. Dead peers with PEs are taken over (see
+//!   the `takeover` module); [`Transmit::ConnectAsap`] opens the
+//!   associations to the taken-over PEs.
+//! - Entries learnt from peers live by their registration lifetime,
+//!   refreshed by each Handle Update (a PE re-registers before it ends).
 
 mod asap;
 mod enrp;
 mod state;
+mod sync;
 mod takeover;
 mod util;
 
@@ -21,6 +53,7 @@ use crate::handlespace::set::{BTreeFamily, SetFamily};
 use crate::handlespace::{AssocId, DueTimer, EntryRef, Handlespace, Time, Xoshiro256};
 use crate::wire::{DecodeOptions, PeId, PoolHandle, ServerId, TransportParam};
 
+pub use asap::MAX_POOL_HANDLE_LEN;
 use state::{Assoc, Conn, Peer, StaticPeer, SyncState, Takeover};
 
 /// An ENRP association to a peer registrar, named by the registrar; the
@@ -338,6 +371,10 @@ impl<F: SetFamily> Registrar<F> {
     pub fn peers(&self) -> impl Iterator<Item = (ServerId, ConnId)> + '_ {
         self.peers.iter().map(|(id, p)| (*id, p.conn))
     }
+    /// The remote address of an ENRP association (for logs).
+    pub fn conn_address(&self, conn: ConnId) -> Option<SocketAddr> {
+        self.conns.get(&conn).and_then(|c| c.remote)
+    }
     /// True once a full handlespace synchronisation from a mentor completed.
     pub fn is_synchronised(&self) -> bool {
         matches!(self.sync, SyncState::Synced)
@@ -360,7 +397,11 @@ impl<F: SetFamily> Registrar<F> {
     pub fn asap_accepted(&mut self, now: Time, remote: SocketAddr) -> AssocId {
         self.tick(now);
         let a = self.alloc_assoc();
-        self.assocs.insert(a, Assoc::accepted(remote));
+        if self.stopped {
+            self.transmits.push_back(Transmit::CloseAsap { assoc: a });
+        } else {
+            self.assocs.insert(a, Assoc::accepted(remote));
+        }
         a
     }
 
@@ -391,7 +432,11 @@ impl<F: SetFamily> Registrar<F> {
     pub fn enrp_accepted(&mut self, now: Time, remote: SocketAddr) -> ConnId {
         self.tick(now);
         let c = self.alloc_conn();
-        self.conns.insert(c, Conn::accepted(remote));
+        if self.stopped {
+            self.transmits.push_back(Transmit::CloseEnrp { conn: c });
+        } else {
+            self.conns.insert(c, Conn::accepted(remote, self.now));
+        }
         c
     }
 
@@ -454,8 +499,16 @@ impl<F: SetFamily> Registrar<F> {
         for d in self.suspects.values() {
             at(*d);
         }
+        for c in self.conns.values() {
+            if c.connected && c.peer.is_none() {
+                at(c.since + self.config.max_time_no_response);
+            }
+        }
         for t in self.takeovers.values() {
             at(t.deadline);
+        }
+        for d in self.foreign_takeovers.values() {
+            at(*d);
         }
         t
     }
@@ -495,7 +548,18 @@ impl<F: SetFamily> Registrar<F> {
                 self.connect_static(i);
             }
         }
-        self.foreign_takeovers.retain(|_, until| *until > now);
+        // A takeover we agreed to did not happen: try ourselves (RSPLIB
+        // restarts its no-response timer for the target).
+        let lapsed: Vec<ServerId> = self
+            .foreign_takeovers
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(t, _)| *t)
+            .collect();
+        for target in lapsed {
+            self.foreign_takeovers.remove(&target);
+            self.start_takeover(now, target);
+        }
     }
 
     // ---- outputs ----

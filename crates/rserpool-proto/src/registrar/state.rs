@@ -67,9 +67,13 @@ impl RateWindow {
 /// An ENRP association.
 #[derive(Debug)]
 pub(super) struct Conn {
+    /// Where it goes to or comes from (for diagnostics).
+    pub remote: Option<SocketAddr>,
     /// Opened by this PR (ConnectEnrp).
     pub outgoing: bool,
     pub connected: bool,
+    /// When it was accepted or connected: a PRESENCE must follow soon.
+    pub since: Time,
     /// The peer, once its PRESENCE named it.
     pub peer: Option<ServerId>,
     /// The peer this association was opened to reach, if known.
@@ -79,19 +83,23 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub fn accepted(_remote: SocketAddr) -> Conn {
+    pub fn accepted(remote: SocketAddr, now: Time) -> Conn {
         Conn {
+            remote: Some(remote),
             outgoing: false,
             connected: true,
+            since: now,
             peer: None,
             expect: None,
             static_idx: None,
         }
     }
-    pub fn outgoing(expect: Option<ServerId>, static_idx: Option<usize>) -> Conn {
+    pub fn outgoing(to: SocketAddr, expect: Option<ServerId>, static_idx: Option<usize>) -> Conn {
         Conn {
+            remote: Some(to),
             outgoing: true,
             connected: false,
+            since: Time::ZERO,
             peer: None,
             expect,
             static_idx,

@@ -8,10 +8,17 @@
 //! flag; the PE answers and re-registers here.
 //!
 //! Two PRs taking over the same target: the one with the lower server ID
-//! backs off (acknowledges the other and abandons its own); the higher one
-//! ignores the lower one's INIT_TAKEOVER. Missing acknowledgements abandon
-//! the takeover after `takeover_expiry`; the target's PEs then expire by
-//! their lifetime.
+//! goes on, as RSPLIB decides (the higher one acknowledges it and abandons
+//! its own; the lower one ignores the higher one's INIT_TAKEOVER).
+//!
+//! A PR that still has the target as a live peer does not acknowledge
+//! (unlike RSPLIB, which does): a PR that merely lost its own association
+//! to the target must not move the PEs of a reachable registrar.
+//!
+//! Missing acknowledgements abandon the takeover after `takeover_expiry`.
+//! A PR that acknowledged does not start its own takeover of that target
+//! for twice `takeover_expiry`; if the target still has PEs then, it tries
+//! itself. Otherwise the target's PEs expire by their lifetime at each PR.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -73,9 +80,15 @@ impl<F: SetFamily> Registrar<F> {
             self.send_presence_to(from);
             return;
         }
+        if self.peers.contains_key(&target) {
+            // The target is alive as far as we can tell: no agreement. The
+            // initiator abandons after its expiry; if the target really is
+            // gone, we notice ourselves.
+            return;
+        }
         if self.takeovers.contains_key(&target) {
-            if self.config.id > from {
-                // The lower ID backs off; we keep ours.
+            if self.config.id < from {
+                // The lower ID goes on (as RSPLIB decides); we keep ours.
                 return;
             }
             self.takeovers.remove(&target);
@@ -150,7 +163,7 @@ impl<F: SetFamily> Registrar<F> {
         if self.takeovers.remove(&target).is_none() {
             return;
         }
-        let peers: Vec<(ServerId, crate::registrar::ConnId)> =
+        let peers: Vec<(ServerId, super::ConnId)> =
             self.peers().filter(|(p, _)| *p != target).collect();
         for (p, conn) in peers {
             let m = enrp::TakeoverServer {

@@ -164,3 +164,27 @@ pub(super) fn pool_element(e: &PeEntry, with_asap: bool) -> PoolElement {
         },
     }
 }
+
+/// Encoded size of a transport parameter (padded).
+fn transport_size(t: &TransportParam) -> usize {
+    let addrs: usize = t
+        .addresses()
+        .iter()
+        .map(|a| if a.is_ipv4() { 8 } else { 20 })
+        .sum();
+    let extra = if matches!(t, TransportParam::Dccp { .. }) {
+        4
+    } else {
+        0
+    };
+    8 + extra + addrs
+}
+
+/// Encoded size of a Pool Element parameter (an upper bound).
+pub(super) fn pool_element_size(pe: &PoolElement) -> usize {
+    4 + 12
+        + transport_size(&pe.user_transport)
+        + 8
+        + 4 * pe.policy.values().1
+        + pe.asap_transport.as_ref().map_or(0, transport_size)
+}

@@ -20,8 +20,9 @@
 //! Registrars' associations never arrive on the data listener, so raw
 //! ASAP and framed data never have to be told apart by content.
 
-use super::{Association, Carrier, DEFAULT_MAX_MESSAGE_SIZE, Listener, Ppid, new_socket};
+use super::{Association, Carrier, DEFAULT_MAX_MESSAGE_SIZE, Listener, Ppid, new_socket, sctp};
 use rserpool_proto::pool_user::channel::{DEFAULT_MAX_FRAME, Frame, TcpDeframer};
+use socket2::{Domain, Socket, Type};
 use std::io;
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -37,7 +38,7 @@ pub struct DataListener {
 
 impl DataListener {
     pub fn bind(addr: SocketAddr, carrier: Carrier) -> io::Result<DataListener> {
-        let sock = new_socket(carrier, &addr, Ppid::Asap)?;
+        let sock = data_socket(carrier, &addr)?;
         sock.set_reuse_address(true)?;
         if addr.is_ipv6() {
             sock.set_only_v6(true)?;
@@ -69,9 +70,28 @@ impl DataListener {
 
 /// Opens a data channel to a pool element.
 pub async fn connect_data(remote: SocketAddr, carrier: Carrier) -> io::Result<DataChannel> {
-    let sock = new_socket(carrier, &remote, Ppid::Asap)?;
+    let sock = data_socket(carrier, &remote)?;
     let stream = connect_socket(sock, remote).await?;
     Ok(DataChannel::new(stream))
+}
+
+/// A socket for a data channel: over SCTP its messages carry PPID 0
+/// (application data, not ASAP).
+fn data_socket(carrier: Carrier, addr: &SocketAddr) -> io::Result<Socket> {
+    let sock = match carrier {
+        Carrier::Tcp => {
+            let s = Socket::new(Domain::for_address(*addr), Type::STREAM, None)?;
+            s.set_nodelay(true)?;
+            s
+        }
+        Carrier::Sctp => {
+            let s = sctp::socket(addr)?;
+            sctp::configure(&s, 0)?;
+            s
+        }
+    };
+    sock.set_nonblocking(true)?;
+    Ok(sock)
 }
 
 async fn connect_socket(sock: socket2::Socket, remote: SocketAddr) -> io::Result<TcpStream> {

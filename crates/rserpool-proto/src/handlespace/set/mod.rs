@@ -9,6 +9,12 @@
 
 use std::collections::BTreeSet;
 
+pub mod rbtree;
+pub mod treap;
+
+pub use rbtree::RbTree;
+pub use treap::Treap;
+
 /// An ordered set of small `Copy` keys.
 pub trait OrderedSet<K: Ord + Copy>: Default {
     /// Inserts `key`; false if it was already present.
@@ -76,4 +82,22 @@ impl<K: Ord + Copy> OrderedSet<K> for BTreeSet<K> {
     fn clear(&mut self) {
         BTreeSet::clear(self)
     }
+}
+
+/// The arena red-black tree of [`rbtree`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RbTreeFamily;
+
+impl SetFamily for RbTreeFamily {
+    type Set<K: Ord + Copy> = RbTree<K>;
+    const NAME: &'static str = "rbtree";
+}
+
+/// The arena treap of [`treap`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TreapFamily;
+
+impl SetFamily for TreapFamily {
+    type Set<K: Ord + Copy> = Treap<K>;
+    const NAME: &'static str = "treap";
 }

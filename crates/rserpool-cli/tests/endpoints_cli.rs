@@ -1,0 +1,140 @@
+//! `rserpool registrar`, `rserpool pe` and `rserpool pu` as processes on
+//! loopback TCP: a line typed into the pool user comes back from an echo
+//! pool element, and the pool element stops gracefully on SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_rserpool");
+
+/// Kills the process when the test ends, however it ends.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(args: &[&str]) -> Proc {
+    Proc(
+        Command::new(BIN)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Stdout lines, read by a thread so that waits can time out.
+fn lines(out: ChildStdout) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn line_where(rx: &mpsc::Receiver<String>, f: impl Fn(&str) -> bool) -> String {
+    loop {
+        let l = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("no such output line in time");
+        if f(&l) {
+            return l;
+        }
+    }
+}
+
+#[test]
+fn a_line_typed_into_pu_comes_back_from_an_echo_pe() {
+    let mut pr = spawn(&[
+        "registrar",
+        "--asap",
+        "127.0.0.1:0",
+        "--enrp",
+        "127.0.0.1:0",
+        "--announce",
+        "false",
+        "--transport",
+        "tcp",
+    ]);
+    let pr_out = lines(pr.0.stdout.take().unwrap());
+    let asap = line_where(&pr_out, |l| l.starts_with("ASAP "))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+
+    let mut pe = spawn(&[
+        "pe",
+        "--pool",
+        "cli-echo",
+        "--service",
+        "echo",
+        "--registrar",
+        &asap,
+        "--transport",
+        "tcp",
+        "--listen",
+        "127.0.0.1:0",
+        "--control",
+        "127.0.0.1:0",
+    ]);
+    let pe_out = lines(pe.0.stdout.take().unwrap());
+    assert!(line_where(&pe_out, |l| l.starts_with("PE ")).contains(" data 127.0.0.1:"));
+
+    let mut pu = spawn(&[
+        "pu",
+        "--pool",
+        "cli-echo",
+        "--registrar",
+        &asap,
+        "--transport",
+        "tcp",
+    ]);
+    let pu_out = lines(pu.0.stdout.take().unwrap());
+    let mut stdin = pu.0.stdin.take().unwrap();
+    writeln!(stdin, "hello pool").unwrap();
+    stdin.flush().unwrap();
+    assert_eq!(line_where(&pu_out, |_| true), "hello pool");
+    writeln!(stdin, "second line").unwrap();
+    stdin.flush().unwrap();
+    assert_eq!(line_where(&pu_out, |_| true), "second line");
+    // End of input: the pool user closes its session and exits.
+    drop(stdin);
+    let status = wait(&mut pu.0, Duration::from_secs(10));
+    assert!(status.success(), "pu: {status:?}");
+
+    // SIGTERM: the pool element deregisters and exits cleanly.
+    let term = Command::new("kill")
+        .args(["-TERM", &pe.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = wait(&mut pe.0, Duration::from_secs(10));
+    assert!(status.success(), "pe: {status:?}");
+}
+
+fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(std::time::Instant::now() < deadline, "process did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
