@@ -22,6 +22,11 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// Where the running registrar serves its metrics.
+    pub fn metrics(&self) -> Option<SocketAddr> {
+        self.handle.as_ref().and_then(RegistrarHandle::metrics_addr)
+    }
+
     /// `PR1 (0x00001001)`.
     pub fn name(&self) -> String {
         format!("{} ({})", pr_name(self.id), self.id)
@@ -71,6 +76,8 @@ fn config(
     c.max_hres_items = 16;
     let mut d = DaemonConfig::new(c, vec![asap], vec![enrp]);
     d.transport = TransportMode::Tcp;
+    // Prometheus metrics, to look at while the demo runs.
+    d.metrics = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
     d.seed = crate::random_u64();
     d
 }
