@@ -41,6 +41,9 @@ pub struct Args {
     /// Interface address to listen for announces on
     #[arg(long, value_name = "ADDR", default_value_t = Ipv4Addr::LOCALHOST)]
     pub announce_interface: Ipv4Addr,
+    /// Most PE rows per pool [default: 20 live, all with --once]
+    #[arg(long, value_name = "N")]
+    pub pes_per_pool: Option<usize>,
     /// With --once and no --registrar: how long to wait for an announce
     #[arg(long, value_name = "MS", default_value_t = 31_000)]
     pub discovery_ms: u64,
@@ -138,8 +141,8 @@ impl Monitor {
         added
     }
 
-    fn frame(&self, interval: Duration) -> String {
-        view::render(&self.targets, &view::clock(), interval)
+    fn frame(&self, interval: Duration, pes_per_pool: Option<usize>) -> String {
+        view::render(&self.targets, &view::clock(), interval, pes_per_pool)
     }
 
     fn answering(&self) -> usize {
@@ -224,7 +227,7 @@ async fn once(args: &Args) -> Result<i32, String> {
             break;
         }
     }
-    print!("{}", m.frame(interval(args)));
+    print!("{}", m.frame(interval(args), args.pes_per_pool));
     Ok(if m.answering() > 0 { 0 } else { 1 })
 }
 
@@ -253,7 +256,7 @@ async fn live(args: &Args) -> Result<i32, String> {
         m.refresh().await;
         let mut frame = String::from(home);
         home = "\x1b[H";
-        for line in m.frame(every).lines() {
+        for line in m.frame(every, args.pes_per_pool.or(Some(20))).lines() {
             frame.push_str(line);
             frame.push_str("\x1b[K\n");
         }

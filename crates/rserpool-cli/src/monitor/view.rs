@@ -80,8 +80,14 @@ fn merge(targets: &[Target]) -> BTreeMap<&PoolHandle, BTreeMap<u32, Merged<'_>>>
     pools
 }
 
-/// The frame as plain text (no terminal codes).
-pub fn render(targets: &[Target], clock: &str, interval: Duration) -> String {
+/// The frame as plain text (no terminal codes), with at most
+/// `pes_per_pool` PE rows per pool (the rest counted).
+pub fn render(
+    targets: &[Target],
+    clock: &str,
+    interval: Duration,
+    pes_per_pool: Option<usize>,
+) -> String {
     let mut out = String::new();
     let answering = targets.iter().filter(|t| t.snapshot().is_some()).count();
     let pools = merge(targets);
@@ -159,8 +165,10 @@ pub fn render(targets: &[Target], clock: &str, interval: Duration) -> String {
             format::handle(handle),
             pes.len()
         );
+        let shown = pes_per_pool.unwrap_or(usize::MAX);
         let rows: Vec<[String; 6]> = pes
             .values()
+            .take(shown)
             .map(|m| {
                 let e = m.element;
                 let home = if m.home_disputed {
@@ -204,6 +212,9 @@ pub fn render(targets: &[Target], clock: &str, interval: Duration) -> String {
         line(&mut out, head);
         for r in &rows {
             line(&mut out, r.each_ref().map(String::as_str));
+        }
+        if pes.len() > rows.len() {
+            let _ = writeln!(out, "  ... and {} more", pes.len() - rows.len());
         }
     }
     if pools.is_empty() && answering > 0 {
@@ -305,7 +316,7 @@ mod tests {
                 status: Status::Down("cannot connect".into()),
             },
         ];
-        let f = render(&targets, "12:00:00 UTC", Duration::from_millis(500));
+        let f = render(&targets, "12:00:00 UTC", Duration::from_millis(500), None);
         assert!(
             f.contains("Registrars: 3 (2 answering)  Pools: 1  PEs: 3"),
             "{f}"
@@ -331,11 +342,25 @@ mod tests {
             up(1, 9901, vec![pe(5, 1, 0)]),
             up(2, 9902, vec![pe(5, 2, 0)]),
         ];
-        let f = render(&targets, "12:00:00 UTC", Duration::from_millis(500));
+        let f = render(&targets, "12:00:00 UTC", Duration::from_millis(500), None);
         let row = f
             .lines()
             .find(|l| l.trim_start().starts_with("0x00000005"))
             .unwrap();
         assert!(row.contains('!'), "{f}");
+    }
+
+    #[test]
+    fn long_pools_are_cut_and_counted() {
+        let targets = vec![up(1, 9901, (1..=5).map(|i| pe(i, 1, 0)).collect())];
+        let f = render(
+            &targets,
+            "12:00:00 UTC",
+            Duration::from_millis(500),
+            Some(2),
+        );
+        assert!(f.contains("Pools: 1  PEs: 5"), "{f}");
+        assert!(f.contains("  ... and 3 more\n"), "{f}");
+        assert!(f.contains(":7002") && !f.contains(":7003"), "{f}");
     }
 }
