@@ -398,6 +398,12 @@ fn user_transport(carrier: Carrier, addr: SocketAddr) -> TransportParam {
 /// Starts a pool element: binds its endpoints, then registers in the
 /// background.
 pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
+    if cfg.registrars.is_empty() && cfg.announces.is_none() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no registrar given and announces are off: no registrar can be found",
+        ));
+    }
     let carrier = cfg.transport.resolve()?;
     let data_listener = DataListener::bind(cfg.data_addr, carrier)?;
     let data_addr = data_listener.local_addr()?;
@@ -422,6 +428,12 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
     let (alive, alive_rx) = watch::channel(true);
     let (sessions_tx, sessions_rx) = mpsc::channel(SESSION_BACKLOG);
     let mut aux = Vec::new();
+    if let Some(m) = &cfg.announces {
+        let static_registrars = !cfg.registrars.is_empty();
+        if let Some(t) = listen_for_announces(m, static_registrars, tx.clone(), Input::Announce)? {
+            aux.push(t);
+        }
+    }
     aux.push(tokio::spawn(accept_sessions(
         data_listener,
         sessions_tx,
@@ -429,30 +441,6 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
         alive_rx,
     )));
     aux.push(tokio::spawn(accept_registrars(control, tx.clone())));
-    if let Some(m) = &cfg.announces {
-        let listener = AnnounceListener::new(m)?;
-        let tx = tx.clone();
-        aux.push(tokio::spawn(async move {
-            let mut buf = vec![0u8; 65536];
-            loop {
-                match listener.recv(&mut buf).await {
-                    Ok((bytes, from)) => {
-                        if tx
-                            .send(Input::Announce(from, bytes.to_vec()))
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        warn!("ASAP announce listener: {e}");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
-            }
-        }));
-    }
 
     let origin = Instant::now();
     let pe = PoolElement::new(pe_cfg, Time::ZERO, cfg.seed);
@@ -489,6 +477,41 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
     })
 }
 
+/// Listens for ASAP Server Announces in the background. A listener that
+/// cannot be set up (no multicast on this host) is an error only when
+/// there are no static registrars to fall back on.
+pub(crate) fn listen_for_announces<I: Send + 'static>(
+    m: &MulticastConfig,
+    static_registrars: bool,
+    tx: mpsc::Sender<I>,
+    wrap: fn(SocketAddr, Vec<u8>) -> I,
+) -> io::Result<Option<JoinHandle<()>>> {
+    let listener = match AnnounceListener::new(m) {
+        Ok(l) => l,
+        Err(e) if static_registrars => {
+            warn!(group = %m.group, "not listening for ASAP announces: {e}");
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(Some(tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match listener.recv(&mut buf).await {
+                Ok((bytes, from)) => {
+                    if tx.send(wrap(from, bytes.to_vec())).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    warn!("ASAP announce listener: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    })))
+}
+
 async fn accept_sessions(
     listener: DataListener,
     tx: mpsc::Sender<ServerSession>,
@@ -502,8 +525,12 @@ async fn accept_sessions(
                 let s = ServerSession::new(channel, pool_handle.clone(), alive.clone());
                 // A full backlog means the application does not take
                 // sessions: refuse this one by dropping it.
-                if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(s) {
-                    return;
+                match tx.try_send(s) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        warn!(%peer, "session backlog full: refusing the session");
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return,
                 }
             }
             Err(e) => {
@@ -735,30 +762,15 @@ async fn connect_registrar(
 ) -> io::Result<Association> {
     let mut last = io::Error::new(io::ErrorKind::AddrNotAvailable, "no registrar address");
     for &addr in to {
-        let from = if local.ip().is_unspecified() || local.is_ipv4() == addr.is_ipv4() {
-            Some(SocketAddr::new(
-                if local.ip().is_unspecified() && addr.ip().is_loopback() {
-                    addr.ip()
-                } else {
-                    local.ip()
-                },
-                local.port(),
-            ))
-        } else {
-            None
-        };
-        if let Some(from) = from {
-            match tokio::time::timeout(timeout, data::connect_from(from, addr, carrier)).await {
+        if local.is_ipv4() == addr.is_ipv4() {
+            match tokio::time::timeout(timeout, data::connect_from(local, addr, carrier)).await {
                 Ok(Ok(a)) => return Ok(a),
-                Ok(Err(e))
-                    if e.kind() == io::ErrorKind::AddrInUse
-                        || e.raw_os_error() == Some(libc::EADDRNOTAVAIL) =>
-                {
-                    debug!(%from, %addr, "shared control port refused ({e}): connecting from an ephemeral port");
-                }
-                Ok(Err(e)) => {
+                Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
                     last = e;
                     continue;
+                }
+                Ok(Err(e)) => {
+                    warn!(%local, %addr, "cannot connect from the control endpoint ({e}): using an ephemeral port, so a takeover cannot reach this PE");
                 }
                 Err(_) => {
                     last = io::Error::new(io::ErrorKind::TimedOut, "connect timed out");

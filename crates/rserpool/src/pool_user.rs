@@ -30,7 +30,7 @@
 //! # }
 //! ```
 
-use crate::announce::{ASAP_ANNOUNCE_GROUP, AnnounceListener, MulticastConfig};
+use crate::announce::{ASAP_ANNOUNCE_GROUP, MulticastConfig};
 use crate::transport::data::{DataChannel, connect_data};
 use crate::transport::{self, Association, Carrier, Ppid, TransportMode};
 use rserpool_proto::handlespace::Time;
@@ -51,7 +51,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-/// Frames queued for one association before it counts as stuck.
+/// Frames queued for one association before it counts as stuck: a PE
+/// that stops reading while this many messages wait is failed over from.
 const SEND_QUEUE: usize = 1024;
 
 /// How a pool user finds registrars.
@@ -313,34 +314,27 @@ impl Drop for Session {
 
 /// Starts a pool user; it contacts registrars only when it needs one.
 pub async fn start(cfg: PoolUserConfig) -> io::Result<PoolUserHandle> {
+    if cfg.registrars.is_empty() && cfg.announces.is_none() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no registrar given and announces are off: no registrar can be found",
+        ));
+    }
     let carrier = cfg.transport.resolve()?;
     let mut pu_cfg = PuConfig::new(cfg.registrars.clone());
     pu_cfg.timers = cfg.timers;
     let (tx, rx) = mpsc::channel::<Input>(1024);
     let mut tasks = Vec::new();
     if let Some(m) = &cfg.announces {
-        let listener = AnnounceListener::new(m)?;
-        let tx = tx.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut buf = vec![0u8; 65536];
-            loop {
-                match listener.recv(&mut buf).await {
-                    Ok((bytes, from)) => {
-                        if tx
-                            .send(Input::Announce(from, bytes.to_vec()))
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        warn!("ASAP announce listener: {e}");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
-            }
-        }));
+        let static_registrars = !cfg.registrars.is_empty();
+        if let Some(t) = crate::pool_element::listen_for_announces(
+            m,
+            static_registrars,
+            tx.clone(),
+            Input::Announce,
+        )? {
+            tasks.push(t);
+        }
     }
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
     let driver = Driver {

@@ -16,6 +16,15 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// The carrier under test: TCP, or kernel SCTP with
+/// `RSERPOOL_TEST_TRANSPORT=sctp` (as the registrar daemon tests).
+fn mode() -> TransportMode {
+    match std::env::var("RSERPOOL_TEST_TRANSPORT").as_deref() {
+        Ok("sctp") => TransportMode::Sctp,
+        _ => TransportMode::Tcp,
+    }
+}
+
 fn local() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
@@ -42,7 +51,7 @@ fn registrar_config(
     c.mentor_discovery_timeout = Duration::from_millis(300);
     c.takeover_expiry = Duration::from_millis(2000);
     let mut d = DaemonConfig::new(c, vec![asap], vec![enrp]);
-    d.transport = TransportMode::Tcp;
+    d.transport = mode();
     d.seed = u64::from(id);
     d
 }
@@ -67,7 +76,7 @@ async fn pool_element(pool: &str, registrars: Vec<SocketAddr>) -> PoolElementHan
     cfg.control_addr = local();
     cfg.registrars = registrars;
     cfg.announces = None;
-    cfg.transport = TransportMode::Tcp;
+    cfg.transport = mode();
     cfg.timers = timers();
     let mut pe = pool_element::start(cfg).await.unwrap();
     tokio::time::timeout(WAIT, pe.wait_registered())
@@ -80,7 +89,7 @@ async fn pool_user(registrar: SocketAddr) -> PoolUserHandle {
     let mut cfg = PoolUserConfig::new();
     cfg.registrars = vec![registrar];
     cfg.announces = None;
-    cfg.transport = TransportMode::Tcp;
+    cfg.transport = mode();
     cfg.timers = timers();
     pool_user::start(cfg).await.unwrap()
 }
@@ -236,7 +245,7 @@ async fn without_static_registrars_pes_and_pus_use_announces() {
     cfg.data_addr = local();
     cfg.control_addr = local();
     cfg.announces = Some(group);
-    cfg.transport = TransportMode::Tcp;
+    cfg.transport = mode();
     cfg.timers = timers();
     let mut pe = pool_element::start(cfg).await.unwrap();
     tokio::time::timeout(WAIT, pe.wait_registered())
@@ -245,7 +254,7 @@ async fn without_static_registrars_pes_and_pus_use_announces() {
 
     let mut cfg = PoolUserConfig::new();
     cfg.announces = Some(group);
-    cfg.transport = TransportMode::Tcp;
+    cfg.transport = mode();
     cfg.timers = timers();
     cfg.timers.t5_server_hunt = WAIT;
     let pu = pool_user::start(cfg).await.unwrap();
@@ -277,10 +286,24 @@ async fn set_load_needs_an_adaptive_policy() {
     cfg.control_addr = local();
     cfg.registrars = vec![pr.asap_addrs()[0]];
     cfg.announces = None;
-    cfg.transport = TransportMode::Tcp;
+    cfg.transport = mode();
     let pe = pool_element::start(cfg).await.unwrap();
     assert!(matches!(
         pe.set_load(5).await,
         Err(pool_element::LoadError::Policy(_))
     ));
+}
+
+#[tokio::test]
+async fn without_any_way_to_find_a_registrar_start_fails() {
+    let mut cfg = PoolElementConfig::new("x", Policy::RoundRobin);
+    cfg.announces = None;
+    cfg.transport = mode();
+    let e = pool_element::start(cfg).await.unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    let mut cfg = PoolUserConfig::new();
+    cfg.announces = None;
+    cfg.transport = mode();
+    let e = pool_user::start(cfg).await.unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
 }
