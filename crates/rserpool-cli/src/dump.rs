@@ -78,10 +78,16 @@ pub fn run(args: &Args) -> i32 {
     };
     let limit = Duration::from_millis(args.timeout_ms);
     match rt.block_on(fetch(args.registrar, args.transport, limit)) {
-        Ok(s) if args.json => {
-            println!("{:#}", json::render(&s));
-            0
-        }
+        Ok(s) if args.json => match json::render(&s) {
+            Ok(doc) => {
+                println!("{doc}");
+                0
+            }
+            Err(e) => {
+                eprintln!("rserpool dump: cannot write JSON: {e}");
+                1
+            }
+        },
         Ok(s) => {
             print!("{}", text::render(&s));
             0
