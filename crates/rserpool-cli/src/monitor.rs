@@ -13,7 +13,7 @@ use clap::Parser;
 use rserpool::announce::{ENRP_ANNOUNCE_GROUP, MulticastConfig};
 use rserpool::transport::TransportMode;
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -245,8 +245,7 @@ async fn live(args: &Args) -> Result<i32, String> {
     let stop = crate::wait_for_stop_signal();
     tokio::pin!(stop);
     let mut next = Instant::now();
-    // The first frame clears the screen; later ones overwrite in place.
-    let mut home = "\x1b[2J\x1b[H";
+    let mut screen = Screen::new(std::io::stdout().is_terminal());
     loop {
         if let Some(rx) = &mut heard {
             while let Ok(h) = rx.try_recv() {
@@ -254,19 +253,14 @@ async fn live(args: &Args) -> Result<i32, String> {
             }
         }
         m.refresh().await;
-        let mut frame = String::from(home);
-        home = "\x1b[H";
-        for line in m.frame(every, args.pes_per_pool.or(Some(20))).lines() {
-            frame.push_str(line);
-            frame.push_str("\x1b[K\n");
-        }
+        let mut text = m.frame(every, args.pes_per_pool.or(Some(20)));
         if m.targets.is_empty() {
-            frame.push_str(&format!(
-                "waiting for ENRP announces on {} via {}\x1b[K\n",
+            text.push_str(&format!(
+                "waiting for ENRP announces on {} via {}\n",
                 args.announce_group, args.announce_interface
             ));
         }
-        frame.push_str("\x1b[J");
+        let frame = screen.frame(&text);
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(frame.as_bytes());
         let _ = out.flush();
@@ -280,5 +274,61 @@ async fn live(args: &Args) -> Result<i32, String> {
             () = tokio::time::sleep_until(next) => {}
             () = &mut stop => return Ok(0),
         }
+    }
+}
+
+/// Frames for a terminal overwrite the last one in place (cursor home,
+/// each line cleared to its end, the rest of the screen cleared); the
+/// first clears the screen. Anything else gets plain frames, one after
+/// another, separated by a blank line.
+#[derive(Debug)]
+struct Screen {
+    terminal: bool,
+    first: bool,
+}
+
+impl Screen {
+    fn new(terminal: bool) -> Screen {
+        Screen {
+            terminal,
+            first: true,
+        }
+    }
+
+    fn frame(&mut self, text: &str) -> String {
+        let first = std::mem::replace(&mut self.first, false);
+        if !self.terminal {
+            return if first {
+                text.to_string()
+            } else {
+                format!("\n{text}")
+            };
+        }
+        let mut out = String::from(if first { "\x1b[2J\x1b[H" } else { "\x1b[H" });
+        for line in text.lines() {
+            out.push_str(line);
+            out.push_str("\x1b[K\n");
+        }
+        out.push_str("\x1b[J");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Screen;
+
+    #[test]
+    fn terminal_frames_overwrite_in_place() {
+        let mut s = Screen::new(true);
+        assert_eq!(s.frame("a\nb\n"), "\x1b[2J\x1b[Ha\x1b[K\nb\x1b[K\n\x1b[J");
+        assert_eq!(s.frame("c\n"), "\x1b[Hc\x1b[K\n\x1b[J");
+    }
+
+    #[test]
+    fn other_outputs_get_plain_frames() {
+        let mut s = Screen::new(false);
+        assert_eq!(s.frame("a\n"), "a\n");
+        assert_eq!(s.frame("b\n"), "\nb\n");
     }
 }

@@ -276,3 +276,43 @@ async fn a_watching_monitor_does_not_hold_up_a_takeover() {
     );
     pe.stop().await.unwrap();
 }
+
+/// Without a terminal the live view prints plain frames one after another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_view_refreshes_and_writes_plain_frames_to_a_pipe() {
+    use std::io::Read;
+
+    let pr = start(config(0x91, vec![])).await.unwrap();
+    let _a = register(pr.asap_addrs()[0], "Live", 0xd1, Policy::RoundRobin).await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rserpool"))
+        .args([
+            "monitor",
+            "--registrar",
+            &pr.enrp_addrs()[0].to_string(),
+            "--interval",
+            "100",
+            "--transport",
+            "tcp",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    // Ten refreshes' time; three frames are enough even on a busy machine.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = reader.join().unwrap();
+    assert!(!text.contains('\x1b'), "{text}");
+    let frames = text.matches("RSerPool monitor").count();
+    assert!(frames >= 3, "{frames} frames:\n{text}");
+    assert!(
+        text.contains("0x000000d1  0x00000091"),
+        "the PE is shown:\n{text}"
+    );
+}
