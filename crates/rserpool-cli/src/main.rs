@@ -1,8 +1,11 @@
 //! `rserpool`: one binary for every RSerPool role and tool.
 
 mod bench;
+mod demo;
+mod dump;
 mod inspect;
 mod logging;
+mod monitor;
 mod pe;
 mod pu;
 mod registrar;
@@ -26,10 +29,16 @@ enum Command {
     Inspect(inspect::Args),
     /// Run a pool registrar (ASAP server and ENRP peer).
     Registrar(Box<registrar::Args>),
+    /// Print a registrar's handlespace (pools, PEs, peers), as text or JSON.
+    Dump(dump::Args),
+    /// Live view of registrars, pools and PEs (discovers registrars by announces).
+    Monitor(monitor::Args),
     /// Run a pool element offering a built-in service (echo, compute, ...).
     Pe(Box<pe::Args>),
     /// A terminal pool user: stdin lines to the pool, replies to stdout.
     Pu(Box<pu::Args>),
+    /// Everything on loopback, with failures injected and narrated (about 35 s).
+    Demo(demo::Args),
     /// Measure throughput (run a release build).
     Bench {
         #[command(subcommand)]
@@ -42,8 +51,11 @@ fn main() {
     match cli.command {
         Command::Inspect(args) => std::process::exit(inspect::run(&args)),
         Command::Registrar(args) => std::process::exit(registrar::run(&args)),
+        Command::Dump(args) => std::process::exit(dump::run(&args)),
+        Command::Monitor(args) => std::process::exit(monitor::run(&args)),
         Command::Pe(args) => std::process::exit(pe::run(&args)),
         Command::Pu(args) => std::process::exit(pu::run(&args)),
+        Command::Demo(args) => std::process::exit(demo::run(&args)),
         Command::Bench { command } => {
             if let Err(e) = bench::run(command) {
                 eprintln!("rserpool bench: {e}");

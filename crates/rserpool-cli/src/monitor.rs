@@ -1,0 +1,334 @@
+//! `rserpool monitor`: a live view of registrars, pools, PEs, loads and
+//! policies, from periodic dumps over ENRP (see [`crate::dump::probe`]).
+//!
+//! Registrars come from `--registrar`, or, without it, from ENRP Presence
+//! announces; the peers each registrar lists are followed, so one known
+//! registrar is enough to see the whole operation scope.
+
+pub mod discover;
+pub mod view;
+
+use crate::dump::probe::Probe;
+use clap::Parser;
+use rserpool::announce::{ENRP_ANNOUNCE_GROUP, MulticastConfig};
+use rserpool::transport::TransportMode;
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use view::{Status, Target};
+
+#[derive(Debug, Parser)]
+pub struct Args {
+    /// ENRP address of a registrar to watch (repeatable) [default: discover by announces]
+    #[arg(long = "registrar", value_name = "ADDR:PORT")]
+    pub registrars: Vec<SocketAddr>,
+    /// Refresh interval
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub interval: u64,
+    /// Print one frame without terminal codes and exit (for scripts)
+    #[arg(long)]
+    pub once: bool,
+    /// Transport: auto tries kernel SCTP (where the kernel has it), then TCP
+    #[arg(long, value_name = "auto|sctp|tcp", default_value = "auto")]
+    pub transport: TransportMode,
+    /// Multicast group of ENRP Presence announces
+    #[arg(long, value_name = "GROUP:PORT", default_value_t = ENRP_ANNOUNCE_GROUP)]
+    pub announce_group: SocketAddrV4,
+    /// Interface address to listen for announces on
+    #[arg(long, value_name = "ADDR", default_value_t = Ipv4Addr::LOCALHOST)]
+    pub announce_interface: Ipv4Addr,
+    /// Most PE rows per pool [default: 20 live, all with --once]
+    #[arg(long, value_name = "N")]
+    pub pes_per_pool: Option<usize>,
+    /// With --once and no --registrar: how long to wait for an announce
+    #[arg(long, value_name = "MS", default_value_t = 31_000)]
+    pub discovery_ms: u64,
+}
+
+/// The registrars being watched and the open probes to them.
+#[derive(Debug)]
+struct Monitor {
+    targets: Vec<Target>,
+    probes: HashMap<SocketAddr, Probe>,
+    mode: TransportMode,
+    limit: Duration,
+}
+
+impl Monitor {
+    fn new(mode: TransportMode, limit: Duration) -> Monitor {
+        Monitor {
+            targets: Vec::new(),
+            probes: HashMap::new(),
+            mode,
+            limit,
+        }
+    }
+
+    /// Adds a registrar unless it is watched already; true if added.
+    fn add(&mut self, address: SocketAddr) -> bool {
+        if self.targets.iter().any(|t| t.address == address) {
+            return false;
+        }
+        self.targets.push(Target {
+            address,
+            status: Status::Waiting,
+        });
+        self.targets.sort_by_key(|t| t.address);
+        true
+    }
+
+    /// Dumps every registrar at once, then adds the peers they name.
+    /// True if new registrars were found.
+    async fn refresh(&mut self) -> bool {
+        let mut tasks = JoinSet::new();
+        for t in &self.targets {
+            let address = t.address;
+            let probe = self.probes.remove(&address);
+            let (mode, limit) = (self.mode, self.limit);
+            tasks.spawn(async move {
+                let start = Instant::now();
+                let mut probe = match probe {
+                    Some(p) => p,
+                    None => match crate::dump::connect(address, mode, limit).await {
+                        Ok(p) => p,
+                        Err(e) => return (address, None, Err(e.to_string())),
+                    },
+                };
+                let left = limit.saturating_sub(start.elapsed());
+                match probe.snapshot(left).await {
+                    Ok(s) => (address, Some(probe), Ok((s, start.elapsed()))),
+                    Err(e) => (address, None, Err(e.to_string())),
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            let Ok((address, probe, result)) = done else {
+                continue;
+            };
+            if let Some(p) = probe {
+                self.probes.insert(address, p);
+            }
+            if let Some(t) = self.targets.iter_mut().find(|t| t.address == address) {
+                t.status = match result {
+                    Ok((snapshot, took)) => Status::Up { snapshot, took },
+                    Err(e) => Status::Down(e),
+                };
+            }
+        }
+        // Follow peers, except those already watched under another address.
+        let known: Vec<_> = self
+            .targets
+            .iter()
+            .filter_map(Target::snapshot)
+            .map(|s| s.registrar.server_id)
+            .collect();
+        let peers: Vec<SocketAddr> = self
+            .targets
+            .iter()
+            .filter_map(Target::snapshot)
+            .flat_map(view::peer_addresses)
+            .filter(|(id, _)| !known.contains(id))
+            .map(|(_, a)| a)
+            .collect();
+        let mut added = false;
+        for a in peers {
+            added |= self.add(a);
+        }
+        added
+    }
+
+    fn frame(&self, interval: Duration, pes_per_pool: Option<usize>) -> String {
+        view::render(&self.targets, &view::clock(), interval, pes_per_pool)
+    }
+
+    fn answering(&self) -> usize {
+        self.targets
+            .iter()
+            .filter(|t| t.snapshot().is_some())
+            .count()
+    }
+}
+
+pub fn run(args: &Args) -> i32 {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rserpool monitor: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(async {
+        match if args.once {
+            once(args).await
+        } else {
+            live(args).await
+        } {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("rserpool monitor: {e}");
+                1
+            }
+        }
+    })
+}
+
+fn interval(args: &Args) -> Duration {
+    Duration::from_millis(args.interval.max(50))
+}
+
+/// Per-refresh time limit: a slow registrar must not stall the view long.
+fn limit(args: &Args) -> Duration {
+    interval(args).max(Duration::from_secs(1))
+}
+
+fn listen(args: &Args) -> Result<mpsc::Receiver<discover::Heard>, String> {
+    let (tx, rx) = mpsc::channel(64);
+    let cfg = MulticastConfig::new(args.announce_group, args.announce_interface);
+    discover::spawn(&cfg, tx).map_err(|e| {
+        format!(
+            "cannot listen for announces on {} via {}: {e}",
+            args.announce_group, args.announce_interface
+        )
+    })?;
+    Ok(rx)
+}
+
+async fn once(args: &Args) -> Result<i32, String> {
+    let mut m = Monitor::new(args.transport, limit(args));
+    for a in &args.registrars {
+        m.add(*a);
+    }
+    if args.registrars.is_empty() {
+        let mut rx = listen(args)?;
+        let wait = Duration::from_millis(args.discovery_ms);
+        match tokio::time::timeout(wait, rx.recv()).await {
+            Ok(Some(h)) => {
+                m.add(h.enrp);
+            }
+            _ => {
+                return Err(format!(
+                    "no registrar announced itself on {} within {} ms",
+                    args.announce_group, args.discovery_ms
+                ));
+            }
+        }
+    }
+    // Follow peer lists until no new registrar turns up (bounded).
+    for _ in 0..8 {
+        if !m.refresh().await {
+            break;
+        }
+    }
+    print!("{}", m.frame(interval(args), args.pes_per_pool));
+    Ok(if m.answering() > 0 { 0 } else { 1 })
+}
+
+async fn live(args: &Args) -> Result<i32, String> {
+    let mut m = Monitor::new(args.transport, limit(args));
+    for a in &args.registrars {
+        m.add(*a);
+    }
+    let mut heard = if args.registrars.is_empty() {
+        Some(listen(args)?)
+    } else {
+        None
+    };
+    let every = interval(args);
+    let stop = crate::wait_for_stop_signal();
+    tokio::pin!(stop);
+    let mut next = Instant::now();
+    let mut screen = Screen::new(std::io::stdout().is_terminal());
+    loop {
+        if let Some(rx) = &mut heard {
+            while let Ok(h) = rx.try_recv() {
+                m.add(h.enrp);
+            }
+        }
+        m.refresh().await;
+        let mut text = m.frame(every, args.pes_per_pool.or(Some(20)));
+        if m.targets.is_empty() {
+            text.push_str(&format!(
+                "waiting for ENRP announces on {} via {}\n",
+                args.announce_group, args.announce_interface
+            ));
+        }
+        let frame = screen.frame(&text);
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(frame.as_bytes());
+        let _ = out.flush();
+        drop(out);
+        next += every;
+        let now = Instant::now();
+        if next < now {
+            next = now;
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(next) => {}
+            () = &mut stop => return Ok(0),
+        }
+    }
+}
+
+/// Frames for a terminal overwrite the last one in place (cursor home,
+/// each line cleared to its end, the rest of the screen cleared); the
+/// first clears the screen. Anything else gets plain frames, one after
+/// another, separated by a blank line.
+#[derive(Debug)]
+struct Screen {
+    terminal: bool,
+    first: bool,
+}
+
+impl Screen {
+    fn new(terminal: bool) -> Screen {
+        Screen {
+            terminal,
+            first: true,
+        }
+    }
+
+    fn frame(&mut self, text: &str) -> String {
+        let first = std::mem::replace(&mut self.first, false);
+        if !self.terminal {
+            return if first {
+                text.to_string()
+            } else {
+                format!("\n{text}")
+            };
+        }
+        let mut out = String::from(if first { "\x1b[2J\x1b[H" } else { "\x1b[H" });
+        for line in text.lines() {
+            out.push_str(line);
+            out.push_str("\x1b[K\n");
+        }
+        out.push_str("\x1b[J");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Screen;
+
+    #[test]
+    fn terminal_frames_overwrite_in_place() {
+        let mut s = Screen::new(true);
+        assert_eq!(s.frame("a\nb\n"), "\x1b[2J\x1b[Ha\x1b[K\nb\x1b[K\n\x1b[J");
+        assert_eq!(s.frame("c\n"), "\x1b[Hc\x1b[K\n\x1b[J");
+    }
+
+    #[test]
+    fn other_outputs_get_plain_frames() {
+        let mut s = Screen::new(false);
+        assert_eq!(s.frame("a\n"), "a\n");
+        assert_eq!(s.frame("b\n"), "\nb\n");
+    }
+}
