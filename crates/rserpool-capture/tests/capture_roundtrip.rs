@@ -26,7 +26,13 @@ fn every_captured_message_reencodes_byte_for_byte() {
         assert!(decoded.unrecognized.is_empty(), "frame {}", m.frame);
         let mut out = Vec::new();
         decoded.message.encode(&mut out);
-        assert_eq!(out, m.bytes, "frame {} ({})", m.frame, decoded.message.type_name());
+        assert_eq!(
+            out,
+            m.bytes,
+            "frame {} ({})",
+            m.frame,
+            decoded.message.type_name()
+        );
         types.insert(decoded.message.type_name());
     }
     // 15 message types occur in the capture.

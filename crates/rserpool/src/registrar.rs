@@ -334,6 +334,7 @@ impl Driver {
         mut stop: oneshot::Receiver<()>,
     ) -> io::Result<()> {
         self.flush().await;
+        let mut metrics_open = true;
         loop {
             let deadline = self.registrar.poll_timeout().map(|t| self.instant(t));
             let sleep = async {
@@ -359,9 +360,14 @@ impl Driver {
                     let now = self.now();
                     self.registrar.handle_timeout(now);
                 }
-                req = metrics_rx.recv() => {
-                    if let Some(req) = req {
-                        let _ = req.send(self.render_metrics());
+                req = metrics_rx.recv(), if metrics_open => {
+                    match req {
+                        Some(req) => {
+                            let _ = req.send(self.render_metrics());
+                        }
+                        // No metrics endpoint (or it stopped): a closed
+                        // channel is always ready, so stop polling it.
+                        None => metrics_open = false,
                     }
                 }
                 _ = &mut stop => {

@@ -145,7 +145,9 @@ impl<F: SetFamily> Registrar<F> {
         let asap_transport = pe
             .asap_transport
             .and_then(|t| fill_addresses(t, remote.map(|r| r.ip())))
-            .or_else(|| remote.map(util::asap_transport_of));
+            .or_else(|| {
+                remote.map(|r| util::asap_transport_of(r, self.config.asap_transport.as_ref()))
+            });
         let me = self.config.id;
 
         // A PE already known under another home PR moves here (it chose

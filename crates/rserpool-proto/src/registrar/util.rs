@@ -130,12 +130,23 @@ pub(super) fn fill_addresses(t: TransportParam, remote: Option<IpAddr>) -> Optio
     })
 }
 
-/// The ASAP transport of a PE as seen from its association.
-pub(super) fn asap_transport_of(remote: SocketAddr) -> TransportParam {
-    TransportParam::Sctp {
-        port: remote.port(),
-        transport_use: TransportUse::DataOnly,
-        addresses: vec![remote.ip()],
+/// The ASAP transport of a PE as seen from its association, which runs
+/// over the same protocol as the registrar's own ASAP endpoint.
+pub(super) fn asap_transport_of(
+    remote: SocketAddr,
+    own: Option<&TransportParam>,
+) -> TransportParam {
+    match own {
+        Some(TransportParam::Tcp { .. }) => TransportParam::Tcp {
+            port: remote.port(),
+            transport_use: TransportUse::DataOnly,
+            address: remote.ip(),
+        },
+        _ => TransportParam::Sctp {
+            port: remote.port(),
+            transport_use: TransportUse::DataOnly,
+            addresses: vec![remote.ip()],
+        },
     }
 }
 
