@@ -11,7 +11,10 @@ use crate::metrics::{self, Exposition, SnapshotRequest};
 use crate::transport::{self, Association, Carrier, Listener, Ppid, TransportMode};
 use rserpool_proto::handlespace::{AssocId, Time};
 use rserpool_proto::registrar::{self as core, ConnId, Event, Registrar, Transmit};
-use rserpool_proto::wire::{Protocol, TransportParam, TransportUse};
+use rserpool_proto::wire::{
+    AsapMessage, EnrpMessage, ErrorCause, ErrorCauseCode, OperationError, Protocol, ServerId,
+    TransportParam, TransportUse, asap, enrp,
+};
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
@@ -393,6 +396,7 @@ impl Driver {
             Input::AsapAccepted(a) => {
                 if self.asap_links.len() + self.enrp_links.len() >= self.max_associations {
                     warn!(peer = ?a.peer_addr(), "association limit reached: refusing ASAP association");
+                    refuse(a, Protocol::Asap);
                     return;
                 }
                 let remote = a
@@ -440,6 +444,7 @@ impl Driver {
             Input::EnrpAccepted(a) => {
                 if self.asap_links.len() + self.enrp_links.len() >= self.max_associations {
                     warn!(peer = ?a.peer_addr(), "association limit reached: refusing ENRP association");
+                    refuse(a, Protocol::Enrp);
                     return;
                 }
                 let remote = a
@@ -767,6 +772,25 @@ impl Driver {
         );
         e.finish()
     }
+}
+
+/// Answers an association beyond the limit with Lack of Resources, then
+/// closes it.
+fn refuse(mut a: Association, protocol: Protocol) {
+    let error = OperationError::single(ErrorCause::bare(ErrorCauseCode::LackOfResources));
+    let bytes = match protocol {
+        Protocol::Asap => AsapMessage::from(asap::Error { error }).to_bytes(),
+        Protocol::Enrp => EnrpMessage::from(enrp::Error {
+            sender: ServerId(0),
+            receiver: ServerId(0),
+            error,
+        })
+        .to_bytes(),
+    };
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(CONNECT_TIMEOUT, a.send(&bytes)).await;
+        let _ = a.writer.shutdown().await;
+    });
 }
 
 fn log_event(e: &Event) {

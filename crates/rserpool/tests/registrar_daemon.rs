@@ -575,3 +575,41 @@ async fn handle_resolutions_beyond_the_rate_limit_are_dropped() {
     // A burst beyond the rate: about one second's worth is answered.
     assert!((1..=10).contains(&answers), "{answers} of 50 answered");
 }
+
+#[tokio::test]
+async fn associations_beyond_the_limit_get_lack_of_resources() {
+    let mut cfg = config(0x501, vec![]);
+    cfg.max_associations = 2;
+    let pr = start(cfg).await.unwrap();
+    let asap = pr.asap_addrs()[0];
+    let mut a = Client::connect(asap).await;
+    let mut b = Client::connect(asap).await;
+    register(&mut a, "lim", pe(1, 7, Policy::RoundRobin)).await;
+    register(&mut b, "lim", pe(2, 8, Policy::RoundRobin)).await;
+    let mut c = Client::connect(asap).await;
+    match c.recv().await {
+        AsapMessage::Error(e) => {
+            assert_eq!(e.error.causes[0].code, ErrorCauseCode::LackOfResources)
+        }
+        m => panic!("{m:?}"),
+    }
+    let end = tokio::time::timeout(WAIT, c.a.recv()).await.unwrap();
+    assert!(matches!(end, Ok(None) | Err(_)), "{end:?}");
+    // The two within the limit are served as before.
+    assert_eq!(resolve_on(&mut a, "lim").await, BTreeSet::from([1, 2]));
+}
+
+/// Resolves over an existing association (a new one would exceed a limit).
+async fn resolve_on(c: &mut Client, pool: &str) -> BTreeSet<u32> {
+    c.send(HandleResolution {
+        pool_handle: pool.into(),
+        items: Some(u32::MAX),
+    })
+    .await;
+    match c.recv_answer().await {
+        AsapMessage::HandleResolutionResponse(r) => {
+            r.pool_elements.iter().map(|p| p.pe_id.0).collect()
+        }
+        m => panic!("unexpected answer {m:?}"),
+    }
+}
