@@ -613,3 +613,30 @@ async fn resolve_on(c: &mut Client, pool: &str) -> BTreeSet<u32> {
         m => panic!("unexpected answer {m:?}"),
     }
 }
+
+#[tokio::test]
+async fn messages_over_the_size_limit_get_lack_of_resources() {
+    let mut cfg = config(0x601, vec![]);
+    cfg.registrar.decode.max_message_size = 256;
+    let pr = start(cfg).await.unwrap();
+    let asap = pr.asap_addrs()[0];
+    let mut c = Client::connect(asap).await;
+    // A registration whose pool handle alone is over the limit.
+    let big = "x".repeat(400);
+    c.send(Registration {
+        pool_handle: big.as_str().into(),
+        pool_element: pe(1, 7, Policy::RoundRobin),
+    })
+    .await;
+    match c.recv().await {
+        AsapMessage::Error(e) => {
+            assert_eq!(e.error.causes[0].code, ErrorCauseCode::LackOfResources)
+        }
+        m => panic!("{m:?}"),
+    }
+    // The association is still usable.
+    assert!(matches!(
+        register(&mut c, "small", pe(2, 8, Policy::RoundRobin)).await,
+        AsapMessage::RegistrationResponse(r) if !r.reject
+    ));
+}

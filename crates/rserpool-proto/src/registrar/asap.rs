@@ -541,7 +541,12 @@ pub(super) fn decode_reply(e: &DecodeError, bytes: &[u8]) -> Reply {
                 None => Reply::Nothing,
             }
         }
-        DecodeError::BadMessageLength { .. } | DecodeError::MessageTooLarge { .. } => Reply::Close,
+        // The driver framed the whole message, so the stream is intact:
+        // a message over the configured size is a limit, not a framing loss.
+        DecodeError::MessageTooLarge { .. } => Reply::Error(OperationError::single(
+            ErrorCause::bare(ErrorCauseCode::LackOfResources),
+        )),
+        DecodeError::BadMessageLength { .. } => Reply::Close,
         DecodeError::Truncated { at, .. } if at.offset < HEADER_LEN => Reply::Close,
         _ => Reply::Error(OperationError::single(ErrorCause::bare(
             ErrorCauseCode::InvalidValues,
