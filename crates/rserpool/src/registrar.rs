@@ -177,7 +177,13 @@ impl Drop for Link {
 pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
     let carrier = cfg.transport.resolve()?;
     let asap = Listener::bind(&cfg.asap_addrs, carrier, Ppid::Asap)?;
-    let enrp = Listener::bind(&cfg.enrp_addrs, carrier, Ppid::Enrp)?;
+    // With one ENRP address, associations to peers leave from it (as
+    // from RSPLIB's one-to-many socket): a peer that checks the source of
+    // an association against the announced ENRP endpoint accepts it.
+    let enrp = match cfg.enrp_addrs.as_slice() {
+        [one] => Listener::bind_shared(*one, carrier, Ppid::Enrp)?,
+        many => Listener::bind(many, carrier, Ppid::Enrp)?,
+    };
     let asap_addrs = asap.local_addrs()?;
     let enrp_addrs = enrp.local_addrs()?;
     cfg.registrar.asap_transport = Some(transport_param(carrier, &asap_addrs));
@@ -258,6 +264,7 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         asap_announcer,
         enrp_announcer,
         max_associations: cfg.max_associations,
+        enrp_source: (enrp_addrs.len() == 1).then(|| enrp_addrs[0]),
         hr_latency: Histogram::default(),
         events: EventCounts::default(),
     };
@@ -317,6 +324,8 @@ struct Driver {
     asap_announcer: Option<Announcer>,
     enrp_announcer: Option<Announcer>,
     max_associations: usize,
+    /// Where outgoing ENRP associations leave from, if the port is shared.
+    enrp_source: Option<SocketAddr>,
     hr_latency: Histogram,
     events: EventCounts,
 }
@@ -560,15 +569,33 @@ impl Driver {
                 Transmit::ConnectEnrp { conn, to } => {
                     let tx = self.tx.clone();
                     let carrier = self.carrier;
+                    let local = self.enrp_source;
                     tokio::spawn(async move {
-                        let r = tokio::time::timeout(
-                            CONNECT_TIMEOUT,
-                            transport::connect(to, carrier, Ppid::Enrp),
-                        )
-                        .await
-                        .unwrap_or_else(|_| {
-                            Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))
-                        });
+                        let timed_out =
+                            || io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
+                        let mut r = Err(timed_out());
+                        if let Some(local) = local {
+                            r = tokio::time::timeout(
+                                CONNECT_TIMEOUT,
+                                transport::connect_from(local, to, carrier, Ppid::Enrp),
+                            )
+                            .await
+                            .unwrap_or_else(|_| Err(timed_out()));
+                        }
+                        if let Err(e) = &r {
+                            // The shared port can be busy (a crossing
+                            // association, TIME_WAIT): any port will do.
+                            debug!(
+                                conn = conn.0,
+                                "ENRP connect from the listening port failed: {e}"
+                            );
+                            r = tokio::time::timeout(
+                                CONNECT_TIMEOUT,
+                                transport::connect(to, carrier, Ppid::Enrp),
+                            )
+                            .await
+                            .unwrap_or_else(|_| Err(timed_out()));
+                        }
                         let _ = tx.send(Input::EnrpConnected(conn, r)).await;
                     });
                 }

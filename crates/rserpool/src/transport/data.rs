@@ -20,7 +20,7 @@
 //! Registrars' associations never arrive on the data listener, so raw
 //! ASAP and framed data never have to be told apart by content.
 
-use super::{Association, Carrier, DEFAULT_MAX_MESSAGE_SIZE, Listener, Ppid, new_socket, sctp};
+use super::{Association, Carrier, Listener, Ppid, connect_socket, sctp};
 use rserpool_proto::pool_user::channel::{DEFAULT_MAX_FRAME, Frame, TcpDeframer};
 use socket2::{Domain, Socket, Type};
 use std::io;
@@ -92,20 +92,6 @@ fn data_socket(carrier: Carrier, addr: &SocketAddr) -> io::Result<Socket> {
     };
     sock.set_nonblocking(true)?;
     Ok(sock)
-}
-
-async fn connect_socket(sock: socket2::Socket, remote: SocketAddr) -> io::Result<TcpStream> {
-    match sock.connect(&remote.into()) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        Err(e) => return Err(e),
-    }
-    let stream = TcpStream::from_std(sock.into())?;
-    stream.writable().await?;
-    if let Some(e) = stream.take_error()? {
-        return Err(e);
-    }
-    Ok(stream)
 }
 
 /// Both halves of a data channel.
@@ -203,19 +189,7 @@ impl DataWriter {
 /// can be shared with the PE's outgoing registrar associations (see the
 /// module docs).
 pub fn bind_control(addr: SocketAddr, carrier: Carrier) -> io::Result<Listener> {
-    let sock = new_socket(carrier, &addr, Ppid::Asap)?;
-    sock.set_reuse_address(true)?;
-    sock.set_reuse_port(true)?;
-    if addr.is_ipv6() {
-        sock.set_only_v6(true)?;
-    }
-    sock.bind(&addr.into())?;
-    sock.listen(128)?;
-    Ok(Listener {
-        inner: vec![TcpListener::from_std(sock.into())?],
-        carrier,
-        max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-    })
+    Listener::bind_shared(addr, carrier, Ppid::Asap)
 }
 
 /// Opens an ASAP association to `remote` from the local address `local`
@@ -225,12 +199,7 @@ pub async fn connect_from(
     remote: SocketAddr,
     carrier: Carrier,
 ) -> io::Result<Association> {
-    let sock = new_socket(carrier, &remote, Ppid::Asap)?;
-    sock.set_reuse_address(true)?;
-    sock.set_reuse_port(true)?;
-    sock.bind(&local.into())?;
-    let stream = connect_socket(sock, remote).await?;
-    Ok(Association::new(stream, carrier, DEFAULT_MAX_MESSAGE_SIZE))
+    super::connect_from(local, remote, carrier, Ppid::Asap).await
 }
 
 #[cfg(test)]

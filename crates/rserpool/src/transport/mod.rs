@@ -147,6 +147,24 @@ impl Listener {
         })
     }
 
+    /// Binds one address with its port shared with outgoing associations
+    /// ([`connect_from`]), so that they leave from where we listen.
+    pub fn bind_shared(addr: SocketAddr, carrier: Carrier, ppid: Ppid) -> io::Result<Listener> {
+        let sock = new_socket(carrier, &addr, ppid)?;
+        sock.set_reuse_address(true)?;
+        sock.set_reuse_port(true)?;
+        if addr.is_ipv6() {
+            sock.set_only_v6(true)?;
+        }
+        sock.bind(&addr.into())?;
+        sock.listen(1024)?;
+        Ok(Listener {
+            inner: vec![TcpListener::from_std(sock.into())?],
+            carrier,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+        })
+    }
+
     pub fn set_max_message_size(&mut self, max: usize) {
         self.max_message_size = max;
     }
@@ -198,6 +216,29 @@ where
 /// Opens an association to `remote`.
 pub async fn connect(remote: SocketAddr, carrier: Carrier, ppid: Ppid) -> io::Result<Association> {
     let sock = new_socket(carrier, &remote, ppid)?;
+    let stream = connect_socket(sock, remote).await?;
+    Ok(Association::new(stream, carrier, DEFAULT_MAX_MESSAGE_SIZE))
+}
+
+/// Opens an association to `remote` from `local`, an address a
+/// [`Listener::bind_shared`] listener also holds: the peer then sees the
+/// association come from the address where it can reach us.
+pub async fn connect_from(
+    local: SocketAddr,
+    remote: SocketAddr,
+    carrier: Carrier,
+    ppid: Ppid,
+) -> io::Result<Association> {
+    let sock = new_socket(carrier, &remote, ppid)?;
+    sock.set_reuse_address(true)?;
+    sock.set_reuse_port(true)?;
+    sock.bind(&local.into())?;
+    let stream = connect_socket(sock, remote).await?;
+    Ok(Association::new(stream, carrier, DEFAULT_MAX_MESSAGE_SIZE))
+}
+
+/// Connects a non-blocking socket and waits until it is connected.
+pub(crate) async fn connect_socket(sock: Socket, remote: SocketAddr) -> io::Result<TcpStream> {
     match sock.connect(&remote.into()) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
@@ -208,7 +249,7 @@ pub async fn connect(remote: SocketAddr, carrier: Carrier, ppid: Ppid) -> io::Re
     if let Some(e) = stream.take_error()? {
         return Err(e);
     }
-    Ok(Association::new(stream, carrier, DEFAULT_MAX_MESSAGE_SIZE))
+    Ok(stream)
 }
 
 /// A bidirectional channel of whole ASAP or ENRP messages.
