@@ -640,3 +640,43 @@ async fn messages_over_the_size_limit_get_lack_of_resources() {
         AsapMessage::RegistrationResponse(r) if !r.reject
     ));
 }
+
+#[tokio::test]
+async fn serves_over_ipv6() {
+    let any6: SocketAddr = "[::1]:0".parse().unwrap();
+    let mut cfg = config(0x701, vec![]);
+    cfg.asap_addrs = vec![any6];
+    cfg.enrp_addrs = vec![any6];
+    let pr = start(cfg).await.unwrap();
+    let asap = pr.asap_addrs()[0];
+    assert!(asap.is_ipv6());
+    let mut p = Client::connect(asap).await;
+    let element = PoolElement {
+        user_transport: TransportParam::Tcp {
+            port: 7,
+            transport_use: TransportUse::DataOnly,
+            address: "::1".parse().unwrap(),
+        },
+        ..pe(0x66, 7, Policy::RoundRobin)
+    };
+    assert!(matches!(
+        register(&mut p, "v6", element).await,
+        AsapMessage::RegistrationResponse(r) if !r.reject
+    ));
+    let mut c = Client::connect(asap).await;
+    c.send(HandleResolution {
+        pool_handle: "v6".into(),
+        items: None,
+    })
+    .await;
+    match c.recv().await {
+        AsapMessage::HandleResolutionResponse(r) => {
+            assert_eq!(r.pool_elements.len(), 1);
+            assert_eq!(
+                r.pool_elements[0].user_transport.addresses(),
+                ["::1".parse::<std::net::IpAddr>().unwrap()]
+            );
+        }
+        m => panic!("{m:?}"),
+    }
+}
