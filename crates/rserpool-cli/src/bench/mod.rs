@@ -43,7 +43,7 @@ pub enum BenchCommand {
     /// Handlespace operations per second (paper section 4.1), as CSV.
     Handlespace(HandlespaceArgs),
     /// Registrar CPU load against PEs, registrars and PUs (paper section 4.2), as CSV.
-    Scope(Box<scope::ScopeArgs>),
+    Scope(scope::ScopeArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -105,7 +105,7 @@ pub struct HandlespaceArgs {
 pub fn run(command: BenchCommand) -> Result<(), String> {
     match command {
         BenchCommand::Handlespace(args) => handlespace(&args),
-        BenchCommand::Scope(args) => scope::run(*args),
+        BenchCommand::Scope(args) => scope::run(args),
     }
 }
 

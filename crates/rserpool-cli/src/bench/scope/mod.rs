@@ -90,17 +90,9 @@ pub struct ScopeArgs {
     /// Repetitions per point (means and 95 % confidence intervals).
     #[arg(long, default_value_t = 3)]
     pub reps: u32,
+    /// Transport of every association (registrars included).
     #[arg(long, default_value = "tcp")]
     pub transport: TransportName,
-    /// ASAP address of an already running registrar (repeat; in order PR 1, 2, ...)
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub target: Vec<SocketAddr>,
-    /// PID of each --target registrar, for its CPU load (repeat, same order)
-    #[arg(long, value_name = "PID")]
-    pub target_pid: Vec<u32>,
-    /// Metrics endpoint of each --target registrar, for the propagation check
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub target_metrics: Vec<SocketAddr>,
     /// Run on 127.0.0.1 even where network namespaces are available.
     #[arg(long)]
     pub loopback: bool,
@@ -110,6 +102,36 @@ pub struct ScopeArgs {
     /// Multiplies the PE and PU counts of --scenario (e.g. 0.1 for a quick run).
     #[arg(long, default_value_t = 1.0)]
     pub scale: f64,
+    #[command(flatten)]
+    pub remote: Box<RemoteArgs>,
+    #[command(flatten)]
+    pub files: Box<FileArgs>,
+    /// Internal: be the load generator of one run.
+    #[arg(long, hide = true)]
+    pub generator: bool,
+    /// Internal: the first PE identifier of a generator run.
+    #[arg(long, hide = true, default_value_t = 1)]
+    pub pe_id_base: u32,
+}
+
+/// Registrars that run already (boxed: rarely used, and keeps the
+/// command enum small).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RemoteArgs {
+    /// ASAP address of an already running registrar (repeat; in order PR 1, 2, ...)
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub target: Vec<SocketAddr>,
+    /// PID of each --target registrar, for its CPU load (repeat, same order)
+    #[arg(long, value_name = "PID")]
+    pub target_pid: Vec<u32>,
+    /// Metrics endpoint of each --target registrar, for the propagation check
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub target_metrics: Vec<SocketAddr>,
+}
+
+/// Where results go, or come from.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FileArgs {
     /// Write figure7/figure8 (PNG and SVG) into this directory.
     #[arg(long)]
     pub plot: Option<PathBuf>,
@@ -119,12 +141,6 @@ pub struct ScopeArgs {
     /// Measure nothing: read rows from this CSV, summarise and plot them.
     #[arg(long, value_name = "CSV")]
     pub replot: Option<PathBuf>,
-    /// Internal: be the load generator of one run.
-    #[arg(long, hide = true)]
-    pub generator: bool,
-    /// Internal: the first PE identifier of a generator run.
-    #[arg(long, hide = true, default_value_t = 1)]
-    pub pe_id_base: u32,
 }
 
 /// Most registrars: lab hosts are numbered below the generator's.
@@ -142,7 +158,7 @@ fn seconds(what: &str, v: f64, zero_ok: bool) -> Result<Duration, String> {
 
 /// The single point of the command line (without --scenario).
 fn point_of(args: &ScopeArgs) -> Result<Point, String> {
-    let k = match (args.registrars, args.target.len()) {
+    let k = match (args.registrars, args.remote.target.len()) {
         (Some(k), 0) => k,
         (None, 0) => 2,
         (None, n) => n,
@@ -190,17 +206,19 @@ fn validate(args: &ScopeArgs) -> Result<(), String> {
     if !(args.scale.is_finite() && args.scale > 0.0) {
         return Err(format!("--scale {}: must be positive", args.scale));
     }
-    if !args.target.is_empty() {
+    if !args.remote.target.is_empty() {
         if args.scenario.is_some() {
             return Err("--scenario starts its own registrars; it cannot use --target".into());
         }
-        if args.target_pid.len() > args.target.len() {
+        if args.remote.target_pid.len() > args.remote.target.len() {
             return Err("more --target-pid than --target".into());
         }
-        if !args.target_metrics.is_empty() && args.target_metrics.len() != args.target.len() {
+        if !args.remote.target_metrics.is_empty()
+            && args.remote.target_metrics.len() != args.remote.target.len()
+        {
             return Err("give --target-metrics for every --target or for none".into());
         }
-    } else if !args.target_pid.is_empty() || !args.target_metrics.is_empty() {
+    } else if !args.remote.target_pid.is_empty() || !args.remote.target_metrics.is_empty() {
         return Err("--target-pid and --target-metrics need --target".into());
     }
     if args.scenario.is_none() {
@@ -236,11 +254,11 @@ pub fn run(args: ScopeArgs) -> Result<(), String> {
     if args.generator {
         return generate(&args);
     }
-    if let Some(csv) = &args.replot {
+    if let Some(csv) = &args.files.replot {
         let text = std::fs::read_to_string(csv).map_err(|e| format!("{}: {e}", csv.display()))?;
         let rows = report::parse(&text).map_err(|e| format!("{}: {e}", csv.display()))?;
         eprint!("{}", report::summary(&rows));
-        if let Some(dir) = &args.plot {
+        if let Some(dir) = &args.files.plot {
             for f in plot::plot_figures(&rows, dir)? {
                 eprintln!("wrote {}", f.display());
             }
@@ -252,7 +270,7 @@ pub fn run(args: ScopeArgs) -> Result<(), String> {
 
 fn generate(args: &ScopeArgs) -> Result<(), String> {
     let p = point_of(args)?;
-    if args.target.is_empty() {
+    if args.remote.target.is_empty() {
         return Err("the generator needs --target addresses".into());
     }
     let mode = match args.transport {
@@ -261,8 +279,8 @@ fn generate(args: &ScopeArgs) -> Result<(), String> {
     };
     let carrier = mode.resolve().map_err(|e| format!("--transport: {e}"))?;
     generator::run(generator::LoadSpec {
-        targets: args.target.clone(),
-        metrics: args.target_metrics.clone(),
+        targets: args.remote.target.clone(),
+        metrics: args.remote.target_metrics.clone(),
         carrier,
         pes: p.pes,
         pe_registrar: p.pe_registrar - 1,
@@ -318,11 +336,11 @@ fn measure(args: &ScopeArgs) -> Result<(), String> {
     }
 
     let mut _lab = None;
-    let registrars = if !args.target.is_empty() {
+    let registrars = if !args.remote.target.is_empty() {
         Registrars::Target {
-            asap: args.target.clone(),
-            pids: args.target_pid.clone(),
-            metrics: args.target_metrics.clone(),
+            asap: args.remote.target.clone(),
+            pids: args.remote.target_pid.clone(),
+            metrics: args.remote.target_metrics.clone(),
         }
     } else if args.loopback {
         Registrars::Own(Placement::Loopback)
@@ -350,7 +368,7 @@ fn measure(args: &ScopeArgs) -> Result<(), String> {
         setup.registrars.mode(),
         logdir.display()
     );
-    let out: Box<dyn Write> = match &args.output {
+    let out: Box<dyn Write> = match &args.files.output {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?,
         )),
@@ -394,7 +412,7 @@ fn measure(args: &ScopeArgs) -> Result<(), String> {
     for m in &maxima {
         eprintln!("{m}");
     }
-    if let Some(dir) = &args.plot {
+    if let Some(dir) = &args.files.plot {
         for f in plot::plot_figures(&sink.rows, dir)? {
             eprintln!("wrote {}", f.display());
         }
@@ -573,7 +591,7 @@ mod tests {
             }
         );
         assert_eq!(a.reps, 4);
-        assert_eq!(a.output, Some(PathBuf::from("x.csv")));
+        assert_eq!(a.files.output, Some(PathBuf::from("x.csv")));
     }
 
     #[test]
