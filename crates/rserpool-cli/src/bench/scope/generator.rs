@@ -149,8 +149,10 @@ struct Stats {
 
 impl Stats {
     fn outstanding(&self) -> u64 {
-        (self.reg_sent - self.reg_ok - self.reg_rejected)
-            + (self.res_sent - self.res_ok - self.res_failed)
+        let reg = self
+            .reg_sent
+            .saturating_sub(self.reg_ok + self.reg_rejected);
+        reg + self.res_sent.saturating_sub(self.res_ok + self.res_failed)
     }
 }
 
@@ -318,7 +320,8 @@ async fn setup_pu(
     Ok((reader, writer))
 }
 
-/// Sends `next()` at `first`, `first + every`, ... until the window ends.
+/// Sends what `next` writes at `first`, `first + every`, ... until the
+/// window ends.
 async fn ticker(
     endpoint: Rc<Endpoint>,
     stats: Shared<Stats>,
@@ -326,17 +329,18 @@ async fn ticker(
     first: Instant,
     every: Duration,
     is_registration: bool,
-    mut next: impl FnMut() -> Vec<u8>,
+    mut next: impl FnMut(&mut Vec<u8>),
 ) {
     let mut at = first;
+    let mut bytes = Vec::new();
     while at < window.end {
         sleep_until(at).await;
         let now = Instant::now();
-        let bytes = next();
+        bytes.clear();
+        next(&mut bytes);
         endpoint.pending.borrow_mut().push_back(now);
-        if endpoint.writer.lock().await.send(&bytes).await.is_err() {
-            return; // the reader counts the closed association
-        }
+        // Counted before sending: the answer may arrive while the send
+        // waits for socket space.
         if window.contains(now) {
             let mut s = stats.borrow_mut();
             if is_registration {
@@ -344,6 +348,9 @@ async fn ticker(
             } else {
                 s.res_sent += 1;
             }
+        }
+        if endpoint.writer.lock().await.send(&bytes).await.is_err() {
+            return; // the reader counts the closed association
         }
         at += every;
         if at + every < now {
@@ -552,7 +559,7 @@ async fn generate(spec: LoadSpec) -> Result<Outcome, String> {
             first,
             spec.rereg,
             true,
-            move || msg.next().to_vec(),
+            move |out: &mut Vec<u8>| out.extend_from_slice(msg.next()),
         )));
     }
     let resolution = AsapMessage::from(HandleResolution {
@@ -581,7 +588,7 @@ async fn generate(spec: LoadSpec) -> Result<Outcome, String> {
             first,
             spec.resolve,
             false,
-            move || msg.clone(),
+            move |out: &mut Vec<u8>| out.extend_from_slice(&msg),
         )));
     }
     for t in tickers {
@@ -613,11 +620,11 @@ async fn generate(spec: LoadSpec) -> Result<Outcome, String> {
         reg_sent: s.reg_sent,
         reg_ok: s.reg_ok,
         reg_rejected: s.reg_rejected,
-        reg_lost: s.reg_sent - s.reg_ok - s.reg_rejected,
+        reg_lost: s.reg_sent.saturating_sub(s.reg_ok + s.reg_rejected),
         res_sent: s.res_sent,
         res_ok: s.res_ok,
         res_failed: s.res_failed,
-        res_lost: s.res_sent - s.res_ok - s.res_failed,
+        res_lost: s.res_sent.saturating_sub(s.res_ok + s.res_failed),
         reg_p50_ms: s.reg_latency.quantile_ms(0.5),
         reg_p99_ms: s.reg_latency.quantile_ms(0.99),
         res_p50_ms: s.res_latency.quantile_ms(0.5),
