@@ -46,11 +46,12 @@ pub struct LoadSpec {
     pub metrics: Vec<SocketAddr>,
     pub carrier: Carrier,
     pub pes: usize,
-    /// Index into `targets`.
-    pub pe_registrar: usize,
+    /// Indices into `targets`: PE i uses the (i mod n)-th.
+    pub pe_registrars: Vec<usize>,
     pub rereg: Duration,
     pub pus: usize,
-    pub pu_registrar: usize,
+    /// Indices into `targets`: PU i uses the (i mod n)-th.
+    pub pu_registrars: Vec<usize>,
     pub resolve: Duration,
     pub policy: PolicyType,
     pub warmup: Duration,
@@ -448,14 +449,17 @@ fn phase(i: usize, n: usize, every: Duration) -> Duration {
 
 async fn generate(spec: LoadSpec) -> Result<Outcome, String> {
     let k = spec.targets.len();
-    let pe_target = *spec
-        .targets
-        .get(spec.pe_registrar)
-        .ok_or("the PE registrar is not among the targets")?;
-    let pu_target = *spec
-        .targets
-        .get(spec.pu_registrar)
-        .ok_or("the PU registrar is not among the targets")?;
+    // Registrar index and address of endpoint i.
+    let assign = |list: &[usize], i: usize| -> Result<(usize, SocketAddr), String> {
+        let r = *list
+            .get(i % list.len().max(1))
+            .ok_or("no registrar assigned")?;
+        let addr = *spec
+            .targets
+            .get(r)
+            .ok_or_else(|| format!("registrar {} is not among the targets", r + 1))?;
+        Ok((r, addr))
+    };
     let before = if spec.metrics.is_empty() {
         None
     } else {
@@ -484,24 +488,31 @@ async fn generate(spec: LoadSpec) -> Result<Outcome, String> {
             pe_id: PeId(id),
         })
         .to_bytes();
-        let setup = setup_pe(pe_target, spec.carrier, first, ack.clone(), gate.clone());
-        pe_setups.push((msg, ack, tokio::task::spawn_local(setup)));
+        let (registrar, target) = assign(&spec.pe_registrars, i)?;
+        let setup = setup_pe(target, spec.carrier, first, ack.clone(), gate.clone());
+        pe_setups.push((msg, ack, registrar, tokio::task::spawn_local(setup)));
     }
     let mut pes = Vec::with_capacity(spec.pes);
     let mut setup_errors = 0u64;
     let mut first_error = None;
-    for (msg, ack, h) in pe_setups {
+    for (msg, ack, registrar, h) in pe_setups {
         match h.await.map_err(|e| e.to_string()).and_then(|r| r) {
-            Ok(assoc) => pes.push((msg, ack, assoc)),
+            Ok(assoc) => pes.push((msg, ack, registrar, assoc)),
             Err(e) => {
                 setup_errors += 1;
                 first_error.get_or_insert(e);
             }
         }
     }
-    let pu_setups: Vec<_> = (0..spec.pus)
-        .map(|_| tokio::task::spawn_local(setup_pu(pu_target, spec.carrier, gate.clone())))
-        .collect();
+    let mut pu_setups = Vec::with_capacity(spec.pus);
+    for i in 0..spec.pus {
+        let (_, target) = assign(&spec.pu_registrars, i)?;
+        pu_setups.push(tokio::task::spawn_local(setup_pu(
+            target,
+            spec.carrier,
+            gate.clone(),
+        )));
+    }
     let mut pus = Vec::with_capacity(spec.pus);
     for h in pu_setups {
         match h.await.map_err(|e| e.to_string()).and_then(|r| r) {
@@ -538,7 +549,7 @@ async fn generate(spec: LoadSpec) -> Result<Outcome, String> {
     let mut tickers = Vec::with_capacity(pes.len() + pus.len());
     let mut readers = Vec::with_capacity(pes.len() + pus.len());
     let n_pes = pes.len();
-    for (i, (mut msg, ack, (reader, writer))) in pes.into_iter().enumerate() {
+    for (i, (mut msg, ack, registrar, (reader, writer))) in pes.into_iter().enumerate() {
         let endpoint = Rc::new(Endpoint {
             writer: Mutex::new(writer),
             pending: RefCell::new(VecDeque::new()),
@@ -549,7 +560,7 @@ async fn generate(spec: LoadSpec) -> Result<Outcome, String> {
             stats.clone(),
             window,
             ack,
-            spec.pe_registrar,
+            registrar,
         )));
         let first = t0 + phase(i, n_pes, spec.rereg);
         tickers.push(tokio::task::spawn_local(ticker(

@@ -7,6 +7,7 @@
 //! state comes from `/proc/PID/stat`; the generator checks through the
 //! registrars' metrics endpoints that every update reached every peer.
 
+mod assignment;
 mod cpu;
 mod fleet;
 mod generator;
@@ -19,6 +20,7 @@ mod report;
 mod runner;
 mod scenario;
 
+use assignment::Assignment;
 use fleet::Placement;
 use report::Row;
 use rserpool::transport::TransportMode;
@@ -75,12 +77,12 @@ pub struct ScopeArgs {
     /// Pool policy of the PEs; adaptive ones re-register with a new load.
     #[arg(long, default_value = "RoundRobin", value_parser = parse_policy)]
     pub policy: PolicyType,
-    /// The registrar (1-based) all PEs register at.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub pe_registrar: usize,
-    /// The registrar (1-based) all PUs resolve at.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub pu_registrar: usize,
+    /// The registrar (1-based) the PEs register at; several (`1,2`) take turns.
+    #[arg(long, value_name = "N[,N...]", default_value = "1")]
+    pub pe_registrar: Assignment,
+    /// The registrar (1-based) the PUs resolve at; several (`1,2`) take turns.
+    #[arg(long, value_name = "N[,N...]", default_value = "1")]
+    pub pu_registrar: Assignment,
     /// Seconds of steady state measured per repetition.
     #[arg(long, value_name = "S", default_value_t = 10.0)]
     pub duration: f64,
@@ -180,7 +182,7 @@ fn point_of(args: &ScopeArgs) -> Result<Point, String> {
         ("--pe-registrar", args.pe_registrar),
         ("--pu-registrar", args.pu_registrar),
     ] {
-        if v == 0 || v > k {
+        if v.highest() > k {
             return Err(format!("{flag} {v}: registrars are numbered 1 to {k}"));
         }
     }
@@ -283,10 +285,10 @@ fn generate(args: &ScopeArgs) -> Result<(), String> {
         metrics: args.remote.target_metrics.clone(),
         carrier,
         pes: p.pes,
-        pe_registrar: p.pe_registrar - 1,
+        pe_registrars: p.pe_registrar.members().map(|n| n - 1).collect(),
         rereg: Duration::from_millis(p.rereg_ms),
         pus: p.pus,
-        pu_registrar: p.pu_registrar - 1,
+        pu_registrars: p.pu_registrar.members().map(|n| n - 1).collect(),
         resolve: Duration::from_millis(p.resolve_ms),
         policy: p.policy,
         warmup: seconds("warmup", args.warmup, true)?,
@@ -586,8 +588,8 @@ mod tests {
                 pus: 20,
                 resolve_ms: 100,
                 policy: PolicyType::LeastUsed,
-                pe_registrar: 1,
-                pu_registrar: 2,
+                pe_registrar: Assignment::PR1,
+                pu_registrar: Assignment::PR2,
             }
         );
         assert_eq!(a.reps, 4);
@@ -598,7 +600,11 @@ mod tests {
     fn defaults_are_two_registrars_everything_at_the_first() {
         let a = parse(&[]).unwrap();
         let p = point_of(&a).unwrap();
-        assert_eq!((p.registrars, p.pe_registrar, p.pu_registrar), (2, 1, 1));
+        assert_eq!(p.registrars, 2);
+        assert_eq!(
+            (p.pe_registrar, p.pu_registrar),
+            (Assignment::PR1, Assignment::PR1)
+        );
         assert_eq!(p.policy, PolicyType::RoundRobin);
         assert_eq!(a.transport, TransportName::Tcp);
         assert!(!a.loopback && a.scenario.is_none());
@@ -657,6 +663,25 @@ mod tests {
         check(&["--warmup=-1"], "--warmup");
         check(&["--reps", "0"], "--reps");
         check(&["--scenario", "pes", "--scale", "0"], "--scale");
+    }
+
+    #[test]
+    fn endpoints_can_take_turns_among_registrars() {
+        let a = parse(&[
+            "--registrars",
+            "3",
+            "--pe-registrar",
+            "1,3",
+            "--pu-registrar",
+            "2",
+        ])
+        .unwrap();
+        let p = point_of(&a).unwrap();
+        assert_eq!(p.pe_registrar.members().collect::<Vec<_>>(), [1, 3]);
+        assert_eq!(p.pu_registrar.only(), Some(2));
+        let a = parse(&["--registrars", "2", "--pe-registrar", "1,3"]).unwrap();
+        assert!(validate(&a).unwrap_err().contains("--pe-registrar 1+3"));
+        assert!(parse(&["--pe-registrar", "0"]).is_err());
     }
 
     #[test]

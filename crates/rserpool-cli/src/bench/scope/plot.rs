@@ -73,7 +73,7 @@ impl Panel {
         match self {
             Panel::Pes => r.point.pus == 0 && r.scenario != "registrars",
             Panel::Registrars => r.scenario == "registrars",
-            Panel::Pus(pr) => r.point.pus > 0 && r.point.pu_registrar == pr,
+            Panel::Pus(pr) => r.point.pus > 0 && r.point.pu_registrar.only() == Some(pr),
         }
     }
 
@@ -290,7 +290,7 @@ mod tests {
     fn figure8_separates_the_resolving_registrar() {
         let mut a = row(1000, 1, 30.0);
         a.point.pus = 500;
-        a.point.pu_registrar = 2;
+        a.point.pu_registrar = super::super::assignment::Assignment::PR2;
         a.point.policy = PolicyType::Random;
         let s = series_for(&[a], Panel::Pus(2));
         assert_eq!(s.len(), 2);

@@ -172,8 +172,8 @@ fn parse_row(line: &str) -> Result<Row, String> {
             pus: num(&f, 6)?,
             resolve_ms: num(&f, 7)?,
             policy,
-            pe_registrar: num(&f, 9)?,
-            pu_registrar: num(&f, 10)?,
+            pe_registrar: f[9].parse()?,
+            pu_registrar: f[10].parse()?,
         },
         repetition: num(&f, 11)?,
         window_s: num(&f, 12)?,
@@ -259,6 +259,7 @@ pub fn summary(rows: &[Row]) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 pub(super) mod tests {
+    use super::super::assignment::Assignment;
     use super::*;
 
     pub fn row(pes: usize, rep: u32, cpu1: f64) -> Row {
@@ -273,8 +274,8 @@ pub(super) mod tests {
                 pus: 0,
                 resolve_ms: 1000,
                 policy: PolicyType::RoundRobin,
-                pe_registrar: 1,
-                pu_registrar: 1,
+                pe_registrar: Assignment::PR1,
+                pu_registrar: Assignment::PR1,
             },
             repetition: rep,
             window_s: 10.0,

@@ -1,5 +1,6 @@
 //! One measurement point, and the presets of the paper's sections 5.3-5.5.
 
+use super::assignment::Assignment;
 use rserpool_proto::wire::PolicyType;
 
 /// What one run offers the registrars. Registrar numbers are 1-based, as
@@ -12,8 +13,8 @@ pub struct Point {
     pub pus: usize,
     pub resolve_ms: u64,
     pub policy: PolicyType,
-    pub pe_registrar: usize,
-    pub pu_registrar: usize,
+    pub pe_registrar: Assignment,
+    pub pu_registrar: Assignment,
 }
 
 impl Point {
@@ -70,8 +71,8 @@ pub fn points(s: Scenario, scale: f64) -> Vec<Point> {
         pus: 0,
         resolve_ms: 1000,
         policy: PolicyType::RoundRobin,
-        pe_registrar: 1,
-        pu_registrar: 1,
+        pe_registrar: Assignment::PR1,
+        pu_registrar: Assignment::PR1,
     };
     match s {
         Scenario::Pes => REREG_MS
@@ -97,7 +98,7 @@ pub fn points(s: Scenario, scale: f64) -> Vec<Point> {
             .collect(),
         Scenario::Pus => {
             let mut v = Vec::new();
-            for pu_registrar in [1, 2] {
+            for pu_registrar in [Assignment::PR1, Assignment::PR2] {
                 for policy in [PolicyType::RoundRobin, PolicyType::Random] {
                     for r in [100, 250, 500] {
                         for m in [100, 250, 500, 1000, 1500, 2000] {
@@ -129,8 +130,8 @@ pub fn max_start(scale: f64) -> Vec<Point> {
             pus: 0,
             resolve_ms: 1000,
             policy: PolicyType::RoundRobin,
-            pe_registrar: 1,
-            pu_registrar: 1,
+            pe_registrar: Assignment::PR1,
+            pu_registrar: Assignment::PR1,
         })
         .to_vec()
 }
@@ -143,13 +144,19 @@ mod tests {
     fn presets_follow_the_paper() {
         let pes = points(Scenario::Pes, 1.0);
         assert_eq!(pes.len(), 30);
-        assert!(pes.iter().all(|p| p.registrars == 2 && p.pe_registrar == 1));
+        assert!(
+            pes.iter()
+                .all(|p| p.registrars == 2 && p.pe_registrar == Assignment::PR1)
+        );
         assert!(pes.iter().any(|p| p.pes == 3000 && p.rereg_ms == 250));
         let prs = points(Scenario::Registrars, 1.0);
         assert_eq!(prs.iter().map(|p| p.registrars).max(), Some(6));
         assert!(prs.iter().all(|p| p.pes == 1000));
         let pus = points(Scenario::Pus, 1.0);
-        assert!(pus.iter().any(|p| p.pus == 2000 && p.pu_registrar == 2));
+        assert!(
+            pus.iter()
+                .any(|p| p.pus == 2000 && p.pu_registrar == Assignment::PR2)
+        );
         assert!(pus.iter().any(|p| p.policy == PolicyType::Random));
         assert!(pus.iter().all(|p| p.pes == 1000 && p.rereg_ms == 1000));
     }
