@@ -85,49 +85,50 @@ impl Panel {
         }
     }
 
-    fn label(self, r: &Row, pr: usize) -> String {
+    /// What tells a panel's lines apart besides the registrar: the
+    /// interval (a or r), and in figure 8 the policy.
+    fn family(self, r: &Row) -> (u64, &'static str) {
         match self {
-            Panel::Pes | Panel::Registrars => format!("PR #{pr}, a={} ms", r.point.rereg_ms),
-            Panel::Pus(_) => format!(
-                "PR #{pr}, r={} ms, {}",
-                r.point.resolve_ms,
-                r.point.policy.name()
-            ),
+            Panel::Pes | Panel::Registrars => (r.point.rereg_ms, ""),
+            Panel::Pus(_) => (r.point.resolve_ms, r.point.policy.name()),
         }
     }
 }
 
-/// One line: (x, mean, half-width) of a registrar's CPU utilisation.
+/// One line: (x, mean, half-width) of one registrar's CPU utilisation.
+/// Lines of one family share a colour; PR #2's is dashed.
 #[derive(Debug)]
 struct Series {
+    family: (u64, &'static str),
+    pr: usize,
     label: String,
-    dashed: bool,
     points: Vec<(f64, f64, f64)>,
 }
 
 fn series_for(rows: &[Row], panel: Panel) -> Vec<Series> {
-    let mut groups: BTreeMap<(String, bool), BTreeMap<usize, Vec<f64>>> = BTreeMap::new();
+    type Key = ((u64, &'static str), usize);
+    let mut groups: BTreeMap<Key, BTreeMap<usize, Vec<f64>>> = BTreeMap::new();
     for r in rows.iter().filter(|r| panel.takes(r)) {
         for pr in [1, 2] {
-            let Some(cpu) = r.cpu_of(pr) else { continue };
-            // Figure 7: PR #2 dashed; figure 8: randomized policies dashed.
-            let dashed = match panel {
-                Panel::Pus(_) => r.point.policy != PolicyType::RoundRobin,
-                _ => pr == 2,
-            };
-            groups
-                .entry((panel.label(r, pr), dashed))
-                .or_default()
-                .entry(panel.x(r))
-                .or_default()
-                .push(cpu);
+            if let Some(cpu) = r.cpu_of(pr) {
+                groups
+                    .entry((panel.family(r), pr))
+                    .or_default()
+                    .entry(panel.x(r))
+                    .or_default()
+                    .push(cpu);
+            }
         }
     }
     groups
         .into_iter()
-        .map(|((label, dashed), by_x)| Series {
-            label,
-            dashed,
+        .map(|((family, pr), by_x)| Series {
+            family,
+            pr,
+            label: match (panel, family) {
+                (Panel::Pus(_), (ms, policy)) => format!("PR #{pr}, r={ms} ms, {policy}"),
+                (_, (ms, _)) => format!("PR #{pr}, a={ms} ms"),
+            },
             points: by_x
                 .into_iter()
                 .filter_map(|(x, v)| mean_ci(&v).map(|ci| (x as f64, ci.mean, ci.half_width)))
@@ -146,7 +147,8 @@ where
 {
     let series = series_for(rows, panel);
     let all = series.iter().flat_map(|s| s.points.iter());
-    let x_max = all.clone().map(|p| p.0).fold(1.0, f64::max);
+    let x_max = all.clone().map(|p| p.0).fold(0.0, f64::max);
+    let x_max = if x_max > 0.0 { x_max } else { 10.0 };
     let y_max = all.map(|p| p.1 + p.2).fold(10.0, f64::max) * 1.15;
     let caption = if series.is_empty() {
         format!("{} (no data)", panel.title())
@@ -169,11 +171,15 @@ where
         .label_style(("sans-serif", 13))
         .draw()
         .map_err(|e| e.to_string())?;
-    for (i, s) in series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+    let mut families: Vec<(u64, &str)> = series.iter().map(|s| s.family).collect();
+    families.dedup();
+    for s in &series {
+        let colour_index = families.iter().position(|f| *f == s.family).unwrap_or(0);
+        let color = Palette99::pick(colour_index).to_rgba();
         let style = color.stroke_width(2);
         let line: Vec<(f64, f64)> = s.points.iter().map(|p| (p.0, p.1)).collect();
-        let drawn = if s.dashed {
+        let dashed = s.pr == 2;
+        let drawn = if dashed {
             chart.draw_series(DashedLineSeries::new(line, 8, 5, style))
         } else {
             chart.draw_series(LineSeries::new(line, style))
@@ -182,7 +188,14 @@ where
             .map_err(|e| e.to_string())?
             .label(s.label.clone())
             .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                // A dash of 18 without gaps is a solid line.
+                let (dash, gap) = if dashed { (5, 3) } else { (18, 0) };
+                plotters::element::DashedPathElement::new(
+                    vec![(x, y), (x + 18, y)],
+                    dash,
+                    gap,
+                    color.stroke_width(2),
+                )
             });
         chart
             .draw_series(s.points.iter().map(|&(x, mean, hw)| {
@@ -272,11 +285,21 @@ mod tests {
 
     #[test]
     fn figure7_series_are_per_registrar_and_interval() {
-        let rows = vec![row(100, 1, 10.0), row(100, 2, 14.0), row(200, 1, 20.0)];
+        let mut slow = row(100, 1, 4.0);
+        slow.point.rereg_ms = 1000;
+        let rows = vec![
+            row(100, 1, 10.0),
+            row(100, 2, 14.0),
+            row(200, 1, 20.0),
+            slow,
+        ];
         let s = series_for(&rows, Panel::Pes);
-        assert_eq!(s.len(), 2);
+        assert_eq!(s.len(), 4);
+        // numeric order of a, PR #1 before PR #2
         assert_eq!(s[0].label, "PR #1, a=250 ms");
-        assert!(!s[0].dashed && s[1].dashed);
+        assert_eq!(s[1].label, "PR #2, a=250 ms");
+        assert_eq!(s[2].label, "PR #1, a=1000 ms");
+        assert_eq!(s[0].family, s[1].family);
         assert_eq!(s[0].points.len(), 2);
         assert_eq!(s[0].points[0].0, 100.0);
         assert_eq!(s[0].points[0].1, 12.0);
@@ -294,7 +317,8 @@ mod tests {
         a.point.policy = PolicyType::Random;
         let s = series_for(&[a], Panel::Pus(2));
         assert_eq!(s.len(), 2);
-        assert!(s.iter().all(|s| s.dashed));
+        assert_eq!(s[0].label, "PR #1, r=1000 ms, Random");
+        assert_eq!(s[1].pr, 2);
         assert_eq!(s[0].points[0].0, 500.0);
         assert!(series_for(&[row(1000, 1, 1.0)], Panel::Pus(2)).is_empty());
     }
