@@ -7,7 +7,6 @@ use super::super::stats::mean_ci;
 use super::report::Row;
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use rserpool_proto::wire::PolicyType;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -314,7 +313,7 @@ mod tests {
         let mut a = row(1000, 1, 30.0);
         a.point.pus = 500;
         a.point.pu_registrar = super::super::assignment::Assignment::PR2;
-        a.point.policy = PolicyType::Random;
+        a.point.policy = rserpool_proto::wire::PolicyType::Random;
         let s = series_for(&[a], Panel::Pus(2));
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].label, "PR #1, r=1000 ms, Random");
