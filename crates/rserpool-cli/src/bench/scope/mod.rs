@@ -317,6 +317,11 @@ fn measure(args: &ScopeArgs) -> Result<(), String> {
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; its figures mean little (use --release)");
     }
+    if args.transport == TransportName::Sctp {
+        TransportMode::Sctp
+            .resolve()
+            .map_err(|e| format!("--transport sctp: {e}"))?;
+    }
     let fixed = match args.scenario {
         None => vec![point_of(args)?],
         Some(s) => scenario::points(s, args.scale),
