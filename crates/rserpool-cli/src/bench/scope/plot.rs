@@ -70,7 +70,8 @@ impl Panel {
 
     fn takes(self, r: &Row) -> bool {
         match self {
-            Panel::Pes => r.point.pus == 0 && r.scenario != "registrars",
+            // The `max` search has its own figure-less verdict.
+            Panel::Pes => r.point.pus == 0 && !matches!(r.scenario.as_str(), "registrars" | "max"),
             Panel::Registrars => r.scenario == "registrars",
             Panel::Pus(pr) => r.point.pus > 0 && r.point.pu_registrar.only() == Some(pr),
         }
