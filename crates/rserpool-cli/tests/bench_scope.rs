@@ -70,7 +70,8 @@ fn two_registrars_on_loopback() {
     assert!(num(r, "resolutions_per_s") > 0.0, "{text}");
     // 20 PEs every 200 ms offer 100/s
     assert_eq!(num(r, "offered_rereg_per_s"), 100.0);
-    assert!(num(r, "rereg_per_s") <= 100.0 * 1.05, "{text}");
+    // only the window's requests count (a PE may land one tick more in it)
+    assert!(num(r, "rereg_per_s") <= 100.0 * 1.2, "{text}");
     assert!(num(r, "reg_p99_ms") > 0.0);
     assert!(num(r, "cpu_pr1_pct") > 0.0, "{text}");
     assert!(num(r, "cpu_pr2_pct") >= 0.0, "{text}");
