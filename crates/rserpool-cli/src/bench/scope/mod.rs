@@ -6,6 +6,14 @@
 //! it, else on loopback. Each registrar's CPU utilisation over the steady
 //! state comes from `/proc/PID/stat`; the generator checks through the
 //! registrars' metrics endpoints that every update reached every peer.
+//!
+//! ```text
+//! rserpool bench scope --registrars 2 --pes 2000 --rereg-interval 250 --reps 3
+//! rserpool bench scope --pes 1000 --pus 500 --resolve-interval 100 --pu-registrar 2
+//! rserpool bench scope --scenario pes --output pes.csv --plot figs
+//! rserpool bench scope --target 10.0.0.1:3863 --target-pid 4242 --pes 500
+//! rserpool bench scope --replot pes.csv --plot figs
+//! ```
 
 mod assignment;
 mod cpu;
