@@ -7,6 +7,8 @@
 //! `ready` once every association is up, `measure` and `done` at the
 //! edges of the measurement window, then `result ...` (see [`Outcome`]).
 
+mod tcp;
+
 use super::latency::Histogram;
 use super::outcome::Outcome;
 use super::promtext::{self, Counters};
@@ -149,6 +151,74 @@ struct Stats {
 }
 
 impl Stats {
+    /// Counted before sending: the answer may arrive while the send waits
+    /// for socket space.
+    fn count_sent(&mut self, is_registration: bool, window: &Window, at: Instant) {
+        if window.contains(at) {
+            if is_registration {
+                self.reg_sent += 1;
+            } else {
+                self.res_sent += 1;
+            }
+        }
+    }
+
+    /// A Registration Response to the request sent at `sent`.
+    fn registration_answered(
+        &mut self,
+        window: &Window,
+        sent: Option<Instant>,
+        rejected: bool,
+        registrar: usize,
+        now: Instant,
+    ) {
+        if rejected {
+            if let Some(n) = self.rejected_by_registrar.get_mut(registrar) {
+                *n += 1;
+            }
+        }
+        if let Some(t) = sent.filter(|t| window.contains(*t)) {
+            if rejected {
+                self.reg_rejected += 1;
+            } else {
+                self.reg_ok += 1;
+                self.reg_latency.record(now - t);
+            }
+        }
+    }
+
+    /// A Handle Resolution Response (`ok`: with PEs) to the request sent
+    /// at `sent`.
+    fn resolution_answered(
+        &mut self,
+        window: &Window,
+        sent: Option<Instant>,
+        ok: bool,
+        now: Instant,
+    ) {
+        if let Some(t) = sent.filter(|t| window.contains(*t)) {
+            if ok {
+                self.res_ok += 1;
+                self.res_latency.record(now - t);
+            } else {
+                self.res_failed += 1;
+            }
+        }
+    }
+
+    /// The tick after `at`; far behind schedule, ticks are skipped rather
+    /// than sent in a burst.
+    fn next_tick(&mut self, at: Instant, every: Duration, now: Instant) -> Instant {
+        let next = at + every;
+        if next + every < now {
+            let behind = (now - next).as_nanos() / every.as_nanos().max(1);
+            self.skipped += u64::try_from(behind).unwrap_or(u64::MAX);
+            now
+        } else {
+            next
+        }
+    }
+
     fn outstanding(&self) -> u64 {
         let reg = self
             .reg_sent
@@ -279,14 +349,30 @@ async fn connect(target: SocketAddr, carrier: Carrier) -> Result<Association, St
 }
 
 /// Connects a PE and registers it once.
+/// An association after setup.
+enum Conn {
+    /// TCP: one task per association.
+    Tcp(tcp::Link),
+    /// Through `rserpool::transport` (kernel SCTP): a reader task and a
+    /// timer task sharing the writer.
+    Assoc(AssocReader, AssocWriter),
+}
+
 async fn setup_pe(
     target: SocketAddr,
     carrier: Carrier,
     first: Vec<u8>,
     ack: Vec<u8>,
     gate: Rc<Semaphore>,
-) -> Result<(AssocReader, AssocWriter), String> {
+) -> Result<Conn, String> {
     let _permit = gate.acquire().await.map_err(|e| e.to_string())?;
+    if carrier == Carrier::Tcp {
+        let mut link = tcp::Link::connect(target, CONNECT_TIMEOUT).await?;
+        link.register(&first, &ack, CONNECT_TIMEOUT)
+            .await
+            .map_err(|e| format!("{target}: {e}"))?;
+        return Ok(Conn::Tcp(link));
+    }
     let Association {
         mut reader,
         mut writer,
@@ -308,17 +394,33 @@ async fn setup_pe(
             _ => {}
         }
     }
-    Ok((reader, writer))
+    Ok(Conn::Assoc(reader, writer))
 }
 
 async fn setup_pu(
     target: SocketAddr,
     carrier: Carrier,
     gate: Rc<Semaphore>,
-) -> Result<(AssocReader, AssocWriter), String> {
+) -> Result<Conn, String> {
     let _permit = gate.acquire().await.map_err(|e| e.to_string())?;
+    if carrier == Carrier::Tcp {
+        return Ok(Conn::Tcp(
+            tcp::Link::connect(target, CONNECT_TIMEOUT).await?,
+        ));
+    }
     let Association { reader, writer } = connect(target, carrier).await?;
-    Ok((reader, writer))
+    Ok(Conn::Assoc(reader, writer))
+}
+
+/// Whether `m` is a Handle Resolution Response with PEs; `None` when it is
+/// no such response.
+fn resolution_ok(m: &[u8]) -> Option<bool> {
+    match AsapMessage::decode(m, &DecodeOptions::default()).map(|d| d.message) {
+        Ok(AsapMessage::HandleResolutionResponse(r)) => {
+            Some(r.error.is_none() && !r.pool_elements.is_empty())
+        }
+        _ => None,
+    }
 }
 
 /// Sends what `next` writes at `first`, `first + every`, ... until the
@@ -340,26 +442,11 @@ async fn ticker(
         bytes.clear();
         next(&mut bytes);
         endpoint.pending.borrow_mut().push_back(now);
-        // Counted before sending: the answer may arrive while the send
-        // waits for socket space.
-        if window.contains(now) {
-            let mut s = stats.borrow_mut();
-            if is_registration {
-                s.reg_sent += 1;
-            } else {
-                s.res_sent += 1;
-            }
-        }
+        stats.borrow_mut().count_sent(is_registration, &window, now);
         if endpoint.writer.lock().await.send(&bytes).await.is_err() {
             return; // the reader counts the closed association
         }
-        at += every;
-        if at + every < now {
-            // Far behind schedule: skip ticks rather than burst.
-            let behind = (now - at).as_nanos() / every.as_nanos().max(1);
-            stats.borrow_mut().skipped += u64::try_from(behind).unwrap_or(u64::MAX);
-            at = now;
-        }
+        at = stats.borrow_mut().next_tick(at, every, now);
     }
 }
 
@@ -384,20 +471,9 @@ async fn pe_reader(
             Some(msg_type::REGISTRATION_RESPONSE) => {
                 let sent = endpoint.pending.borrow_mut().pop_front();
                 let rejected = fl & flags::REJECT != 0;
-                let mut s = stats.borrow_mut();
-                if rejected {
-                    if let Some(n) = s.rejected_by_registrar.get_mut(registrar) {
-                        *n += 1;
-                    }
-                }
-                if let Some(t) = sent.filter(|t| window.contains(*t)) {
-                    if rejected {
-                        s.reg_rejected += 1;
-                    } else {
-                        s.reg_ok += 1;
-                        s.reg_latency.record(now - t);
-                    }
-                }
+                stats
+                    .borrow_mut()
+                    .registration_answered(&window, sent, rejected, registrar, now);
             }
             Some(msg_type::ENDPOINT_KEEP_ALIVE) => {
                 stats.borrow_mut().keepalives += 1;
@@ -414,31 +490,21 @@ async fn pu_reader(
     stats: Shared<Stats>,
     window: Window,
 ) {
-    let opts = DecodeOptions::default();
     loop {
         let ok = match reader.recv().await {
-            Ok(Some(m)) => match AsapMessage::decode(m, &opts).map(|d| d.message) {
-                Ok(AsapMessage::HandleResolutionResponse(r)) => {
-                    r.error.is_none() && !r.pool_elements.is_empty()
-                }
-                _ => continue,
+            Ok(Some(m)) => match resolution_ok(m) {
+                Some(ok) => ok,
+                None => continue,
             },
             _ => {
                 stats.borrow_mut().closed += 1;
                 return;
             }
         };
-        let now = Instant::now();
         let sent = endpoint.pending.borrow_mut().pop_front();
-        if let Some(t) = sent.filter(|t| window.contains(*t)) {
-            let mut s = stats.borrow_mut();
-            if ok {
-                s.res_ok += 1;
-                s.res_latency.record(now - t);
-            } else {
-                s.res_failed += 1;
-            }
-        }
+        stats
+            .borrow_mut()
+            .resolution_answered(&window, sent, ok, Instant::now());
     }
 }
 
@@ -549,7 +615,18 @@ async fn generate(spec: LoadSpec) -> Result<Outcome, String> {
     let mut tickers = Vec::with_capacity(pes.len() + pus.len());
     let mut readers = Vec::with_capacity(pes.len() + pus.len());
     let n_pes = pes.len();
-    for (i, (mut msg, ack, registrar, (reader, writer))) in pes.into_iter().enumerate() {
+    for (i, (mut msg, ack, registrar, conn)) in pes.into_iter().enumerate() {
+        let first = t0 + phase(i, n_pes, spec.rereg);
+        let next = move |out: &mut Vec<u8>| out.extend_from_slice(msg.next());
+        let (reader, writer) = match conn {
+            Conn::Tcp(link) => {
+                let role = tcp::Role::Pe { ack, registrar };
+                let run = link.run(role, stats.clone(), window, first, spec.rereg, next);
+                readers.push(tokio::task::spawn_local(run));
+                continue;
+            }
+            Conn::Assoc(r, w) => (r, w),
+        };
         let endpoint = Rc::new(Endpoint {
             writer: Mutex::new(writer),
             pending: RefCell::new(VecDeque::new()),
@@ -562,7 +639,6 @@ async fn generate(spec: LoadSpec) -> Result<Outcome, String> {
             ack,
             registrar,
         )));
-        let first = t0 + phase(i, n_pes, spec.rereg);
         tickers.push(tokio::task::spawn_local(ticker(
             endpoint,
             stats.clone(),
@@ -570,7 +646,7 @@ async fn generate(spec: LoadSpec) -> Result<Outcome, String> {
             first,
             spec.rereg,
             true,
-            move |out: &mut Vec<u8>| out.extend_from_slice(msg.next()),
+            next,
         )));
     }
     let resolution = AsapMessage::from(HandleResolution {
@@ -579,7 +655,25 @@ async fn generate(spec: LoadSpec) -> Result<Outcome, String> {
     })
     .to_bytes();
     let n_pus = pus.len();
-    for (i, (reader, writer)) in pus.into_iter().enumerate() {
+    for (i, conn) in pus.into_iter().enumerate() {
+        let first = t0 + phase(i, n_pus, spec.resolve);
+        let msg = resolution.clone();
+        let next = move |out: &mut Vec<u8>| out.extend_from_slice(&msg);
+        let (reader, writer) = match conn {
+            Conn::Tcp(link) => {
+                let run = link.run(
+                    tcp::Role::Pu,
+                    stats.clone(),
+                    window,
+                    first,
+                    spec.resolve,
+                    next,
+                );
+                readers.push(tokio::task::spawn_local(run));
+                continue;
+            }
+            Conn::Assoc(r, w) => (r, w),
+        };
         let endpoint = Rc::new(Endpoint {
             writer: Mutex::new(writer),
             pending: RefCell::new(VecDeque::new()),
@@ -590,8 +684,6 @@ async fn generate(spec: LoadSpec) -> Result<Outcome, String> {
             stats.clone(),
             window,
         )));
-        let first = t0 + phase(i, n_pus, spec.resolve);
-        let msg = resolution.clone();
         tickers.push(tokio::task::spawn_local(ticker(
             endpoint,
             stats.clone(),
@@ -599,7 +691,7 @@ async fn generate(spec: LoadSpec) -> Result<Outcome, String> {
             first,
             spec.resolve,
             false,
-            move |out: &mut Vec<u8>| out.extend_from_slice(&msg),
+            next,
         )));
     }
     for t in tickers {
