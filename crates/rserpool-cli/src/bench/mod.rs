@@ -7,6 +7,7 @@ mod compare;
 mod csv;
 mod driver;
 mod plot;
+mod scope;
 mod stats;
 mod workload;
 
@@ -41,6 +42,8 @@ impl SetName {
 pub enum BenchCommand {
     /// Handlespace operations per second (paper section 4.1), as CSV.
     Handlespace(HandlespaceArgs),
+    /// Registrar CPU load against PEs, registrars and PUs (paper section 4.2), as CSV.
+    Scope(scope::ScopeArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -102,6 +105,7 @@ pub struct HandlespaceArgs {
 pub fn run(command: BenchCommand) -> Result<(), String> {
     match command {
         BenchCommand::Handlespace(args) => handlespace(&args),
+        BenchCommand::Scope(args) => scope::run(args),
     }
 }
 
@@ -271,7 +275,9 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<HandlespaceArgs, clap::Error> {
         let cli = Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))?;
-        let BenchCommand::Handlespace(a) = cli.bench;
+        let BenchCommand::Handlespace(a) = cli.bench else {
+            panic!("not the handlespace command")
+        };
         Ok(a)
     }
 

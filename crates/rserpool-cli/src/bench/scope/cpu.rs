@@ -1,0 +1,107 @@
+//! Process CPU time from `/proc/PID/stat`, as utilisation over wall time.
+
+use std::time::Duration;
+
+/// Clock ticks per second of the `/proc` time fields (USER_HZ). Linux
+/// exports 100 to user space on every architecture it runs on, whatever
+/// the kernel's internal HZ.
+pub const TICKS_PER_SECOND: f64 = 100.0;
+
+/// utime + stime of a process (all its threads), in clock ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuTicks(pub u64);
+
+/// Parses the contents of `/proc/PID/stat`. The command name (field 2) is
+/// in parentheses and may itself contain spaces and parentheses, so the
+/// fields are counted from the last `)`.
+pub fn parse_stat(text: &str) -> Result<CpuTicks, String> {
+    let close = text
+        .rfind(')')
+        .ok_or_else(|| "no `)` closing the command name".to_string())?;
+    // After `)`: state (field 3), ..., utime (field 14), stime (field 15).
+    let fields: Vec<&str> = text[close + 1..].split_whitespace().collect();
+    let field = |n: usize| -> Result<u64, String> {
+        let s = fields
+            .get(n - 3)
+            .ok_or_else(|| format!("only {} fields after the command name", fields.len()))?;
+        s.parse::<u64>()
+            .map_err(|_| format!("field {n} is `{s}`, not a tick count"))
+    };
+    Ok(CpuTicks(field(14)? + field(15)?))
+}
+
+/// The CPU time a live process has used so far.
+pub fn read_ticks(pid: u32) -> Result<CpuTicks, String> {
+    let path = format!("/proc/{pid}/stat");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    parse_stat(&text).map_err(|e| format!("{path}: {e}"))
+}
+
+/// Utilisation in percent of one core between two readings `wall` apart
+/// (200 % = two cores busy).
+pub fn utilisation(before: CpuTicks, after: CpuTicks, wall: Duration) -> Option<f64> {
+    let secs = wall.as_secs_f64();
+    if secs <= 0.0 || after.0 < before.0 {
+        return None;
+    }
+    Some((after.0 - before.0) as f64 / TICKS_PER_SECOND / secs * 100.0)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const STAT: &str = "4242 (rserpool) S 1 4242 4242 0 -1 4194560 1200 0 0 0 \
+        731 269 0 0 20 0 3 0 123456 45678592 2048 18446744073709551615 1 1 0 0 0 0 0 \
+        4096 17987 0 0 0 17 1 0 0 0 0 0";
+
+    #[test]
+    fn utime_plus_stime() {
+        assert_eq!(parse_stat(STAT).unwrap(), CpuTicks(731 + 269));
+    }
+
+    #[test]
+    fn command_names_with_spaces_and_parentheses() {
+        let odd = STAT.replace("(rserpool)", "(a) b (c))");
+        assert_eq!(parse_stat(&odd).unwrap(), CpuTicks(1000));
+    }
+
+    #[test]
+    fn truncated_or_garbled_lines_are_errors() {
+        assert!(parse_stat("4242 rserpool S 1").unwrap_err().contains(")"));
+        assert!(
+            parse_stat("4242 (x) S 1 2 3")
+                .unwrap_err()
+                .contains("fields")
+        );
+        let bad = STAT.replace(" 731 ", " x ");
+        assert!(parse_stat(&bad).unwrap_err().contains("field 14"));
+    }
+
+    #[test]
+    fn our_own_process_is_readable() {
+        let t0 = read_ticks(std::process::id()).unwrap();
+        let mut x = 0u64;
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_millis(50) {
+            x = x.wrapping_add(std::hint::black_box(1));
+        }
+        let t1 = read_ticks(std::process::id()).unwrap();
+        assert!(t1.0 >= t0.0 && x > 0);
+        assert!(read_ticks(u32::MAX).is_err());
+    }
+
+    #[test]
+    fn utilisation_is_percent_of_one_core() {
+        let u = utilisation(CpuTicks(100), CpuTicks(150), Duration::from_secs(2)).unwrap();
+        assert!((u - 25.0).abs() < 1e-9);
+        let two_cores = utilisation(CpuTicks(0), CpuTicks(400), Duration::from_secs(2)).unwrap();
+        assert!((two_cores - 200.0).abs() < 1e-9);
+        assert_eq!(
+            utilisation(CpuTicks(5), CpuTicks(4), Duration::from_secs(1)),
+            None
+        );
+        assert_eq!(utilisation(CpuTicks(0), CpuTicks(4), Duration::ZERO), None);
+    }
+}

@@ -1,0 +1,725 @@
+//! `rserpool bench scope`: registrar CPU load against PEs, registrars and
+//! PUs (the paper's sections 4.2 and 5.3-5.5, figures 7 and 8).
+//!
+//! A generator process plays N PEs and M PUs against k registrar processes
+//! peered by ENRP, in a lab of network namespaces where the machine allows
+//! it, else on loopback. Each registrar's CPU utilisation over the steady
+//! state comes from `/proc/PID/stat`; the generator checks through the
+//! registrars' metrics endpoints that every update reached every peer.
+//!
+//! ```text
+//! rserpool bench scope --registrars 2 --pes 2000 --rereg-interval 250 --reps 3
+//! rserpool bench scope --pes 1000 --pus 500 --resolve-interval 100 --pu-registrar 2
+//! rserpool bench scope --scenario pes --output pes.csv --plot figs
+//! rserpool bench scope --target 10.0.0.1:3863 --target-pid 4242 --pes 500
+//! rserpool bench scope --replot pes.csv --plot figs
+//! ```
+
+mod assignment;
+mod cpu;
+mod fleet;
+mod generator;
+mod lab;
+mod latency;
+mod outcome;
+mod plot;
+mod promtext;
+mod report;
+mod runner;
+mod scenario;
+
+use assignment::Assignment;
+use fleet::Placement;
+use report::Row;
+use rserpool::transport::TransportMode;
+use rserpool_proto::wire::PolicyType;
+use runner::{Registrars, Setup};
+use scenario::{Point, Scenario};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "lower")]
+pub enum TransportName {
+    Tcp,
+    Sctp,
+}
+
+impl TransportName {
+    fn name(self) -> &'static str {
+        match self {
+            TransportName::Tcp => "tcp",
+            TransportName::Sctp => "sctp",
+        }
+    }
+}
+
+fn parse_policy(s: &str) -> Result<PolicyType, String> {
+    PolicyType::from_name(s).ok_or_else(|| {
+        format!(
+            "unknown policy {s:?}; one of: {}",
+            PolicyType::ALL.map(PolicyType::name).join(", ")
+        )
+    })
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ScopeArgs {
+    /// Registrars to start, peered by ENRP [default: 2; with --target: their number]
+    #[arg(long)]
+    pub registrars: Option<usize>,
+    /// Pool elements, each on its own ASAP association.
+    #[arg(long, default_value_t = 1000)]
+    pub pes: usize,
+    /// Milliseconds between a PE's re-registrations (the paper's a).
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub rereg_interval: u64,
+    /// Pool users, each on its own ASAP association.
+    #[arg(long, default_value_t = 0)]
+    pub pus: usize,
+    /// Milliseconds between a PU's handle resolutions (the paper's r).
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub resolve_interval: u64,
+    /// Pool policy of the PEs; adaptive ones re-register with a new load.
+    #[arg(long, default_value = "RoundRobin", value_parser = parse_policy)]
+    pub policy: PolicyType,
+    /// The registrar (1-based) the PEs register at; several (`1,2`) take turns.
+    #[arg(long, value_name = "N[,N...]", default_value = "1")]
+    pub pe_registrar: Assignment,
+    /// The registrar (1-based) the PUs resolve at; several (`1,2`) take turns.
+    #[arg(long, value_name = "N[,N...]", default_value = "1")]
+    pub pu_registrar: Assignment,
+    /// Seconds of steady state measured per repetition.
+    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    pub duration: f64,
+    /// Seconds of load before the measurement starts.
+    #[arg(long, value_name = "S", default_value_t = 3.0)]
+    pub warmup: f64,
+    /// Repetitions per point (means and 95 % confidence intervals).
+    #[arg(long, default_value_t = 3)]
+    pub reps: u32,
+    /// Transport of every association (registrars included).
+    #[arg(long, default_value = "tcp")]
+    pub transport: TransportName,
+    /// Run on 127.0.0.1 even where network namespaces are available.
+    #[arg(long)]
+    pub loopback: bool,
+    /// A preset of the paper (overrides the load options above).
+    #[arg(long)]
+    pub scenario: Option<Scenario>,
+    /// Multiplies the PE and PU counts of --scenario (e.g. 0.1 for a quick run).
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    #[command(flatten)]
+    pub remote: Box<RemoteArgs>,
+    #[command(flatten)]
+    pub files: Box<FileArgs>,
+    /// Internal: be the load generator of one run.
+    #[arg(long, hide = true)]
+    pub generator: bool,
+    /// Internal: the first PE identifier of a generator run.
+    #[arg(long, hide = true, default_value_t = 1)]
+    pub pe_id_base: u32,
+}
+
+/// Registrars that run already (boxed: rarely used, and keeps the
+/// command enum small).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RemoteArgs {
+    /// ASAP address of an already running registrar (repeat; in order PR 1, 2, ...)
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub target: Vec<SocketAddr>,
+    /// PID of each --target registrar, for its CPU load (repeat, same order)
+    #[arg(long, value_name = "PID")]
+    pub target_pid: Vec<u32>,
+    /// Metrics endpoint of each --target registrar, for the propagation check
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub target_metrics: Vec<SocketAddr>,
+}
+
+/// Where results go, or come from.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FileArgs {
+    /// Write figure7/figure8 (PNG and SVG) into this directory.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Write the CSV here instead of to standard output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Measure nothing: read rows from this CSV, summarise and plot them.
+    #[arg(long, value_name = "CSV")]
+    pub replot: Option<PathBuf>,
+}
+
+/// Most registrars: lab hosts are numbered below the generator's.
+const MAX_REGISTRARS: usize = 50;
+
+fn seconds(what: &str, v: f64, zero_ok: bool) -> Result<Duration, String> {
+    if v.is_finite() && (v > 0.0 || (zero_ok && v == 0.0)) && v < 1e6 {
+        Ok(Duration::from_secs_f64(v))
+    } else {
+        Err(format!(
+            "--{what} {v}: must be a positive number of seconds"
+        ))
+    }
+}
+
+/// The single point of the command line (without --scenario).
+fn point_of(args: &ScopeArgs) -> Result<Point, String> {
+    let k = match (args.registrars, args.remote.target.len()) {
+        (Some(k), 0) => k,
+        (None, 0) => 2,
+        (None, n) => n,
+        (Some(k), n) if k == n => k,
+        (Some(k), n) => {
+            return Err(format!("--registrars {k} but {n} --target addresses given"));
+        }
+    };
+    if k == 0 || k > MAX_REGISTRARS {
+        return Err(format!("--registrars {k}: between 1 and {MAX_REGISTRARS}"));
+    }
+    if args.pes + args.pus == 0 {
+        return Err("--pes and --pus are both 0: nothing to generate".into());
+    }
+    if args.rereg_interval == 0 || args.resolve_interval == 0 {
+        return Err("--rereg-interval and --resolve-interval must be at least 1 ms".into());
+    }
+    for (flag, v) in [
+        ("--pe-registrar", args.pe_registrar),
+        ("--pu-registrar", args.pu_registrar),
+    ] {
+        if v.highest() > k {
+            return Err(format!("{flag} {v}: registrars are numbered 1 to {k}"));
+        }
+    }
+    Ok(Point {
+        registrars: k,
+        pes: args.pes,
+        rereg_ms: args.rereg_interval,
+        pus: args.pus,
+        resolve_ms: args.resolve_interval,
+        policy: args.policy,
+        pe_registrar: args.pe_registrar,
+        pu_registrar: args.pu_registrar,
+    })
+}
+
+/// Checks everything that does not need the machine.
+fn validate(args: &ScopeArgs) -> Result<(), String> {
+    seconds("duration", args.duration, false)?;
+    seconds("warmup", args.warmup, true)?;
+    if args.reps == 0 {
+        return Err("--reps: at least one repetition".into());
+    }
+    if !(args.scale.is_finite() && args.scale > 0.0) {
+        return Err(format!("--scale {}: must be positive", args.scale));
+    }
+    if !args.remote.target.is_empty() {
+        if args.scenario.is_some() {
+            return Err("--scenario starts its own registrars; it cannot use --target".into());
+        }
+        if args.remote.target_pid.len() > args.remote.target.len() {
+            return Err("more --target-pid than --target".into());
+        }
+        if !args.remote.target_metrics.is_empty()
+            && args.remote.target_metrics.len() != args.remote.target.len()
+        {
+            return Err("give --target-metrics for every --target or for none".into());
+        }
+    } else if !args.remote.target_pid.is_empty() || !args.remote.target_metrics.is_empty() {
+        return Err("--target-pid and --target-metrics need --target".into());
+    }
+    if args.scenario.is_none() {
+        point_of(args)?;
+    }
+    Ok(())
+}
+
+/// The soft limit on open files, from /proc/self/limits.
+fn open_files_limit() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Associations (one descriptor each) a generator or registrar process
+/// must hold, against the descriptor limit.
+fn check_descriptors(p: &Point) -> Result<(), String> {
+    let need = p.pes + p.pus + 64;
+    match open_files_limit() {
+        Some(limit) if need > limit => Err(format!(
+            "{} PEs and {} PUs need about {need} open files; the limit here is {limit} \
+             (raise it with `ulimit -n`)",
+            p.pes, p.pus
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Runs a bench scope command; the error is the message for the user.
+pub fn run(args: ScopeArgs) -> Result<(), String> {
+    validate(&args)?;
+    if args.generator {
+        return generate(&args);
+    }
+    if let Some(csv) = &args.files.replot {
+        let text = std::fs::read_to_string(csv).map_err(|e| format!("{}: {e}", csv.display()))?;
+        let rows = report::parse(&text).map_err(|e| format!("{}: {e}", csv.display()))?;
+        eprint!("{}", report::summary(&rows));
+        if let Some(dir) = &args.files.plot {
+            for f in plot::plot_figures(&rows, dir)? {
+                eprintln!("wrote {}", f.display());
+            }
+        }
+        return Ok(());
+    }
+    measure(&args)
+}
+
+fn generate(args: &ScopeArgs) -> Result<(), String> {
+    let p = point_of(args)?;
+    if args.remote.target.is_empty() {
+        return Err("the generator needs --target addresses".into());
+    }
+    let mode = match args.transport {
+        TransportName::Tcp => TransportMode::Tcp,
+        TransportName::Sctp => TransportMode::Sctp,
+    };
+    let carrier = mode.resolve().map_err(|e| format!("--transport: {e}"))?;
+    generator::run(generator::LoadSpec {
+        targets: args.remote.target.clone(),
+        metrics: args.remote.target_metrics.clone(),
+        carrier,
+        pes: p.pes,
+        pe_registrars: p.pe_registrar.members().map(|n| n - 1).collect(),
+        rereg: Duration::from_millis(p.rereg_ms),
+        pus: p.pus,
+        pu_registrars: p.pu_registrar.members().map(|n| n - 1).collect(),
+        resolve: Duration::from_millis(p.resolve_ms),
+        policy: p.policy,
+        warmup: seconds("warmup", args.warmup, true)?,
+        duration: seconds("duration", args.duration, false)?,
+        pe_id_base: args.pe_id_base,
+    })
+}
+
+/// Writes rows as they come, and keeps them for the summary and figures.
+struct Sink {
+    out: Box<dyn Write>,
+    rows: Vec<Row>,
+}
+
+impl Sink {
+    fn push(&mut self, row: Row) -> Result<(), String> {
+        let io = |e: std::io::Error| format!("writing the CSV: {e}");
+        writeln!(self.out, "{row}").map_err(io)?;
+        self.out.flush().map_err(io)?;
+        self.rows.push(row);
+        Ok(())
+    }
+}
+
+fn measure(args: &ScopeArgs) -> Result<(), String> {
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; its figures mean little (use --release)");
+    }
+    if args.transport == TransportName::Sctp {
+        TransportMode::Sctp
+            .resolve()
+            .map_err(|e| format!("--transport sctp: {e}"))?;
+    }
+    let fixed = match args.scenario {
+        None => vec![point_of(args)?],
+        Some(s) => scenario::points(s, args.scale),
+    };
+    let max_search = args.scenario == Some(Scenario::Max);
+    let starts = if max_search {
+        scenario::max_start(args.scale)
+    } else {
+        Vec::new()
+    };
+    let most_registrars = fixed
+        .iter()
+        .chain(&starts)
+        .map(|p| p.registrars)
+        .max()
+        .unwrap_or(1);
+    for p in &fixed {
+        check_descriptors(p)?;
+    }
+
+    let mut _lab = None;
+    let registrars = if !args.remote.target.is_empty() {
+        Registrars::Target {
+            asap: args.remote.target.clone(),
+            pids: args.remote.target_pid.clone(),
+            metrics: args.remote.target_metrics.clone(),
+        }
+    } else if args.loopback {
+        Registrars::Own(Placement::Loopback)
+    } else if lab::available() {
+        _lab = Some(lab::Lab::create(most_registrars)?);
+        Registrars::Own(Placement::Lab(_lab.as_ref().ok_or("no lab")?))
+    } else {
+        eprintln!(
+            "network namespaces are not available here (needs root and `ip netns`): running on loopback"
+        );
+        Registrars::Own(Placement::Loopback)
+    };
+    let logdir = std::env::temp_dir().join(format!("rserpool-scope-{}", std::process::id()));
+    std::fs::create_dir_all(&logdir).map_err(|e| format!("{}: {e}", logdir.display()))?;
+    let setup = Setup {
+        registrars,
+        transport: args.transport.name(),
+        warmup: seconds("warmup", args.warmup, true)?,
+        duration: seconds("duration", args.duration, false)?,
+        logdir: logdir.clone(),
+        scenario: args.scenario.map_or("custom", Scenario::name).to_string(),
+    };
+    eprintln!(
+        "registrars: {} (logs in {})",
+        setup.registrars.mode(),
+        logdir.display()
+    );
+    let out: Box<dyn Write> = match &args.files.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut sink = Sink {
+        out,
+        rows: Vec::new(),
+    };
+    writeln!(sink.out, "{}", report::HEADER).map_err(|e| format!("writing the CSV: {e}"))?;
+
+    let mut failures = Vec::new();
+    let total = fixed.len() * args.reps as usize;
+    for (i, p) in fixed.iter().enumerate() {
+        for rep in 1..=args.reps {
+            let n = i * args.reps as usize + rep as usize;
+            match runner::run_once(&setup, p, rep) {
+                Ok(row) => {
+                    eprintln!("[{n}/{total}] {}", progress(&row));
+                    sink.push(row)?;
+                }
+                Err(e) => {
+                    eprintln!("[{n}/{total}] {}: {e}", describe(p));
+                    failures.push(format!("{}: {e}", describe(p)));
+                }
+            }
+        }
+    }
+    let mut maxima = Vec::new();
+    for start in starts {
+        maxima.push(search_max(
+            &setup,
+            start,
+            args.reps,
+            &mut sink,
+            &mut failures,
+        )?);
+    }
+
+    eprint!("{}", report::summary(&sink.rows));
+    for m in &maxima {
+        eprintln!("{m}");
+    }
+    if let Some(dir) = &args.files.plot {
+        for f in plot::plot_figures(&sink.rows, dir)? {
+            eprintln!("wrote {}", f.display());
+        }
+    }
+    if !failures.is_empty() {
+        return Err(format!(
+            "{} runs failed:\n  {}",
+            failures.len(),
+            failures.join("\n  ")
+        ));
+    }
+    Ok(())
+}
+
+fn describe(p: &Point) -> String {
+    format!(
+        "k={} N={} a={}ms M={} r={}ms {} PE@{} PU@{}",
+        p.registrars,
+        p.pes,
+        p.rereg_ms,
+        p.pus,
+        p.resolve_ms,
+        p.policy.name(),
+        p.pe_registrar,
+        p.pu_registrar
+    )
+}
+
+fn progress(r: &Row) -> String {
+    let pct = |c: Option<f64>| c.map_or("?".to_string(), |c| format!("{c:.1}%"));
+    format!(
+        "{} rep {}: {:.0} rereg/s, {:.0} res/s, CPU PR1 {} PR2 {} generator {}, reg p99 {} ms, errors {}, verified {}",
+        describe(&r.point),
+        r.repetition,
+        r.rereg_per_s,
+        r.resolutions_per_s,
+        pct(r.cpu_of(1)),
+        pct(r.cpu_of(2)),
+        pct(r.generator_cpu),
+        r.reg_p99_ms.map_or("-".into(), |v| format!("{v:.2}")),
+        r.errors,
+        match r.verified {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "unknown",
+        }
+    )
+}
+
+/// Whether a run kept up: at least 95 % of the offered rate, no error,
+/// every update propagated, and 99 % of registrations answered within a
+/// quarter of the re-registration interval.
+fn sustained(r: &Row) -> bool {
+    let p = &r.point;
+    r.errors == 0
+        && r.verified != Some(false)
+        && r.rereg_per_s >= 0.95 * p.offered_rereg_per_s()
+        && r.reg_p99_ms.is_some_and(|ms| ms <= p.rereg_ms as f64 / 4.0)
+}
+
+/// Doubles N from `start` until a run does not keep up (or the descriptor
+/// limit is reached); returns the verdict line.
+fn search_max(
+    setup: &Setup<'_>,
+    start: Point,
+    reps: u32,
+    sink: &mut Sink,
+    failures: &mut Vec<String>,
+) -> Result<String, String> {
+    let mut p = start;
+    let mut best: Option<Point> = None;
+    let verdict = loop {
+        if check_descriptors(&p).is_err() {
+            break "the open-file limit".to_string();
+        }
+        let mut ok = true;
+        for rep in 1..=reps {
+            match runner::run_once(setup, &p, rep) {
+                Ok(row) => {
+                    eprintln!("[max] {}", progress(&row));
+                    ok &= sustained(&row);
+                    sink.push(row)?;
+                }
+                Err(e) => {
+                    eprintln!("[max] {}: {e}", describe(&p));
+                    failures.push(format!("{}: {e}", describe(&p)));
+                    ok = false;
+                }
+            }
+            if !ok {
+                break;
+            }
+        }
+        if !ok {
+            break format!("N = {} did not keep up", p.pes);
+        }
+        best = Some(p);
+        p.pes *= 2;
+    };
+    Ok(match best {
+        Some(b) => format!(
+            "max at a = {} ms: N = {} sustained ({:.0} re-registrations/s); stopped by {verdict}",
+            b.rereg_ms,
+            b.pes,
+            b.offered_rereg_per_s()
+        ),
+        None => format!(
+            "max at a = {} ms: not even N = {} sustained ({verdict})",
+            start.rereg_ms, start.pes
+        ),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ScopeArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<ScopeArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("scope").chain(args.iter().copied())).map(|c| c.args)
+    }
+
+    #[test]
+    fn the_command_line_of_the_issue() {
+        let a = parse(&[
+            "--registrars",
+            "3",
+            "--pes",
+            "500",
+            "--rereg-interval",
+            "250",
+            "--pus",
+            "20",
+            "--resolve-interval",
+            "100",
+            "--policy",
+            "least-used",
+            "--duration",
+            "5",
+            "--warmup",
+            "1",
+            "--reps",
+            "4",
+            "--transport",
+            "tcp",
+            "--pe-registrar",
+            "1",
+            "--pu-registrar",
+            "2",
+            "--output",
+            "x.csv",
+            "--plot",
+            "figs",
+        ])
+        .unwrap();
+        validate(&a).unwrap();
+        let p = point_of(&a).unwrap();
+        assert_eq!(
+            p,
+            Point {
+                registrars: 3,
+                pes: 500,
+                rereg_ms: 250,
+                pus: 20,
+                resolve_ms: 100,
+                policy: PolicyType::LeastUsed,
+                pe_registrar: Assignment::PR1,
+                pu_registrar: Assignment::PR2,
+            }
+        );
+        assert_eq!(a.reps, 4);
+        assert_eq!(a.files.output, Some(PathBuf::from("x.csv")));
+    }
+
+    #[test]
+    fn defaults_are_two_registrars_everything_at_the_first() {
+        let a = parse(&[]).unwrap();
+        let p = point_of(&a).unwrap();
+        assert_eq!(p.registrars, 2);
+        assert_eq!(
+            (p.pe_registrar, p.pu_registrar),
+            (Assignment::PR1, Assignment::PR1)
+        );
+        assert_eq!(p.policy, PolicyType::RoundRobin);
+        assert_eq!(a.transport, TransportName::Tcp);
+        assert!(!a.loopback && a.scenario.is_none());
+    }
+
+    #[test]
+    fn targets_set_the_number_of_registrars() {
+        let a = parse(&[
+            "--target",
+            "127.0.0.1:3863",
+            "--target",
+            "127.0.0.1:3864",
+            "--target-pid",
+            "77",
+        ])
+        .unwrap();
+        validate(&a).unwrap();
+        assert_eq!(point_of(&a).unwrap().registrars, 2);
+        let a = parse(&["--target", "127.0.0.1:3863", "--registrars", "2"]).unwrap();
+        assert!(validate(&a).unwrap_err().contains("--target"));
+        let a = parse(&[
+            "--target",
+            "127.0.0.1:3863",
+            "--target-metrics",
+            "127.0.0.1:1",
+            "--target-metrics",
+            "127.0.0.1:2",
+        ])
+        .unwrap();
+        assert!(validate(&a).unwrap_err().contains("--target-metrics"));
+        let a = parse(&["--target-pid", "5"]).unwrap();
+        assert!(validate(&a).unwrap_err().contains("need --target"));
+        let a = parse(&["--target", "127.0.0.1:3863", "--scenario", "pes"]).unwrap();
+        assert!(validate(&a).unwrap_err().contains("--scenario"));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_flag_named() {
+        assert!(parse(&["--policy", "fastest"]).is_err());
+        assert!(parse(&["--transport", "udp"]).is_err());
+        assert!(parse(&["--scenario", "everything"]).is_err());
+        assert!(parse(&["--target", "localhost"]).is_err());
+        let check = |args: &[&str], flag: &str| {
+            let e = validate(&parse(args).unwrap()).unwrap_err();
+            assert!(e.contains(flag), "{e}");
+        };
+        check(&["--registrars", "0"], "--registrars");
+        check(&["--pe-registrar", "3"], "--pe-registrar");
+        check(
+            &["--registrars", "1", "--pu-registrar", "2"],
+            "--pu-registrar",
+        );
+        check(&["--pes", "0"], "--pes");
+        check(&["--rereg-interval", "0"], "--rereg-interval");
+        check(&["--duration", "0"], "--duration");
+        check(&["--warmup=-1"], "--warmup");
+        check(&["--reps", "0"], "--reps");
+        check(&["--scenario", "pes", "--scale", "0"], "--scale");
+    }
+
+    #[test]
+    fn endpoints_can_take_turns_among_registrars() {
+        let a = parse(&[
+            "--registrars",
+            "3",
+            "--pe-registrar",
+            "1,3",
+            "--pu-registrar",
+            "2",
+        ])
+        .unwrap();
+        let p = point_of(&a).unwrap();
+        assert_eq!(p.pe_registrar.members().collect::<Vec<_>>(), [1, 3]);
+        assert_eq!(p.pu_registrar.only(), Some(2));
+        let a = parse(&["--registrars", "2", "--pe-registrar", "1,3"]).unwrap();
+        assert!(validate(&a).unwrap_err().contains("--pe-registrar 1+3"));
+        assert!(parse(&["--pe-registrar", "0"]).is_err());
+    }
+
+    #[test]
+    fn scenarios_ignore_the_single_point_options() {
+        let a = parse(&["--scenario", "registrars", "--pes", "0"]).unwrap();
+        validate(&a).unwrap();
+        assert_eq!(a.scenario, Some(Scenario::Registrars));
+    }
+
+    #[test]
+    fn keeping_up_needs_rate_latency_and_propagation() {
+        let mut r = report::tests::row(1000, 1, 50.0); // 4000/s offered, 4000/s done
+        assert!(sustained(&r));
+        r.rereg_per_s = 3000.0;
+        assert!(!sustained(&r));
+        let mut r = report::tests::row(1000, 1, 50.0);
+        r.reg_p99_ms = Some(80.0); // a = 250 ms
+        assert!(!sustained(&r));
+        let mut r = report::tests::row(1000, 1, 50.0);
+        r.verified = Some(false);
+        assert!(!sustained(&r));
+    }
+
+    #[test]
+    fn descriptor_limit_is_read() {
+        assert!(open_files_limit().is_some_and(|n| n > 0));
+    }
+}

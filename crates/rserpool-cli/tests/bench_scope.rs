@@ -1,0 +1,216 @@
+//! `rserpool bench scope` end to end with tiny numbers: real registrar
+//! processes on loopback, PEs and PUs from the generator process, and the
+//! CSV it writes. Nothing here judges speed: rates must only be positive,
+//! and every update must have reached the peer registrar.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+fn rserpool() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rserpool"))
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rserpool-scope-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The CSV as maps from column name to value.
+fn rows(csv: &str) -> Vec<HashMap<String, String>> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert!(header.starts_with(&["scenario", "mode", "transport", "registrars"]));
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f.len(), header.len(), "{l}");
+            header
+                .iter()
+                .zip(f)
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+fn num(row: &HashMap<String, String>, col: &str) -> f64 {
+    row[col]
+        .parse()
+        .unwrap_or_else(|_| panic!("{col} = {:?}", row[col]))
+}
+
+#[test]
+fn two_registrars_on_loopback() {
+    let dir = scratch("loopback");
+    let csv = dir.join("scope.csv");
+    let out = rserpool()
+        .args(["bench", "scope", "--loopback", "--registrars", "2"])
+        .args(["--pes", "20", "--rereg-interval", "200"])
+        .args(["--pus", "5", "--resolve-interval", "200"])
+        .args(["--duration", "2", "--warmup", "0.5", "--reps", "1"])
+        .arg("--output")
+        .arg(&csv)
+        .arg("--plot")
+        .arg(dir.join("figs"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let rows = rows(&text);
+    assert_eq!(rows.len(), 1, "{text}");
+    let r = &rows[0];
+    assert_eq!(r["mode"], "loopback");
+    assert_eq!(r["registrars"], "2");
+    assert_eq!(r["pes"], "20");
+    assert!(num(r, "rereg_per_s") > 0.0, "{text}");
+    assert!(num(r, "resolutions_per_s") > 0.0, "{text}");
+    // 20 PEs every 200 ms offer 100/s
+    assert_eq!(num(r, "offered_rereg_per_s"), 100.0);
+    // only the window's requests count (a PE may land one tick more in it)
+    assert!(num(r, "rereg_per_s") <= 100.0 * 1.2, "{text}");
+    assert!(num(r, "reg_p99_ms") > 0.0);
+    assert!(num(r, "cpu_pr1_pct") > 0.0, "{text}");
+    assert!(num(r, "cpu_pr2_pct") >= 0.0, "{text}");
+    assert!(num(r, "cpu_generator_pct") >= 0.0, "{text}");
+    // every accepted registration at PR 1 reached PR 2 as a Handle Update
+    assert_eq!(r["updates_missing"], "0", "{text}");
+    assert_eq!(r["verified"], "yes", "{text}");
+    assert_eq!(r["errors"], "0", "{text}");
+    for f in ["figure7.png", "figure7.svg", "figure8.png", "figure8.svg"] {
+        assert!(dir.join("figs").join(f).exists(), "{f} missing");
+    }
+
+    // The CSV reads back for plotting only.
+    let out = rserpool()
+        .args(["bench", "scope", "--replot"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        summary.lines().nth(1).unwrap().starts_with("2   20 "),
+        "{summary}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A registrar started by hand, as a user would; killed on drop.
+struct Registrar {
+    child: Child,
+    asap: String,
+    enrp: String,
+    metrics: String,
+}
+
+impl Registrar {
+    fn start(id: u32, peer: Option<&str>) -> Registrar {
+        let group = format!("239.0.0.51:{}", 50000 + std::process::id() % 10000);
+        let mut cmd = rserpool();
+        cmd.args(["registrar", "--identifier", &id.to_string()])
+            .args(["--asap", "127.0.0.1:0", "--enrp", "127.0.0.1:0"])
+            .args(["--metrics", "127.0.0.1:0", "--transport", "tcp"])
+            .args(["--announce", "false", "--enrp-announce-group", &group])
+            .args(["--mentor-discovery-timeout-ms", "300"]);
+        if let Some(p) = peer {
+            cmd.args(["--peer", p]);
+        }
+        let mut child = cmd
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut word = |prefix: &str| {
+            let l = lines.next().unwrap().unwrap();
+            assert!(l.starts_with(prefix), "{l}");
+            l.rsplit(' ').next().unwrap().to_string()
+        };
+        let asap = word("ASAP");
+        let enrp = word("ENRP");
+        let metrics = word("metrics")
+            .trim_start_matches("http://")
+            .trim_end_matches("/metrics")
+            .to_string();
+        Registrar {
+            child,
+            asap,
+            enrp,
+            metrics,
+        }
+    }
+}
+
+impl Drop for Registrar {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn running_registrars_as_targets_with_resolutions_at_the_peer() {
+    let pr1 = Registrar::start(1, None);
+    let pr2 = Registrar::start(2, Some(&pr1.enrp));
+    let pid1 = pr1.child.id().to_string();
+    let out = rserpool()
+        .args([
+            "bench", "scope", "--target", &pr1.asap, "--target", &pr2.asap,
+        ])
+        .args(["--target-pid", &pid1])
+        .args([
+            "--target-metrics",
+            &pr1.metrics,
+            "--target-metrics",
+            &pr2.metrics,
+        ])
+        .args([
+            "--pes",
+            "10",
+            "--rereg-interval",
+            "250",
+            "--policy",
+            "LeastUsed",
+        ])
+        .args([
+            "--pus",
+            "4",
+            "--resolve-interval",
+            "100",
+            "--pu-registrar",
+            "2",
+        ])
+        .args(["--duration", "1.5", "--warmup", "0.5", "--reps", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows = rows(&text);
+    let r = &rows[0];
+    assert_eq!(r["mode"], "target");
+    assert_eq!(r["policy"], "LeastUsed");
+    assert_eq!(r["pu_registrar"], "2");
+    assert!(num(r, "rereg_per_s") > 0.0, "{text}");
+    // PR 2 resolves the pool it only knows through ENRP
+    assert!(num(r, "resolutions_per_s") > 0.0, "{text}");
+    assert!(num(r, "cpu_pr1_pct") >= 0.0, "{text}");
+    // no PID given for PR 2: its load is unknown, not zero
+    assert_eq!(r["cpu_pr2_pct"], "", "{text}");
+    assert_eq!(r["verified"], "yes", "{text}");
+}
+
+#[test]
+fn nonsense_is_refused_before_anything_starts() {
+    let out = rserpool()
+        .args(["bench", "scope", "--registrars", "1", "--pu-registrar", "2"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--pu-registrar 2"));
+}
