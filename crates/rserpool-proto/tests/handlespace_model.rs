@@ -754,11 +754,11 @@ fn run<F: SetFamily>(policies: [PolicyType; 3], ops: &[Op], window: Option<usize
                 }
             }
         }
-        check(&hs, &m);
+        check(&hs, &m, now);
     }
 }
 
-fn check<F: SetFamily>(hs: &Handlespace<F>, m: &Model) {
+fn check<F: SetFamily>(hs: &Handlespace<F>, m: &Model, now: u64) {
     assert_eq!(hs.len(), m.len());
     assert_eq!(hs.pool_count(), m.pools.iter().flatten().count());
     let mut by_owner: BTreeMap<u32, Vec<(&[u8], u32)>> = BTreeMap::new();
@@ -839,6 +839,16 @@ fn check<F: SetFamily>(hs: &Handlespace<F>, m: &Model) {
     }
     assert_eq!(hs.timer_count(), timers);
     assert_eq!(hs.next_deadline(), next_deadline.map(Time));
+    // The O(1) wake-up time is never later than the deadline, or, for a
+    // deadline already past, than the time timers were last taken.
+    match (hs.next_wakeup(), hs.next_deadline()) {
+        (Some(w), Some(d)) => assert!(
+            w <= d.max(Time(now)),
+            "wake-up {w:?} after deadline {d:?} (now {now})"
+        ),
+        (None, None) => {}
+        other => panic!("wake-up and deadline disagree: {other:?}"),
+    }
 }
 
 fn policies() -> impl Strategy<Value = [PolicyType; 3]> {

@@ -24,8 +24,12 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-/// Messages queued for one association before it counts as stuck.
+/// Messages queued for one ASAP association before it counts as stuck.
 const SEND_QUEUE: usize = 4096;
+/// The same for a peer registrar: every handle update goes through it, and
+/// a dropped peer link loses updates until the next audit, so it may lag
+/// far behind before it counts as stuck.
+const PEER_SEND_QUEUE: usize = 1 << 18;
 /// How long a connection attempt to a peer or PE may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -415,6 +419,7 @@ impl Driver {
                 debug!(assoc = id, %remote, "ASAP association up");
                 let link = self.spawn_link(
                     a,
+                    SEND_QUEUE,
                     move |bytes| Input::AsapMessage(id, bytes),
                     move |e| Input::AsapClosed(id, e),
                 );
@@ -440,6 +445,7 @@ impl Driver {
             Input::AsapConnected(id, Ok(a)) => {
                 let link = self.spawn_link(
                     a,
+                    SEND_QUEUE,
                     move |bytes| Input::AsapMessage(id, bytes),
                     move |e| Input::AsapClosed(id, e),
                 );
@@ -463,6 +469,7 @@ impl Driver {
                 debug!(conn = conn.0, %remote, "ENRP association accepted");
                 let link = self.spawn_link(
                     a,
+                    PEER_SEND_QUEUE,
                     move |bytes| Input::EnrpMessage(conn, bytes),
                     move |e| Input::EnrpClosed(conn, e),
                 );
@@ -471,6 +478,7 @@ impl Driver {
             Input::EnrpConnected(conn, Ok(a)) => {
                 let link = self.spawn_link(
                     a,
+                    PEER_SEND_QUEUE,
                     move |bytes| Input::EnrpMessage(conn, bytes),
                     move |e| Input::EnrpClosed(conn, e),
                 );
@@ -503,6 +511,7 @@ impl Driver {
     fn spawn_link(
         &self,
         a: Association,
+        queue: usize,
         on_message: impl Fn(Vec<u8>) -> Input + Send + 'static,
         on_close: impl Fn(Option<io::Error>) -> Input + Send + 'static,
     ) -> Link {
@@ -510,7 +519,7 @@ impl Driver {
             mut reader,
             mut writer,
         } = a;
-        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(SEND_QUEUE);
+        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(queue);
         let inputs = self.tx.clone();
         let reader = tokio::spawn(async move {
             let err = loop {

@@ -1046,6 +1046,15 @@ impl<F: SetFamily> Handlespace<F> {
         self.timers.next_deadline().map(Time)
     }
 
+    /// When the timer schedule must next be serviced with
+    /// [`Handlespace::take_due`]: no later than [`Handlespace::next_deadline`],
+    /// possibly earlier (then nothing is due yet), and O(1) where
+    /// `next_deadline` may scan a bucket. For event loops that ask after
+    /// every message.
+    pub fn next_wakeup(&self) -> Option<Time> {
+        self.timers.next_wakeup().map(Time)
+    }
+
     /// Number of scheduled timers.
     pub fn timer_count(&self) -> usize {
         self.timers.len()

@@ -121,6 +121,14 @@ impl Wheel {
             .min()
     }
 
+    /// A time no later than the earliest deadline, in O(1): exact when
+    /// that deadline sits on the lowest level (1 µs slots), else the start
+    /// of its bucket, where taking due timers cascades it down.
+    pub fn next_wakeup(&self) -> Option<u64> {
+        let (_, _, start) = self.first_bucket()?;
+        Some(start.max(self.elapsed))
+    }
+
     /// Removes one due slot (deadline `<= now`), cascading as needed.
     /// Never moves `elapsed` past `now`.
     pub fn pop_due(&mut self, now: u64) -> Option<(u32, u64)> {

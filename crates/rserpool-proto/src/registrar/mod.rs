@@ -477,7 +477,9 @@ impl<F: SetFamily> Registrar<F> {
         if self.stopped {
             return None;
         }
-        let mut t = self.hs.next_deadline();
+        // O(1) and possibly early (then handle_timeout finds nothing due):
+        // this runs after every message.
+        let mut t = self.hs.next_wakeup();
         let mut at = |d: Time| {
             t = Some(t.map_or(d, |x| x.min(d)));
         };

@@ -74,6 +74,18 @@ impl Deframer {
         &mut self.buf[len..]
     }
 
+    /// The buffer to append received bytes to (e.g. with tokio's
+    /// `try_read_buf`, which fills spare capacity without zeroing it first),
+    /// compacted and with room for at least `want` more bytes.
+    pub fn buffer(&mut self, want: usize) -> &mut Vec<u8> {
+        if self.start > 0 && (self.start >= self.buf.len() || self.start > 64 * 1024) {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.reserve(want);
+        &mut self.buf
+    }
+
     /// Declares how many bytes of the last [`Deframer::read_buf`] were filled.
     pub fn filled(&mut self, want: usize, n: usize) {
         let keep = self.buf.len() - want + n.min(want);

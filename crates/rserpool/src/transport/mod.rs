@@ -323,19 +323,12 @@ impl AssocReader {
             }
             const CHUNK: usize = 16 * 1024;
             self.inner.readable().await?;
-            let buf = self.deframer.read_buf(CHUNK);
-            let n = match self.inner.try_read(buf) {
+            let n = match self.inner.try_read_buf(self.deframer.buffer(CHUNK)) {
                 Ok(n) => n,
-                Err(e) => {
-                    self.deframer.filled(CHUNK, 0);
-                    if e.kind() == io::ErrorKind::WouldBlock {
-                        // Spurious readiness: wait again.
-                        continue;
-                    }
-                    return Err(e);
-                }
+                // Spurious readiness: wait again.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
             };
-            self.deframer.filled(CHUNK, n);
             if n == 0 {
                 if self.deframer.pending() > 0 {
                     return Err(io::Error::new(
