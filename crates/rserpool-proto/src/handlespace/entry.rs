@@ -82,7 +82,11 @@ pub(crate) struct SlotState {
 }
 
 /// A PE entry: registration data plus the state the handlespace keeps.
+///
+/// Exactly one cache line, aligned to one: a traversal or lookup touches
+/// one line per entry, never two.
 #[derive(Clone, Debug)]
+#[repr(align(64))]
 pub struct PeEntry {
     pub(crate) pe_id: PeId,
     pub(crate) home: ServerId,
