@@ -65,18 +65,9 @@ fn main() {
     }
 }
 
-/// 64 random bits from the standard library's randomly keyed hasher: enough
-/// for IDs and seeds, without a dependency.
+/// 64 random bits for IDs and seeds.
 pub(crate) fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.write_u32(std::process::id());
-    h.finish()
+    rserpool::random_seed()
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -19,7 +19,7 @@ pub mod transport;
 
 /// A seed for protocol randomness (PE IDs, selection) from the standard
 /// library's randomly keyed hasher and the clock.
-pub(crate) fn random_seed() -> u64 {
+pub fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(

@@ -38,6 +38,7 @@
 
 use crate::announce::{ASAP_ANNOUNCE_GROUP, AnnounceListener, MulticastConfig};
 use crate::transport::data::{self, DataChannel, DataListener, DataReader, DataWriter};
+use crate::transport::link::{self, Link};
 use crate::transport::{self, Association, Carrier, Listener, Ppid, TransportMode};
 use rserpool_proto::handlespace::Time;
 use rserpool_proto::pool_element::{
@@ -568,17 +569,6 @@ enum Input {
     Announce(SocketAddr, Vec<u8>),
 }
 
-struct Link {
-    tx: mpsc::Sender<Vec<u8>>,
-    reader: JoinHandle<()>,
-}
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        self.reader.abort();
-    }
-}
-
 struct Driver {
     pe: PoolElement,
     origin: Instant,
@@ -679,29 +669,13 @@ impl Driver {
     }
 
     fn spawn_link(&self, conn: RegConn, a: Association) -> Link {
-        let Association {
-            mut reader,
-            mut writer,
-        } = a;
-        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(SEND_QUEUE);
-        let inputs = self.tx.clone();
-        let reader = tokio::spawn(async move {
-            while let Ok(Some(m)) = reader.recv().await {
-                if inputs.send(Input::Message(conn, m.to_vec())).await.is_err() {
-                    return;
-                }
-            }
-            let _ = inputs.send(Input::Closed(conn)).await;
-        });
-        tokio::spawn(async move {
-            while let Some(m) = rx.recv().await {
-                if writer.send(&m).await.is_err() {
-                    break;
-                }
-            }
-            let _ = writer.shutdown().await;
-        });
-        Link { tx, reader }
+        link::spawn(
+            a,
+            SEND_QUEUE,
+            self.tx.clone(),
+            move |m| Input::Message(conn, m),
+            move |_| Input::Closed(conn),
+        )
     }
 
     /// Carries out what the state machine asked for; true once it has

@@ -32,6 +32,7 @@
 
 use crate::announce::{ASAP_ANNOUNCE_GROUP, MulticastConfig};
 use crate::transport::data::{DataChannel, connect_data};
+use crate::transport::link::{self, Link};
 use crate::transport::{self, Association, Carrier, Ppid, TransportMode};
 use rserpool_proto::handlespace::Time;
 use rserpool_proto::pool_element::{AsapTimers, RegConn, RegTransmit};
@@ -367,17 +368,6 @@ enum Input {
 
 /// The driver's end of one association: a writer queue and the reader
 /// task (aborted with it).
-struct Link<T> {
-    tx: mpsc::Sender<T>,
-    reader: JoinHandle<()>,
-}
-
-impl<T> Drop for Link<T> {
-    fn drop(&mut self) {
-        self.reader.abort();
-    }
-}
-
 type Waiters = Vec<oneshot::Sender<Result<Vec<PoolElement>, ResolutionFailure>>>;
 
 struct Driver {
@@ -502,33 +492,13 @@ impl Driver {
     }
 
     fn spawn_reg_link(&self, conn: RegConn, a: Association) -> Link<Vec<u8>> {
-        let Association {
-            mut reader,
-            mut writer,
-        } = a;
-        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(SEND_QUEUE);
-        let inputs = self.tx.clone();
-        let reader = tokio::spawn(async move {
-            while let Ok(Some(m)) = reader.recv().await {
-                if inputs
-                    .send(Input::RegMessage(conn, m.to_vec()))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-            let _ = inputs.send(Input::RegClosed(conn)).await;
-        });
-        tokio::spawn(async move {
-            while let Some(m) = rx.recv().await {
-                if writer.send(&m).await.is_err() {
-                    break;
-                }
-            }
-            let _ = writer.shutdown().await;
-        });
-        Link { tx, reader }
+        link::spawn(
+            a,
+            SEND_QUEUE,
+            self.tx.clone(),
+            move |m| Input::RegMessage(conn, m),
+            move |_| Input::RegClosed(conn),
+        )
     }
 
     fn spawn_pe_link(&self, conn: PeConn, ch: DataChannel) -> Link<Frame> {
@@ -554,7 +524,7 @@ impl Driver {
             }
             let _ = writer.shutdown().await;
         });
-        Link { tx, reader }
+        Link::new(tx, reader)
     }
 
     fn flush(&mut self) {

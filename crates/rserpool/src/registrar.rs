@@ -8,6 +8,7 @@
 
 use crate::announce::{AnnounceListener, Announcer, MulticastConfig};
 use crate::metrics::{self, Exposition, SnapshotRequest};
+use crate::transport::link::{self, Link};
 use crate::transport::{self, Association, Carrier, Listener, Ppid, TransportMode};
 use rserpool_proto::handlespace::{AssocId, Time};
 use rserpool_proto::registrar::{self as core, ConnId, Event, Registrar, Transmit};
@@ -71,20 +72,9 @@ impl DaemonConfig {
             asap_announce: None,
             enrp_announce: None,
             max_associations: 100_000,
-            seed: rand_seed(),
+            seed: crate::random_seed(),
         }
     }
-}
-
-fn rand_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.finish()
 }
 
 /// A running registrar.
@@ -163,18 +153,6 @@ enum Input {
     EnrpMessage(ConnId, Vec<u8>),
     EnrpClosed(ConnId, Option<io::Error>),
     EnrpAnnounce(SocketAddr, Vec<u8>),
-}
-
-/// The registrar's end of one association.
-struct Link {
-    tx: mpsc::Sender<Vec<u8>>,
-    reader: JoinHandle<()>,
-}
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        self.reader.abort();
-    }
 }
 
 /// Starts a registrar: binds its sockets, then runs it in the background.
@@ -506,44 +484,14 @@ impl Driver {
         }
     }
 
-    /// Splits an association into a reader task feeding the registrar and
-    /// a writer task draining a bounded queue.
     fn spawn_link(
         &self,
         a: Association,
         queue: usize,
         on_message: impl Fn(Vec<u8>) -> Input + Send + 'static,
-        on_close: impl Fn(Option<io::Error>) -> Input + Send + 'static,
+        on_close: impl FnOnce(Option<io::Error>) -> Input + Send + 'static,
     ) -> Link {
-        let Association {
-            mut reader,
-            mut writer,
-        } = a;
-        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(queue);
-        let inputs = self.tx.clone();
-        let reader = tokio::spawn(async move {
-            let err = loop {
-                match reader.recv().await {
-                    Ok(Some(m)) => {
-                        if inputs.send(on_message(m.to_vec())).await.is_err() {
-                            return;
-                        }
-                    }
-                    Ok(None) => break None,
-                    Err(e) => break Some(e),
-                }
-            };
-            let _ = inputs.send(on_close(err)).await;
-        });
-        tokio::spawn(async move {
-            while let Some(m) = rx.recv().await {
-                if writer.send(&m).await.is_err() {
-                    break;
-                }
-            }
-            let _ = writer.shutdown().await;
-        });
-        Link { tx, reader }
+        link::spawn(a, queue, self.tx.clone(), on_message, on_close)
     }
 
     /// Carries out what the registrar asked for.

@@ -6,6 +6,7 @@
 
 pub mod data;
 pub mod framing;
+pub mod link;
 mod sctp;
 
 use framing::{Deframer, FramingError};
