@@ -144,6 +144,11 @@ impl<F: SetFamily> Registrar<F> {
         let Some(to) = to else {
             return;
         };
+        // A list may name this registrar under another ID (RSPLIB lists a
+        // peer it has not identified yet with ID 0): never connect to itself.
+        if util::socket_addrs(&self.config.enrp_transport).contains(&to) {
+            return;
+        }
         let conn = self.alloc_conn();
         self.conns.insert(conn, Conn::outgoing(to, Some(id), None));
         self.transmits.push_back(Transmit::ConnectEnrp { conn, to });
