@@ -37,9 +37,9 @@ const FIGURES: [(&str, &str, [Operation; 2]); 2] = [
     ),
 ];
 
-/// Loads and registers the font once per process; the error says where
-/// it looked.
-fn ensure_font() -> Result<(), String> {
+/// Loads and registers the font once per process (for every figure the
+/// benchmarks draw); the error says where it looked.
+pub(super) fn ensure_font() -> Result<(), String> {
     static FONT: OnceLock<Result<(), String>> = OnceLock::new();
     FONT.get_or_init(|| {
         let from_env = std::env::var("RSERPOOL_FONT").ok();

@@ -3,42 +3,13 @@
 //! PR #1 or PR #2 (8); means with 95 % confidence intervals. Drawn like
 //! the handlespace figures (plotters, PNG and SVG, a run-time font).
 
+use super::super::plot::ensure_font;
 use super::super::stats::mean_ci;
 use super::report::Row;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-
-/// Fonts tried in order: fonts-dejavu-core, fonts-liberation, fonts-freefont-ttf.
-const FONT_PATHS: [&str; 4] = [
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-    "/usr/share/fonts/truetype/liberation2/LiberationSans-Regular.ttf",
-    "/usr/share/fonts/truetype/freefont/FreeSans.ttf",
-];
-
-fn ensure_font() -> Result<(), String> {
-    static FONT: OnceLock<Result<(), String>> = OnceLock::new();
-    FONT.get_or_init(|| {
-        let from_env = std::env::var("RSERPOOL_FONT").ok();
-        for path in from_env.iter().map(String::as_str).chain(FONT_PATHS) {
-            if let Ok(bytes) = std::fs::read(path) {
-                // plotters keeps fonts for the life of the process.
-                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                return plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
-                    .map_err(|_| format!("{path}: not a usable TrueType font"));
-            }
-        }
-        Err(format!(
-            "no font found for plot text: install fonts-dejavu-core or set RSERPOOL_FONT \
-             (looked at {})",
-            FONT_PATHS.join(", ")
-        ))
-    })
-    .clone()
-}
 
 /// What a panel shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
