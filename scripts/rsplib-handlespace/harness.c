@@ -9,10 +9,10 @@
  *
  *   rserpool bench handlespace --rsplib rsplib-local.csv --compare ours.csv
  *
- * compares the two measured on one machine. --registrar adds what RSPLIB's
- * registrar does on each registration beyond that workload (connection
- * set, timer restart). See README.md next to this file for how to run it
- * and for what each operation is.
+ * compares the two measured on one machine. Like that workload, each
+ * registration also does what the registrar does around it (through the
+ * PE's association, then a timer restart); --bare leaves both out. See
+ * README.md next to this file for how to run it and for each operation.
  *
  * librsplib-dev ships no handlespace headers, so the few structures this
  * program touches are declared below from RSPLIB 3.4.4's layout (x86-64);
@@ -284,16 +284,15 @@ static void variantName(const struct Cell* cell, char* buffer, size_t size)
 
 static volatile uint64_t Sink;  /* keeps results alive */
 
-/* The two things RSPLIB's registrar does on a registration that the
-   `rserpool bench handlespace` workload does not (its registrations carry
-   no association and leave the timer alone); off by default, on with
-   --registrar (the protocol as perf/README.md describes the anchor):
-   --connections:      the PE has an association on the registrar's ASAP
-                       socket, so the connection set is maintained;
-   --registrar-timers: every registration (re)starts the PE's keep-alive
-                       (own PE) or expiry (other PR's PE) timer. */
-static bool Connections     = false;
-static bool RegistrarTimers = false;
+/* The two things RSPLIB's registrar does on a registration besides the
+   handlespace call itself, as `rserpool bench handlespace` does too (and as
+   perf/README.md describes the anchor); both on by default, off with --bare:
+   connections:      the PE has an association on the registrar's ASAP
+                     socket, so the connection set is maintained;
+   registrar timers: every registration (re)starts the PE's keep-alive
+                     (own PE) or expiry (other PR's PE) timer. */
+static bool Connections     = true;
+static bool RegistrarTimers = true;
 
 static void fail(const char* what)
 {
@@ -413,10 +412,10 @@ struct Workload {
 };
 
 /* One registration of a PE of this pool: one IPv4 address, SCTP, data
-   plus control channel, no ASAP transport (as the Rust workload); with
-   --connections through the PE's association on the registrar's ASAP
-   socket (association ID = PE ID), else through none (descriptor -1,
-   which keeps it out of RSPLIB's connection set). */
+   plus control channel, no ASAP transport (as the Rust workload); through
+   the PE's association on the registrar's ASAP socket (association ID =
+   PE ID), or with --no-connections through none (descriptor -1, which
+   keeps it out of RSPLIB's connection set). */
 static unsigned int registerPE(struct Workload* w, PoolElementIdentifierType id,
                                uint32_t load, struct PoolElementNode** entry)
 {
@@ -935,13 +934,15 @@ static void usage(void)
    fputs("usage: harness [--check] [--sizes N,N,...] [--seconds S] [--reps R]\n"
          "               [--ops regdereg,rereg,timer,handleresolution,sync]\n"
          "               [--policies RoundRobin,Random,LeastUsed] [--seed S]\n"
-         "               [--registrar | --connections | --registrar-timers]\n"
+         "               [--bare | --no-connections | --no-registrar-timers]\n"
          "Measures RSPLIB 3.4.4's handlespace (librsphsmgt) with the workload of\n"
          "`rserpool bench handlespace`; CSV on stdout, progress on stderr.\n"
          "--check verifies the declared RSPLIB layout by behaviour instead.\n"
-         "--connections: PEs registered through an association (connection set).\n"
-         "--registrar-timers: registrations also restart the PE's timer.\n"
-         "--registrar: both, as RSPLIB's registrar does (not the default workload).\n",
+         "By default a registration goes through the PE's association (connection\n"
+         "set) and restarts the PE's timer, as RSPLIB's registrar does.\n"
+         "--no-connections: PEs registered without an association.\n"
+         "--no-registrar-timers: registrations leave the PE's timer alone.\n"
+         "--bare: both; only the handlespace's own registration call.\n",
          stderr);
    exit(2);
 }
@@ -1003,17 +1004,17 @@ int main(int argc, char** argv)
          check = true;
          continue;
       }
-      if(strcmp(arg, "--registrar-timers") == 0) {
-         RegistrarTimers = true;
+      if(strcmp(arg, "--no-registrar-timers") == 0) {
+         RegistrarTimers = false;
          continue;
       }
-      if(strcmp(arg, "--connections") == 0) {
-         Connections = true;
+      if(strcmp(arg, "--no-connections") == 0) {
+         Connections = false;
          continue;
       }
-      if(strcmp(arg, "--registrar") == 0) {
-         Connections     = true;
-         RegistrarTimers = true;
+      if(strcmp(arg, "--bare") == 0) {
+         Connections     = false;
+         RegistrarTimers = false;
          continue;
       }
       if(value == NULL) {

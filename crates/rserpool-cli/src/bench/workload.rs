@@ -1,11 +1,14 @@
 //! The benchmark's pool and its five operations, as RSPLIB's registrar
 //! performs them (`perf/README.md`): every call maintains every set and
-//! checksum of the handlespace.
+//! checksum of the handlespace, and a registration also does what the
+//! registrar does around it: it goes through the PE's association and
+//! restarts the PE's timer.
 
-use super::cells::{Cell, Operation, PolicyName, Variant};
+use super::cells::{Cell, PolicyName, Variant};
 use rserpool_proto::handlespace::set::SetFamily;
 use rserpool_proto::handlespace::{
-    EntryRef, Handlespace, Registration, Rng, SyncCursor, Time, TimerKind, Xoshiro256,
+    EntryRef, Handlespace, HsError, Registered, Registration, Rng, SyncCursor, Time, TimerKind,
+    Xoshiro256,
 };
 use rserpool_proto::wire::{PeId, Policy, PoolHandle, ServerId, TransportParam, TransportUse};
 use std::collections::HashSet;
@@ -92,17 +95,12 @@ impl<F: SetFamily> Workload<F> {
                     break l;
                 }
             };
-            let entry =
-                w.hs.register(&w.pool, w.registration(id, load))
-                    .map_err(|e| format!("building the pool: {e}"))?
-                    .entry;
+            let entry = w
+                .register(id, load)
+                .map_err(|e| format!("building the pool: {e}"))?
+                .entry;
             w.ids.push(id);
             w.refs.push(entry);
-        }
-        if cell.operation == Operation::Timer {
-            for i in 0..w.refs.len() {
-                w.reschedule(i);
-            }
         }
         Ok(w)
     }
@@ -123,8 +121,18 @@ impl<F: SetFamily> Workload<F> {
                 PolicyName::LeastUsed => Policy::LeastUsed { load },
             },
             asap_transport: None,
-            association: None,
+            // Each PE its own association, as the paper's PEs; the home PR
+            // only knows the associations of its own PEs.
+            association: (self.home == OWN_ID).then_some(u64::from(pe_id.0)),
         }
+    }
+
+    /// Registers or updates a PE, then restarts its timer, as a registrar
+    /// handles an ASAP Registration.
+    fn register(&mut self, id: PeId, load: u32) -> Result<Registered, HsError> {
+        let r = self.hs.register(&self.pool, self.registration(id, load))?;
+        self.schedule(r.entry);
+        Ok(r)
     }
 
     fn pick(&mut self) -> usize {
@@ -144,7 +152,7 @@ impl<F: SetFamily> Workload<F> {
             let load = self.rng.next_u64() as u32;
             // A taken ID (chance below 1e-5) makes this one an update;
             // the next call registers again.
-            if let Ok(r) = self.hs.register(&self.pool, self.registration(id, load)) {
+            if let Ok(r) = self.register(id, load) {
                 if !r.updated {
                     self.ids.push(id);
                     self.refs.push(r.entry);
@@ -157,11 +165,12 @@ impl<F: SetFamily> Workload<F> {
     pub fn rereg(&mut self) {
         let i = self.pick();
         let load = self.rng.next_u64() as u32;
-        let reg = self.registration(self.ids[i], load);
-        black_box(self.hs.register(&self.pool, reg).is_ok());
+        black_box(self.register(self.ids[i], load).is_ok());
     }
 
-    fn reschedule(&mut self, i: usize) {
+    /// (Re)starts a PE's timer: keep-alive transmission for own PEs,
+    /// lifetime expiry for others.
+    fn schedule(&mut self, entry: EntryRef) {
         let (kind, ms) = if self.home == OWN_ID {
             (TimerKind::KeepAliveTransmission, KEEP_ALIVE_MS)
         } else {
@@ -170,15 +179,15 @@ impl<F: SetFamily> Workload<F> {
         self.now = Time::from_micros(self.now.as_micros() + 1);
         black_box(
             self.hs
-                .schedule_timer(self.refs[i], kind, self.now.plus_millis(ms)),
+                .schedule_timer(entry, kind, self.now.plus_millis(ms)),
         );
     }
 
-    /// Re-schedules a random PE's timer (keep-alive for own PEs, lifetime
-    /// expiry for others), as a registrar does on every keep-alive.
+    /// Re-schedules a random PE's timer, as a registrar does on every
+    /// keep-alive.
     pub fn timer(&mut self) {
         let i = self.pick();
-        self.reschedule(i);
+        self.schedule(self.refs[i]);
     }
 
     /// Selects `h` PEs by the pool's policy.
@@ -217,7 +226,7 @@ impl<F: SetFamily> Workload<F> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::super::cells::rsplib_cells;
+    use super::super::cells::{Operation, rsplib_cells};
     use super::*;
     use rserpool_proto::handlespace::set::BTreeFamily;
 
@@ -243,6 +252,34 @@ mod tests {
             };
             assert_eq!(w.pool_len(), want, "{cell:?}");
             assert_eq!(w.ids.len(), want);
+        }
+    }
+
+    #[test]
+    fn registrations_go_through_an_association_and_restart_the_timer() {
+        for operation in [Operation::RegDereg, Operation::ReReg] {
+            let cell = Cell {
+                operation,
+                policy: PolicyName::LeastUsed,
+                variant: Variant::None,
+            };
+            let mut w = Workload::<BTreeFamily>::build(cell, 30, 4).unwrap();
+            let before = w.now;
+            for _ in 0..60 {
+                match operation {
+                    Operation::RegDereg => w.regdereg(),
+                    _ => w.rereg(),
+                }
+            }
+            assert!(w.now > before, "{operation:?} restarted no timer");
+            assert_eq!(w.hs.timer_count(), w.ids.len());
+            for (id, r) in w.ids.iter().zip(&w.refs) {
+                let mut of_assoc = w.hs.association_entries(u64::from(id.0));
+                assert_eq!(of_assoc.next(), Some(*r));
+                assert_eq!(of_assoc.next(), None);
+                let e = w.hs.entry(*r).unwrap();
+                assert_eq!(e.timer().unwrap().0, TimerKind::KeepAliveTransmission);
+            }
         }
     }
 
