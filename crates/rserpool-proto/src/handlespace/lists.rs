@@ -4,57 +4,91 @@
 
 pub const NIL: u32 = u32::MAX;
 
-/// Links of every slot; a list is just its head, kept by the caller.
-#[derive(Clone, Debug, Default)]
-pub struct Links {
-    prev: Vec<u32>,
-    next: Vec<u32>,
+/// One slot's links and the payload its list keeps beside them: what one
+/// list operation reads of a slot shares its cache line.
+#[derive(Clone, Copy, Debug)]
+struct Node<X> {
+    prev: u32,
+    next: u32,
+    extra: X,
 }
 
-impl Links {
+/// Links of every slot, with an optional per-slot payload `X` (the timing
+/// wheel keeps deadlines and buckets there); a list is just its head, kept
+/// by the caller.
+#[derive(Clone, Debug)]
+pub struct Links<X = ()> {
+    nodes: Vec<Node<X>>,
+}
+
+impl<X> Default for Links<X> {
+    fn default() -> Self {
+        Links { nodes: Vec::new() }
+    }
+}
+
+impl<X: Copy + Default> Links<X> {
     /// Makes room for slot `slot`.
     pub fn ensure(&mut self, slot: u32) {
         let need = slot as usize + 1;
-        if self.next.len() < need {
-            self.prev.resize(need, NIL);
-            self.next.resize(need, NIL);
+        if self.nodes.len() < need {
+            self.nodes.resize(
+                need,
+                Node {
+                    prev: NIL,
+                    next: NIL,
+                    extra: X::default(),
+                },
+            );
         }
     }
 
     #[inline]
     pub fn push_front(&mut self, head: &mut u32, slot: u32) {
-        let s = slot as usize;
-        self.prev[s] = NIL;
-        self.next[s] = *head;
+        let n = &mut self.nodes[slot as usize];
+        n.prev = NIL;
+        n.next = *head;
         if *head != NIL {
-            self.prev[*head as usize] = slot;
+            self.nodes[*head as usize].prev = slot;
         }
         *head = slot;
     }
 
     #[inline]
     pub fn unlink(&mut self, head: &mut u32, slot: u32) {
-        let s = slot as usize;
-        let (p, n) = (self.prev[s], self.next[s]);
+        let n = &mut self.nodes[slot as usize];
+        let (p, nx) = (n.prev, n.next);
+        n.prev = NIL;
+        n.next = NIL;
         if p == NIL {
-            *head = n;
+            *head = nx;
         } else {
-            self.next[p as usize] = n;
+            self.nodes[p as usize].next = nx;
         }
-        if n != NIL {
-            self.prev[n as usize] = p;
+        if nx != NIL {
+            self.nodes[nx as usize].prev = p;
         }
-        self.prev[s] = NIL;
-        self.next[s] = NIL;
     }
 
     #[inline]
     pub fn next(&self, slot: u32) -> u32 {
-        self.next[slot as usize]
+        self.nodes[slot as usize].next
+    }
+
+    /// The payload of `slot`, if room was made for it.
+    #[inline]
+    pub fn extra(&self, slot: u32) -> Option<&X> {
+        self.nodes.get(slot as usize).map(|n| &n.extra)
+    }
+
+    /// The payload of `slot`; room must have been made for it.
+    #[inline]
+    pub fn extra_mut(&mut self, slot: u32) -> &mut X {
+        &mut self.nodes[slot as usize].extra
     }
 
     /// Slots of the list starting at `head`.
-    pub fn iter(&self, head: u32) -> ListIter<'_> {
+    pub fn iter(&self, head: u32) -> ListIter<'_, X> {
         ListIter {
             links: self,
             at: head,
@@ -63,19 +97,19 @@ impl Links {
 }
 
 #[derive(Debug)]
-pub struct ListIter<'a> {
-    links: &'a Links,
+pub struct ListIter<'a, X = ()> {
+    links: &'a Links<X>,
     at: u32,
 }
 
-impl Iterator for ListIter<'_> {
+impl<X> Iterator for ListIter<'_, X> {
     type Item = u32;
     fn next(&mut self) -> Option<u32> {
         if self.at == NIL {
             return None;
         }
         let s = self.at;
-        self.at = self.links.next[s as usize];
+        self.at = self.links.nodes[s as usize].next;
         Some(s)
     }
 }
@@ -86,7 +120,7 @@ mod tests {
 
     #[test]
     fn push_unlink_iterate() {
-        let mut l = Links::default();
+        let mut l: Links = Links::default();
         l.ensure(9);
         let mut head = NIL;
         for s in [1, 5, 9, 3] {

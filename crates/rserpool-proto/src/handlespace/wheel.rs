@@ -14,14 +14,30 @@ const LEVELS: usize = 11;
 const SLOTS: usize = 64;
 const NO_BUCKET: u16 = u16::MAX;
 
+/// A slot's timer, kept beside its bucket links: rescheduling touches one
+/// line of the slot and one of each list neighbour.
+#[derive(Clone, Copy, Debug)]
+struct Timer {
+    deadline: u64,
+    /// `level * SLOTS + slot`, or `NO_BUCKET` when unscheduled.
+    bucket: u16,
+}
+
+impl Default for Timer {
+    fn default() -> Self {
+        Timer {
+            deadline: 0,
+            bucket: NO_BUCKET,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Wheel {
     heads: [[u32; SLOTS]; LEVELS],
     occupied: [u64; LEVELS],
     elapsed: u64,
-    links: Links,
-    bucket: Vec<u16>,
-    deadline: Vec<u64>,
+    links: Links<Timer>,
     len: usize,
 }
 
@@ -32,8 +48,6 @@ impl Default for Wheel {
             occupied: [0; LEVELS],
             elapsed: 0,
             links: Links::default(),
-            bucket: Vec::new(),
-            deadline: Vec::new(),
             len: 0,
         }
     }
@@ -42,15 +56,6 @@ impl Default for Wheel {
 impl Wheel {
     pub fn len(&self) -> usize {
         self.len
-    }
-
-    fn ensure(&mut self, slot: u32) {
-        self.links.ensure(slot);
-        let need = slot as usize + 1;
-        if self.bucket.len() < need {
-            self.bucket.resize(need, NO_BUCKET);
-            self.deadline.resize(need, 0);
-        }
     }
 
     #[inline]
@@ -62,28 +67,30 @@ impl Wheel {
         (level, slot)
     }
 
+    /// Links `slot` into the bucket of its deadline.
     #[inline]
     fn link(&mut self, slot: u32) {
-        let (level, s) = self.place(self.deadline[slot as usize]);
+        let deadline = self.links.extra_mut(slot).deadline;
+        let (level, s) = self.place(deadline);
+        self.links.extra_mut(slot).bucket = (level * SLOTS + s) as u16;
         self.links.push_front(&mut self.heads[level][s], slot);
         self.occupied[level] |= 1 << s;
-        self.bucket[slot as usize] = (level * SLOTS + s) as u16;
     }
 
     /// Schedules (or reschedules) `slot` at `deadline`.
     #[inline]
     pub fn schedule(&mut self, slot: u32, deadline: u64) {
-        self.ensure(slot);
+        self.links.ensure(slot);
         self.cancel(slot);
         self.len += 1;
-        self.deadline[slot as usize] = deadline;
+        self.links.extra_mut(slot).deadline = deadline;
         self.link(slot);
     }
 
     /// Unschedules `slot`; false if it had no timer.
     #[inline]
     pub fn cancel(&mut self, slot: u32) -> bool {
-        let Some(&b) = self.bucket.get(slot as usize) else {
+        let Some(&Timer { bucket: b, .. }) = self.links.extra(slot) else {
             return false;
         };
         if b == NO_BUCKET {
@@ -94,9 +101,13 @@ impl Wheel {
         if self.heads[level][s] == NIL {
             self.occupied[level] &= !(1 << s);
         }
-        self.bucket[slot as usize] = NO_BUCKET;
+        self.links.extra_mut(slot).bucket = NO_BUCKET;
         self.len -= 1;
         true
+    }
+
+    fn deadline(&self, slot: u32) -> u64 {
+        self.links.extra(slot).map_or(0, |t| t.deadline)
     }
 
     /// Lowest occupied (level, slot) and the first tick it covers.
@@ -117,7 +128,7 @@ impl Wheel {
         let (level, s, _) = self.first_bucket()?;
         self.links
             .iter(self.heads[level][s])
-            .map(|x| self.deadline[x as usize])
+            .map(|x| self.deadline(x))
             .min()
     }
 
@@ -144,7 +155,7 @@ impl Wheel {
             let head = self.heads[level][s];
             if level == 0 {
                 self.elapsed = self.elapsed.max(start);
-                let d = self.deadline[head as usize];
+                let d = self.deadline(head);
                 self.cancel(head);
                 return Some((head, d));
             }
