@@ -46,6 +46,12 @@ enum Command {
     },
 }
 
+/// jemalloc with transparent huge pages (see .cargo/config.toml): the
+/// handlespace of a large registrar is random access over megabytes, where
+/// 4 KiB pages cost a TLB walk per access.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     let cli = Cli::parse();
     match cli.command {
