@@ -72,7 +72,9 @@ fn pe(id: u8) -> PoolElement {
         user_transport: TransportParam::Sctp {
             port: 9000,
             transport_use: TransportUse::DataPlusControl,
-            addresses: vec![[10, 0, 2, id].into()],
+            addresses: [std::net::IpAddr::from([10, 0, 2, id])]
+                .into_iter()
+                .collect(),
         },
         policy: Policy::RoundRobin,
         asap_transport: None,

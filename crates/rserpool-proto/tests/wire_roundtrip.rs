@@ -34,7 +34,7 @@ fn transport() -> impl Strategy<Value = TransportParam> {
             |(port, transport_use, addresses)| TransportParam::Sctp {
                 port,
                 transport_use,
-                addresses
+                addresses: addresses.into()
             }
         ),
         (any::<u16>(), transport_use(), ip()).prop_map(|(port, transport_use, address)| {

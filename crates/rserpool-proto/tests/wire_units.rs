@@ -93,10 +93,11 @@ fn transport_parameters() {
         Parameter::Transport(TransportParam::Sctp {
             port: 9901,
             transport_use: TransportUse::DataOnly,
-            addresses: vec![
+            addresses: [
                 IpAddr::V4(Ipv4Addr::LOCALHOST),
                 IpAddr::V6(Ipv6Addr::LOCALHOST),
-            ],
+            ]
+            .into(),
         }),
         "0004 0024 26ad 0000 0001 0008 7f000001 0002 0014 00000000 00000000 00000000 00000001",
     );

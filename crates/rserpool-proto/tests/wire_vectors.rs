@@ -220,7 +220,7 @@ fn registration_fields() {
         TransportParam::Sctp {
             port: 58430,
             transport_use: TransportUse::DataPlusControl,
-            addresses: vec!["10.255.255.1".parse().unwrap()],
+            addresses: ["10.255.255.1".parse().unwrap()].into_iter().collect(),
         }
     );
 }

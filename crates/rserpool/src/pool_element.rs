@@ -47,7 +47,7 @@ use rserpool_proto::pool_element::{
 };
 use rserpool_proto::pool_user::channel::Frame;
 use rserpool_proto::wire::asap::BusinessCard;
-use rserpool_proto::wire::{PeId, Policy, PoolHandle, TransportParam, TransportUse};
+use rserpool_proto::wire::{AddressList, PeId, Policy, PoolHandle, TransportParam, TransportUse};
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -391,7 +391,7 @@ fn user_transport(carrier: Carrier, addr: SocketAddr) -> TransportParam {
         Carrier::Sctp => TransportParam::Sctp {
             port: addr.port(),
             transport_use: TransportUse::DataPlusControl,
-            addresses: vec![addr.ip()],
+            addresses: AddressList::from_slice(&[addr.ip()]),
         },
     }
 }

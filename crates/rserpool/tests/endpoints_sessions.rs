@@ -362,7 +362,7 @@ async fn a_business_card_names_the_failover_target() {
             TransportMode::Sctp => TransportParam::Sctp {
                 port: backup.data_addr().port(),
                 transport_use: TransportUse::DataPlusControl,
-                addresses: vec![backup.data_addr().ip()],
+                addresses: [backup.data_addr().ip()].into_iter().collect(),
             },
             _ => TransportParam::Tcp {
                 port: backup.data_addr().port(),

@@ -10,7 +10,9 @@ use rserpool_proto::handlespace::{
     EntryRef, Handlespace, HsError, Registered, Registration, Rng, SyncCursor, Time, TimerKind,
     Xoshiro256,
 };
-use rserpool_proto::wire::{PeId, Policy, PoolHandle, ServerId, TransportParam, TransportUse};
+use rserpool_proto::wire::{
+    AddressList, PeId, Policy, PoolHandle, ServerId, TransportParam, TransportUse,
+};
 use std::collections::HashSet;
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
@@ -113,7 +115,12 @@ impl<F: SetFamily> Workload<F> {
             transport: TransportParam::Sctp {
                 port: 9000,
                 transport_use: TransportUse::DataPlusControl,
-                addresses: vec![IpAddr::V4(Ipv4Addr::new(10, 0, 0, (pe_id.0 & 0xff) as u8))],
+                addresses: AddressList::from_slice(&[IpAddr::V4(Ipv4Addr::new(
+                    10,
+                    0,
+                    0,
+                    (pe_id.0 & 0xff) as u8,
+                ))]),
             },
             policy: match self.policy {
                 PolicyName::RoundRobin => Policy::RoundRobin,

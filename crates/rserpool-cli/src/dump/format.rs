@@ -145,7 +145,7 @@ mod tests {
         let t = TransportParam::Sctp {
             port: 7,
             transport_use: TransportUse::DataPlusControl,
-            addresses: vec![[10, 0, 0, 1].into(), "::1".parse().unwrap()],
+            addresses: [[10, 0, 0, 1].into(), "::1".parse().unwrap()].into(),
         };
         assert_eq!(user_endpoint(&t), "sctp 10.0.0.1:7,[::1]:7 +ctrl");
         assert_eq!(handle(&"Echo Pool".into()), "\"Echo Pool\"");

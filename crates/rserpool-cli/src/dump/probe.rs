@@ -360,7 +360,7 @@ fn no_endpoint(carrier: Carrier) -> TransportParam {
         Carrier::Sctp => TransportParam::Sctp {
             port: 0,
             transport_use: TransportUse::DataOnly,
-            addresses: vec![any],
+            addresses: [any].into_iter().collect(),
         },
         Carrier::Tcp => TransportParam::Tcp {
             port: 0,

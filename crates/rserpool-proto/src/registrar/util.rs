@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::handlespace::PeEntry;
 use crate::wire::{
-    HEADER_LEN, OperationError, PoolElement, TransportParam, TransportUse, param_type,
+    AddressList, HEADER_LEN, OperationError, PoolElement, TransportParam, TransportUse, param_type,
 };
 
 /// Counter index of a message type: the type byte, 0 for unknown ones.
@@ -84,7 +84,7 @@ pub(super) fn fill_addresses(t: TransportParam, remote: Option<IpAddr>) -> Optio
             transport_use,
             addresses,
         } => {
-            let mut out: Vec<IpAddr> = Vec::with_capacity(addresses.len());
+            let mut out = AddressList::new();
             for a in addresses {
                 if let Some(a) = fix(a) {
                     if !out.contains(&a) {
@@ -145,7 +145,7 @@ pub(super) fn asap_transport_of(
         _ => TransportParam::Sctp {
             port: remote.port(),
             transport_use: TransportUse::DataOnly,
-            addresses: vec![remote.ip()],
+            addresses: AddressList::from_slice(&[remote.ip()]),
         },
     }
 }

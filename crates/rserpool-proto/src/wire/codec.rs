@@ -15,7 +15,7 @@ use super::param::{
     ServerInformation, UnknownAction, param_type as pt,
 };
 use super::policy::{Policy, PolicyType};
-use super::transport::{TransportParam, TransportUse};
+use super::transport::{AddressList, TransportParam, TransportUse};
 use super::{
     CauseInfo, CauseInfoKind, DecodeOptions, Decoded, HEADER_LEN, Message, Protocol,
     transport_param_type,
@@ -365,7 +365,7 @@ impl<'a> Ctx<'a> {
         Ok(match t.ty {
             pt::SCTP_TRANSPORT => {
                 let transport_use = self.transport_use(t, word)?;
-                let mut addresses = Vec::new();
+                let mut addresses = AddressList::new();
                 while let Some(a) = self.next_address(&mut seq)? {
                     addresses.push(a);
                 }

@@ -56,7 +56,7 @@ pub use param::{
     RawParameter, ServerInformation, UnknownAction, param_type,
 };
 pub use policy::{Policy, PolicyType};
-pub use transport::{TransportKind, TransportParam, TransportUse};
+pub use transport::{AddressList, TransportKind, TransportParam, TransportUse};
 
 /// SCTP payload protocol identifier of ASAP.
 pub const PPID_ASAP: u32 = 11;

@@ -35,6 +35,11 @@ pub enum TransportKind {
     UdpLite,
 }
 
+/// The addresses of an SCTP transport, up to two inline: a registration,
+/// decoded or stored, then needs no allocation of its own (most PEs have
+/// one or two addresses).
+pub type AddressList = smallvec::SmallVec<[IpAddr; 2]>;
+
 /// A transport parameter: protocol, port and addresses.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -43,7 +48,7 @@ pub enum TransportParam {
     Sctp {
         port: u16,
         transport_use: TransportUse,
-        addresses: Vec<IpAddr>,
+        addresses: AddressList,
     },
     Tcp {
         port: u16,
