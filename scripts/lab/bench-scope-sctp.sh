@@ -12,12 +12,13 @@
 # Environment: LAB_DIR (the sctp-vm directory or the shared directory above it), LAB_OUT (share
 # dir with the results, default target/lab/bench-scope-sctp), LAB_TIMEOUT (whole guest run, s),
 # and the loads (defaults in brackets):
-#   REREG_PES [200] REREG_MS [500]     re-registration load: N PEs re-registering every a ms
-#   RES_PES [10] RES_PES_MS [1000] RES_PUS [50] RES_MS [200]
+#   REREG_PES [200] REREG_MS [1000]     re-registration load: N PEs re-registering every a ms
+#   RES_PES [10] RES_PES_MS [10000] RES_PUS [25] RES_MS [200]
 #                                      resolution load: few PEs, M PUs resolving every r ms
 #   DURATION [10] WARMUP [3] ROUNDS [3] (runs of each load and registrar, alternating)
 #   RSP_LOGLEVEL [1]                   rspregistrar -loglevel (low: logging costs CPU)
 #   PAIR [1]                           also registrar pairs peered by ENRP (PEs and PUs at PR 1)
+#   OURS_1T [1]                        also ours on one tokio worker thread (one registrar only)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -43,7 +44,7 @@ rm -rf "$OUT"; mkdir -p "$OUT"
 cp "$bin" "$OUT/rserpool"
 {
   for v in REREG_PES REREG_MS RES_PES RES_PES_MS RES_PUS RES_MS DURATION WARMUP ROUNDS \
-           RSP_LOGLEVEL PAIR; do
+           RSP_LOGLEVEL PAIR OURS_1T; do
     [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}"
   done
 } > "$OUT/settings.env"
