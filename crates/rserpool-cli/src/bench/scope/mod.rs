@@ -36,7 +36,7 @@ use rserpool_proto::wire::PolicyType;
 use runner::{Registrars, Setup};
 use scenario::{Point, Scenario};
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -137,6 +137,13 @@ pub struct RemoteArgs {
     /// Metrics endpoint of each --target registrar, for the propagation check
     #[arg(long, value_name = "ADDR:PORT")]
     pub target_metrics: Vec<SocketAddr>,
+    /// Address of this host the generated PEs register as their user
+    /// transport (and, over SCTP, the only address of every generated
+    /// association). Registrars that check PE addresses against the
+    /// association, as RSPLIB's does, need it [default: unspecified, the
+    /// registrar fills in the association's address]
+    #[arg(long, value_name = "IP")]
+    pub endpoint_address: Option<IpAddr>,
 }
 
 /// Where results go, or come from.
@@ -228,8 +235,11 @@ fn validate(args: &ScopeArgs) -> Result<(), String> {
         {
             return Err("give --target-metrics for every --target or for none".into());
         }
-    } else if !args.remote.target_pid.is_empty() || !args.remote.target_metrics.is_empty() {
-        return Err("--target-pid and --target-metrics need --target".into());
+    } else if !args.remote.target_pid.is_empty()
+        || !args.remote.target_metrics.is_empty()
+        || args.remote.endpoint_address.is_some()
+    {
+        return Err("--target-pid, --target-metrics and --endpoint-address need --target".into());
     }
     if args.scenario.is_none() {
         point_of(args)?;
@@ -302,6 +312,7 @@ fn generate(args: &ScopeArgs) -> Result<(), String> {
         warmup: seconds("warmup", args.warmup, true)?,
         duration: seconds("duration", args.duration, false)?,
         pe_id_base: args.pe_id_base,
+        endpoint_address: args.remote.endpoint_address,
     })
 }
 
@@ -377,6 +388,7 @@ fn measure(args: &ScopeArgs) -> Result<(), String> {
         duration: seconds("duration", args.duration, false)?,
         logdir: logdir.clone(),
         scenario: args.scenario.map_or("custom", Scenario::name).to_string(),
+        endpoint_address: args.remote.endpoint_address,
     };
     eprintln!(
         "registrars: {} (logs in {})",

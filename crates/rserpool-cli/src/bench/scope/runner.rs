@@ -9,7 +9,7 @@ use super::outcome::Outcome;
 use super::report::Row;
 use super::scenario::Point;
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -48,6 +48,8 @@ pub struct Setup<'a> {
     pub duration: Duration,
     pub logdir: PathBuf,
     pub scenario: String,
+    /// The generator's `--endpoint-address`, if any.
+    pub endpoint_address: Option<IpAddr>,
 }
 
 fn sample(pids: &[Option<u32>]) -> Vec<Option<CpuTicks>> {
@@ -111,6 +113,9 @@ pub fn run_once(setup: &Setup<'_>, point: &Point, repetition: u32) -> Result<Row
         .args(["--warmup", &setup.warmup.as_secs_f64().to_string()])
         .args(["--transport", setup.transport])
         .args(["--pe-id-base", &id_base.to_string()]);
+    if let Some(ip) = setup.endpoint_address {
+        cmd.args(["--endpoint-address", &ip.to_string()]);
+    }
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

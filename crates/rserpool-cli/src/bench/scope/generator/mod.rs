@@ -22,7 +22,7 @@ use rserpool_proto::wire::{
 };
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 use std::time::Duration;
 use tokio::sync::{Mutex, Semaphore};
@@ -61,6 +61,10 @@ pub struct LoadSpec {
     /// First PE identifier; distinct runs against the same registrars must
     /// not reuse identifiers.
     pub pe_id_base: u32,
+    /// The address the PEs register, and over SCTP the only local address
+    /// of every association; `None`: unspecified (the registrar fills in
+    /// the association's address).
+    pub endpoint_address: Option<IpAddr>,
 }
 
 /// A PE's policy of type `t`: weight 1, priority 0, degradation 0 and the
@@ -248,17 +252,12 @@ struct RegistrationMessage {
 }
 
 impl RegistrationMessage {
-    fn new(id: u32, policy: PolicyType, lifetime_ms: i32) -> Self {
+    fn new(id: u32, policy: PolicyType, lifetime_ms: i32, transport: TransportParam) -> Self {
         let element = PoolElement {
             pe_id: PeId(id),
             home_server_id: ServerId(0),
             registration_life: lifetime_ms,
-            // Unspecified: the registrar fills in the association's address.
-            user_transport: TransportParam::Tcp {
-                port: 1024 + (id % 60000) as u16,
-                transport_use: TransportUse::DataOnly,
-                address: [0, 0, 0, 0].into(),
-            },
+            user_transport: transport,
             policy: policy_with_load(policy, 0),
             asap_transport: None,
         };
@@ -294,6 +293,26 @@ impl RegistrationMessage {
             self.encode();
         }
         &self.bytes
+    }
+}
+
+/// The user transport of PE `id`: SCTP at `address` over SCTP (as RSPLIB's
+/// PEs register), else TCP; without an address the unspecified one, which
+/// the registrar replaces with the association's address.
+fn user_transport(id: u32, carrier: Carrier, address: Option<IpAddr>) -> TransportParam {
+    let port = 1024 + (id % 60000) as u16;
+    let transport_use = TransportUse::DataOnly;
+    match (carrier, address) {
+        (Carrier::Tcp, a) | (_, a @ None) => TransportParam::Tcp {
+            port,
+            transport_use,
+            address: a.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        },
+        (_, Some(a)) => TransportParam::Sctp {
+            port,
+            transport_use,
+            addresses: vec![a],
+        },
     }
 }
 
@@ -338,14 +357,24 @@ async fn wait_for_peering(metrics: &[SocketAddr]) -> Result<(), String> {
     }
 }
 
-async fn connect(target: SocketAddr, carrier: Carrier) -> Result<Association, String> {
-    timeout(
-        CONNECT_TIMEOUT,
-        transport::connect(target, carrier, Ppid::Asap),
-    )
-    .await
-    .map_err(|_| format!("connecting to {target}: timed out"))?
-    .map_err(|e| format!("connecting to {target}: {e}"))
+async fn connect(
+    target: SocketAddr,
+    carrier: Carrier,
+    local: Option<IpAddr>,
+) -> Result<Association, String> {
+    let open = async {
+        match local {
+            Some(ip) => {
+                let from = SocketAddr::new(ip, 0);
+                transport::connect_from(from, target, carrier, Ppid::Asap).await
+            }
+            None => transport::connect(target, carrier, Ppid::Asap).await,
+        }
+    };
+    timeout(CONNECT_TIMEOUT, open)
+        .await
+        .map_err(|_| format!("connecting to {target}: timed out"))?
+        .map_err(|e| format!("connecting to {target}: {e}"))
 }
 
 /// Connects a PE and registers it once.
@@ -361,6 +390,7 @@ enum Conn {
 async fn setup_pe(
     target: SocketAddr,
     carrier: Carrier,
+    local: Option<IpAddr>,
     first: Vec<u8>,
     ack: Vec<u8>,
     gate: Rc<Semaphore>,
@@ -376,7 +406,7 @@ async fn setup_pe(
     let Association {
         mut reader,
         mut writer,
-    } = connect(target, carrier).await?;
+    } = connect(target, carrier, local).await?;
     let io = |e: std::io::Error| format!("registering at {target}: {e}");
     writer.send(&first).await.map_err(io)?;
     loop {
@@ -400,6 +430,7 @@ async fn setup_pe(
 async fn setup_pu(
     target: SocketAddr,
     carrier: Carrier,
+    local: Option<IpAddr>,
     gate: Rc<Semaphore>,
 ) -> Result<Conn, String> {
     let _permit = gate.acquire().await.map_err(|e| e.to_string())?;
@@ -408,7 +439,7 @@ async fn setup_pu(
             tcp::Link::connect(target, CONNECT_TIMEOUT).await?,
         ));
     }
-    let Association { reader, writer } = connect(target, carrier).await?;
+    let Association { reader, writer } = connect(target, carrier, local).await?;
     Ok(Conn::Assoc(reader, writer))
 }
 
@@ -547,7 +578,8 @@ async fn generate(spec: LoadSpec) -> Result<Outcome, String> {
     let mut pe_setups = Vec::with_capacity(spec.pes);
     for i in 0..spec.pes {
         let id = spec.pe_id_base.wrapping_add(i as u32);
-        let mut msg = RegistrationMessage::new(id, spec.policy, lifetime_ms);
+        let transport = user_transport(id, spec.carrier, spec.endpoint_address);
+        let mut msg = RegistrationMessage::new(id, spec.policy, lifetime_ms, transport);
         let first = msg.next().to_vec();
         let ack = AsapMessage::from(EndpointKeepAliveAck {
             pool_handle: pool.clone(),
@@ -555,7 +587,15 @@ async fn generate(spec: LoadSpec) -> Result<Outcome, String> {
         })
         .to_bytes();
         let (registrar, target) = assign(&spec.pe_registrars, i)?;
-        let setup = setup_pe(target, spec.carrier, first, ack.clone(), gate.clone());
+        let local = spec.endpoint_address;
+        let setup = setup_pe(
+            target,
+            spec.carrier,
+            local,
+            first,
+            ack.clone(),
+            gate.clone(),
+        );
         pe_setups.push((msg, ack, registrar, tokio::task::spawn_local(setup)));
     }
     let mut pes = Vec::with_capacity(spec.pes);
@@ -576,6 +616,7 @@ async fn generate(spec: LoadSpec) -> Result<Outcome, String> {
         pu_setups.push(tokio::task::spawn_local(setup_pu(
             target,
             spec.carrier,
+            spec.endpoint_address,
             gate.clone(),
         )));
     }
@@ -718,6 +759,12 @@ async fn generate(spec: LoadSpec) -> Result<Outcome, String> {
     drop(readers);
 
     let s = stats.borrow();
+    if s.keepalives > 0 {
+        eprintln!(
+            "rserpool bench scope: answered {} Endpoint Keep-Alives of the registrars",
+            s.keepalives
+        );
+    }
     Ok(Outcome {
         window_s: spec.duration.as_secs_f64(),
         reg_sent: s.reg_sent,
@@ -784,6 +831,30 @@ async fn settle(
 mod tests {
     use super::*;
 
+    fn tcp_any(id: u32) -> TransportParam {
+        user_transport(id, Carrier::Tcp, None)
+    }
+
+    #[test]
+    fn pe_addresses_follow_the_endpoint_address() {
+        let ip: IpAddr = "10.255.255.9".parse().unwrap();
+        match user_transport(7, Carrier::Tcp, None) {
+            TransportParam::Tcp { address, port, .. } => {
+                assert!(address.is_unspecified());
+                assert_eq!(port, 1031);
+            }
+            t => panic!("{t:?}"),
+        }
+        match user_transport(7, Carrier::Tcp, Some(ip)) {
+            TransportParam::Tcp { address, .. } => assert_eq!(address, ip),
+            t => panic!("{t:?}"),
+        }
+        match user_transport(7, Carrier::Sctp, Some(ip)) {
+            TransportParam::Sctp { addresses, .. } => assert_eq!(addresses, [ip]),
+            t => panic!("{t:?}"),
+        }
+    }
+
     #[test]
     fn every_policy_type_round_trips() {
         for t in PolicyType::ALL {
@@ -793,7 +864,7 @@ mod tests {
 
     #[test]
     fn adaptive_registrations_change_their_load() {
-        let mut m = RegistrationMessage::new(5, PolicyType::LeastUsed, 3000);
+        let mut m = RegistrationMessage::new(5, PolicyType::LeastUsed, 3000, tcp_any(5));
         let a = m.next().to_vec();
         let b = m.next().to_vec();
         assert_ne!(a, b);
@@ -805,7 +876,7 @@ mod tests {
             }
             m => panic!("{m:?}"),
         }
-        let mut rr = RegistrationMessage::new(5, PolicyType::RoundRobin, 3000);
+        let mut rr = RegistrationMessage::new(5, PolicyType::RoundRobin, 3000, tcp_any(5));
         let a = rr.next().to_vec();
         assert_eq!(a, rr.next());
     }

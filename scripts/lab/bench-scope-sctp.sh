@@ -1,0 +1,62 @@
+#!/bin/bash
+# Registrar CPU per re-registration and per handle resolution, ours against RSPLIB's
+# rspregistrar, over kernel SCTP in the lab VM (../shared/lab/sctp-vm):
+#   1. builds the release `rserpool` binary;
+#   2. builds the VM if needed;
+#   3. in the VM (guest-bench-scope-sctp.sh): starts our registrar and an rspregistrar side by
+#      side and drives each in turn with the same `rserpool bench scope --transport sctp
+#      --target ... --target-pid ...` loads (re-registrations; handle resolutions), alternating
+#      between the two for several rounds; optionally again with pairs peered by ENRP;
+#   4. prints the summary (CPU seconds per 1000 operations, ours/RSPLIB ratio).
+# Timings in the emulated VM are slow and noisy: only ratios measured in the same run mean much.
+# Environment: LAB_DIR (the sctp-vm directory or the shared directory above it), LAB_OUT (share
+# dir with the results, default target/lab/bench-scope-sctp), LAB_TIMEOUT (whole guest run, s),
+# and the loads (defaults in brackets):
+#   REREG_PES [200] REREG_MS [1000]     re-registration load: N PEs re-registering every a ms
+#   RES_PES [10] RES_PES_MS [10000] RES_PUS [25] RES_MS [200]
+#                                      resolution load: few PEs, M PUs resolving every r ms
+#   DURATION [10] WARMUP [3] ROUNDS [3] (runs of each load and registrar, alternating)
+#   RSP_LOGLEVEL [1]                   rspregistrar -loglevel (low: logging costs CPU)
+#   PAIR [1]                           also registrar pairs peered by ENRP (PEs and PUs at PR 1)
+#   OURS_1T [1]                        also ours on one tokio worker thread (one registrar only)
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+LAB_DIR="${LAB_DIR:-$REPO/../shared/lab/sctp-vm}"
+[ -x "$LAB_DIR/run.sh" ] || [ ! -x "$LAB_DIR/lab/sctp-vm/run.sh" ] || LAB_DIR="$LAB_DIR/lab/sctp-vm"
+OUT="${LAB_OUT:-$REPO/target/lab/bench-scope-sctp}"
+log() { echo "[bench-scope-sctp] $*" >&2; }
+
+[ -x "$LAB_DIR/run.sh" ] || { log "no lab VM scripts at $LAB_DIR (set LAB_DIR)"; exit 2; }
+cd "$REPO"
+
+log "building release binary rserpool"
+bin="$(cargo build --release -p rserpool-cli --message-format=json \
+  | grep '"reason":"compiler-artifact"' | grep '"name":"rserpool"' \
+  | grep -o '"executable":"[^"]*"' | tail -n1 | cut -d'"' -f4)"
+[ -x "$bin" ] || { log "build gave no executable"; exit 2; }
+
+log "building the lab VM if needed (log: $OUT.build.log)"
+mkdir -p "$(dirname "$OUT")"
+"$LAB_DIR/build.sh" > "$OUT.build.log" 2>&1 || { log "VM build failed; see $OUT.build.log"; exit 2; }
+
+rm -rf "$OUT"; mkdir -p "$OUT"
+cp "$bin" "$OUT/rserpool"
+{
+  for v in REREG_PES REREG_MS RES_PES RES_PES_MS RES_PUS RES_MS DURATION WARMUP ROUNDS \
+           RSP_LOGLEVEL PAIR OURS_1T; do
+    [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}"
+  done
+} > "$OUT/settings.env"
+
+log "running in the VM (share dir $OUT)"
+vm_rc=0
+LAB_QUIET=1 LAB_TIMEOUT="${LAB_TIMEOUT:-2400}" "$LAB_DIR/run.sh" "$HERE/guest-bench-scope-sctp.sh" "$OUT" \
+  || vm_rc=$?
+
+echo "================ registrar CPU over kernel SCTP, ours vs RSPLIB: summary ================"
+if [ -s "$OUT/summary.txt" ]; then cat "$OUT/summary.txt"; else
+  log "no summary from the guest (VM rc=$vm_rc): see $OUT/out.log and $OUT/console.log"; exit 2
+fi
+echo "full guest output: $OUT/out.log; CSVs: $OUT/csv/; logs: $OUT/logs/"
+exit "$vm_rc"
