@@ -206,17 +206,23 @@ impl<F: SetFamily> Workload<F> {
     }
 
     /// Walks the whole handlespace in blocks of 128, reading each entry as
-    /// a Handle Table Response would.
+    /// a Handle Table Response would: ID, lifetime, home, policy and load,
+    /// and the transport by reference (as the RSPLIB harness does).
     pub fn sync(&mut self) {
         let mut cursor = Some(SyncCursor::START);
         let mut sum = 0u64;
         while let Some(c) = cursor {
             let step = self.hs.sync_block(c, None, SYNC_BLOCK, |_, e| {
-                sum = sum
-                    .wrapping_add(u64::from(e.pe_id().0))
-                    .wrapping_add(u64::from(e.lifetime_ms()))
-                    .wrapping_add(u64::from(e.home().0));
-                black_box((e.policy(), e.transport()));
+                let policy = e.policy();
+                // The entry's fields summed first, then added to the
+                // running sum: one dependent add per entry, as in the
+                // harness's C.
+                let fields = (u64::from(e.pe_id().0) + u64::from(e.lifetime_ms()))
+                    .wrapping_add(u64::from(e.home().0))
+                    .wrapping_add(u64::from(policy.policy_type().code()))
+                    .wrapping_add(u64::from(policy.load()))
+                    .wrapping_add(std::ptr::from_ref(e.transport()) as u64);
+                sum = sum.wrapping_add(fields);
             });
             cursor = step.next;
         }

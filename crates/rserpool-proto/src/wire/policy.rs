@@ -299,10 +299,24 @@ impl Policy {
 
     /// The load value of adaptive policies (0 for the others).
     pub fn load(&self) -> u32 {
-        if self.policy_type().is_adaptive() {
-            self.values().0[0]
-        } else {
-            0
+        use Policy as P;
+        match self {
+            P::LeastUsed { load }
+            | P::LeastUsedDegradation { load, .. }
+            | P::PriorityLeastUsed { load, .. }
+            | P::RandomizedLeastUsed { load }
+            | P::RandomizedPriorityLeastUsed { load, .. }
+            | P::RandomizedLeastUsedDegradation { load, .. }
+            | P::PriorityLeastUsedDegradation { load, .. }
+            | P::RandomizedPriorityLeastUsedDegradation { load, .. }
+            | P::LeastUsedDpf { load, .. }
+            | P::LeastUsedDegradationDpf { load, .. } => *load,
+            P::RoundRobin
+            | P::WeightedRoundRobin { .. }
+            | P::Random
+            | P::WeightedRandom { .. }
+            | P::Priority { .. }
+            | P::WeightedRandomDpf { .. } => 0,
         }
     }
 }
@@ -311,6 +325,14 @@ impl Policy {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn load_is_the_first_value_of_adaptive_policies() {
+        for t in PolicyType::ALL {
+            let p = Policy::from_values(t, &[7, 2, 3, 4]).unwrap();
+            assert_eq!(p.load(), if t.is_adaptive() { 7 } else { 0 }, "{t:?}");
+        }
+    }
 
     #[test]
     fn codes_and_names_round_trip() {

@@ -311,7 +311,7 @@ fn user_transport(id: u32, carrier: Carrier, address: Option<IpAddr>) -> Transpo
         (_, Some(a)) => TransportParam::Sctp {
             port,
             transport_use,
-            addresses: vec![a],
+            addresses: [a].into_iter().collect(),
         },
     }
 }
