@@ -850,7 +850,7 @@ mod tests {
             t => panic!("{t:?}"),
         }
         match user_transport(7, Carrier::Sctp, Some(ip)) {
-            TransportParam::Sctp { addresses, .. } => assert_eq!(addresses, [ip]),
+            TransportParam::Sctp { addresses, .. } => assert_eq!(addresses.as_slice(), [ip]),
             t => panic!("{t:?}"),
         }
     }
