@@ -120,11 +120,12 @@ echo "--- stdout (echoed lines)"; cat "$L/pu-ours-echo.out"
 echo "--- stderr"; tail -n 15 "$L/pu-ours-echo.err"
 
 step "(a') our pool user on an RSPLIB ping-pong PE: its ASAP Cookie on the data channel, our Cookie Echo after failover"
-# The PE sends a Pong (PPID 33) and an ASAP Cookie (PPID 11) per Ping, then (-pppfailureafter=1)
-# aborts the session; the pool user fails over (to the same PE, the only one) and replays the
-# cookie in an ASAP Cookie Echo; the PE restores its reply counter from it, so the second Pong
-# has ReplyNo 2 only if the Cookie Echo was understood.
-bg pe-pingpong rspserver -pingpong -poolhandle=PingPongPool -registrar=$PR:3863 -pppfailureafter=1 $COMMON
+# A PE sends a Pong (PPID 33) and an ASAP Cookie (PPID 11) per Ping, then (-pppfailureafter=1)
+# aborts the session; the pool user fails over to the other PE (it does not retry the one that
+# just failed) and replays the cookie in an ASAP Cookie Echo; that PE restores the reply counter
+# from it, so the second Pong has ReplyNo 2 only if the Cookie Echo was understood.
+bg pe-pingpong1 rspserver -pingpong -poolhandle=PingPongPool -registrar=$PR:3863 -pppfailureafter=1 $COMMON
+bg pe-pingpong2 rspserver -pingpong -poolhandle=PingPongPool -registrar=$PR:3863 -pppfailureafter=1 $COMMON
 sleep 6
 # Ping: type 1, flags 0, length 12 (u16), message number (u64); no byte is a newline.
 ping1() { printf '\001\000\000\014\000\000\000\000\000\000\000\001\n'; }
@@ -134,7 +135,7 @@ ping2() { printf '\001\000\000\014\000\000\000\000\000\000\000\002\n'; }
       --registrar $PR:3863 --linger-ms 3000 > "$L/pu-ours-pingpong.out" 2> "$L/pu-ours-pingpong.err"
 echo "--- stdout (Pongs, hex)"; od -An -tx1 -v "$L/pu-ours-pingpong.out"
 echo "--- stderr"; grep -vE ' (DEBUG|TRACE) ' "$L/pu-ours-pingpong.err" | tail -n 15
-tail -n 15 "$L/pe-pingpong.log"
+tail -n 6 "$L/pe-pingpong1.log" "$L/pe-pingpong2.log"
 
 step "(b) our pool element (rserpool pe) registered at the RSPLIB registrar"
 RUST_LOG=info,rserpool=debug bg pe-ours ./rserpool pe --transport sctp --pool OurEchoPool --service echo \
@@ -161,6 +162,15 @@ step "our pool user on OurEchoPool (our PE) through our registrar: both ends our
 echo "--- stdout"; cat "$L/pu-ours-ourpe.out"
 echo "--- stderr"; grep -vE ' (DEBUG|TRACE) ' "$L/pu-ours-ourpe.err" | tail -n 10
 
+step "our PE at the RSPLIB registrar without a concrete address (--listen 0.0.0.0:0): accepted?"
+rsp_probe_line=$(wc -l < "$L/rspregistrar.log")
+RUST_LOG=info bg pe-ours-any ./rserpool pe --transport sctp --pool AnyAddrPool --service echo \
+  --registrar $PR2:3863 --lifetime-ms 30000
+wait_log "$L/pe-ours-any.log" ' registered|registration failed|reported an error' 15
+grep -E 'registered|registration failed|error' "$L/pe-ours-any.log" | head -n 3
+any_verdict=$(grep -qE ' registered' "$L/pe-ours-any.log" && echo accepted \
+  || echo "not accepted: $(grep -m1 -oE '(registration failed|reported an error).*' "$L/pe-ours-any.log" | cut -c1-120)")
+
 step "stop PEs (SIGINT: deregistration), registrars, capture"
 for p in "${PIDS[@]:2}"; do kill -INT "$p" 2>/dev/null; done
 sleep 4
@@ -171,7 +181,7 @@ kill -INT $CAP; wait $CAP
 cp /tmp/smoke.pcapng "$S/smoke.pcapng"
 
 step "logs"
-for f in registrar rspregistrar pe-echo1 pe-daytime pe-pingpong pe-ours; do echo "--- $f"; tail -n 25 "$L/$f.log"; done
+for f in registrar rspregistrar pe-echo1 pe-daytime pe-pingpong1 pe-pingpong2 pe-ours; do echo "--- $f"; tail -n 25 "$L/$f.log"; done
 
 step "decode (tshark in the guest)"
 . /lab/ctl/lab-lib.sh
@@ -197,7 +207,9 @@ say "smoke capture: $frames frames, $asap ASAP, $enrp ENRP ($ours sent by our re
 say "smoke rserpool inspect --verify: exit $inspect_rc ($(grep -E 'messages|malformed|mismatch' "$L/inspect.log" | tail -n 2 | tr '\n' ' '))"
 say "smoke ASAP with reject bit: $rejected; Echo PEs that took our registrar as home: $reg_ok of 2"
 say "smoke DATA chunks from our registrar with a PPID other than ASAP 11 / ENRP 12: $badppid"
-say "smoke RSPLIB registrar warnings: $(grep -c 'Warning' "$L/rspregistrar.log"); distinct:"
+rsp_warn_before=$(head -n "${rsp_probe_line:-999999}" "$L/rspregistrar.log" | grep -c 'Warning')
+rsp_warn_after=$(tail -n +"$(( ${rsp_probe_line:-999999} + 1 ))" "$L/rspregistrar.log" | grep -c 'Warning')
+say "smoke RSPLIB registrar warnings: $rsp_warn_before before the deliberate 0.0.0.0 registration, $rsp_warn_after from it on; distinct:"
 grep -h 'Warning' "$L/rspregistrar.log" | sed 's/^.*Warning: /    /' | sort | uniq -c | sort -rn | head -n 5 | tee -a "$SUMTXT"
 say "smoke our registrar WARN lines: $(grep -c ' WARN ' "$L/registrar.log"); distinct:"
 grep -h ' WARN ' "$L/registrar.log" | sed 's/^.* WARN //; s/from=.*//' | sort | uniq -c | sort -rn | head -n 5 | tee -a "$SUMTXT"
@@ -224,6 +236,9 @@ if [ -n "$hs_id" ] && grep -q 'Pool "OurEchoPool"' "$L/hsdump-rsplib-ourpe.log" 
      && grep -qF "$hs_id" "$L/hsdump-rsplib-ourpe.log"; then hs_ourpe=yes; fi
 dump_ourpe=no
 [ -n "$our_pe" ] && grep -q 'OurEchoPool' "$L/dump-ours-ourpe.log" && grep -qiF "${our_pe#0x}" "$L/dump-ours-ourpe.log" && dump_ourpe=yes
+# One handlespace: the PE IDs hsdump gets from rspregistrar and `rserpool dump` from ours.
+pes_rsplib=$(grep -o 'sel:#[0-9]*: \$[0-9a-f]*' "$L/hsdump-rsplib-ourpe.log" | sed 's/.*\$//' | sort -u | tr '\n' ' ')
+pes_ours=$(grep -o '^  PE 0x[0-9a-f]*' "$L/dump-ours-ourpe.log" | sed 's/.*0x//' | sort -u | tr '\n' ' ')
 ours_ours=$(grep -c '^hello ours to ours$' "$L/pu-ours-ourpe.out")
 pe_port=${our_pe_data##*:}
 asap_pe_ppid=$(tshark -r "$S/smoke.pcapng" -Y "ip.src == $PE3 && sctp.dstport == 3863 && sctp.data_payload_proto_id" -T fields -e sctp.data_payload_proto_id 2>/dev/null | tr ',' '\n' | sort | uniq -c | tr '\n' ' ')
@@ -233,7 +248,9 @@ say "smoke rserpool pu -> rspserver ping-pong: pong 1 $([ $pong1 = 1 ] && echo y
 say "smoke data-channel ASAP decoded by tshark: $cookies Cookie, $cookie_echoes Cookie Echo"
 say "smoke rspterminal -> rserpool pe at rspregistrar: $([ "$rsp_ours" -gt 0 ] && echo works || echo 'no echo')"
 say "smoke hsdump of rspregistrar lists our PE ${our_pe:-?}: $hs_ourpe; rserpool dump of our registrar lists it (ENRP): $dump_ourpe"
+say "smoke with our PE: hsdump of rspregistrar and rserpool dump of ours list the same PEs: $([ -n "$pes_ours" ] && [ "$pes_ours" = "$pes_rsplib" ] && echo "yes ($(echo $pes_ours | wc -w) PEs)" || echo "NO (rsplib: $pes_rsplib; ours: $pes_ours)")"
 say "smoke rserpool pu -> rserpool pe over SCTP: $([ "$ours_ours" -gt 0 ] && echo works || echo 'no echo'); PPIDs on our PE's data port (count ppid): ${data_ppids:-none}"
+say "smoke our PE registering 0.0.0.0 (no --listen address) at rspregistrar: $any_verdict"
 say "smoke PPIDs of our PE's ASAP association to rspregistrar (count ppid): ${asap_pe_ppid:-none}"
 kv smoke_malformed "$malformed"; kv smoke_inspect_rc "$inspect_rc"
 exit 0
