@@ -1,10 +1,12 @@
 #!/bin/bash
 # Tests the registrar over kernel SCTP in the lab VM (../shared/lab/sctp-vm):
-#   1. builds the release `rserpool` binary and the registrar_daemon test executable;
+#   1. builds the release `rserpool` binary, the registrar_daemon test executable and the
+#      rserpool library's unit tests (whose SCTP data channel tests need kernel SCTP);
 #   2. builds the VM if needed;
 #   3. in the VM: runs every registrar_daemon test with RSERPOOL_TEST_TRANSPORT=sctp (one
-#      process per test, --test-threads=1, a timeout each), then a smoke test of our
-#      registrar with RSPLIB (rspserver, hsdump, rspterminal, rspregistrar as ENRP peer)
+#      process per test, --test-threads=1, a timeout each) and the SCTP data channel unit
+#      tests, then a smoke test of our registrar, pool element and pool user with RSPLIB
+#      (rspserver, hsdump, rspterminal, rspregistrar as ENRP peer and as our PE's registrar)
 #      under a capture checked by tshark and `rserpool inspect --verify`;
 #   4. prints a summary; exits 1 if any registrar test failed over SCTP (2 if the run broke).
 # Environment: LAB_DIR (the sctp-vm directory or the shared directory above it), LAB_OUT (share dir with the results,
@@ -33,7 +35,11 @@ bin="$(cargo build --release -p rserpool-cli --message-format=json | executable_
 log "building registrar_daemon test executable"
 tests="$(cargo test --release -p rserpool --test registrar_daemon --no-run --message-format=json \
   | executable_of registrar_daemon)"
-[ -x "$bin" ] && [ -x "$tests" ] || { log "build gave no executables (bin=$bin tests=$tests)"; exit 2; }
+log "building the rserpool library's unit test executable (SCTP data channel tests)"
+libtests="$(cargo test --release -p rserpool --lib --no-run --message-format=json \
+  | executable_of rserpool)"
+[ -x "$bin" ] && [ -x "$tests" ] && [ -x "$libtests" ] \
+  || { log "build gave no executables (bin=$bin tests=$tests libtests=$libtests)"; exit 2; }
 
 log "building the lab VM if needed (log: $OUT.build.log)"
 mkdir -p "$(dirname "$OUT")"
@@ -42,6 +48,7 @@ mkdir -p "$(dirname "$OUT")"
 rm -rf "$OUT"; mkdir -p "$OUT"
 cp "$bin" "$OUT/rserpool"
 cp "$tests" "$OUT/registrar_daemon"
+cp "$libtests" "$OUT/rserpool_lib_tests"
 printf 'TEST_TIMEOUT=%q\nSKIP_SMOKE=%q\nLAB_ONLY=%q\n' "${TEST_TIMEOUT:-240}" "${SKIP_SMOKE:-0}" \
   "${LAB_ONLY:-}" > "$OUT/settings.env"
 

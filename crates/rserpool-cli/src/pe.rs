@@ -51,7 +51,11 @@ pub struct Args {
     /// Transport: kernel SCTP where the kernel has it, else TCP
     #[arg(long, value_name = "auto|sctp|tcp", default_value = "auto")]
     pub transport: TransportMode,
-    /// Data address where pool users connect (port 0: any free port)
+    /// Data address where pool users connect (port 0: any free port). Its
+    /// address is the one registered; an unspecified one (0.0.0.0) is filled
+    /// in by this project's registrars, but RSPLIB's rspregistrar refuses it
+    /// (and keeps only addresses of the PE's ASAP association): give a
+    /// concrete one there
     #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:0")]
     pub listen: SocketAddr,
     /// Control address where registrars reach this PE (port 0: any free port)

@@ -7,17 +7,40 @@
 //! write, so tokio drives them as such. What SCTP adds is set here: the
 //! payload protocol identifier of every message, no Nagle-style delay, and
 //! extra local addresses for multi-homing.
+//!
+//! The data channel between pool users and pool elements needs more: each
+//! message carries its own PPID (ASAP 11 for control, the application's
+//! otherwise). [`send_message`] sends one message with an `SCTP_SNDRCV`
+//! control message naming its PPID; [`recv_message_part`] receives (a part
+//! of) one message and the PPID of its `SCTP_SNDRCV` control message, which
+//! the kernel attaches once [`subscribe_data_io`] asked for it. The control
+//! messages are built and read by the safe [`encode_sndrcv_cmsg`] and
+//! [`ppid_from_cmsgs`]; only the system calls themselves are `unsafe`.
 #![allow(unsafe_code)]
 
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 
 const IPPROTO_SCTP: i32 = 132;
 const SOL_SCTP: libc::c_int = 132;
 const SCTP_NODELAY: libc::c_int = 3;
 const SCTP_DEFAULT_SEND_PARAM: libc::c_int = 10;
+const SCTP_EVENTS: libc::c_int = 11;
 const SCTP_SOCKOPT_BINDX_ADD: libc::c_int = 100;
+/// `enum sctp_cmsg_type` of `<linux/sctp.h>`: `struct sctp_sndrcvinfo`.
+const SCTP_SNDRCV: libc::c_int = 1;
+/// `enum sctp_cmsg_type`: `struct sctp_rcvinfo` (`SCTP_RECVRCVINFO`).
+const SCTP_RCVINFO: libc::c_int = 3;
+/// `recvmsg` flag of an SCTP notification (not user data).
+const MSG_NOTIFICATION: libc::c_int = 0x8000;
+/// Offset of the PPID in `struct sctp_sndrcvinfo` and in
+/// `struct sctp_rcvinfo` alike (after three u16 and two bytes of padding).
+const PPID_OFFSET: usize = 8;
+/// Room for the control messages of one `recvmsg`: an `SCTP_SNDRCV`
+/// (header and 32 bytes) with ample slack for anything else.
+const RECV_CONTROL_LEN: usize = 256;
 
 /// `struct sctp_sndrcvinfo` of `<netinet/sctp.h>` (Linux layout).
 #[repr(C)]
@@ -83,6 +106,148 @@ pub fn bind_extra(sock: &Socket, addrs: &[SocketAddr]) -> io::Result<()> {
     Ok(())
 }
 
+/// Asks the kernel to attach an `SCTP_SNDRCV` control message (with the
+/// PPID) to every message `recvmsg` returns: `sctp_event_subscribe`'s first
+/// field, `sctp_data_io_event`. Only that byte is given, so the other
+/// subscriptions stay as they are (off).
+pub fn subscribe_data_io(sock: &Socket) -> io::Result<()> {
+    set_option(sock, SCTP_EVENTS, &1u8)
+}
+
+/// Bytes of a `struct cmsghdr` (`cmsg_len`, `cmsg_level`, `cmsg_type`).
+const CMSG_HEADER_LEN: usize = std::mem::size_of::<libc::cmsghdr>();
+
+/// `CMSG_ALIGN`: control messages are aligned to `size_t`.
+const fn cmsg_align(len: usize) -> usize {
+    let a = std::mem::size_of::<usize>();
+    (len + a - 1) & !(a - 1)
+}
+
+/// `CMSG_SPACE` of an `SCTP_SNDRCV` control message.
+pub const SNDRCV_CMSG_SPACE: usize =
+    cmsg_align(CMSG_HEADER_LEN) + cmsg_align(std::mem::size_of::<SctpSndRcvInfo>());
+
+/// Writes the control message of a send with `ppid` (an `SCTP_SNDRCV`
+/// with stream 0, no flags) to the front of `out`; returns its length.
+pub fn encode_sndrcv_cmsg(ppid: u32, out: &mut [u8; SNDRCV_CMSG_SPACE]) -> usize {
+    let data_len = std::mem::size_of::<SctpSndRcvInfo>();
+    out.fill(0);
+    // cmsg_len (size_t) = CMSG_LEN(data), then level and type (int).
+    let cmsg_len = cmsg_align(CMSG_HEADER_LEN) + data_len;
+    let usz = std::mem::size_of::<usize>();
+    out[..usz].copy_from_slice(&cmsg_len.to_ne_bytes());
+    out[usz..usz + 4].copy_from_slice(&SOL_SCTP.to_ne_bytes());
+    out[usz + 4..usz + 8].copy_from_slice(&SCTP_SNDRCV.to_ne_bytes());
+    // sinfo_ppid is kept in network byte order.
+    let data = cmsg_align(CMSG_HEADER_LEN);
+    out[data + PPID_OFFSET..data + PPID_OFFSET + 4].copy_from_slice(&ppid.to_be_bytes());
+    SNDRCV_CMSG_SPACE
+}
+
+/// The PPID of the first `SCTP_SNDRCV` or `SCTP_RCVINFO` control message
+/// in `control` (the control buffer `recvmsg` filled), walked as
+/// `CMSG_FIRSTHDR`/`CMSG_NXTHDR` do. `None` if there is none or the
+/// buffer is malformed.
+pub fn ppid_from_cmsgs(control: &[u8]) -> Option<u32> {
+    let usz = std::mem::size_of::<usize>();
+    let mut at = 0usize;
+    while control.len().checked_sub(at)? >= CMSG_HEADER_LEN {
+        let h = &control[at..];
+        let len = usize::from_ne_bytes(h[..usz].try_into().ok()?);
+        let level = i32::from_ne_bytes(h[usz..usz + 4].try_into().ok()?);
+        let kind = i32::from_ne_bytes(h[usz + 4..usz + 8].try_into().ok()?);
+        if len < CMSG_HEADER_LEN || len > h.len() {
+            return None;
+        }
+        let data = &h[cmsg_align(CMSG_HEADER_LEN)..len];
+        if level == SOL_SCTP && (kind == SCTP_SNDRCV || kind == SCTP_RCVINFO) {
+            let p = data.get(PPID_OFFSET..PPID_OFFSET + 4)?;
+            return Some(u32::from_be_bytes(p.try_into().ok()?));
+        }
+        at = at.checked_add(cmsg_align(len))?;
+    }
+    None
+}
+
+/// Sends `payload` as one SCTP message with `ppid` on a connected
+/// one-to-one socket. Non-blocking sockets give `WouldBlock` when the
+/// send buffer is full; SCTP sends a message whole or not at all.
+pub fn send_message(sock: &impl AsRawFd, payload: &[u8], ppid: u32) -> io::Result<usize> {
+    #[repr(C, align(8))]
+    struct Control([u8; SNDRCV_CMSG_SPACE]);
+    let mut control = Control([0; SNDRCV_CMSG_SPACE]);
+    let control_len = encode_sndrcv_cmsg(ppid, &mut control.0);
+    let mut iov = libc::iovec {
+        iov_base: payload.as_ptr().cast_mut().cast(),
+        iov_len: payload.len(),
+    };
+    // SAFETY: an all-zero msghdr is valid (null name, no iovecs, no
+    // control); the fields are set below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.0.as_mut_ptr().cast();
+    msg.msg_controllen = control_len as _;
+    // SAFETY: `msg` points to one iovec over `payload` (alive and only read
+    // by the kernel) and to `control`, a size_t-aligned buffer of
+    // `control_len` bytes holding one well-formed cmsghdr; all of them
+    // outlive the call.
+    let rc = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(rc as usize)
+}
+
+/// What one `recvmsg` on an SCTP socket gave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecvPart {
+    /// Bytes written to the buffer; 0 at end of stream (SCTP messages are
+    /// never empty).
+    pub len: usize,
+    /// The message's PPID, if the kernel attached it.
+    pub ppid: Option<u32>,
+    /// The part ends its message (`MSG_EOR`).
+    pub end_of_message: bool,
+    /// The part belongs to a notification, not to user data.
+    pub notification: bool,
+}
+
+/// Receives (part of) the next message of a connected one-to-one SCTP
+/// socket into `buf`. A message longer than `buf`, or delivered partially
+/// by the kernel, comes in several parts; the last has `end_of_message`.
+pub fn recv_message_part(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<RecvPart> {
+    #[repr(C, align(8))]
+    struct Control([u8; RECV_CONTROL_LEN]);
+    let mut control = Control([0; RECV_CONTROL_LEN]);
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: an all-zero msghdr is valid (null name, no iovecs, no
+    // control); the fields are set below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.0.as_mut_ptr().cast();
+    msg.msg_controllen = RECV_CONTROL_LEN as _;
+    // SAFETY: `msg` points to one iovec over `buf` (exclusively borrowed,
+    // `buf.len()` writable bytes) and to `control`, a size_t-aligned
+    // writable buffer of RECV_CONTROL_LEN bytes; the kernel writes at most
+    // those lengths, and all of them outlive the call.
+    let rc = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, 0) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let control_len = (msg.msg_controllen as usize).min(RECV_CONTROL_LEN);
+    Ok(RecvPart {
+        len: rc as usize,
+        ppid: ppid_from_cmsgs(&control.0[..control_len]),
+        end_of_message: msg.msg_flags & libc::MSG_EOR != 0,
+        notification: msg.msg_flags & MSG_NOTIFICATION != 0,
+    })
+}
+
 fn set_option<T>(sock: &Socket, name: libc::c_int, value: &T) -> io::Result<()> {
     let len = libc::socklen_t::try_from(std::mem::size_of::<T>())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "option too large"))?;
@@ -102,9 +267,105 @@ fn fd(sock: &Socket) -> libc::c_int {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn sndrcvinfo_has_the_kernel_layout() {
         // 3 x u16, 2 bytes of padding, 5 x u32, 1 x i32.
-        assert_eq!(std::mem::size_of::<super::SctpSndRcvInfo>(), 32);
+        assert_eq!(std::mem::size_of::<SctpSndRcvInfo>(), 32);
+        assert_eq!(
+            std::mem::offset_of!(SctpSndRcvInfo, sinfo_ppid),
+            PPID_OFFSET
+        );
+    }
+
+    #[test]
+    fn cmsg_sizes_agree_with_libc() {
+        let data = std::mem::size_of::<SctpSndRcvInfo>() as u32;
+        // SAFETY: CMSG_SPACE and CMSG_LEN only compute with their argument.
+        let (space, len) = unsafe { (libc::CMSG_SPACE(data), libc::CMSG_LEN(data)) };
+        assert_eq!(SNDRCV_CMSG_SPACE, space as usize);
+        let mut buf = [0u8; SNDRCV_CMSG_SPACE];
+        encode_sndrcv_cmsg(7, &mut buf);
+        let usz = std::mem::size_of::<usize>();
+        assert_eq!(
+            usize::from_ne_bytes(buf[..usz].try_into().unwrap()),
+            len as usize
+        );
+    }
+
+    #[test]
+    fn the_sent_ppid_is_in_network_order_where_the_kernel_reads_it() {
+        #[repr(C, align(8))]
+        struct Buf([u8; SNDRCV_CMSG_SPACE]);
+        let mut buf = Buf([0xff; SNDRCV_CMSG_SPACE]);
+        let n = encode_sndrcv_cmsg(11, &mut buf.0);
+        assert_eq!(n, SNDRCV_CMSG_SPACE);
+        // Read it back through libc's own view of the header.
+        // SAFETY: the buffer is size_t-aligned and holds a whole cmsghdr
+        // followed by a whole sctp_sndrcvinfo (SNDRCV_CMSG_SPACE bytes).
+        let (level, kind, info) = unsafe {
+            let h = &*(buf.0.as_ptr().cast::<libc::cmsghdr>());
+            let info = &*(libc::CMSG_DATA(h).cast::<SctpSndRcvInfo>());
+            (h.cmsg_level, h.cmsg_type, info.sinfo_ppid)
+        };
+        assert_eq!((level, kind), (SOL_SCTP, SCTP_SNDRCV));
+        assert_eq!(info, 11u32.to_be());
+        assert_eq!(ppid_from_cmsgs(&buf.0), Some(11));
+    }
+
+    /// One synthetic control message as the kernel lays it out.
+    fn cmsg(level: i32, kind: i32, data: &[u8]) -> Vec<u8> {
+        let usz = std::mem::size_of::<usize>();
+        let mut v = vec![0u8; cmsg_align(CMSG_HEADER_LEN)];
+        v[..usz].copy_from_slice(&(cmsg_align(CMSG_HEADER_LEN) + data.len()).to_ne_bytes());
+        v[usz..usz + 4].copy_from_slice(&level.to_ne_bytes());
+        v[usz + 4..usz + 8].copy_from_slice(&kind.to_ne_bytes());
+        v.extend_from_slice(data);
+        v.resize(cmsg_align(v.len()), 0);
+        v
+    }
+
+    fn info_with_ppid(ppid: u32, len: usize) -> Vec<u8> {
+        let mut d = vec![0u8; len];
+        d[PPID_OFFSET..PPID_OFFSET + 4].copy_from_slice(&ppid.to_be_bytes());
+        d
+    }
+
+    #[test]
+    fn the_received_ppid_is_found_among_other_control_messages() {
+        // An unrelated message first (odd length: padded), then SCTP_RCVINFO.
+        let mut c = cmsg(libc::SOL_SOCKET, 99, &[1, 2, 3]);
+        c.extend(cmsg(
+            SOL_SCTP,
+            SCTP_RCVINFO,
+            &info_with_ppid(0x0102_0304, 28),
+        ));
+        assert_eq!(ppid_from_cmsgs(&c), Some(0x0102_0304));
+        let c = cmsg(SOL_SCTP, SCTP_SNDRCV, &info_with_ppid(0, 32));
+        assert_eq!(ppid_from_cmsgs(&c), Some(0));
+    }
+
+    #[test]
+    fn malformed_control_buffers_give_no_ppid() {
+        assert_eq!(ppid_from_cmsgs(&[]), None);
+        assert_eq!(ppid_from_cmsgs(&[0; 7]), None);
+        // A wrong level or type.
+        assert_eq!(
+            ppid_from_cmsgs(&cmsg(0, SCTP_SNDRCV, &info_with_ppid(5, 32))),
+            None
+        );
+        // Too short to hold a PPID.
+        assert_eq!(ppid_from_cmsgs(&cmsg(SOL_SCTP, SCTP_SNDRCV, &[0; 4])), None);
+        // A length beyond the buffer, or shorter than a header (no endless loop).
+        let mut c = cmsg(SOL_SCTP, SCTP_SNDRCV, &info_with_ppid(5, 32));
+        let usz = std::mem::size_of::<usize>();
+        c[..usz].copy_from_slice(&1000usize.to_ne_bytes());
+        assert_eq!(ppid_from_cmsgs(&c), None);
+        c[..usz].copy_from_slice(&0usize.to_ne_bytes());
+        assert_eq!(ppid_from_cmsgs(&c), None);
+        // Truncated after the header.
+        let c = cmsg(SOL_SCTP, SCTP_SNDRCV, &info_with_ppid(5, 32));
+        assert_eq!(ppid_from_cmsgs(&c[..20]), None);
     }
 }
