@@ -2,6 +2,7 @@
 //! on each operation.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 
 use foldhash::fast::RandomState;
@@ -446,11 +447,12 @@ impl<F: SetFamily> Handlespace<F> {
         let p = self
             .pool_idx(handle.as_bytes())
             .ok_or(HsError::UnknownPoolHandle)?;
-        let slot = *self
+        // Taken out of the index here, so removal needs no second probe.
+        let slot = self
             .index
-            .get(&index_key(p, pe))
+            .remove(&index_key(p, pe))
             .ok_or(HsError::UnknownPoolElement)?;
-        self.remove_slot(slot);
+        self.remove_slot_unindexed(slot);
         Ok(())
     }
 
@@ -685,16 +687,30 @@ impl<F: SetFamily> Handlespace<F> {
     }
 
     fn unlink_assoc(&mut self, a: AssocId, slot: u32) {
-        if let Some(set) = self.assocs.get_mut(&a) {
+        if let Entry::Occupied(mut o) = self.assocs.entry(a) {
+            let set = o.get_mut();
             self.assoc_links.unlink(&mut set.head, slot);
             set.count -= 1;
             if set.count == 0 {
-                self.assocs.remove(&a);
+                o.remove();
             }
         }
     }
 
     fn remove_slot(&mut self, slot: u32) {
+        let key = match (
+            self.entries.get(slot as usize),
+            self.state.get(slot as usize),
+        ) {
+            (Some(Some(e)), Some(st)) => index_key(st.pool, e.pe_id),
+            _ => return,
+        };
+        self.index.remove(&key);
+        self.remove_slot_unindexed(slot);
+    }
+
+    /// [`Self::remove_slot`] for an entry already taken out of the index.
+    fn remove_slot_unindexed(&mut self, slot: u32) {
         let Some(e) = self.entries.get_mut(slot as usize).and_then(Option::take) else {
             return;
         };
@@ -741,7 +757,6 @@ impl<F: SetFamily> Handlespace<F> {
             }
         }
         let pool_empty = pool.members.is_empty();
-        self.index.remove(&index_key(p, e.pe_id));
         if pool_empty {
             if let Some(pool) = self.pools.get_mut(p as usize).and_then(Option::take) {
                 self.pool_index.remove(pool.handle.as_bytes(), p);
