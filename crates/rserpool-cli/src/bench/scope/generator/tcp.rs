@@ -112,6 +112,12 @@ impl Link {
         stream
             .set_nodelay(true)
             .map_err(|e| format!("connecting to {target}: {e}"))?;
+        // Closed with a reset at the end of a run: thousands of PEs closing
+        // normally would leave as many TIME_WAIT ports behind, and a few
+        // runs in a row would exhaust the generator's ephemeral ports.
+        stream
+            .set_zero_linger()
+            .map_err(|e| format!("connecting to {target}: {e}"))?;
         Ok(Link {
             stream,
             frames: Frames::default(),
