@@ -81,6 +81,15 @@ impl Wheel {
     #[inline]
     pub fn schedule(&mut self, slot: u32, deadline: u64) {
         self.links.ensure(slot);
+        // A PE rescheduled a little later than before (a re-registration,
+        // a keep-alive answered early) usually stays in its bucket: then
+        // only the deadline changes, and no list neighbour is touched.
+        let (level, s) = self.place(deadline);
+        let timer = self.links.extra_mut(slot);
+        if timer.bucket == (level * SLOTS + s) as u16 {
+            timer.deadline = deadline;
+            return;
+        }
         self.cancel(slot);
         self.len += 1;
         self.links.extra_mut(slot).deadline = deadline;
@@ -206,6 +215,25 @@ mod tests {
         want[2] = 65;
         want.sort();
         assert_eq!(got, want);
+        assert_eq!(w.len(), 0);
+    }
+
+    #[test]
+    fn rescheduling_within_a_bucket_keeps_order_and_count() {
+        let mut w = Wheel::default();
+        // Level 3 buckets span 2^18 ticks: these stay in one bucket.
+        w.schedule(0, 15_000_000);
+        w.schedule(1, 15_000_100);
+        w.schedule(0, 15_000_200);
+        w.schedule(0, 15_000_050);
+        assert_eq!(w.len(), 2);
+        assert_eq!(w.next_deadline(), Some(15_000_050));
+        // Into another bucket and back.
+        w.schedule(1, 30_000_000);
+        w.schedule(1, 15_000_010);
+        assert_eq!(w.pop_due(u64::MAX), Some((1, 15_000_010)));
+        assert_eq!(w.pop_due(u64::MAX), Some((0, 15_000_050)));
+        assert_eq!(w.pop_due(u64::MAX), None);
         assert_eq!(w.len(), 0);
     }
 
