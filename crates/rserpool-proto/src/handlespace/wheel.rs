@@ -70,8 +70,13 @@ impl Wheel {
     /// Links `slot` into the bucket of its deadline.
     #[inline]
     fn link(&mut self, slot: u32) {
-        let deadline = self.links.extra_mut(slot).deadline;
-        let (level, s) = self.place(deadline);
+        let (level, s) = self.place(self.deadline(slot));
+        self.link_at(slot, level, s);
+    }
+
+    /// Links `slot` into bucket (`level`, `s`), where its deadline belongs.
+    #[inline]
+    fn link_at(&mut self, slot: u32, level: usize, s: usize) {
         self.links.extra_mut(slot).bucket = (level * SLOTS + s) as u16;
         self.links.push_front(&mut self.heads[level][s], slot);
         self.occupied[level] |= 1 << s;
@@ -93,7 +98,8 @@ impl Wheel {
         self.cancel(slot);
         self.len += 1;
         self.links.extra_mut(slot).deadline = deadline;
-        self.link(slot);
+        // `cancel` leaves `elapsed` alone: the placement above still holds.
+        self.link_at(slot, level, s);
     }
 
     /// Unschedules `slot`; false if it had no timer.
