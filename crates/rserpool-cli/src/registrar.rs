@@ -121,6 +121,10 @@ pub struct Settings {
     /// Largest accepted message in bytes [default: 65535]
     #[arg(long, value_name = "BYTES")]
     pub max_message_size: Option<usize>,
+    /// Threads running the registrar: 1 is one event loop, as light as a
+    /// registrar gets per message; more spread the I/O over cores [default: 1]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 }
 
 fn parse_id(s: &str) -> Result<u32, String> {
@@ -199,6 +203,7 @@ impl Settings {
             max_pes: self.max_pes.or(base.max_pes),
             max_associations: self.max_associations.or(base.max_associations),
             max_message_size: self.max_message_size.or(base.max_message_size),
+            threads: self.threads.or(base.threads),
         }
     }
 
@@ -329,10 +334,17 @@ pub fn run(args: &Args) -> i32 {
     };
     let seed = crate::random_u64();
     let cfg = settings.daemon_config(seed as u32 | 1, seed);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match settings.threads.unwrap_or(1) {
+        0 | 1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+    }
+    .enable_all()
+    .build();
+    let rt = match rt {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("rserpool registrar: cannot start the runtime: {e}");
@@ -380,6 +392,7 @@ mod tests {
             transport = "tcp"
             keep_alive_timeout_ms = 2000
             max_hres_items = 7
+            threads = 2
             "#,
         )
         .unwrap();
@@ -391,6 +404,7 @@ mod tests {
         assert_eq!(s.identifier, Some(0x11));
         assert_eq!(s.max_hres_items, Some(2));
         assert_eq!(s.transport, Some(TransportMode::Tcp));
+        assert_eq!(s.threads, Some(2));
         let d = s.daemon_config(5, 1);
         assert_eq!(d.registrar.id, ServerId(0x11));
         assert_eq!(d.registrar.keep_alive_timeout, Duration::from_millis(2000));

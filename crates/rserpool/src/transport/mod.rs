@@ -15,7 +15,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::str::FromStr;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -310,10 +310,14 @@ impl AssocReader {
     /// cleanly. A framing error means the stream cannot be resynchronised:
     /// the caller must drop (abort) the association.
     ///
-    /// Cancel-safe: the only await is for readiness, and bytes move into
-    /// the deframer without an await in between, so a `recv` dropped by a
-    /// timeout or `select!` loses nothing and leaves no reserved space
-    /// behind (which would be read later as zero-filled message bytes).
+    /// Cancel-safe: `read_buf` reads into the deframer's spare capacity
+    /// only when it completes, so a `recv` dropped by a timeout or
+    /// `select!` loses nothing and leaves no reserved space behind (which
+    /// would be read later as zero-filled message bytes).
+    ///
+    /// One system call per message: a read that leaves spare room tells
+    /// tokio the socket is drained, so it waits for the next readiness
+    /// event instead of trying another read that would fail.
     pub async fn recv(&mut self) -> io::Result<Option<&[u8]>> {
         loop {
             // Two-phase borrow: check for a complete message, else read more.
@@ -323,13 +327,7 @@ impl AssocReader {
                 Err(e) => return Err(framing_error(e)),
             }
             const CHUNK: usize = 16 * 1024;
-            self.inner.readable().await?;
-            let n = match self.inner.try_read_buf(self.deframer.buffer(CHUNK)) {
-                Ok(n) => n,
-                // Spurious readiness: wait again.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(e),
-            };
+            let n = self.inner.read_buf(self.deframer.buffer(CHUNK)).await?;
             if n == 0 {
                 if self.deframer.pending() > 0 {
                     return Err(io::Error::new(
