@@ -4,7 +4,101 @@
 # rspregistrar, both over kernel SCTP, with the same `rserpool bench scope` loads, alternating
 # between them round by round, and compares registrar CPU per operation.
 # Writes: summary.txt, commands.txt, all.csv (every row, tagged), csv/, logs/.
+# `guest-bench-scope-sctp.sh --table ALL.CSV` only prints the table and ratios of an all.csv
+# (also on the host, e.g. for target/lab/bench-scope-sctp/all.csv).
 set -u
+
+# table ALL.CSV: per phase, load and implementation the means over the rounds, then the ratios
+# to RSPLIB.
+table() {
+  awk -F, '
+  function tq(n,   t) { split("12.706 4.303 3.182 2.776 2.571 2.447 2.365 2.306 2.262 2.228", t, " ")
+    return n >= 12 ? 2.2 : t[n - 1] + 0 }
+  function mean(k,   i, s) { s = 0; for (i = 1; i <= cnt[k]; i++) s += v[k, i]; return cnt[k] ? s / cnt[k] : 0 }
+  function ci(k,   i, m, s) { if (cnt[k] < 2) return 0; m = mean(k); s = 0
+    for (i = 1; i <= cnt[k]; i++) s += (v[k, i] - m)^2; return tq(cnt[k]) * sqrt(s / (cnt[k] - 1)) / sqrt(cnt[k]) }
+  function add(k, x) { v[k, ++cnt[k]] = x }
+  function fmt(k, d) { return cnt[k] ? sprintf("%." d "f ± %." d "f", mean(k), ci(k)) : "-" }
+  NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+  {
+    ph = $1; ld = $2; im = $3; rd = $4
+    rr = $col["rereg_per_s"]; rs = $col["resolutions_per_s"]
+    c1 = $col["cpu_pr1_pct"]; c2 = $col["cpu_pr2_pct"]
+    k = ph SUBSEP ld SUBSEP im
+    rows[k]++; err[k] += $col["errors"]
+    off = (ld == "rereg") ? $col["offered_rereg_per_s"] : $col["offered_resolutions_per_s"]
+    got = (ld == "rereg") ? rr : rs
+    if (got < 0.99 * off || $col["errors"] > 0) bad[k]++
+    add(k SUBSEP "rate", got); add(k SUBSEP "off", off)
+    add(k SUBSEP "cpu1", c1); if (c2 != "") add(k SUBSEP "cpu2", c2)
+    cg = $col["cpu_generator_pct"]
+    if (cg > 0) { add(k SUBSEP "norm", c1 / cg); norm[k, rd] = c1 / cg }
+    add(k SUBSEP "p99", (ld == "rereg") ? $col["reg_p99_ms"] : $col["res_p99_ms"])
+    us = $col["user_share_pr1"]
+    if (us != "") add(k SUBSEP "us", us)
+    if (us != "" && got > 0) { add(k SUBSEP "uper1", 10 * c1 * us / got); uper1[k, rd] = 10 * c1 * us / got }
+    if (ld == "rereg" && rr > 0) {
+      add(k SUBSEP "per1", 10 * c1 / rr); per1[k, rd] = 10 * c1 / rr
+      if (c2 != "") { add(k SUBSEP "per2", 10 * c2 / rr); per2[k, rd] = 10 * c2 / rr }
+    }
+    if (ld == "res" && rs > 0) {
+      add(k SUBSEP "per1", 10 * c1 / rs); per1[k, rd] = 10 * c1 / rs
+      resrow[k, rd] = c1 SUBSEP rr SUBSEP rs
+      if (c2 != "") { add(k SUBSEP "per2", 10 * c2 / rs); per2[k, rd] = 10 * c2 / rs }
+    }
+    rounds[rd] = 1; phases[ph] = 1
+  }
+  END {
+    # Resolution cost net of the re-registrations in the same load.
+    for (kr in resrow) {
+      split(kr, a, SUBSEP); split(resrow[kr], b, SUBSEP)
+      kk = a[1] SUBSEP "rereg" SUBSEP a[3]; c = mean(kk SUBSEP "per1")
+      k = a[1] SUBSEP "res" SUBSEP a[3]
+      x = 10 * (b[1] - b[2] * c / 10) / b[3]; add(k SUBSEP "net1", x); net1[k, a[4]] = x
+    }
+    n = split("single pair", order, " ")
+    for (o = 1; o <= n; o++) {
+      ph = order[o]; if (!(ph in phases)) continue
+      printf "\n[%s] %s\n", ph, ph == "single" ? "one registrar" : "two registrars peered by ENRP; PEs and PUs at PR 1, PR 2 learns by ENRP"
+      printf "%-6s %-7s %-18s %-7s %-14s %-14s %-15s %-7s %-6s %s\n", "load", "impl", "rate/s (offered)", "runs ok", "PR1 CPU %", \
+        "PR2 CPU %", "PR1 CPU/gen CPU", "p99 ms", "errors", "CPU s per 1000 ops at PR1 [PR2]"
+      for (li = 1; li <= 2; li++) {
+        ld = li == 1 ? "rereg" : "res"
+        for (ii = 1; ii <= 3; ii++) {
+          im = ii == 1 ? "ours" : ii == 2 ? "rsplib" : "ours1t"; k = ph SUBSEP ld SUBSEP im
+          if (!rows[k]) continue
+          extra = ""
+          if (cnt[k SUBSEP "per2"]) extra = " [" fmt(k SUBSEP "per2", 4) "]"
+          if (ld == "res") extra = extra "; net of rereg " fmt(k SUBSEP "net1", 4)
+          extra = extra "; user share " fmt(k SUBSEP "us", 2) ", user CPU s per 1000 " fmt(k SUBSEP "uper1", 4)
+          printf "%-6s %-7s %-18s %-7s %-15s %-15s %-16s %-7s %-6s %s%s\n", ld, im == "ours" ? "ours" : im == "rsplib" ? "RSPLIB" : "ours-1t", \
+            sprintf("%.1f (%.0f)", mean(k SUBSEP "rate"), mean(k SUBSEP "off")), (rows[k] - bad[k]) "/" rows[k], \
+            fmt(k SUBSEP "cpu1", 1), cnt[k SUBSEP "cpu2"] ? fmt(k SUBSEP "cpu2", 1) : "-", fmt(k SUBSEP "norm", 2), \
+            sprintf("%.2f", mean(k SUBSEP "p99")), err[k] + 0, fmt(k SUBSEP "per1", 4), extra
+        }
+      }
+      for (li = 1; li <= 4; li++) {
+        ld = li % 2 ? "rereg" : "res"; ours = li <= 2 ? "ours" : "ours1t"
+        ko = ph SUBSEP ld SUBSEP ours; kr = ph SUBSEP ld SUBSEP "rsplib"
+        if (!rows[ko] || !rows[kr]) continue
+        for (rd in rounds) if (((ko, rd) in per1) && ((kr, rd) in per1) && per1[kr, rd] > 0) add("q" ph ld ours, per1[ko, rd] / per1[kr, rd])
+        line = sprintf("ratio %s/RSPLIB, CPU per %s at PR1: %.3f (per-round ratios %s)", \
+          ours == "ours" ? "ours" : "ours-1t", ld == "rereg" ? "re-registration" : "handle resolution", mean(ko SUBSEP "per1") / mean(kr SUBSEP "per1"), fmt("q" ph ld ours, 3))
+        for (rd in rounds) if (((ko, rd) in norm) && ((kr, rd) in norm) && norm[kr, rd] > 0) add("n" ph ld ours, norm[ko, rd] / norm[kr, rd])
+        line = line sprintf("; normalised by generator CPU %s", fmt("n" ph ld ours, 3))
+        if (ld == "res" && mean(kr SUBSEP "net1") > 0) line = line sprintf("; net of rereg %.3f", mean(ko SUBSEP "net1") / mean(kr SUBSEP "net1"))
+        if (mean(kr SUBSEP "uper1") > 0) line = line sprintf("; user CPU only %.3f", mean(ko SUBSEP "uper1") / mean(kr SUBSEP "uper1"))
+        if (cnt[ko SUBSEP "per2"] && cnt[kr SUBSEP "per2"] && mean(kr SUBSEP "per2") > 0) line = line sprintf("; at PR2 %.3f", mean(ko SUBSEP "per2") / mean(kr SUBSEP "per2"))
+        print line
+      }
+    }
+  }' "$1"
+}
+if [ "${1:-}" = --table ]; then
+  [ -r "${2:-}" ] || { echo "usage: $0 --table ALL.CSV" >&2; exit 2; }
+  table "$2"; exit
+fi
+
 S="${LAB_SHARE:-$PWD}"
 L="$S/logs"; C="$S/csv"; mkdir -p "$L" "$C"
 cd "$S" || exit 2
@@ -130,88 +224,7 @@ say "RSPLIB. The generator does the same work for both, so this cancels the VM's
 say "(host contention inflates every guest process's CPU time alike); it is the steadier figure."
 say "user share: PR 1's utime/(utime+stime) over the whole bench run (setup included); user CPU"
 say "per 1000 = CPU per 1000 x user share: the registrar's own code, without the kernel's SCTP work."
-awk -F, '
-  function tq(n,   t) { split("12.706 4.303 3.182 2.776 2.571 2.447 2.365 2.306 2.262 2.228", t, " ")
-    return n >= 12 ? 2.2 : t[n - 1] + 0 }
-  function mean(k,   i, s) { s = 0; for (i = 1; i <= cnt[k]; i++) s += v[k, i]; return cnt[k] ? s / cnt[k] : 0 }
-  function ci(k,   i, m, s) { if (cnt[k] < 2) return 0; m = mean(k); s = 0
-    for (i = 1; i <= cnt[k]; i++) s += (v[k, i] - m)^2; return tq(cnt[k]) * sqrt(s / (cnt[k] - 1)) / sqrt(cnt[k]) }
-  function add(k, x) { v[k, ++cnt[k]] = x }
-  function fmt(k, d) { return cnt[k] ? sprintf("%." d "f ± %." d "f", mean(k), ci(k)) : "-" }
-  NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-  {
-    ph = $1; ld = $2; im = $3; rd = $4
-    rr = $col["rereg_per_s"]; rs = $col["resolutions_per_s"]
-    c1 = $col["cpu_pr1_pct"]; c2 = $col["cpu_pr2_pct"]
-    k = ph SUBSEP ld SUBSEP im
-    rows[k]++; err[k] += $col["errors"]
-    off = (ld == "rereg") ? $col["offered_rereg_per_s"] : $col["offered_resolutions_per_s"]
-    got = (ld == "rereg") ? rr : rs
-    if (got < 0.99 * off || $col["errors"] > 0) bad[k]++
-    add(k SUBSEP "rate", got); add(k SUBSEP "off", off)
-    add(k SUBSEP "cpu1", c1); if (c2 != "") add(k SUBSEP "cpu2", c2)
-    cg = $col["cpu_generator_pct"]
-    if (cg > 0) { add(k SUBSEP "norm", c1 / cg); norm[k, rd] = c1 / cg }
-    add(k SUBSEP "p99", (ld == "rereg") ? $col["reg_p99_ms"] : $col["res_p99_ms"])
-    us = $col["user_share_pr1"]
-    if (us != "") add(k SUBSEP "us", us)
-    if (us != "" && got > 0) { add(k SUBSEP "uper1", 10 * c1 * us / got); uper1[k, rd] = 10 * c1 * us / got }
-    if (ld == "rereg" && rr > 0) {
-      add(k SUBSEP "per1", 10 * c1 / rr); per1[k, rd] = 10 * c1 / rr
-      if (c2 != "") { add(k SUBSEP "per2", 10 * c2 / rr); per2[k, rd] = 10 * c2 / rr }
-    }
-    if (ld == "res" && rs > 0) {
-      add(k SUBSEP "per1", 10 * c1 / rs); per1[k, rd] = 10 * c1 / rs
-      resrow[k, rd] = c1 SUBSEP rr SUBSEP rs
-      if (c2 != "") { add(k SUBSEP "per2", 10 * c2 / rs); per2[k, rd] = 10 * c2 / rs }
-    }
-    rounds[rd] = 1; phases[ph] = 1
-  }
-  END {
-    # Resolution cost net of the re-registrations in the same load.
-    for (kr in resrow) {
-      split(kr, a, SUBSEP); split(resrow[kr], b, SUBSEP)
-      kk = a[1] SUBSEP "rereg" SUBSEP a[3]; c = mean(kk SUBSEP "per1")
-      k = a[1] SUBSEP "res" SUBSEP a[3]
-      x = 10 * (b[1] - b[2] * c / 10) / b[3]; add(k SUBSEP "net1", x); net1[k, a[4]] = x
-    }
-    n = split("single pair", order, " ")
-    for (o = 1; o <= n; o++) {
-      ph = order[o]; if (!(ph in phases)) continue
-      printf "\n[%s] %s\n", ph, ph == "single" ? "one registrar" : "two registrars peered by ENRP; PEs and PUs at PR 1, PR 2 learns by ENRP"
-      printf "%-6s %-7s %-18s %-7s %-14s %-14s %-15s %-7s %-6s %s\n", "load", "impl", "rate/s (offered)", "runs ok", "PR1 CPU %", \
-        "PR2 CPU %", "PR1 CPU/gen CPU", "p99 ms", "errors", "CPU s per 1000 ops at PR1 [PR2]"
-      for (li = 1; li <= 2; li++) {
-        ld = li == 1 ? "rereg" : "res"
-        for (ii = 1; ii <= 3; ii++) {
-          im = ii == 1 ? "ours" : ii == 2 ? "rsplib" : "ours1t"; k = ph SUBSEP ld SUBSEP im
-          if (!rows[k]) continue
-          extra = ""
-          if (cnt[k SUBSEP "per2"]) extra = " [" fmt(k SUBSEP "per2", 4) "]"
-          if (ld == "res") extra = extra "; net of rereg " fmt(k SUBSEP "net1", 4)
-          extra = extra "; user share " fmt(k SUBSEP "us", 2) ", user CPU s per 1000 " fmt(k SUBSEP "uper1", 4)
-          printf "%-6s %-7s %-18s %-7s %-15s %-15s %-16s %-7s %-6s %s%s\n", ld, im == "ours" ? "ours" : im == "rsplib" ? "RSPLIB" : "ours-1t", \
-            sprintf("%.1f (%.0f)", mean(k SUBSEP "rate"), mean(k SUBSEP "off")), (rows[k] - bad[k]) "/" rows[k], \
-            fmt(k SUBSEP "cpu1", 1), cnt[k SUBSEP "cpu2"] ? fmt(k SUBSEP "cpu2", 1) : "-", fmt(k SUBSEP "norm", 2), \
-            sprintf("%.2f", mean(k SUBSEP "p99")), err[k] + 0, fmt(k SUBSEP "per1", 4), extra
-        }
-      }
-      for (li = 1; li <= 4; li++) {
-        ld = li % 2 ? "rereg" : "res"; ours = li <= 2 ? "ours" : "ours1t"
-        ko = ph SUBSEP ld SUBSEP ours; kr = ph SUBSEP ld SUBSEP "rsplib"
-        if (!rows[ko] || !rows[kr]) continue
-        for (rd in rounds) if (((ko, rd) in per1) && ((kr, rd) in per1) && per1[kr, rd] > 0) add("q" ph ld ours, per1[ko, rd] / per1[kr, rd])
-        line = sprintf("ratio %s/RSPLIB, CPU per %s at PR1: %.3f (per-round ratios %s)", \
-          ours == "ours" ? "ours" : "ours-1t", ld == "rereg" ? "re-registration" : "handle resolution", mean(ko SUBSEP "per1") / mean(kr SUBSEP "per1"), fmt("q" ph ld ours, 3))
-        for (rd in rounds) if (((ko, rd) in norm) && ((kr, rd) in norm) && norm[kr, rd] > 0) add("n" ph ld ours, norm[ko, rd] / norm[kr, rd])
-        line = line sprintf("; normalised by generator CPU %s", fmt("n" ph ld ours, 3))
-        if (ld == "res" && mean(kr SUBSEP "net1") > 0) line = line sprintf("; net of rereg %.3f", mean(ko SUBSEP "net1") / mean(kr SUBSEP "net1"))
-        if (mean(kr SUBSEP "uper1") > 0) line = line sprintf("; user CPU only %.3f", mean(ko SUBSEP "uper1") / mean(kr SUBSEP "uper1"))
-        if (cnt[ko SUBSEP "per2"] && cnt[kr SUBSEP "per2"] && mean(kr SUBSEP "per2") > 0) line = line sprintf("; at PR2 %.3f", mean(ko SUBSEP "per2") / mean(kr SUBSEP "per2"))
-        print line
-      }
-    }
-  }' "$ALL" 2>&1 | tee -a "$SUMTXT"
+table "$ALL" 2>&1 | tee -a "$SUMTXT"
 say ""
 say "registrars alive at the end: single: ${single_alive:-?}${pair_alive:+; pair: $pair_alive}"
 say "bench runs that failed: $(grep -l 'runs failed\|^error' "$L"/bench-*.log 2>/dev/null | wc -l)"
