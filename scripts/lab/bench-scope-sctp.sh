@@ -1,13 +1,17 @@
 #!/bin/bash
 # Registrar CPU per re-registration and per handle resolution, ours against RSPLIB's
 # rspregistrar, over kernel SCTP in the lab VM (../shared/lab/sctp-vm):
-#   1. builds the release `rserpool` binary;
+#   1. builds the release `rserpool` binary, and sctp-floor from sctp-floor.c with gcc (host and
+#      guest are both bookworm, same glibc; without gcc the floor is skipped);
 #   2. builds the VM if needed;
 #   3. in the VM (guest-bench-scope-sctp.sh): starts our registrar and an rspregistrar side by
 #      side and drives each in turn with the same `rserpool bench scope --transport sctp
 #      --target ... --target-pid ...` loads (re-registrations; handle resolutions), alternating
-#      between the two for several rounds; optionally again with pairs peered by ENRP;
-#   4. prints the summary (CPU seconds per 1000 operations, ours/RSPLIB ratio).
+#      between the two for several rounds; optionally again with pairs peered by ENRP. The floor
+#      (sctp-floor: one recv and one send per request, no handlespace) takes its turn in the
+#      single-registrar rounds: its CPU per operation is the kernel's SCTP work that any
+#      registrar pays, so floor/RSPLIB is the least ratio reachable at all;
+#   4. prints the summary (CPU seconds per 1000 operations, ours/RSPLIB and floor/RSPLIB ratios).
 # Timings in the emulated VM are slow and noisy: only ratios measured in the same run mean much.
 # Environment: LAB_DIR (the sctp-vm directory or the shared directory above it), LAB_OUT (share
 # dir with the results, default target/lab/bench-scope-sctp), LAB_TIMEOUT (whole guest run, s),
@@ -19,6 +23,7 @@
 #   RSP_LOGLEVEL [1]                   rspregistrar -loglevel (low: logging costs CPU)
 #   PAIR [1]                           also registrar pairs peered by ENRP (PEs and PUs at PR 1)
 #   OURS_1T [1]                        also ours on one tokio worker thread (one registrar only)
+#   FLOOR [1]                          also the floor, sctp-floor (one registrar only)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -42,9 +47,17 @@ mkdir -p "$(dirname "$OUT")"
 
 rm -rf "$OUT"; mkdir -p "$OUT"
 cp "$bin" "$OUT/rserpool"
+if [ "${FLOOR:-1}" = 1 ]; then
+  if command -v gcc > /dev/null; then
+    log "building sctp-floor"
+    gcc -O2 -Wall -Wextra -o "$OUT/sctp-floor" "$HERE/sctp-floor.c" || { log "sctp-floor did not build"; exit 2; }
+  else
+    log "no gcc on the host: the floor (sctp-floor) is skipped"
+  fi
+fi
 {
   for v in REREG_PES REREG_MS RES_PES RES_PES_MS RES_PUS RES_MS DURATION WARMUP ROUNDS \
-           RSP_LOGLEVEL PAIR OURS_1T; do
+           RSP_LOGLEVEL PAIR OURS_1T FLOOR; do
     [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}"
   done
 } > "$OUT/settings.env"
@@ -54,7 +67,7 @@ vm_rc=0
 LAB_QUIET=1 LAB_TIMEOUT="${LAB_TIMEOUT:-2400}" "$LAB_DIR/run.sh" "$HERE/guest-bench-scope-sctp.sh" "$OUT" \
   || vm_rc=$?
 
-echo "================ registrar CPU over kernel SCTP, ours vs RSPLIB: summary ================"
+echo "========= registrar CPU over kernel SCTP, ours vs RSPLIB (and the floor): summary ========="
 if [ -s "$OUT/summary.txt" ]; then cat "$OUT/summary.txt"; else
   log "no summary from the guest (VM rc=$vm_rc): see $OUT/out.log and $OUT/console.log"; exit 2
 fi

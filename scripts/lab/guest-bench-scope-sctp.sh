@@ -1,17 +1,121 @@
 #!/bin/bash
 # CMDFILE for the lab VM's run.sh (started by bench-scope-sctp.sh; runs as root in the guest).
-# Expects in the share dir: rserpool, settings.env. Drives our registrar and RSPLIB's
-# rspregistrar, both over kernel SCTP, with the same `rserpool bench scope` loads, alternating
-# between them round by round, and compares registrar CPU per operation.
+# Expects in the share dir: rserpool, settings.env, and sctp-floor (built from sctp-floor.c;
+# without it the floor is skipped). Drives our registrar and RSPLIB's rspregistrar, both over
+# kernel SCTP, with the same `rserpool bench scope` loads, alternating between them round by
+# round, and compares registrar CPU per operation. With FLOOR=1 sctp-floor is benched too in the
+# single-registrar rounds: one recv and one send per request and no handlespace, so its CPU per
+# operation is the kernel's SCTP work that any registrar pays (the reachable floor).
 # Writes: summary.txt, commands.txt, all.csv (every row, tagged), csv/, logs/.
+# `guest-bench-scope-sctp.sh --table ALL.CSV` only prints the table and ratios of an all.csv
+# (also on the host, e.g. for target/lab/bench-scope-sctp/all.csv).
 set -u
+
+# table ALL.CSV: per phase, load and implementation the means over the rounds, then the ratios
+# of each contender (ours, ours-1t, floor) to RSPLIB.
+table() {
+  awk -F, '
+  function tq(n,   t) { split("12.706 4.303 3.182 2.776 2.571 2.447 2.365 2.306 2.262 2.228", t, " ")
+    return n >= 12 ? 2.2 : t[n - 1] + 0 }
+  function mean(k,   i, s) { s = 0; for (i = 1; i <= cnt[k]; i++) s += v[k, i]; return cnt[k] ? s / cnt[k] : 0 }
+  function ci(k,   i, m, s) { if (cnt[k] < 2) return 0; m = mean(k); s = 0
+    for (i = 1; i <= cnt[k]; i++) s += (v[k, i] - m)^2; return tq(cnt[k]) * sqrt(s / (cnt[k] - 1)) / sqrt(cnt[k]) }
+  function add(k, x) { v[k, ++cnt[k]] = x }
+  function fmt(k, d) { return cnt[k] ? sprintf("%." d "f ± %." d "f", mean(k), ci(k)) : "-" }
+  BEGIN { nimp = split("ours rsplib ours1t floor", imps, " ")   # row order; the impl tags of bench()
+    name["ours"] = "ours"; name["rsplib"] = "RSPLIB"; name["ours1t"] = "ours-1t"; name["floor"] = "floor" }
+  NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+  {
+    ph = $1; ld = $2; im = $3; rd = $4
+    rr = $col["rereg_per_s"]; rs = $col["resolutions_per_s"]
+    c1 = $col["cpu_pr1_pct"]; c2 = $col["cpu_pr2_pct"]
+    k = ph SUBSEP ld SUBSEP im
+    rows[k]++; err[k] += $col["errors"]
+    off = (ld == "rereg") ? $col["offered_rereg_per_s"] : $col["offered_resolutions_per_s"]
+    got = (ld == "rereg") ? rr : rs
+    if (got < 0.99 * off || $col["errors"] > 0) bad[k]++
+    add(k SUBSEP "rate", got); add(k SUBSEP "off", off)
+    add(k SUBSEP "cpu1", c1); if (c2 != "") add(k SUBSEP "cpu2", c2)
+    cg = $col["cpu_generator_pct"]
+    if (cg > 0) { add(k SUBSEP "norm", c1 / cg); norm[k, rd] = c1 / cg }
+    add(k SUBSEP "p99", (ld == "rereg") ? $col["reg_p99_ms"] : $col["res_p99_ms"])
+    us = $col["user_share_pr1"]
+    if (us != "") add(k SUBSEP "us", us)
+    if (us != "" && got > 0) { add(k SUBSEP "uper1", 10 * c1 * us / got); uper1[k, rd] = 10 * c1 * us / got }
+    if (ld == "rereg" && rr > 0) {
+      add(k SUBSEP "per1", 10 * c1 / rr); per1[k, rd] = 10 * c1 / rr
+      if (c2 != "") { add(k SUBSEP "per2", 10 * c2 / rr); per2[k, rd] = 10 * c2 / rr }
+    }
+    if (ld == "res" && rs > 0) {
+      add(k SUBSEP "per1", 10 * c1 / rs); per1[k, rd] = 10 * c1 / rs
+      resrow[k, rd] = c1 SUBSEP rr SUBSEP rs
+      if (c2 != "") { add(k SUBSEP "per2", 10 * c2 / rs); per2[k, rd] = 10 * c2 / rs }
+    }
+    rounds[rd] = 1; phases[ph] = 1
+  }
+  END {
+    # Resolution cost net of the re-registrations in the same load.
+    for (kr in resrow) {
+      split(kr, a, SUBSEP); split(resrow[kr], b, SUBSEP)
+      kk = a[1] SUBSEP "rereg" SUBSEP a[3]; c = mean(kk SUBSEP "per1")
+      k = a[1] SUBSEP "res" SUBSEP a[3]
+      x = 10 * (b[1] - b[2] * c / 10) / b[3]; add(k SUBSEP "net1", x); net1[k, a[4]] = x
+    }
+    n = split("single pair", order, " ")
+    for (o = 1; o <= n; o++) {
+      ph = order[o]; if (!(ph in phases)) continue
+      printf "\n[%s] %s\n", ph, ph == "single" ? "one registrar" : "two registrars peered by ENRP; PEs and PUs at PR 1, PR 2 learns by ENRP"
+      printf "%-6s %-7s %-18s %-7s %-14s %-14s %-15s %-7s %-6s %s\n", "load", "impl", "rate/s (offered)", "runs ok", "PR1 CPU %", \
+        "PR2 CPU %", "PR1 CPU/gen CPU", "p99 ms", "errors", "CPU s per 1000 ops at PR1 [PR2]"
+      for (li = 1; li <= 2; li++) {
+        ld = li == 1 ? "rereg" : "res"
+        for (ii = 1; ii <= nimp; ii++) {
+          im = imps[ii]; k = ph SUBSEP ld SUBSEP im
+          if (!rows[k]) continue
+          extra = ""
+          if (cnt[k SUBSEP "per2"]) extra = " [" fmt(k SUBSEP "per2", 4) "]"
+          if (ld == "res") extra = extra "; net of rereg " fmt(k SUBSEP "net1", 4)
+          extra = extra "; user share " fmt(k SUBSEP "us", 2) ", user CPU s per 1000 " fmt(k SUBSEP "uper1", 4)
+          printf "%-6s %-7s %-18s %-7s %-15s %-15s %-16s %-7s %-6s %s%s\n", ld, name[im], \
+            sprintf("%.1f (%.0f)", mean(k SUBSEP "rate"), mean(k SUBSEP "off")), (rows[k] - bad[k]) "/" rows[k], \
+            fmt(k SUBSEP "cpu1", 1), cnt[k SUBSEP "cpu2"] ? fmt(k SUBSEP "cpu2", 1) : "-", fmt(k SUBSEP "norm", 2), \
+            sprintf("%.2f", mean(k SUBSEP "p99")), err[k] + 0, fmt(k SUBSEP "per1", 4), extra
+        }
+      }
+      # Each contender against RSPLIB: ours, ours-1t, and the floor (what is reachable at all).
+      for (ii = 1; ii <= nimp; ii++) for (li = 1; li <= 2; li++) {
+        im = imps[ii]; ld = li == 1 ? "rereg" : "res"
+        ko = ph SUBSEP ld SUBSEP im; kr = ph SUBSEP ld SUBSEP "rsplib"
+        if (im == "rsplib" || !rows[ko] || !rows[kr]) continue
+        for (rd in rounds) if (((ko, rd) in per1) && ((kr, rd) in per1) && per1[kr, rd] > 0) add("q" ph ld im, per1[ko, rd] / per1[kr, rd])
+        line = sprintf("ratio %s/RSPLIB, CPU per %s at PR1: %.3f (per-round ratios %s)", \
+          name[im], ld == "rereg" ? "re-registration" : "handle resolution", mean(ko SUBSEP "per1") / mean(kr SUBSEP "per1"), fmt("q" ph ld im, 3))
+        for (rd in rounds) if (((ko, rd) in norm) && ((kr, rd) in norm) && norm[kr, rd] > 0) add("n" ph ld im, norm[ko, rd] / norm[kr, rd])
+        line = line sprintf("; normalised by generator CPU %s", fmt("n" ph ld im, 3))
+        if (ld == "res" && mean(kr SUBSEP "net1") > 0) line = line sprintf("; net of rereg %.3f", mean(ko SUBSEP "net1") / mean(kr SUBSEP "net1"))
+        if (mean(kr SUBSEP "uper1") > 0) line = line sprintf("; user CPU only %.3f", mean(ko SUBSEP "uper1") / mean(kr SUBSEP "uper1"))
+        if (cnt[ko SUBSEP "per2"] && cnt[kr SUBSEP "per2"] && mean(kr SUBSEP "per2") > 0) line = line sprintf("; at PR2 %.3f", mean(ko SUBSEP "per2") / mean(kr SUBSEP "per2"))
+        print line
+      }
+    }
+  }' "$1"
+}
+if [ "${1:-}" = --table ]; then
+  [ -r "${2:-}" ] || { echo "usage: $0 --table ALL.CSV" >&2; exit 2; }
+  table "$2"; exit
+fi
+
 S="${LAB_SHARE:-$PWD}"
 L="$S/logs"; C="$S/csv"; mkdir -p "$L" "$C"
 cd "$S" || exit 2
 REREG_PES=200 REREG_MS=1000 RES_PES=10 RES_PES_MS=10000 RES_PUS=25 RES_MS=200
-DURATION=10 WARMUP=3 ROUNDS=3 RSP_LOGLEVEL=1 PAIR=1 OURS_1T=1
+DURATION=10 WARMUP=3 ROUNDS=3 RSP_LOGLEVEL=1 PAIR=1 OURS_1T=1 FLOOR=1
 # shellcheck disable=SC1091
 [ -r settings.env ] && . ./settings.env
+FLOOR_NOTE=
+if [ "$FLOOR" = 1 ] && [ ! -x ./sctp-floor ]; then
+  FLOOR=0 FLOOR_NOTE="floor skipped: no sctp-floor in the share dir (no gcc on the host?)"
+fi
 SUMTXT="$S/summary.txt"; CMDS="$S/commands.txt"; ALL="$S/all.csv"
 : > "$SUMTXT"; : > "$CMDS"; : > "$ALL"
 say() { echo "$*" | tee -a "$SUMTXT"; }
@@ -19,8 +123,8 @@ step() { echo; echo "=== [$(date +%T.%3N)] $*"; }
 
 # dummy0 addresses: RSPLIB refuses loopback-only PE addresses.
 OURS=10.255.255.1 RSP=10.255.255.2 OURS2=10.255.255.3 RSP2=10.255.255.4 GEN=10.255.255.10
-OURS1T=10.255.255.5
-for a in $RSP $OURS2 $RSP2 $OURS1T $GEN; do ip addr add $a/24 dev dummy0; done
+OURS1T=10.255.255.5 FLOOR_AT=10.255.255.6
+for a in $RSP $OURS2 $RSP2 $OURS1T $FLOOR_AT $GEN; do ip addr add $a/24 dev dummy0; done
 ulimit -n 65536
 
 step "guest"
@@ -76,22 +180,28 @@ bench() {
 }
 
 # ---------------------------------------------------------------- one registrar each
-step "single registrars: ours at $OURS, RSPLIB at $RSP (no ENRP peers, no announces)"
+floor_at=; [ "$FLOOR" = 1 ] && floor_at=", sctp-floor at $FLOOR_AT"
+step "single registrars: ours at $OURS, RSPLIB at $RSP$floor_at (no ENRP peers, no announces)"
 ours ours1 $OURS 0x1; P_OURS=${PIDS[-1]}
 rsplib rsp1 $RSP 0x2; P_RSP=${PIDS[-1]}
 # Ours again on one tokio worker thread (diagnostic: cost of cross-thread wake-ups).
 [ "$OURS_1T" = 1 ] && { OURS_ENV=TOKIO_WORKER_THREADS=1 ours ours1t $OURS1T 0x3; P_1T=${PIDS[-1]}; }
+# The floor: answers each request with one recv and one send, keeps no handlespace.
+[ "$FLOOR" = 1 ] && { bg floor ./sctp-floor "$FLOOR_AT:3863"; P_FLOOR=${PIDS[-1]}; }
 sleep 8   # mentor discovery: both serve alone after it
 alive $P_OURS || { say "our registrar did not start"; tail "$L/ours1.log"; }
 alive $P_RSP || { say "rspregistrar did not start"; tail "$L/rsp1.log"; }
+[ "$FLOOR" = 1 ] && { alive "$P_FLOOR" || { say "sctp-floor did not start"; tail "$L/floor.log"; }; }
 for r in $(seq 1 "$ROUNDS"); do
   for load in rereg res; do
     bench single $load ours "$r" --target $OURS:3863 --target-pid $P_OURS
     bench single $load rsplib "$r" --target $RSP:3863 --target-pid $P_RSP
     [ "$OURS_1T" = 1 ] && bench single $load ours1t "$r" --target $OURS1T:3863 --target-pid $P_1T
+    [ "$FLOOR" = 1 ] && bench single $load floor "$r" --target "$FLOOR_AT:3863" --target-pid "$P_FLOOR"
   done
 done
 single_alive="ours $(alive $P_OURS && echo alive || echo DEAD), RSPLIB $(alive $P_RSP && echo alive || echo DEAD)"
+[ "$FLOOR" = 1 ] && single_alive="$single_alive, floor $(alive "$P_FLOOR" && echo alive || echo DEAD)"
 stop_all
 
 # ---------------------------------------------------------------- pairs peered by ENRP
@@ -118,9 +228,15 @@ say "Registrar CPU per operation over kernel SCTP, ours (rserpool registrar) vs 
 say "VM: $(nproc) vCPUs (emulated; absolute times mean little, compare the ratios)."
 say "rspregistrar -loglevel=$RSP_LOGLEVEL; ours RUST_LOG=warn; both MaxHResItems 3, no announces."
 [ "$OURS_1T" = 1 ] && say "ours-1t: our registrar with TOKIO_WORKER_THREADS=1 (one runtime worker), one registrar only."
+if [ "$FLOOR" = 1 ]; then
+  say "floor: sctp-floor (scripts/lab/sctp-floor.c), one registrar only: one recv and one send per request,"
+  say "no handlespace (resolutions get the last 3 PEs registered). Its CPU per operation is the kernel's"
+  say "SCTP work that any registrar pays: floor/RSPLIB is the least ratio reachable at all."
+fi
+[ -n "$FLOOR_NOTE" ] && say "$FLOOR_NOTE"
 say "Loads: rereg = $REREG_PES PEs re-registering every $REREG_MS ms;" \
   "res = $RES_PUS PUs resolving every $RES_MS ms (plus $RES_PES PEs every $RES_PES_MS ms)."
-say "Each run: --warmup $WARMUP --duration $DURATION; $ROUNDS rounds, ours and RSPLIB alternating."
+say "Each run: --warmup $WARMUP --duration $DURATION; $ROUNDS rounds, ours and RSPLIB (and the others) alternating."
 say "CPU s per 1000 ops = registrar CPU % / 100 x window / ops in the window (= 10 x CPU% / rate)."
 say "res corrected: minus the re-registrations of its PEs at that registrar's rereg cost."
 say "Means ± 95 % t-intervals over the rounds; ratio = mean ours / mean RSPLIB, and the mean of"
@@ -130,88 +246,7 @@ say "RSPLIB. The generator does the same work for both, so this cancels the VM's
 say "(host contention inflates every guest process's CPU time alike); it is the steadier figure."
 say "user share: PR 1's utime/(utime+stime) over the whole bench run (setup included); user CPU"
 say "per 1000 = CPU per 1000 x user share: the registrar's own code, without the kernel's SCTP work."
-awk -F, '
-  function tq(n,   t) { split("12.706 4.303 3.182 2.776 2.571 2.447 2.365 2.306 2.262 2.228", t, " ")
-    return n >= 12 ? 2.2 : t[n - 1] + 0 }
-  function mean(k,   i, s) { s = 0; for (i = 1; i <= cnt[k]; i++) s += v[k, i]; return cnt[k] ? s / cnt[k] : 0 }
-  function ci(k,   i, m, s) { if (cnt[k] < 2) return 0; m = mean(k); s = 0
-    for (i = 1; i <= cnt[k]; i++) s += (v[k, i] - m)^2; return tq(cnt[k]) * sqrt(s / (cnt[k] - 1)) / sqrt(cnt[k]) }
-  function add(k, x) { v[k, ++cnt[k]] = x }
-  function fmt(k, d) { return cnt[k] ? sprintf("%." d "f ± %." d "f", mean(k), ci(k)) : "-" }
-  NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-  {
-    ph = $1; ld = $2; im = $3; rd = $4
-    rr = $col["rereg_per_s"]; rs = $col["resolutions_per_s"]
-    c1 = $col["cpu_pr1_pct"]; c2 = $col["cpu_pr2_pct"]
-    k = ph SUBSEP ld SUBSEP im
-    rows[k]++; err[k] += $col["errors"]
-    off = (ld == "rereg") ? $col["offered_rereg_per_s"] : $col["offered_resolutions_per_s"]
-    got = (ld == "rereg") ? rr : rs
-    if (got < 0.99 * off || $col["errors"] > 0) bad[k]++
-    add(k SUBSEP "rate", got); add(k SUBSEP "off", off)
-    add(k SUBSEP "cpu1", c1); if (c2 != "") add(k SUBSEP "cpu2", c2)
-    cg = $col["cpu_generator_pct"]
-    if (cg > 0) { add(k SUBSEP "norm", c1 / cg); norm[k, rd] = c1 / cg }
-    add(k SUBSEP "p99", (ld == "rereg") ? $col["reg_p99_ms"] : $col["res_p99_ms"])
-    us = $col["user_share_pr1"]
-    if (us != "") add(k SUBSEP "us", us)
-    if (us != "" && got > 0) { add(k SUBSEP "uper1", 10 * c1 * us / got); uper1[k, rd] = 10 * c1 * us / got }
-    if (ld == "rereg" && rr > 0) {
-      add(k SUBSEP "per1", 10 * c1 / rr); per1[k, rd] = 10 * c1 / rr
-      if (c2 != "") { add(k SUBSEP "per2", 10 * c2 / rr); per2[k, rd] = 10 * c2 / rr }
-    }
-    if (ld == "res" && rs > 0) {
-      add(k SUBSEP "per1", 10 * c1 / rs); per1[k, rd] = 10 * c1 / rs
-      resrow[k, rd] = c1 SUBSEP rr SUBSEP rs
-      if (c2 != "") { add(k SUBSEP "per2", 10 * c2 / rs); per2[k, rd] = 10 * c2 / rs }
-    }
-    rounds[rd] = 1; phases[ph] = 1
-  }
-  END {
-    # Resolution cost net of the re-registrations in the same load.
-    for (kr in resrow) {
-      split(kr, a, SUBSEP); split(resrow[kr], b, SUBSEP)
-      kk = a[1] SUBSEP "rereg" SUBSEP a[3]; c = mean(kk SUBSEP "per1")
-      k = a[1] SUBSEP "res" SUBSEP a[3]
-      x = 10 * (b[1] - b[2] * c / 10) / b[3]; add(k SUBSEP "net1", x); net1[k, a[4]] = x
-    }
-    n = split("single pair", order, " ")
-    for (o = 1; o <= n; o++) {
-      ph = order[o]; if (!(ph in phases)) continue
-      printf "\n[%s] %s\n", ph, ph == "single" ? "one registrar" : "two registrars peered by ENRP; PEs and PUs at PR 1, PR 2 learns by ENRP"
-      printf "%-6s %-7s %-18s %-7s %-14s %-14s %-15s %-7s %-6s %s\n", "load", "impl", "rate/s (offered)", "runs ok", "PR1 CPU %", \
-        "PR2 CPU %", "PR1 CPU/gen CPU", "p99 ms", "errors", "CPU s per 1000 ops at PR1 [PR2]"
-      for (li = 1; li <= 2; li++) {
-        ld = li == 1 ? "rereg" : "res"
-        for (ii = 1; ii <= 3; ii++) {
-          im = ii == 1 ? "ours" : ii == 2 ? "rsplib" : "ours1t"; k = ph SUBSEP ld SUBSEP im
-          if (!rows[k]) continue
-          extra = ""
-          if (cnt[k SUBSEP "per2"]) extra = " [" fmt(k SUBSEP "per2", 4) "]"
-          if (ld == "res") extra = extra "; net of rereg " fmt(k SUBSEP "net1", 4)
-          extra = extra "; user share " fmt(k SUBSEP "us", 2) ", user CPU s per 1000 " fmt(k SUBSEP "uper1", 4)
-          printf "%-6s %-7s %-18s %-7s %-15s %-15s %-16s %-7s %-6s %s%s\n", ld, im == "ours" ? "ours" : im == "rsplib" ? "RSPLIB" : "ours-1t", \
-            sprintf("%.1f (%.0f)", mean(k SUBSEP "rate"), mean(k SUBSEP "off")), (rows[k] - bad[k]) "/" rows[k], \
-            fmt(k SUBSEP "cpu1", 1), cnt[k SUBSEP "cpu2"] ? fmt(k SUBSEP "cpu2", 1) : "-", fmt(k SUBSEP "norm", 2), \
-            sprintf("%.2f", mean(k SUBSEP "p99")), err[k] + 0, fmt(k SUBSEP "per1", 4), extra
-        }
-      }
-      for (li = 1; li <= 4; li++) {
-        ld = li % 2 ? "rereg" : "res"; ours = li <= 2 ? "ours" : "ours1t"
-        ko = ph SUBSEP ld SUBSEP ours; kr = ph SUBSEP ld SUBSEP "rsplib"
-        if (!rows[ko] || !rows[kr]) continue
-        for (rd in rounds) if (((ko, rd) in per1) && ((kr, rd) in per1) && per1[kr, rd] > 0) add("q" ph ld ours, per1[ko, rd] / per1[kr, rd])
-        line = sprintf("ratio %s/RSPLIB, CPU per %s at PR1: %.3f (per-round ratios %s)", \
-          ours == "ours" ? "ours" : "ours-1t", ld == "rereg" ? "re-registration" : "handle resolution", mean(ko SUBSEP "per1") / mean(kr SUBSEP "per1"), fmt("q" ph ld ours, 3))
-        for (rd in rounds) if (((ko, rd) in norm) && ((kr, rd) in norm) && norm[kr, rd] > 0) add("n" ph ld ours, norm[ko, rd] / norm[kr, rd])
-        line = line sprintf("; normalised by generator CPU %s", fmt("n" ph ld ours, 3))
-        if (ld == "res" && mean(kr SUBSEP "net1") > 0) line = line sprintf("; net of rereg %.3f", mean(ko SUBSEP "net1") / mean(kr SUBSEP "net1"))
-        if (mean(kr SUBSEP "uper1") > 0) line = line sprintf("; user CPU only %.3f", mean(ko SUBSEP "uper1") / mean(kr SUBSEP "uper1"))
-        if (cnt[ko SUBSEP "per2"] && cnt[kr SUBSEP "per2"] && mean(kr SUBSEP "per2") > 0) line = line sprintf("; at PR2 %.3f", mean(ko SUBSEP "per2") / mean(kr SUBSEP "per2"))
-        print line
-      }
-    }
-  }' "$ALL" 2>&1 | tee -a "$SUMTXT"
+table "$ALL" 2>&1 | tee -a "$SUMTXT"
 say ""
 say "registrars alive at the end: single: ${single_alive:-?}${pair_alive:+; pair: $pair_alive}"
 say "bench runs that failed: $(grep -l 'runs failed\|^error' "$L"/bench-*.log 2>/dev/null | wc -l)"
