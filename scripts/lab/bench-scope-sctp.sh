@@ -22,7 +22,7 @@
 #   DURATION [10] WARMUP [3] ROUNDS [3] (runs of each load and registrar, alternating)
 #   RSP_LOGLEVEL [1]                   rspregistrar -loglevel (low: logging costs CPU)
 #   PAIR [1]                           also registrar pairs peered by ENRP (PEs and PUs at PR 1)
-#   OURS_1T [1]                        also ours on one tokio worker thread (one registrar only)
+#   OURS_MT [0]                        also ours with --threads 2 (one registrar only)
 #   FLOOR [1]                          also the floor, sctp-floor (one registrar only)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -57,7 +57,7 @@ if [ "${FLOOR:-1}" = 1 ]; then
 fi
 {
   for v in REREG_PES REREG_MS RES_PES RES_PES_MS RES_PUS RES_MS DURATION WARMUP ROUNDS \
-           RSP_LOGLEVEL PAIR OURS_1T FLOOR; do
+           RSP_LOGLEVEL PAIR OURS_MT FLOOR; do
     [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}"
   done
 } > "$OUT/settings.env"

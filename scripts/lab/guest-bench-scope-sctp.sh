@@ -12,7 +12,7 @@
 set -u
 
 # table ALL.CSV: per phase, load and implementation the means over the rounds, then the ratios
-# of each contender (ours, ours-1t, floor) to RSPLIB.
+# of each contender (ours, ours-mt, floor) to RSPLIB.
 table() {
   awk -F, '
   function tq(n,   t) { split("12.706 4.303 3.182 2.776 2.571 2.447 2.365 2.306 2.262 2.228", t, " ")
@@ -22,8 +22,8 @@ table() {
     for (i = 1; i <= cnt[k]; i++) s += (v[k, i] - m)^2; return tq(cnt[k]) * sqrt(s / (cnt[k] - 1)) / sqrt(cnt[k]) }
   function add(k, x) { v[k, ++cnt[k]] = x }
   function fmt(k, d) { return cnt[k] ? sprintf("%." d "f ± %." d "f", mean(k), ci(k)) : "-" }
-  BEGIN { nimp = split("ours rsplib ours1t floor", imps, " ")   # row order; the impl tags of bench()
-    name["ours"] = "ours"; name["rsplib"] = "RSPLIB"; name["ours1t"] = "ours-1t"; name["floor"] = "floor" }
+  BEGIN { nimp = split("ours rsplib oursmt floor", imps, " ")   # row order; the impl tags of bench()
+    name["ours"] = "ours"; name["rsplib"] = "RSPLIB"; name["oursmt"] = "ours-mt"; name["floor"] = "floor" }
   NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
   {
     ph = $1; ld = $2; im = $3; rd = $4
@@ -82,7 +82,7 @@ table() {
             sprintf("%.2f", mean(k SUBSEP "p99")), err[k] + 0, fmt(k SUBSEP "per1", 4), extra
         }
       }
-      # Each contender against RSPLIB: ours, ours-1t, and the floor (what is reachable at all).
+      # Each contender against RSPLIB: ours, ours-mt, and the floor (what is reachable at all).
       for (ii = 1; ii <= nimp; ii++) for (li = 1; li <= 2; li++) {
         im = imps[ii]; ld = li == 1 ? "rereg" : "res"
         ko = ph SUBSEP ld SUBSEP im; kr = ph SUBSEP ld SUBSEP "rsplib"
@@ -109,7 +109,7 @@ S="${LAB_SHARE:-$PWD}"
 L="$S/logs"; C="$S/csv"; mkdir -p "$L" "$C"
 cd "$S" || exit 2
 REREG_PES=200 REREG_MS=1000 RES_PES=10 RES_PES_MS=10000 RES_PUS=25 RES_MS=200
-DURATION=10 WARMUP=3 ROUNDS=3 RSP_LOGLEVEL=1 PAIR=1 OURS_1T=1 FLOOR=1
+DURATION=10 WARMUP=3 ROUNDS=3 RSP_LOGLEVEL=1 PAIR=1 OURS_MT=0 FLOOR=1
 # shellcheck disable=SC1091
 [ -r settings.env ] && . ./settings.env
 FLOOR_NOTE=
@@ -123,8 +123,8 @@ step() { echo; echo "=== [$(date +%T.%3N)] $*"; }
 
 # dummy0 addresses: RSPLIB refuses loopback-only PE addresses.
 OURS=10.255.255.1 RSP=10.255.255.2 OURS2=10.255.255.3 RSP2=10.255.255.4 GEN=10.255.255.10
-OURS1T=10.255.255.5 FLOOR_AT=10.255.255.6
-for a in $RSP $OURS2 $RSP2 $OURS1T $FLOOR_AT $GEN; do ip addr add $a/24 dev dummy0; done
+OURSMT=10.255.255.5 FLOOR_AT=10.255.255.6
+for a in $RSP $OURS2 $RSP2 $OURSMT $FLOOR_AT $GEN; do ip addr add $a/24 dev dummy0; done
 ulimit -n 65536
 
 step "guest"
@@ -139,8 +139,9 @@ stop_all() {
   sleep 2; for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
   wait 2>/dev/null; PIDS=()
 }
-ours() {  # ours NAME ADDR ID [PEER]  (OURS_ENV: more environment, e.g. TOKIO_WORKER_THREADS=1)
-  bg "$1" env RUST_LOG=warn ${OURS_ENV:-} ./rserpool registrar --transport sctp --asap "$2:3863" --enrp "$2:9901" \
+ours() {  # ours NAME ADDR ID [PEER]  (OURS_ARGS: more registrar flags, e.g. --threads 2)
+  # shellcheck disable=SC2086
+  bg "$1" env RUST_LOG=warn ./rserpool registrar ${OURS_ARGS:-} --transport sctp --asap "$2:3863" --enrp "$2:9901" \
     --identifier "$3" --announce false --max-hres-items 3 ${4:+--peer "$4:9901"}
 }
 rsplib() {  # rsplib NAME ADDR ID [PEER]
@@ -185,7 +186,7 @@ step "single registrars: ours at $OURS, RSPLIB at $RSP$floor_at (no ENRP peers, 
 ours ours1 $OURS 0x1; P_OURS=${PIDS[-1]}
 rsplib rsp1 $RSP 0x2; P_RSP=${PIDS[-1]}
 # Ours again on one tokio worker thread (diagnostic: cost of cross-thread wake-ups).
-[ "$OURS_1T" = 1 ] && { OURS_ENV=TOKIO_WORKER_THREADS=1 ours ours1t $OURS1T 0x3; P_1T=${PIDS[-1]}; }
+[ "$OURS_MT" = 1 ] && { OURS_ARGS="--threads 2" ours oursmt $OURSMT 0x3; P_MT=${PIDS[-1]}; }
 # The floor: answers each request with one recv and one send, keeps no handlespace.
 [ "$FLOOR" = 1 ] && { bg floor ./sctp-floor "$FLOOR_AT:3863"; P_FLOOR=${PIDS[-1]}; }
 sleep 8   # mentor discovery: both serve alone after it
@@ -196,7 +197,7 @@ for r in $(seq 1 "$ROUNDS"); do
   for load in rereg res; do
     bench single $load ours "$r" --target $OURS:3863 --target-pid $P_OURS
     bench single $load rsplib "$r" --target $RSP:3863 --target-pid $P_RSP
-    [ "$OURS_1T" = 1 ] && bench single $load ours1t "$r" --target $OURS1T:3863 --target-pid $P_1T
+    [ "$OURS_MT" = 1 ] && bench single $load oursmt "$r" --target $OURSMT:3863 --target-pid $P_MT
     [ "$FLOOR" = 1 ] && bench single $load floor "$r" --target "$FLOOR_AT:3863" --target-pid "$P_FLOOR"
   done
 done
@@ -227,7 +228,7 @@ step "summary"
 say "Registrar CPU per operation over kernel SCTP, ours (rserpool registrar) vs RSPLIB 3.4.4 rspregistrar"
 say "VM: $(nproc) vCPUs (emulated; absolute times mean little, compare the ratios)."
 say "rspregistrar -loglevel=$RSP_LOGLEVEL; ours RUST_LOG=warn; both MaxHResItems 3, no announces."
-[ "$OURS_1T" = 1 ] && say "ours-1t: our registrar with TOKIO_WORKER_THREADS=1 (one runtime worker), one registrar only."
+[ "$OURS_MT" = 1 ] && say "ours-mt: our registrar with --threads 2 (two runtime workers), one registrar only."
 if [ "$FLOOR" = 1 ]; then
   say "floor: sctp-floor (scripts/lab/sctp-floor.c), one registrar only: one recv and one send per request,"
   say "no handlespace (resolutions get the last 3 PEs registered). Its CPU per operation is the kernel's"
