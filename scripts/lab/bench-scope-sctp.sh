@@ -24,6 +24,10 @@
 #   PAIR [1]                           also registrar pairs peered by ENRP (PEs and PUs at PR 1)
 #   OURS_MT [0]                        also ours with --threads 2 (one registrar only)
 #   FLOOR [1]                          also the floor, sctp-floor (one registrar only)
+#   MANY [1] MANY_PES [2000] MANY_MS [10000] MANY_RES_MS [60000]
+#                                      also the same rates over many associations (one registrar
+#                                      only): rereg2k = MANY_PES PEs every MANY_MS; res2k = the res
+#                                      PUs with MANY_PES PEs registered (every MANY_RES_MS)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -57,7 +61,7 @@ if [ "${FLOOR:-1}" = 1 ]; then
 fi
 {
   for v in REREG_PES REREG_MS RES_PES RES_PES_MS RES_PUS RES_MS DURATION WARMUP ROUNDS \
-           RSP_LOGLEVEL PAIR OURS_MT FLOOR; do
+           RSP_LOGLEVEL PAIR OURS_MT FLOOR MANY MANY_PES MANY_MS MANY_RES_MS; do
     [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}"
   done
 } > "$OUT/settings.env"

@@ -30,23 +30,25 @@ table() {
     rr = $col["rereg_per_s"]; rs = $col["resolutions_per_s"]
     c1 = $col["cpu_pr1_pct"]; c2 = $col["cpu_pr2_pct"]
     k = ph SUBSEP ld SUBSEP im
+    isrr = ld ~ /^rereg/   # rereg, rereg2k: re-registrations; res, res2k: resolutions
+    if (!(ld in seenld)) { seenld[ld] = 1; lds[++nld] = ld }
     rows[k]++; err[k] += $col["errors"]
-    off = (ld == "rereg") ? $col["offered_rereg_per_s"] : $col["offered_resolutions_per_s"]
-    got = (ld == "rereg") ? rr : rs
+    off = isrr ? $col["offered_rereg_per_s"] : $col["offered_resolutions_per_s"]
+    got = isrr ? rr : rs
     if (got < 0.99 * off || $col["errors"] > 0) bad[k]++
     add(k SUBSEP "rate", got); add(k SUBSEP "off", off)
     add(k SUBSEP "cpu1", c1); if (c2 != "") add(k SUBSEP "cpu2", c2)
     cg = $col["cpu_generator_pct"]
     if (cg > 0) { add(k SUBSEP "norm", c1 / cg); norm[k, rd] = c1 / cg }
-    add(k SUBSEP "p99", (ld == "rereg") ? $col["reg_p99_ms"] : $col["res_p99_ms"])
+    add(k SUBSEP "p99", isrr ? $col["reg_p99_ms"] : $col["res_p99_ms"])
     us = $col["user_share_pr1"]
     if (us != "") add(k SUBSEP "us", us)
     if (us != "" && got > 0) { add(k SUBSEP "uper1", 10 * c1 * us / got); uper1[k, rd] = 10 * c1 * us / got }
-    if (ld == "rereg" && rr > 0) {
+    if (isrr && rr > 0) {
       add(k SUBSEP "per1", 10 * c1 / rr); per1[k, rd] = 10 * c1 / rr
       if (c2 != "") { add(k SUBSEP "per2", 10 * c2 / rr); per2[k, rd] = 10 * c2 / rr }
     }
-    if (ld == "res" && rs > 0) {
+    if (!isrr && rs > 0) {
       add(k SUBSEP "per1", 10 * c1 / rs); per1[k, rd] = 10 * c1 / rs
       resrow[k, rd] = c1 SUBSEP rr SUBSEP rs
       if (c2 != "") { add(k SUBSEP "per2", 10 * c2 / rs); per2[k, rd] = 10 * c2 / rs }
@@ -54,45 +56,46 @@ table() {
     rounds[rd] = 1; phases[ph] = 1
   }
   END {
-    # Resolution cost net of the re-registrations in the same load.
+    # Resolution cost net of the re-registrations in the same load, at the
+    # re-registration cost of the matching rereg load (res -> rereg, res2k -> rereg2k).
     for (kr in resrow) {
       split(kr, a, SUBSEP); split(resrow[kr], b, SUBSEP)
-      kk = a[1] SUBSEP "rereg" SUBSEP a[3]; c = mean(kk SUBSEP "per1")
-      k = a[1] SUBSEP "res" SUBSEP a[3]
+      kk = a[1] SUBSEP "rereg" substr(a[2], 4) SUBSEP a[3]; c = mean(kk SUBSEP "per1")
+      k = a[1] SUBSEP a[2] SUBSEP a[3]
       x = 10 * (b[1] - b[2] * c / 10) / b[3]; add(k SUBSEP "net1", x); net1[k, a[4]] = x
     }
     n = split("single pair", order, " ")
     for (o = 1; o <= n; o++) {
       ph = order[o]; if (!(ph in phases)) continue
       printf "\n[%s] %s\n", ph, ph == "single" ? "one registrar" : "two registrars peered by ENRP; PEs and PUs at PR 1, PR 2 learns by ENRP"
-      printf "%-6s %-7s %-18s %-7s %-14s %-14s %-15s %-7s %-6s %s\n", "load", "impl", "rate/s (offered)", "runs ok", "PR1 CPU %", \
+      printf "%-8s %-7s %-18s %-7s %-14s %-14s %-15s %-7s %-6s %s\n", "load", "impl", "rate/s (offered)", "runs ok", "PR1 CPU %", \
         "PR2 CPU %", "PR1 CPU/gen CPU", "p99 ms", "errors", "CPU s per 1000 ops at PR1 [PR2]"
-      for (li = 1; li <= 2; li++) {
-        ld = li == 1 ? "rereg" : "res"
+      for (li = 1; li <= nld; li++) {
+        ld = lds[li]
         for (ii = 1; ii <= nimp; ii++) {
           im = imps[ii]; k = ph SUBSEP ld SUBSEP im
           if (!rows[k]) continue
           extra = ""
           if (cnt[k SUBSEP "per2"]) extra = " [" fmt(k SUBSEP "per2", 4) "]"
-          if (ld == "res") extra = extra "; net of rereg " fmt(k SUBSEP "net1", 4)
+          if (ld !~ /^rereg/) extra = extra "; net of rereg " fmt(k SUBSEP "net1", 4)
           extra = extra "; user share " fmt(k SUBSEP "us", 2) ", user CPU s per 1000 " fmt(k SUBSEP "uper1", 4)
-          printf "%-6s %-7s %-18s %-7s %-15s %-15s %-16s %-7s %-6s %s%s\n", ld, name[im], \
+          printf "%-8s %-7s %-18s %-7s %-15s %-15s %-16s %-7s %-6s %s%s\n", ld, name[im], \
             sprintf("%.1f (%.0f)", mean(k SUBSEP "rate"), mean(k SUBSEP "off")), (rows[k] - bad[k]) "/" rows[k], \
             fmt(k SUBSEP "cpu1", 1), cnt[k SUBSEP "cpu2"] ? fmt(k SUBSEP "cpu2", 1) : "-", fmt(k SUBSEP "norm", 2), \
             sprintf("%.2f", mean(k SUBSEP "p99")), err[k] + 0, fmt(k SUBSEP "per1", 4), extra
         }
       }
       # Each contender against RSPLIB: ours, ours-mt, and the floor (what is reachable at all).
-      for (ii = 1; ii <= nimp; ii++) for (li = 1; li <= 2; li++) {
-        im = imps[ii]; ld = li == 1 ? "rereg" : "res"
+      for (ii = 1; ii <= nimp; ii++) for (li = 1; li <= nld; li++) {
+        im = imps[ii]; ld = lds[li]
         ko = ph SUBSEP ld SUBSEP im; kr = ph SUBSEP ld SUBSEP "rsplib"
         if (im == "rsplib" || !rows[ko] || !rows[kr]) continue
         for (rd in rounds) if (((ko, rd) in per1) && ((kr, rd) in per1) && per1[kr, rd] > 0) add("q" ph ld im, per1[ko, rd] / per1[kr, rd])
-        line = sprintf("ratio %s/RSPLIB, CPU per %s at PR1: %.3f (per-round ratios %s)", \
-          name[im], ld == "rereg" ? "re-registration" : "handle resolution", mean(ko SUBSEP "per1") / mean(kr SUBSEP "per1"), fmt("q" ph ld im, 3))
+        line = sprintf("ratio %s/RSPLIB, CPU per %s at PR1 (load %s): %.3f (per-round ratios %s)", \
+          name[im], ld ~ /^rereg/ ? "re-registration" : "handle resolution", ld, mean(ko SUBSEP "per1") / mean(kr SUBSEP "per1"), fmt("q" ph ld im, 3))
         for (rd in rounds) if (((ko, rd) in norm) && ((kr, rd) in norm) && norm[kr, rd] > 0) add("n" ph ld im, norm[ko, rd] / norm[kr, rd])
         line = line sprintf("; normalised by generator CPU %s", fmt("n" ph ld im, 3))
-        if (ld == "res" && mean(kr SUBSEP "net1") > 0) line = line sprintf("; net of rereg %.3f", mean(ko SUBSEP "net1") / mean(kr SUBSEP "net1"))
+        if (ld !~ /^rereg/ && mean(kr SUBSEP "net1") > 0) line = line sprintf("; net of rereg %.3f", mean(ko SUBSEP "net1") / mean(kr SUBSEP "net1"))
         if (mean(kr SUBSEP "uper1") > 0) line = line sprintf("; user CPU only %.3f", mean(ko SUBSEP "uper1") / mean(kr SUBSEP "uper1"))
         if (cnt[ko SUBSEP "per2"] && cnt[kr SUBSEP "per2"] && mean(kr SUBSEP "per2") > 0) line = line sprintf("; at PR2 %.3f", mean(ko SUBSEP "per2") / mean(kr SUBSEP "per2"))
         print line
@@ -109,6 +112,7 @@ S="${LAB_SHARE:-$PWD}"
 L="$S/logs"; C="$S/csv"; mkdir -p "$L" "$C"
 cd "$S" || exit 2
 REREG_PES=200 REREG_MS=1000 RES_PES=10 RES_PES_MS=10000 RES_PUS=25 RES_MS=200
+MANY=1 MANY_PES=2000 MANY_MS=10000 MANY_RES_MS=60000
 DURATION=10 WARMUP=3 ROUNDS=3 RSP_LOGLEVEL=1 PAIR=1 OURS_MT=0 FLOOR=1
 # shellcheck disable=SC1091
 [ -r settings.env ] && . ./settings.env
@@ -153,13 +157,20 @@ ticks() { awk '{sub(/^.*\) /, ""); print $12, $13}' "/proc/$1/stat" 2>/dev/null 
 
 REREG_LOAD="--pes $REREG_PES --rereg-interval $REREG_MS"
 RES_LOAD="--pes $RES_PES --rereg-interval $RES_PES_MS --pus $RES_PUS --resolve-interval $RES_MS"
+# The same rates with many more associations (one per PE), as a registrar serving a large pool sees.
+REREG2K_LOAD="--pes $MANY_PES --rereg-interval $MANY_MS"
+RES2K_LOAD="--pes $MANY_PES --rereg-interval $MANY_RES_MS --pus $RES_PUS --resolve-interval $RES_MS"
+SINGLE_LOADS="rereg res"; [ "$MANY" = 1 ] && SINGLE_LOADS="rereg res rereg2k res2k"
 COMMON="--transport sctp --endpoint-address $GEN --duration $DURATION --warmup $WARMUP --reps 1"
 
 # bench PHASE LOAD IMPL ROUND TARGET-ARGS...: one run; its row goes to all.csv, tagged.
 bench() {
   local phase=$1 load=$2 impl=$3 round=$4; shift 4
   local name="$phase-$load-$impl-r$round" loadargs
-  [ "$load" = rereg ] && loadargs=$REREG_LOAD || loadargs=$RES_LOAD
+  case $load in
+    rereg) loadargs=$REREG_LOAD ;; res) loadargs=$RES_LOAD ;;
+    rereg2k) loadargs=$REREG2K_LOAD ;; res2k) loadargs=$RES2K_LOAD ;;
+  esac
   # shellcheck disable=SC2086
   set -- "$@" $loadargs $COMMON --output "$C/$name.csv"
   [ "$round" = 1 ] && echo "./rserpool bench scope $*" >> "$CMDS"
@@ -194,7 +205,7 @@ alive $P_OURS || { say "our registrar did not start"; tail "$L/ours1.log"; }
 alive $P_RSP || { say "rspregistrar did not start"; tail "$L/rsp1.log"; }
 [ "$FLOOR" = 1 ] && { alive "$P_FLOOR" || { say "sctp-floor did not start"; tail "$L/floor.log"; }; }
 for r in $(seq 1 "$ROUNDS"); do
-  for load in rereg res; do
+  for load in $SINGLE_LOADS; do
     bench single $load ours "$r" --target $OURS:3863 --target-pid $P_OURS
     bench single $load rsplib "$r" --target $RSP:3863 --target-pid $P_RSP
     [ "$OURS_MT" = 1 ] && bench single $load oursmt "$r" --target $OURSMT:3863 --target-pid $P_MT
@@ -237,6 +248,8 @@ fi
 [ -n "$FLOOR_NOTE" ] && say "$FLOOR_NOTE"
 say "Loads: rereg = $REREG_PES PEs re-registering every $REREG_MS ms;" \
   "res = $RES_PUS PUs resolving every $RES_MS ms (plus $RES_PES PEs every $RES_PES_MS ms)."
+[ "$MANY" = 1 ] && say "Many associations (one registrar only): rereg2k = $MANY_PES PEs re-registering every $MANY_MS ms;" \
+  "res2k = $RES_PUS PUs resolving every $RES_MS ms with $MANY_PES PEs registered (every $MANY_RES_MS ms)."
 say "Each run: --warmup $WARMUP --duration $DURATION; $ROUNDS rounds, ours and RSPLIB (and the others) alternating."
 say "CPU s per 1000 ops = registrar CPU % / 100 x window / ops in the window (= 10 x CPU% / rate)."
 say "res corrected: minus the re-registrations of its PEs at that registrar's rereg cost."
