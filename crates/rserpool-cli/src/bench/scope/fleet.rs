@@ -65,6 +65,7 @@ impl Fleet {
     pub fn start(
         k: usize,
         transport: &str,
+        threads: usize,
         placement: Placement<'_>,
         logdir: &Path,
     ) -> Result<Fleet, String> {
@@ -99,7 +100,8 @@ impl Fleet {
                 .args(["--metrics", &at(ports[2])])
                 .args(["--transport", transport, "--announce", "false"])
                 .args(["--enrp-announce-group", &format!("239.0.0.51:{group_port}")])
-                .args(["--mentor-discovery-timeout-ms", "500"]);
+                .args(["--mentor-discovery-timeout-ms", "500"])
+                .args(["--threads", &threads.to_string()]);
             for p in &enrp {
                 cmd.args(["--peer", &p.to_string()]);
             }

@@ -106,6 +106,9 @@ pub struct ScopeArgs {
     /// Run on 127.0.0.1 even where network namespaces are available.
     #[arg(long)]
     pub loopback: bool,
+    /// Threads of each registrar started (`rserpool registrar --threads`).
+    #[arg(long, default_value_t = 1)]
+    pub registrar_threads: usize,
     /// A preset of the paper (overrides the load options above).
     #[arg(long)]
     pub scenario: Option<Scenario>,
@@ -384,6 +387,7 @@ fn measure(args: &ScopeArgs) -> Result<(), String> {
     let setup = Setup {
         registrars,
         transport: args.transport.name(),
+        registrar_threads: args.registrar_threads,
         warmup: seconds("warmup", args.warmup, true)?,
         duration: seconds("duration", args.duration, false)?,
         logdir: logdir.clone(),

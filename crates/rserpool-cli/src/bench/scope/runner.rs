@@ -44,6 +44,8 @@ impl Registrars<'_> {
 pub struct Setup<'a> {
     pub registrars: Registrars<'a>,
     pub transport: &'static str,
+    /// `--threads` of each registrar started.
+    pub registrar_threads: usize,
     pub warmup: Duration,
     pub duration: Duration,
     pub logdir: PathBuf,
@@ -63,7 +65,13 @@ pub fn run_once(setup: &Setup<'_>, point: &Point, repetition: u32) -> Result<Row
     let mut fleet = None;
     let (asap, pids, metrics) = match &setup.registrars {
         Registrars::Own(placement) => {
-            let f = Fleet::start(point.registrars, setup.transport, *placement, &setup.logdir)?;
+            let f = Fleet::start(
+                point.registrars,
+                setup.transport,
+                setup.registrar_threads,
+                *placement,
+                &setup.logdir,
+            )?;
             let v = (
                 f.asap.clone(),
                 f.pids.iter().copied().map(Some).collect::<Vec<_>>(),
