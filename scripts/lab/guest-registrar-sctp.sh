@@ -51,13 +51,13 @@ for t in $failed_names; do
   say "  $t over TCP in the guest: $r"
 done
 
-step "data channel unit tests over kernel SCTP (PPID per message, reassembly)"
+step "transport unit tests over kernel SCTP (messages queued together, PPID per message, reassembly)"
 if [ -x ./rserpool_lib_tests ]; then
-  timeout -k 5 "$TEST_TIMEOUT" ./rserpool_lib_tests transport::data::tests --test-threads=1 --nocapture \
+  timeout -k 5 "$TEST_TIMEOUT" ./rserpool_lib_tests transport:: --test-threads=1 --nocapture \
     > "$L/lib-data-tests.log" 2>&1
   cat "$L/lib-data-tests.log"
   skipped=$(grep -c 'test skipped' "$L/lib-data-tests.log")
-  say "rserpool data channel unit tests in the guest: $(grep '^test result' "$L/lib-data-tests.log" | head -n1) (SCTP tests skipped: $skipped)"
+  say "rserpool transport unit tests in the guest: $(grep '^test result' "$L/lib-data-tests.log" | head -n1) (SCTP tests skipped: $skipped)"
 fi
 
 [ "$SKIP_SMOKE" = 1 ] && exit 0
