@@ -765,7 +765,7 @@ impl Driver {
         self.hr_latency.render(
             &mut e,
             "rserpool_handle_resolution_seconds",
-            "Handle resolution processing time (every 16th resolution).",
+            &format!("Handle resolution processing time (one resolution in {HR_SAMPLE})."),
         );
         e.finish()
     }
