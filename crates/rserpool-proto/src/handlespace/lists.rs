@@ -54,6 +54,19 @@ impl<X: Copy + Default> Links<X> {
         *head = slot;
     }
 
+    /// Links `slot` right after `at`, which is in a list.
+    #[inline]
+    pub fn insert_after(&mut self, at: u32, slot: u32) {
+        let next = self.nodes[at as usize].next;
+        let n = &mut self.nodes[slot as usize];
+        n.prev = at;
+        n.next = next;
+        self.nodes[at as usize].next = slot;
+        if next != NIL {
+            self.nodes[next as usize].prev = slot;
+        }
+    }
+
     #[inline]
     pub fn unlink(&mut self, head: &mut u32, slot: u32) {
         let n = &mut self.nodes[slot as usize];
@@ -130,8 +143,12 @@ mod tests {
         l.unlink(&mut head, 9);
         l.unlink(&mut head, 3);
         assert_eq!(l.iter(head).collect::<Vec<_>>(), [5, 1]);
-        l.unlink(&mut head, 1);
-        l.unlink(&mut head, 5);
+        l.insert_after(5, 9);
+        l.insert_after(1, 3);
+        assert_eq!(l.iter(head).collect::<Vec<_>>(), [5, 9, 1, 3]);
+        for s in [9, 3, 1, 5] {
+            l.unlink(&mut head, s);
+        }
         assert_eq!(head, NIL);
     }
 }

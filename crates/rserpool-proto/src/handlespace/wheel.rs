@@ -77,8 +77,26 @@ impl Wheel {
     /// Links `slot` into bucket (`level`, `s`), where its deadline belongs.
     #[inline]
     fn link_at(&mut self, slot: u32, level: usize, s: usize) {
-        self.links.extra_mut(slot).bucket = (level * SLOTS + s) as u16;
-        self.links.push_front(&mut self.heads[level][s], slot);
+        let timer = self.links.extra_mut(slot);
+        timer.bucket = (level * SLOTS + s) as u16;
+        let deadline = timer.deadline;
+        // A level-0 bucket is one tick, so its timers share one deadline,
+        // except in the bucket of `elapsed`, where past deadlines are put:
+        // that one is kept sorted, so the earliest pops first. Elsewhere
+        // the walk stops at the head.
+        let mut after = NIL;
+        if level == 0 {
+            let mut at = self.heads[level][s];
+            while at != NIL && self.links.extra(at).is_some_and(|t| t.deadline < deadline) {
+                after = at;
+                at = self.links.next(at);
+            }
+        }
+        if after == NIL {
+            self.links.push_front(&mut self.heads[level][s], slot);
+        } else {
+            self.links.insert_after(after, slot);
+        }
         self.occupied[level] |= 1 << s;
     }
 
@@ -91,7 +109,9 @@ impl Wheel {
         // only the deadline changes, and no list neighbour is touched.
         let (level, s) = self.place(deadline);
         let timer = self.links.extra_mut(slot);
-        if timer.bucket == (level * SLOTS + s) as u16 {
+        // In level 0 only an unchanged deadline keeps its place: the
+        // bucket of `elapsed` is sorted.
+        if timer.bucket == (level * SLOTS + s) as u16 && (level > 0 || timer.deadline == deadline) {
             timer.deadline = deadline;
             return;
         }
@@ -119,6 +139,14 @@ impl Wheel {
         self.links.extra_mut(slot).bucket = NO_BUCKET;
         self.len -= 1;
         true
+    }
+
+    /// The deadline of `slot`'s timer, if it has one.
+    pub fn scheduled(&self, slot: u32) -> Option<u64> {
+        self.links
+            .extra(slot)
+            .filter(|t| t.bucket != NO_BUCKET)
+            .map(|t| t.deadline)
     }
 
     fn deadline(&self, slot: u32) -> u64 {
@@ -241,6 +269,23 @@ mod tests {
         assert_eq!(w.pop_due(u64::MAX), Some((0, 15_000_050)));
         assert_eq!(w.pop_due(u64::MAX), None);
         assert_eq!(w.len(), 0);
+    }
+
+    #[test]
+    fn past_deadlines_pop_earliest_first() {
+        let mut w = Wheel::default();
+        assert_eq!(w.pop_due(832), None);
+        // All in the bucket of `elapsed` (832), in no order.
+        for (slot, d) in [(0, 832), (1, 0), (2, 500), (3, 832), (4, 100)] {
+            w.schedule(slot, d);
+        }
+        // Moved within that bucket.
+        w.schedule(3, 50);
+        let mut got = Vec::new();
+        while let Some((_, d)) = w.pop_due(832) {
+            got.push(d);
+        }
+        assert_eq!(got, [0, 50, 100, 500, 832]);
     }
 
     #[test]
