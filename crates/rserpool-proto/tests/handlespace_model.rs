@@ -783,16 +783,19 @@ fn check<F: SetFamily>(hs: &Handlespace<F>, m: &Model, now: u64) {
         want.sort();
         assert_eq!(members, want);
         for e in &p.entries {
-            let got = hs.get(&h, PeId(e.pe)).unwrap();
+            let r = hs.find(&h, PeId(e.pe)).unwrap();
+            let got = hs.entry(r).unwrap();
             assert_eq!(got.home(), ServerId(e.home));
             assert_eq!(got.lifetime_ms(), e.lifetime);
-            assert_eq!(got.policy(), &e.policy);
+            assert_eq!(got.policy(), e.policy);
+            assert_eq!(got.policy_type(), e.policy.policy_type());
+            assert_eq!(got.load(), e.policy.load());
             assert_eq!(got.transport(), &e.transport);
             assert_eq!(got.association(), e.assoc);
-            assert_eq!(got.timer(), e.timer.map(|(k, d)| (k, Time(d))));
-            assert_eq!(got.unreachable_reports(), e.bad);
-            assert_eq!(got.degradation(), e.degradation, "{:?}", e.policy);
-            assert_eq!(got.sequence(), e.seq);
+            assert_eq!(hs.timer(r), e.timer.map(|(k, d)| (k, Time(d))));
+            assert_eq!(hs.unreachable_reports(r), Some(e.bad));
+            assert_eq!(hs.degradation(r), Some(e.degradation), "{:?}", e.policy);
+            assert_eq!(hs.sequence(r), Some(e.seq));
             by_owner.entry(e.home).or_default().push((HANDLES[i], e.pe));
             all.push((HANDLES[i], e.pe));
             if let Some((_, d)) = e.timer {

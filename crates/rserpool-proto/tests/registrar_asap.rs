@@ -169,7 +169,7 @@ fn reregistration_updates_the_entry() {
         .handlespace()
         .get(&PoolHandle::from("lu"), PeId(1))
         .unwrap();
-    assert_eq!(*e.policy(), Policy::LeastUsed { load: 99 });
+    assert_eq!(e.policy(), Policy::LeastUsed { load: 99 });
     assert_eq!(e.lifetime_ms(), 60_000);
     assert_eq!(e.home(), pr_id(0));
     assert!(
@@ -482,12 +482,9 @@ fn rate_limits_drop_excess_requests() {
         net.send(pu, 0, pa, report.clone());
     }
     // Only two counted: still below MAX-BAD-PE-REPORT.
-    let e = net
-        .pr(0)
-        .handlespace()
-        .get(&PoolHandle::from("p"), PeId(1))
-        .unwrap();
-    assert_eq!(e.unreachable_reports(), 2);
+    let hs = net.pr(0).handlespace();
+    let e = hs.find(&PoolHandle::from("p"), PeId(1)).unwrap();
+    assert_eq!(hs.unreachable_reports(e), Some(2));
     assert_eq!(net.pr(0).stats().rate_limited, 6);
 }
 

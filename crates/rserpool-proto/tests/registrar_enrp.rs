@@ -939,15 +939,14 @@ fn handle_updates_from_a_peer() {
         c,
         &update(UpdateAction::AddPe, 1, ServerId(77)).to_bytes(),
     );
-    let e = r
-        .handlespace()
-        .get(&PoolHandle::from("p"), PeId(1))
-        .unwrap();
+    let hs = r.handlespace();
+    let pe = hs.find(&PoolHandle::from("p"), PeId(1)).unwrap();
+    let e = hs.entry(pe).unwrap();
     assert_eq!(e.home(), ServerId(77));
     assert_eq!(e.association(), None);
     // Its lifetime (300 s) runs: the entry has an expiry timer.
     assert!(
-        matches!(e.timer(), Some((rserpool_proto::handlespace::TimerKind::LifetimeExpiry, t)) if t == now + secs(300))
+        matches!(hs.timer(pe), Some((rserpool_proto::handlespace::TimerKind::LifetimeExpiry, t)) if t == now + secs(300))
     );
     // A peer may not claim that we are the home of a PE we do not have.
     r.enrp_received(now, c, &update(UpdateAction::AddPe, 2, pr_id(0)).to_bytes());

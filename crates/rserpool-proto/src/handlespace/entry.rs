@@ -1,8 +1,7 @@
 //! A PE entry as the handlespace stores it, and what a caller hands in to
 //! create or update one.
 
-use super::time::Time;
-use crate::wire::{PeId, Policy, ServerId, TransportParam};
+use crate::wire::{PeId, Policy, PolicyType, ServerId, TransportParam};
 
 /// An opaque id of the ASAP association a PE registered through, chosen
 /// by the caller; a lost association drops all its PEs.
@@ -63,9 +62,10 @@ pub(crate) struct Cold {
     pub(crate) asap_transport: Option<TransportParam>,
 }
 
-/// Per-slot bookkeeping of the sets an entry is in, kept beside the entry
-/// rather than in it: entries stay at 64 bytes, so a traversal streams a
-/// third less memory.
+/// What the handlespace keeps per slot beside the registration itself:
+/// set bookkeeping, selection state, unreachability count and timer kind.
+/// Kept out of [`PeEntry`] so that the entries a traversal streams through
+/// hold only what a Handle Table Response carries.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct SlotState {
     pub(crate) pool: u32,
@@ -76,31 +76,138 @@ pub(crate) struct SlotState {
     pub(crate) sel_value: u32,
     /// Weighted round robin: selections left in the current round.
     pub(crate) credit: u32,
+    /// Degradation accumulated by selections since the last registration.
+    pub(crate) degradation: u32,
+    /// Endpoint-unreachable reports; saturating, thresholds are small.
+    pub(crate) bad_reports: u16,
+    /// The timer's kind (0: none); its deadline is in the timer wheel.
+    pub(crate) timer_kind: u8,
     /// The sequence number of this PE's key in the ordered set; it may lag
-    /// the entry's `seq` while that cannot change the order.
+    /// `seq` while that cannot change the order.
     pub(crate) key_seq: u64,
+    /// Sequence number: ties in selection order go first in, first out.
+    pub(crate) seq: u64,
 }
 
-/// A PE entry: registration data plus the state the handlespace keeps.
+impl SlotState {
+    pub(crate) fn timer_kind(&self) -> Option<TimerKind> {
+        match self.timer_kind {
+            1 => Some(TimerKind::KeepAliveTransmission),
+            2 => Some(TimerKind::KeepAliveTimeout),
+            3 => Some(TimerKind::LifetimeExpiry),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn set_timer_kind(&mut self, kind: Option<TimerKind>) {
+        self.timer_kind = match kind {
+            None => 0,
+            Some(TimerKind::KeepAliveTransmission) => 1,
+            Some(TimerKind::KeepAliveTimeout) => 2,
+            Some(TimerKind::LifetimeExpiry) => 3,
+        };
+    }
+}
+
+/// A PE's policy as its entry stores it: the type, and the values at
+/// fixed places. A [`Policy`] is an enum whose fields move with its
+/// variant, so reading its type and load costs a branch on the type; here
+/// both are plain fields, which a full traversal reads for every entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StoredPolicy {
+    pub(crate) ty: PolicyType,
+    /// Adaptive policies' load; 0 for the others.
+    pub(crate) load: u32,
+    /// The values after the load (adaptive policies), or all values (the
+    /// others, which have at most three), in wire order.
+    pub(crate) rest: [u32; 3],
+}
+
+impl StoredPolicy {
+    /// One branch on the variant; registrations call this for every PE.
+    /// Inlined always: returned through memory, the narrow stores of the
+    /// fields followed by a wide copy of the whole stall store forwarding.
+    #[inline(always)]
+    pub(crate) fn new(p: &Policy) -> Self {
+        use Policy as P;
+        use PolicyType as T;
+        let plain = |ty, rest| StoredPolicy { ty, load: 0, rest };
+        let adaptive = |ty, load, rest| StoredPolicy { ty, load, rest };
+        match *p {
+            P::RoundRobin => plain(T::RoundRobin, [0; 3]),
+            P::Random => plain(T::Random, [0; 3]),
+            P::WeightedRoundRobin { weight } => plain(T::WeightedRoundRobin, [weight, 0, 0]),
+            P::WeightedRandom { weight } => plain(T::WeightedRandom, [weight, 0, 0]),
+            P::Priority { priority } => plain(T::Priority, [priority, 0, 0]),
+            P::WeightedRandomDpf {
+                weight,
+                weight_dpf,
+                distance,
+            } => plain(T::WeightedRandomDpf, [weight, weight_dpf, distance]),
+            P::LeastUsed { load } => adaptive(T::LeastUsed, load, [0; 3]),
+            P::RandomizedLeastUsed { load } => adaptive(T::RandomizedLeastUsed, load, [0; 3]),
+            P::LeastUsedDegradation { load, degradation } => {
+                adaptive(T::LeastUsedDegradation, load, [degradation, 0, 0])
+            }
+            P::PriorityLeastUsed { load, degradation } => {
+                adaptive(T::PriorityLeastUsed, load, [degradation, 0, 0])
+            }
+            P::RandomizedPriorityLeastUsed { load, degradation } => {
+                adaptive(T::RandomizedPriorityLeastUsed, load, [degradation, 0, 0])
+            }
+            P::RandomizedLeastUsedDegradation { load, degradation } => {
+                adaptive(T::RandomizedLeastUsedDegradation, load, [degradation, 0, 0])
+            }
+            P::PriorityLeastUsedDegradation { load, degradation } => {
+                adaptive(T::PriorityLeastUsedDegradation, load, [degradation, 0, 0])
+            }
+            P::RandomizedPriorityLeastUsedDegradation { load, degradation } => adaptive(
+                T::RandomizedPriorityLeastUsedDegradation,
+                load,
+                [degradation, 0, 0],
+            ),
+            P::LeastUsedDpf {
+                load,
+                load_dpf,
+                distance,
+            } => adaptive(T::LeastUsedDpf, load, [load_dpf, distance, 0]),
+            P::LeastUsedDegradationDpf {
+                load,
+                degradation,
+                load_dpf,
+                distance,
+            } => adaptive(
+                T::LeastUsedDegradationDpf,
+                load,
+                [degradation, load_dpf, distance],
+            ),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn policy(&self) -> Policy {
+        let [a, b, c] = self.rest;
+        let values = if self.ty.is_adaptive() {
+            [self.load, a, b, c]
+        } else {
+            [a, b, c, 0]
+        };
+        Policy::from_array(self.ty, values)
+    }
+}
+
+/// A PE entry: the registration as ENRP carries it, and no more.
 ///
-/// Exactly one cache line, aligned to one: a traversal or lookup touches
-/// one line per entry, never two.
+/// Forty bytes: a full traversal (a Handle Table Response) reads every
+/// entry, and 1,000 of them stay within a 48 KB L1 cache. What only the
+/// handlespace reads is in [`SlotState`], what neither reads often is in
+/// [`Cold`].
 #[derive(Clone, Debug)]
-#[repr(align(64))]
 pub struct PeEntry {
     pub(crate) pe_id: PeId,
     pub(crate) home: ServerId,
     pub(crate) lifetime_ms: u32,
-    /// Saturating; thresholds are small.
-    pub(crate) bad_reports: u16,
-    /// Degradation accumulated by selections since the last registration.
-    pub(crate) degradation: u32,
-    pub(crate) policy: Policy,
-    /// The timer as kind code (0: none) and deadline, packed small.
-    pub(crate) timer_kind: u8,
-    pub(crate) timer_deadline: u64,
-    /// Sequence number: ties in selection order go first in, first out.
-    pub(crate) seq: u64,
+    pub(crate) policy: StoredPolicy,
     pub(crate) cold: Box<Cold>,
 }
 
@@ -120,46 +227,44 @@ impl PeEntry {
     pub fn asap_transport(&self) -> Option<&TransportParam> {
         self.cold.asap_transport.as_ref()
     }
-    pub fn policy(&self) -> &Policy {
-        &self.policy
+    /// The policy with its values, as registered.
+    pub fn policy(&self) -> Policy {
+        self.policy.policy()
+    }
+    /// The policy type alone, without building the [`Policy`].
+    pub fn policy_type(&self) -> PolicyType {
+        self.policy.ty
+    }
+    /// The load of adaptive policies (0 for the others), without building
+    /// the [`Policy`].
+    pub fn load(&self) -> u32 {
+        self.policy.load
     }
     pub fn association(&self) -> Option<AssocId> {
         self.cold.association
     }
-    /// The scheduled timer and its deadline.
-    pub fn timer(&self) -> Option<(TimerKind, Time)> {
-        let kind = match self.timer_kind {
-            1 => TimerKind::KeepAliveTransmission,
-            2 => TimerKind::KeepAliveTimeout,
-            3 => TimerKind::LifetimeExpiry,
-            _ => return None,
-        };
-        Some((kind, Time(self.timer_deadline)))
-    }
+}
 
-    pub(crate) fn set_timer(&mut self, timer: Option<(TimerKind, Time)>) {
-        match timer {
-            None => self.timer_kind = 0,
-            Some((kind, deadline)) => {
-                self.timer_kind = match kind {
-                    TimerKind::KeepAliveTransmission => 1,
-                    TimerKind::KeepAliveTimeout => 2,
-                    TimerKind::LifetimeExpiry => 3,
-                };
-                self.timer_deadline = deadline.0;
-            }
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_policy_survives_storage() {
+        for t in PolicyType::ALL {
+            let p = Policy::from_array(t, [11, 22, 33, 44]);
+            let s = StoredPolicy::new(&p);
+            assert_eq!(s.policy(), p, "{t:?}");
+            assert_eq!(s.ty, t);
+            assert_eq!(s.load, p.load(), "{t:?}");
         }
     }
-    /// Endpoint-unreachable reports counted so far.
-    pub fn unreachable_reports(&self) -> u32 {
-        u32::from(self.bad_reports)
-    }
-    /// Degradation accumulated since the last (re-)registration.
-    pub fn degradation(&self) -> u32 {
-        self.degradation
-    }
-    /// The sequence number ordering this PE among equal selection values.
-    pub fn sequence(&self) -> u64 {
-        self.seq
+
+    #[test]
+    fn entries_are_small() {
+        // The slab's slot holds the entry with no room for a tag: the
+        // policy type's unused codes mark a free slot.
+        assert_eq!(std::mem::size_of::<Option<PeEntry>>(), 40);
     }
 }

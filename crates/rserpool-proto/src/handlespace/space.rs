@@ -8,7 +8,9 @@ use std::fmt;
 use foldhash::fast::RandomState;
 
 use super::checksum::{self, Checksum, ChecksumSum};
-use super::entry::{AssocId, Cold, EntryRef, PeEntry, Registration, SlotState, TimerKind};
+use super::entry::{
+    AssocId, Cold, EntryRef, PeEntry, Registration, SlotState, StoredPolicy, TimerKind,
+};
 use super::error::{HsError, Resource};
 use super::fenwick::Fenwick;
 use super::lists::{Links, NIL};
@@ -296,6 +298,34 @@ impl<F: SetFamily> Handlespace<F> {
         self.entries.get(r.slot as usize)?.as_ref()
     }
 
+    /// What the handlespace keeps about a live entry beside it.
+    fn state_of(&self, r: EntryRef) -> Option<&SlotState> {
+        self.slot_of(r).and_then(|s| self.state.get(s as usize))
+    }
+
+    /// The entry's scheduled timer and its deadline.
+    pub fn timer(&self, r: EntryRef) -> Option<(TimerKind, Time)> {
+        let kind = self.state_of(r)?.timer_kind()?;
+        let deadline = self.timers.scheduled(r.slot)?;
+        Some((kind, Time(deadline)))
+    }
+
+    /// Endpoint-unreachable reports counted against the entry so far.
+    pub fn unreachable_reports(&self, r: EntryRef) -> Option<u32> {
+        self.state_of(r).map(|st| u32::from(st.bad_reports))
+    }
+
+    /// Degradation accumulated by the entry since its last
+    /// (re-)registration.
+    pub fn degradation(&self, r: EntryRef) -> Option<u32> {
+        self.state_of(r).map(|st| st.degradation)
+    }
+
+    /// The sequence number ordering the entry among equal selection values.
+    pub fn sequence(&self, r: EntryRef) -> Option<u64> {
+        self.state_of(r).map(|st| st.seq)
+    }
+
     /// The entry of PE `pe` in pool `handle`.
     pub fn find(&self, handle: &PoolHandle, pe: PeId) -> Option<EntryRef> {
         let p = self.pool_idx(handle.as_bytes())?;
@@ -562,12 +592,7 @@ impl<F: SetFamily> Handlespace<F> {
             pe_id: reg.pe_id,
             home: reg.home,
             lifetime_ms: reg.lifetime_ms,
-            bad_reports: 0,
-            degradation: 0,
-            policy: reg.policy,
-            timer_kind: 0,
-            timer_deadline: 0,
-            seq,
+            policy: StoredPolicy::new(&reg.policy),
             cold,
         };
         let mut st = SlotState {
@@ -575,8 +600,12 @@ impl<F: SetFamily> Handlespace<F> {
             owner,
             member_pos,
             sel_value: 0,
-            credit: policy::wrr_weight(&reg.policy),
+            credit: policy::wrr_weight(&e.policy),
+            degradation: 0,
+            bad_reports: 0,
+            timer_kind: 0,
             key_seq: seq,
+            seq,
         };
         match &mut pool.sel {
             Selection::Ring { cursor } => {
@@ -635,8 +664,8 @@ impl<F: SetFamily> Handlespace<F> {
         e.cold.transport = reg.transport;
         e.cold.asap_transport = reg.asap_transport;
         e.cold.association = reg.association;
-        e.policy = reg.policy;
-        e.degradation = 0;
+        e.policy = StoredPolicy::new(&reg.policy);
+        st.degradation = 0;
         st.credit = policy::wrr_weight(&e.policy);
         let Some(pool) = self
             .pools
@@ -656,11 +685,11 @@ impl<F: SetFamily> Handlespace<F> {
                     );
                     // A PE whose value changes joins the end of its new
                     // tie group.
-                    e.seq = pool.next_seq;
+                    st.seq = pool.next_seq;
                     pool.next_seq += 1;
-                    st.key_seq = e.seq;
+                    st.key_seq = st.seq;
                     st.sel_value = v;
-                    ord.insert(&mut self.outside_links, sel_key(v, e.seq, slot));
+                    ord.insert(&mut self.outside_links, sel_key(v, st.seq, slot));
                 }
             }
             Selection::Weighted(fw) => {
@@ -837,8 +866,8 @@ impl<F: SetFamily> Handlespace<F> {
                     at = self.ring_next[at as usize];
                 }
                 *cursor = self.ring_next[first as usize];
-                if let Some(Some(e)) = self.entries.get_mut(first as usize) {
-                    e.seq = pool.next_seq;
+                if let Some(st) = self.state.get_mut(first as usize) {
+                    st.seq = pool.next_seq;
                     pool.next_seq += 1;
                 }
             }
@@ -879,26 +908,25 @@ impl<F: SetFamily> Handlespace<F> {
                     // exactly like the new one (later arrivals in its tie
                     // group get still larger sequence numbers), so the set
                     // and the slot state stay untouched.
-                    if let Some(Some(e)) = self.entries.get_mut(first as usize) {
-                        e.seq = seq;
-                    }
+                    let Some(st) = self.state.get_mut(first as usize) else {
+                        return h;
+                    };
+                    st.seq = seq;
                     let v = key_value(k);
                     if head[1].is_some_and(|k2| key_value(k2) == v) {
                         ord.remove(&mut self.outside_links, k);
                         ord.insert(&mut self.outside_links, sel_key(v, seq, first));
-                        if let Some(st) = self.state.get_mut(first as usize) {
-                            st.key_seq = seq;
-                        }
+                        st.key_seq = seq;
                     }
                     return h;
                 }
                 let (Some(Some(e)), Some(st)) = (
-                    self.entries.get_mut(first as usize),
+                    self.entries.get(first as usize),
                     self.state.get_mut(first as usize),
                 ) else {
                     return h;
                 };
-                e.seq = seq;
+                st.seq = seq;
                 let mut round = st.sel_value;
                 if t == PolicyType::WeightedRoundRobin {
                     if st.credit > 1 {
@@ -910,17 +938,17 @@ impl<F: SetFamily> Handlespace<F> {
                     }
                 }
                 if policy::degrades(t) {
-                    e.degradation = e
+                    st.degradation = st
                         .degradation
                         .saturating_add(policy::degradation_step(&e.policy));
                 }
-                let v = policy::ordered_value(&e.policy, e.degradation, round);
+                let v = policy::ordered_value(&e.policy, st.degradation, round);
                 let alone = head[1].is_none_or(|k2| key_value(k2) > v);
                 if v != st.sel_value || !alone {
                     ord.remove(&mut self.outside_links, k);
                     st.sel_value = v;
-                    st.key_seq = e.seq;
-                    ord.insert(&mut self.outside_links, sel_key(v, e.seq, first));
+                    st.key_seq = seq;
+                    ord.insert(&mut self.outside_links, sel_key(v, seq, first));
                 }
             }
             Selection::Uniform => {
@@ -956,8 +984,8 @@ impl<F: SetFamily> Handlespace<F> {
                     }
                 }
                 first = out[0].slot;
-                if let Some(Some(e)) = self.entries.get_mut(first as usize) {
-                    e.seq = pool.next_seq;
+                if let Some(st) = self.state.get_mut(first as usize) {
+                    st.seq = pool.next_seq;
                     pool.next_seq += 1;
                 }
             }
@@ -980,7 +1008,7 @@ impl<F: SetFamily> Handlespace<F> {
                     ) {
                         fw.set(
                             st.member_pos as usize,
-                            policy::weight(&e.policy, e.degradation),
+                            policy::weight(&e.policy, st.degradation),
                         );
                     }
                 }
@@ -989,18 +1017,18 @@ impl<F: SetFamily> Handlespace<F> {
                 }
                 first = out[0].slot;
                 if let (Some(Some(e)), Some(st)) = (
-                    self.entries.get_mut(first as usize),
-                    self.state.get(first as usize),
+                    self.entries.get(first as usize),
+                    self.state.get_mut(first as usize),
                 ) {
-                    e.seq = pool.next_seq;
+                    st.seq = pool.next_seq;
                     pool.next_seq += 1;
                     if policy::degrades(pool.policy) {
-                        e.degradation = e
+                        st.degradation = st
                             .degradation
                             .saturating_add(policy::degradation_step(&e.policy));
                         fw.set(
                             st.member_pos as usize,
-                            policy::weight(&e.policy, e.degradation),
+                            policy::weight(&e.policy, st.degradation),
                         );
                     }
                 }
@@ -1039,8 +1067,8 @@ impl<F: SetFamily> Handlespace<F> {
             return false;
         };
         self.timers.schedule(slot, deadline.0);
-        if let Some(Some(e)) = self.entries.get_mut(slot as usize) {
-            e.set_timer(Some((kind, deadline)));
+        if let Some(st) = self.state.get_mut(slot as usize) {
+            st.set_timer_kind(Some(kind));
         }
         true
     }
@@ -1050,8 +1078,8 @@ impl<F: SetFamily> Handlespace<F> {
         let Some(slot) = self.slot_of(r) else {
             return false;
         };
-        if let Some(Some(e)) = self.entries.get_mut(slot as usize) {
-            e.set_timer(None);
+        if let Some(st) = self.state.get_mut(slot as usize) {
+            st.set_timer_kind(None);
         }
         self.timers.cancel(slot)
     }
@@ -1086,10 +1114,13 @@ impl<F: SetFamily> Handlespace<F> {
                 break;
             };
             let entry = self.eref(slot);
-            let kind = match self.entries.get_mut(slot as usize) {
-                Some(Some(e)) => {
-                    let kind = e.timer().map_or(TimerKind::LifetimeExpiry, |t| t.0);
-                    e.set_timer(None);
+            let kind = match (
+                self.entries.get(slot as usize),
+                self.state.get_mut(slot as usize),
+            ) {
+                (Some(Some(_)), Some(st)) => {
+                    let kind = st.timer_kind().unwrap_or(TimerKind::LifetimeExpiry);
+                    st.set_timer_kind(None);
                     kind
                 }
                 _ => continue,
@@ -1260,18 +1291,30 @@ impl<F: SetFamily> Handlespace<F> {
             let end = start.saturating_add(max).min(len);
             let entries = self.entries.get(start..end).unwrap_or(&[]);
             let generations = self.generations.get(start..end).unwrap_or(&[]);
-            for (k, (e, generation)) in entries.iter().zip(generations).enumerate() {
+            // Four slots a step: reading an entry takes a handful of
+            // instructions, and a loop step per slot would add a third.
+            let mut visit = |slot: usize, e: &Option<PeEntry>, generation: u32| {
                 if let Some(e) = e {
-                    let slot = (start + k) as u32;
-                    f(
-                        EntryRef {
-                            slot,
-                            generation: *generation,
-                        },
-                        e,
-                    );
+                    let r = EntryRef {
+                        slot: slot as u32,
+                        generation,
+                    };
+                    f(r, e);
                     count += 1;
                 }
+            };
+            let mut quads = entries.chunks_exact(4);
+            let mut gens = generations.chunks_exact(4);
+            let mut slot = start;
+            for (es, gs) in (&mut quads).zip(&mut gens) {
+                for k in 0..4 {
+                    visit(slot + k, &es[k], gs[k]);
+                }
+                slot += 4;
+            }
+            for (e, g) in quads.remainder().iter().zip(gens.remainder()) {
+                visit(slot, e, *g);
+                slot += 1;
             }
             return SyncStep {
                 count,
@@ -1330,9 +1373,9 @@ impl<F: SetFamily> Handlespace<F> {
     pub fn report_unreachable(&mut self, r: EntryRef) -> Option<Unreachable> {
         let slot = self.slot_of(r)?;
         let max = self.config.max_bad_pe_reports;
-        let e = self.entries.get_mut(slot as usize)?.as_mut()?;
-        e.bad_reports = e.bad_reports.saturating_add(1);
-        let n = u32::from(e.bad_reports);
+        let st = self.state.get_mut(slot as usize)?;
+        st.bad_reports = st.bad_reports.saturating_add(1);
+        let n = u32::from(st.bad_reports);
         Some(if n >= max {
             Unreachable::ThresholdReached(n)
         } else {

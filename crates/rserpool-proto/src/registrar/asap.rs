@@ -285,7 +285,7 @@ impl<F: SetFamily> Registrar<F> {
                         .pool_entries(&h.pool_handle)
                         .next()
                         .and_then(|r| self.hs.entry(r))
-                        .map(|e| *e.policy()),
+                        .map(|e| e.policy()),
                 };
                 asap::HandleResolutionResponse {
                     pool_handle: h.pool_handle,

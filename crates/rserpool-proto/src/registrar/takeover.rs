@@ -225,7 +225,7 @@ impl<F: SetFamily> Registrar<F> {
             home: self.config.id,
             lifetime_ms: e.lifetime_ms(),
             transport: e.transport().clone(),
-            policy: *e.policy(),
+            policy: e.policy(),
             asap_transport: e.asap_transport().cloned(),
             association: Some(assoc),
         };

@@ -167,7 +167,7 @@ pub(super) fn pool_element(e: &PeEntry, with_asap: bool) -> PoolElement {
         home_server_id: e.home(),
         registration_life: i32::try_from(e.lifetime_ms()).unwrap_or(i32::MAX),
         user_transport: e.transport().clone(),
-        policy: *e.policy(),
+        policy: e.policy(),
         asap_transport: if with_asap {
             e.asap_transport().cloned()
         } else {

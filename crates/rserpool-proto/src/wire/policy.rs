@@ -235,66 +235,75 @@ impl Policy {
 
     /// Number of u32 value fields the wire carries for `t`.
     pub fn value_count(t: PolicyType) -> usize {
-        Policy::from_values(t, &[0; 4]).map_or(0, |p| p.values().1)
+        Policy::from_array(t, [0; 4]).values().1
     }
 
     /// Builds a policy from its type and wire values; `None` if `values`
     /// has fewer fields than the type needs. Extra fields are ignored.
     pub fn from_values(t: PolicyType, v: &[u32]) -> Option<Policy> {
+        let mut all = [0; 4];
+        let n = v.len().min(4);
+        all[..n].copy_from_slice(&v[..n]);
+        let p = Policy::from_array(t, all);
+        (v.len() >= p.values().1).then_some(p)
+    }
+
+    /// Builds a policy from its type and four values in wire order; the
+    /// values past what the type carries are ignored.
+    pub fn from_array(t: PolicyType, v: [u32; 4]) -> Policy {
         use Policy as P;
         use PolicyType as T;
-        let g = |i: usize| v.get(i).copied();
-        Some(match t {
+        match t {
             T::RoundRobin => P::RoundRobin,
             T::Random => P::Random,
-            T::WeightedRoundRobin => P::WeightedRoundRobin { weight: g(0)? },
-            T::WeightedRandom => P::WeightedRandom { weight: g(0)? },
-            T::Priority => P::Priority { priority: g(0)? },
-            T::LeastUsed => P::LeastUsed { load: g(0)? },
-            T::RandomizedLeastUsed => P::RandomizedLeastUsed { load: g(0)? },
+            T::WeightedRoundRobin => P::WeightedRoundRobin { weight: v[0] },
+            T::WeightedRandom => P::WeightedRandom { weight: v[0] },
+            T::Priority => P::Priority { priority: v[0] },
+            T::LeastUsed => P::LeastUsed { load: v[0] },
+            T::RandomizedLeastUsed => P::RandomizedLeastUsed { load: v[0] },
             T::LeastUsedDegradation => P::LeastUsedDegradation {
-                load: g(0)?,
-                degradation: g(1)?,
+                load: v[0],
+                degradation: v[1],
             },
             T::PriorityLeastUsed => P::PriorityLeastUsed {
-                load: g(0)?,
-                degradation: g(1)?,
+                load: v[0],
+                degradation: v[1],
             },
             T::RandomizedPriorityLeastUsed => P::RandomizedPriorityLeastUsed {
-                load: g(0)?,
-                degradation: g(1)?,
+                load: v[0],
+                degradation: v[1],
             },
             T::RandomizedLeastUsedDegradation => P::RandomizedLeastUsedDegradation {
-                load: g(0)?,
-                degradation: g(1)?,
+                load: v[0],
+                degradation: v[1],
             },
             T::PriorityLeastUsedDegradation => P::PriorityLeastUsedDegradation {
-                load: g(0)?,
-                degradation: g(1)?,
+                load: v[0],
+                degradation: v[1],
             },
             T::RandomizedPriorityLeastUsedDegradation => {
                 P::RandomizedPriorityLeastUsedDegradation {
-                    load: g(0)?,
-                    degradation: g(1)?,
+                    load: v[0],
+                    degradation: v[1],
                 }
             }
             T::WeightedRandomDpf => P::WeightedRandomDpf {
-                weight: g(0)?,
-                weight_dpf: g(1)?,
-                distance: g(2)?,
+                weight: v[0],
+                weight_dpf: v[1],
+                distance: v[2],
             },
             T::LeastUsedDpf => P::LeastUsedDpf {
-                load: g(0)?,
-                load_dpf: g(1)?,
-                distance: g(2)?,
+                load: v[0],
+                load_dpf: v[1],
+                distance: v[2],
             },
             T::LeastUsedDegradationDpf => P::LeastUsedDegradationDpf {
-                load: g(0)?,
-                degradation: g(1)?,
-                load_dpf: g(2)?,
-                distance: g(3)?,
+                load: v[0],
+                degradation: v[1],
+                load_dpf: v[2],
+                distance: v[3],
             },
-        })
+        }
     }
 
     /// The load value of adaptive policies (0 for the others).
