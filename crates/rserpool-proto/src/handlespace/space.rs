@@ -9,7 +9,7 @@ use foldhash::fast::RandomState;
 
 use super::checksum::{self, Checksum, ChecksumSum};
 use super::entry::{
-    AssocId, Cold, EntryRef, PeEntry, Registration, SlotState, StoredPolicy, TimerKind,
+    AssocId, Cold, EntryRef, Hot, PeEntry, Registration, SlotState, StoredPolicy, TimerKind,
 };
 use super::error::{HsError, Resource};
 use super::fenwick::Fenwick;
@@ -125,7 +125,7 @@ struct Pool<F: SetFamily> {
     policy: PolicyType,
     transport: TransportKind,
     transport_use: TransportUse,
-    /// Dense array of the pool's slots (`PeEntry::member_pos` indexes it).
+    /// Dense array of the pool's slots (`SlotState::member_pos` indexes it).
     members: Vec<u32>,
     sel: Selection<F>,
     next_seq: u64,
@@ -151,7 +151,9 @@ struct AssocSet {
 /// same code runs on each ordered-set implementation.
 pub struct Handlespace<F: SetFamily = BTreeFamily> {
     config: Config,
-    entries: Vec<Option<PeEntry>>,
+    entries: Vec<Option<Hot>>,
+    /// The cold part of each slot's entry; stale in free slots.
+    cold: Vec<Cold>,
     generations: Vec<u32>,
     /// Set bookkeeping per slot (see [`SlotState`]).
     state: Vec<SlotState>,
@@ -173,10 +175,6 @@ pub struct Handlespace<F: SetFamily = BTreeFamily> {
     outside_links: Links,
     timers: Wheel,
     total: ChecksumSum,
-    /// Out-of-line parts of removed entries: the boxes themselves are what
-    /// is reused, so they stay boxed.
-    #[allow(clippy::vec_box)]
-    spare_cold: Vec<Box<Cold>>,
 }
 
 impl<F: SetFamily> Default for Handlespace<F> {
@@ -207,6 +205,7 @@ impl<F: SetFamily> Handlespace<F> {
         Handlespace {
             config,
             entries: Vec::new(),
+            cold: Vec::new(),
             generations: Vec::new(),
             state: Vec::new(),
             free_slots: Vec::new(),
@@ -225,7 +224,6 @@ impl<F: SetFamily> Handlespace<F> {
             outside_links: Links::default(),
             timers: Wheel::default(),
             total: ChecksumSum::EMPTY,
-            spare_cold: Vec::new(),
         }
     }
 
@@ -253,7 +251,7 @@ impl<F: SetFamily> Handlespace<F> {
     /// heap data of SCTP address lists, allocator overhead or index
     /// overhead.
     pub fn bytes_per_entry() -> usize {
-        std::mem::size_of::<Option<PeEntry>>()
+        std::mem::size_of::<Option<Hot>>()
             + std::mem::size_of::<Cold>()
             + std::mem::size_of::<SlotState>()
             + 2 * 4 // outside-list links
@@ -291,11 +289,18 @@ impl<F: SetFamily> Handlespace<F> {
 
     /// The entry `r` refers to, if it still exists.
     #[inline]
-    pub fn entry(&self, r: EntryRef) -> Option<&PeEntry> {
+    pub fn entry(&self, r: EntryRef) -> Option<PeEntry<'_>> {
         if self.generations.get(r.slot as usize) != Some(&r.generation) {
             return None;
         }
-        self.entries.get(r.slot as usize)?.as_ref()
+        self.view(r.slot)
+    }
+
+    #[inline]
+    fn view(&self, slot: u32) -> Option<PeEntry<'_>> {
+        let hot = self.entries.get(slot as usize)?.as_ref()?;
+        let cold = self.cold.get(slot as usize)?;
+        Some(PeEntry { hot, cold })
     }
 
     /// What the handlespace keeps about a live entry beside it.
@@ -333,7 +338,7 @@ impl<F: SetFamily> Handlespace<F> {
         Some(self.eref(slot))
     }
 
-    pub fn get(&self, handle: &PoolHandle, pe: PeId) -> Option<&PeEntry> {
+    pub fn get(&self, handle: &PoolHandle, pe: PeId) -> Option<PeEntry<'_>> {
         self.find(handle, pe).and_then(|r| self.entry(r))
     }
 
@@ -548,12 +553,17 @@ impl<F: SetFamily> Handlespace<F> {
         i
     }
 
-    fn alloc_slot(&mut self) -> u32 {
+    /// A free slot, its cold part set to `cold`.
+    fn alloc_slot(&mut self, cold: Cold) -> u32 {
         if let Some(s) = self.free_slots.pop() {
+            if let Some(c) = self.cold.get_mut(s as usize) {
+                *c = cold;
+            }
             return s;
         }
         let s = self.entries.len() as u32;
         self.entries.push(None);
+        self.cold.push(cold);
         self.generations.push(0);
         self.state.push(SlotState::default());
         self.ring_prev.push(NIL);
@@ -565,7 +575,12 @@ impl<F: SetFamily> Handlespace<F> {
     }
 
     fn insert_entry(&mut self, p: u32, reg: Registration) -> u32 {
-        let slot = self.alloc_slot();
+        let association = reg.association;
+        let slot = self.alloc_slot(Cold {
+            association,
+            transport: reg.transport,
+            asap_transport: reg.asap_transport,
+        });
         let owner = self.owner_of(reg.home);
         let Some(pool) = self.pools.get_mut(p as usize).and_then(Option::as_mut) else {
             return slot;
@@ -575,25 +590,11 @@ impl<F: SetFamily> Handlespace<F> {
         let member_pos = pool.members.len() as u32;
         pool.members.push(slot);
         let part = checksum::pe_part(pool.handle_sum, reg.pe_id);
-        let association = reg.association;
-        let fresh = Cold {
-            association,
-            transport: reg.transport,
-            asap_transport: reg.asap_transport,
-        };
-        let cold = match self.spare_cold.pop() {
-            Some(mut b) => {
-                *b = fresh;
-                b
-            }
-            None => Box::new(fresh),
-        };
-        let e = PeEntry {
+        let e = Hot {
             pe_id: reg.pe_id,
             home: reg.home,
             lifetime_ms: reg.lifetime_ms,
             policy: StoredPolicy::new(&reg.policy),
-            cold,
         };
         let mut st = SlotState {
             pool: p,
@@ -653,17 +654,18 @@ impl<F: SetFamily> Handlespace<F> {
     }
 
     fn update_entry(&mut self, slot: u32, reg: Registration) {
-        let (Some(Some(e)), Some(st)) = (
+        let (Some(Some(e)), Some(st), Some(cold)) = (
             self.entries.get_mut(slot as usize),
             self.state.get_mut(slot as usize),
+            self.cold.get_mut(slot as usize),
         ) else {
             return;
         };
-        let old_assoc = e.cold.association;
+        let old_assoc = cold.association;
         e.lifetime_ms = reg.lifetime_ms;
-        e.cold.transport = reg.transport;
-        e.cold.asap_transport = reg.asap_transport;
-        e.cold.association = reg.association;
+        cold.transport = reg.transport;
+        cold.asap_transport = reg.asap_transport;
+        cold.association = reg.association;
         e.policy = StoredPolicy::new(&reg.policy);
         st.degradation = 0;
         st.credit = policy::wrr_weight(&e.policy);
@@ -798,10 +800,9 @@ impl<F: SetFamily> Handlespace<F> {
         o.count -= 1;
         o.sum.sub(part);
         self.total.sub(part);
-        if let Some(a) = e.cold.association {
+        if let Some(a) = self.cold.get(slot as usize).and_then(|c| c.association) {
             self.unlink_assoc(a, slot);
         }
-        self.spare_cold.push(e.cold);
         self.generations[slot as usize] = self.generations[slot as usize].wrapping_add(1);
         self.free_slots.push(slot);
         self.len -= 1;
@@ -1263,7 +1264,7 @@ impl<F: SetFamily> Handlespace<F> {
         from: SyncCursor,
         owner: Option<ServerId>,
         max: usize,
-        mut f: impl FnMut(EntryRef, &PeEntry),
+        mut f: impl FnMut(EntryRef, PeEntry<'_>),
     ) -> SyncStep {
         let owner_idx = match owner {
             None => None,
@@ -1291,30 +1292,30 @@ impl<F: SetFamily> Handlespace<F> {
             let end = start.saturating_add(max).min(len);
             let entries = self.entries.get(start..end).unwrap_or(&[]);
             let generations = self.generations.get(start..end).unwrap_or(&[]);
+            let colds = self.cold.get(start..end).unwrap_or(&[]);
             // Four slots a step: reading an entry takes a handful of
             // instructions, and a loop step per slot would add a third.
-            let mut visit = |slot: usize, e: &Option<PeEntry>, generation: u32| {
-                if let Some(e) = e {
+            let mut visit = |slot: usize, e: &Option<Hot>, generation: u32, cold: &Cold| {
+                if let Some(hot) = e {
                     let r = EntryRef {
                         slot: slot as u32,
                         generation,
                     };
-                    f(r, e);
+                    f(r, PeEntry { hot, cold });
                     count += 1;
                 }
             };
-            let mut quads = entries.chunks_exact(4);
-            let mut gens = generations.chunks_exact(4);
-            let mut slot = start;
-            for (es, gs) in (&mut quads).zip(&mut gens) {
-                for k in 0..4 {
-                    visit(slot + k, &es[k], gs[k]);
+            let n = entries.len().min(generations.len()).min(colds.len());
+            let (entries, generations, colds) = (&entries[..n], &generations[..n], &colds[..n]);
+            let mut k = 0;
+            while k + 4 <= n {
+                for j in k..k + 4 {
+                    visit(start + j, &entries[j], generations[j], &colds[j]);
                 }
-                slot += 4;
+                k += 4;
             }
-            for (e, g) in quads.remainder().iter().zip(gens.remainder()) {
-                visit(slot, e, *g);
-                slot += 1;
+            for j in k..n {
+                visit(start + j, &entries[j], generations[j], &colds[j]);
             }
             return SyncStep {
                 count,
@@ -1323,9 +1324,10 @@ impl<F: SetFamily> Handlespace<F> {
         }
         let entries = self.entries.get(start..).unwrap_or(&[]);
         let generations = self.generations.get(start..).unwrap_or(&[]);
-        let slots = entries.iter().zip(generations).enumerate();
-        for (k, (e, generation)) in slots {
-            let Some(e) = e else { continue };
+        let colds = self.cold.get(start..).unwrap_or(&[]);
+        let slots = entries.iter().zip(generations).zip(colds).enumerate();
+        for (k, ((e, generation), cold)) in slots {
+            let Some(hot) = e else { continue };
             let slot = start + k;
             if let Some(o) = owner_idx {
                 if self.state.get(slot).is_none_or(|st| st.owner != o) {
@@ -1337,7 +1339,7 @@ impl<F: SetFamily> Handlespace<F> {
                     slot: slot as u32,
                     generation: *generation,
                 },
-                e,
+                PeEntry { hot, cold },
             );
             count += 1;
             if count == max {
@@ -1394,15 +1396,13 @@ impl<F: SetFamily> Handlespace<F> {
     pub fn remove_association(
         &mut self,
         a: AssocId,
-        mut f: impl FnMut(&PoolHandle, &PeEntry),
+        mut f: impl FnMut(&PoolHandle, PeEntry<'_>),
     ) -> usize {
         let mut at = self.assocs.get(&a).map_or(NIL, |s| s.head);
         let mut n = 0;
         while at != NIL {
             let next = self.assoc_links.next(at);
-            if let (Some(Some(e)), Some(st)) =
-                (self.entries.get(at as usize), self.state.get(at as usize))
-            {
+            if let (Some(e), Some(st)) = (self.view(at), self.state.get(at as usize)) {
                 if let Some(p) = self.pool(st.pool) {
                     f(&p.handle, e);
                 }

@@ -196,12 +196,21 @@ impl<F: SetFamily> Registrar<F> {
         let Some(pool) = self.hs.pool_handle_of(r).cloned() else {
             return;
         };
-        let Some(e) = self.hs.entry(r).cloned() else {
+        let home = self.config.id;
+        let Some(mut reg) = self.hs.entry(r).map(|e| Registration {
+            pe_id: e.pe_id(),
+            home,
+            lifetime_ms: e.lifetime_ms(),
+            transport: e.transport().clone(),
+            policy: e.policy(),
+            asap_transport: e.asap_transport().cloned(),
+            association: None,
+        }) else {
             return;
         };
-        let to = match e.asap_transport() {
+        let to = match &reg.asap_transport {
             Some(t) if !util::socket_addrs(t).is_empty() => util::socket_addrs(t),
-            _ => util::socket_addrs(e.transport()),
+            _ => util::socket_addrs(&reg.transport),
         };
         if to.is_empty() {
             self.remove_entry(r, RemovalReason::PeerDown);
@@ -220,15 +229,7 @@ impl<F: SetFamily> Registrar<F> {
                 a
             }
         };
-        let reg = Registration {
-            pe_id: e.pe_id(),
-            home: self.config.id,
-            lifetime_ms: e.lifetime_ms(),
-            transport: e.transport().clone(),
-            policy: e.policy(),
-            asap_transport: e.asap_transport().cloned(),
-            association: Some(assoc),
-        };
+        reg.association = Some(assoc);
         if self.hs.register(&pool, reg).is_err() {
             return;
         }

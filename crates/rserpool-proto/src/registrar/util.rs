@@ -161,7 +161,7 @@ pub(super) fn socket_addrs(t: &TransportParam) -> Vec<SocketAddr> {
 
 /// A stored entry as a Pool Element parameter; the ASAP transport goes
 /// only into ENRP messages (as RSPLIB does).
-pub(super) fn pool_element(e: &PeEntry, with_asap: bool) -> PoolElement {
+pub(super) fn pool_element(e: PeEntry<'_>, with_asap: bool) -> PoolElement {
     PoolElement {
         pe_id: e.pe_id(),
         home_server_id: e.home(),
