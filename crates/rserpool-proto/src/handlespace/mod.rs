@@ -2,9 +2,10 @@
 //! (paper section 3), built for speed.
 //!
 //! One [`Handlespace`] holds all pools. It is I/O-free: time ([`Time`]) and
-//! randomness ([`Rng`]) are handed in. Entries live in one slab with stable
-//! slots (64 bytes each; transports sit out of line in reused boxes, set
-//! bookkeeping in a parallel array); each job has its own structure:
+//! randomness ([`Rng`]) are handed in. Entries live in slabs with stable
+//! slots: a 32-byte hot part (what a traversal reads), the cold part
+//! (transports, association) and the slot state (set bookkeeping,
+//! selection state) in parallel arrays; each job has its own structure:
 //! - pools by handle, entries by (pool, PE ID): keyed hash maps;
 //! - round robin: an O(1) ring; random: a dense member array; weighted
 //!   random and randomized least used: a Fenwick tree of weights over it;
