@@ -145,8 +145,12 @@ impl<F: SetFamily> Registrar<F> {
         let asap_transport = pe
             .asap_transport
             .and_then(|t| fill_addresses(t, remote.map(|r| r.ip())))
+            .and_then(util::registrator_transport)
             .or_else(|| {
-                remote.map(|r| util::asap_transport_of(r, self.config.asap_transport.as_ref()))
+                let a = self.assocs.get(&assoc)?;
+                let r = a.remote?;
+                let own = self.config.asap_transport.as_ref();
+                Some(util::asap_transport_of(r, &a.remote_addrs, own))
             });
         let me = self.config.id;
 

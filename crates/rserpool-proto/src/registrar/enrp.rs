@@ -1,6 +1,8 @@
 //! The ENRP peer (RFC 5353): peer associations, PRESENCE and liveness,
 //! message dispatch, peer lists and multicast discovery.
 
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 
 use super::asap::{Reply, decode_reply};
@@ -11,8 +13,8 @@ use crate::handlespace::Time;
 use crate::handlespace::set::SetFamily;
 use crate::wire::enrp::{self, EnrpMessage, UpdateAction, msg_type};
 use crate::wire::{
-    DecodeError, OperationError, PoolElement, PoolHandle, ServerId, ServerInformation,
-    TransportParam,
+    CauseInfo, DecodeError, Message, OperationError, PoolElement, PoolHandle, Protocol, ServerId,
+    ServerInformation, TransportParam,
 };
 
 use super::state::Conn;
@@ -63,6 +65,9 @@ impl<F: SetFamily> Registrar<F> {
     ) {
         let peers: Vec<(ServerId, ConnId)> = self.peers().collect();
         for (id, conn) in peers {
+            if action == UpdateAction::AddPe && self.refused_by(id, pool, &pe) {
+                continue;
+            }
             let m = enrp::HandleUpdate {
                 takeover_suggested: false,
                 sender: self.config.id,
@@ -291,8 +296,17 @@ impl<F: SetFamily> Registrar<F> {
     }
 
     fn enrp_message(&mut self, now: Time, conn: ConnId, m: EnrpMessage) {
-        let sender = m.sender();
-        let receiver = m.receiver();
+        let mut sender = m.sender();
+        let mut receiver = m.receiver();
+        let peer = self.conns.get(&conn).and_then(|c| c.peer);
+        if matches!(m, EnrpMessage::Error(_))
+            && sender == self.config.id
+            && peer.is_some_and(|p| p == receiver)
+        {
+            // RSPLIB answers with the IDs of the message it refuses, so
+            // its Error names us as the sender and itself as the receiver.
+            std::mem::swap(&mut sender, &mut receiver);
+        }
         if sender == self.config.id || sender.0 == 0 {
             let d = format!("{} with sender ID {sender}", m.type_name());
             self.protocol_error(conn, d);
@@ -307,7 +321,6 @@ impl<F: SetFamily> Registrar<F> {
             self.on_presence(now, conn, p);
             return;
         }
-        let peer = self.conns.get(&conn).and_then(|c| c.peer);
         if peer != Some(sender) || self.peers.get(&sender).is_none_or(|p| p.conn != conn) {
             let d = format!("{} from {sender} before its PRESENCE", m.type_name());
             self.protocol_error(conn, d);
@@ -346,12 +359,46 @@ impl<F: SetFamily> Registrar<F> {
                 self.on_init_takeover_ack(sender, t.target_server_id)
             }
             EnrpMessage::TakeoverServer(t) => self.on_takeover_server(sender, t.target_server_id),
-            EnrpMessage::Error(e) => {
-                let causes: Vec<&str> = e.error.causes.iter().map(|c| c.code.name()).collect();
-                let d = format!("ERROR from {sender}: {}", causes.join(", "));
-                self.protocol_error(conn, d);
+            EnrpMessage::Error(e) => self.on_peer_error(sender, e.error),
+        }
+    }
+
+    /// A peer refused something we sent. The causes are reported; a Handle
+    /// Update it returns (cause Unrecognized Message, or a cause carrying
+    /// the message) marks that PE as refused by this peer, so that it is
+    /// not sent again until it changes. RSPLIB's Errors carry no info: the
+    /// registrator transports sent follow its rules so that it has none to
+    /// send (see `util::registrator_transport`).
+    fn on_peer_error(&mut self, peer: ServerId, error: OperationError) {
+        let mut refused = Vec::new();
+        for c in &error.causes {
+            let info = c.decode_info(Protocol::Enrp, &self.config.decode);
+            if let Ok(CauseInfo::Message(d)) = info {
+                if let Message::Enrp(EnrpMessage::HandleUpdate(u)) = d.message {
+                    refused.push((u.pool_handle, u.pool_element));
+                }
             }
         }
+        let mut pes = Vec::new();
+        if let Some(p) = self.peers.get_mut(&peer) {
+            for (pool, pe) in refused {
+                pes.push((pool.clone(), pe.pe_id));
+                p.rejected.insert((pool, pe.pe_id), fingerprint(&pe));
+            }
+        }
+        self.event(Event::PeerError {
+            peer,
+            causes: error.causes.iter().map(|c| c.code).collect(),
+            refused: pes,
+        });
+    }
+
+    /// Whether `peer` refused this very Pool Element before.
+    pub(super) fn refused_by(&self, peer: ServerId, pool: &PoolHandle, pe: &PoolElement) -> bool {
+        self.peers.get(&peer).is_some_and(|p| {
+            !p.rejected.is_empty()
+                && p.rejected.get(&(pool.clone(), pe.pe_id)) == Some(&fingerprint(pe))
+        })
     }
 
     pub(super) fn heard(&mut self, now: Time, id: ServerId) {
@@ -467,6 +514,7 @@ impl<F: SetFamily> Registrar<F> {
                 announced: None,
                 request: None,
                 serving: None,
+                rejected: BTreeMap::new(),
             },
         );
         self.suspects.remove(&id);
@@ -590,4 +638,12 @@ impl<F: SetFamily> Registrar<F> {
         let m = self.presence(id, false);
         self.send_to_peer(id, m);
     }
+}
+
+/// A stable digest of a Pool Element as sent (the same in every process,
+/// so a simulated run replays).
+fn fingerprint(pe: &PoolElement) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    pe.hash(&mut h);
+    h.finish()
 }

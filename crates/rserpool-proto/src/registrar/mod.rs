@@ -46,12 +46,12 @@ mod takeover;
 mod util;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::handlespace::set::{BTreeFamily, SetFamily};
 use crate::handlespace::{AssocId, DueTimer, EntryRef, Handlespace, Time, Xoshiro256};
-use crate::wire::{DecodeOptions, PeId, PoolHandle, ServerId, TransportParam};
+use crate::wire::{DecodeOptions, ErrorCauseCode, PeId, PoolHandle, ServerId, TransportParam};
 
 pub use asap::MAX_POOL_HANDLE_LEN;
 use state::{Assoc, Conn, Peer, StaticPeer, SyncState, Takeover};
@@ -228,6 +228,14 @@ pub enum Event {
         assoc: AssocId,
         what: &'static str,
     },
+    /// A peer answered with an ENRP Error: its causes, and the PEs it
+    /// refused where the Error names them (these are not sent to it again
+    /// until they change).
+    PeerError {
+        peer: ServerId,
+        causes: Vec<ErrorCauseCode>,
+        refused: Vec<(PoolHandle, PeId)>,
+    },
 }
 
 /// Where a message came from.
@@ -403,6 +411,18 @@ impl<F: SetFamily> Registrar<F> {
             self.assocs.insert(a, Assoc::accepted(remote));
         }
         a
+    }
+
+    /// All addresses of a multi-homed association's remote endpoint (over
+    /// SCTP, as the kernel reports them), so that the PE's ASAP transport
+    /// forwarded to peers lists every one, as RSPLIB's does. Without this
+    /// call the address the association was accepted from stands alone.
+    pub fn asap_remote_addresses(&mut self, assoc: AssocId, addrs: &[IpAddr]) {
+        if let Some(a) = self.assocs.get_mut(&assoc) {
+            a.remote_addrs.clear();
+            a.remote_addrs
+                .extend(addrs.iter().take(util::MAX_REGISTRATOR_ADDRESSES).copied());
+        }
     }
 
     /// One complete ASAP message from an association.

@@ -94,6 +94,7 @@ impl<F: SetFamily> Registrar<F> {
         let mut size = HTR_OVERHEAD;
         let mut next = Some(cursor);
         let mut count = 0;
+        let refusals = !p.rejected.is_empty();
         // One entry at a time, so that a block also stops before it
         // outgrows the 16-bit message length.
         while let Some(at) = next {
@@ -106,6 +107,9 @@ impl<F: SetFamily> Registrar<F> {
                     return;
                 };
                 let pe = pool_element(e, true);
+                if refusals && self.refused_by(id, h, &pe) {
+                    return;
+                }
                 size += util::pool_element_size(&pe);
                 match pools.last_mut() {
                     Some(last) if &last.pool_handle == h => last.pool_elements.push(pe),
@@ -251,7 +255,7 @@ impl<F: SetFamily> Registrar<F> {
             lifetime_ms,
             transport: pe.user_transport,
             policy: pe.policy,
-            asap_transport: pe.asap_transport,
+            asap_transport: pe.asap_transport.and_then(util::registrator_transport),
             association: None,
         };
         match self.hs.register(pool, reg) {

@@ -53,7 +53,7 @@ pub use error::{DecodeError, Location};
 pub use ids::{PeId, PoolHandle, ServerId};
 pub use param::{
     CauseInfoKind, ErrorCause, ErrorCauseCode, OperationError, Parameter, PoolElement,
-    RawParameter, ServerInformation, UnknownAction, param_type,
+    RawParameter, ServerInformation, UnknownAction, param_type, rsplib_cause_name,
 };
 pub use policy::{Policy, PolicyType};
 pub use transport::{AddressList, TransportKind, TransportParam, TransportUse};
