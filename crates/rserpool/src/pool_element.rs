@@ -380,17 +380,25 @@ impl ServerSession {
     }
 }
 
-/// The user transport a PE registers for its data listener.
+/// The user transport a PE registers for its data listener: data plus
+/// control, as pool users exchange cookies and business cards on it.
 fn user_transport(carrier: Carrier, addr: SocketAddr) -> TransportParam {
+    transport(carrier, addr, TransportUse::DataPlusControl)
+}
+
+/// A transport parameter for one endpoint of this PE. Its ASAP (control)
+/// endpoint is named with Transport Use DATA ONLY: RSPLIB rejects a
+/// registrator transport marked DATA plus CONTROL.
+fn transport(carrier: Carrier, addr: SocketAddr, transport_use: TransportUse) -> TransportParam {
     match carrier {
         Carrier::Tcp => TransportParam::Tcp {
             port: addr.port(),
-            transport_use: TransportUse::DataPlusControl,
+            transport_use,
             address: addr.ip(),
         },
         Carrier::Sctp => TransportParam::Sctp {
             port: addr.port(),
-            transport_use: TransportUse::DataPlusControl,
+            transport_use,
             addresses: AddressList::from_slice(&[addr.ip()]),
         },
     }
@@ -426,7 +434,7 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
     pe_cfg.pe_id = cfg.pe_id;
     // Named in the registration, so a registrar that takes this PE over
     // knows where to connect, whatever port the association came from.
-    pe_cfg.asap_transport = Some(user_transport(carrier, control_addr));
+    pe_cfg.asap_transport = Some(transport(carrier, control_addr, TransportUse::DataOnly));
 
     let (tx, rx) = mpsc::channel::<Input>(1024);
     let (alive, alive_rx) = watch::channel(true);

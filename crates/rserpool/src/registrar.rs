@@ -401,6 +401,9 @@ impl Driver {
                     .peer_addr()
                     .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
                 let id = self.registrar.asap_accepted(now, remote);
+                if a.peer_addresses().len() > 1 {
+                    self.registrar.asap_remote_addresses(id, a.peer_addresses());
+                }
                 debug!(assoc = id, %remote, "ASAP association up");
                 let link = self.spawn_link(
                     a,
@@ -818,6 +821,22 @@ fn log_event(e: &Event) {
             warn!(?from, answered, closed, "protocol error: {detail}")
         }
         Event::RateLimited { assoc, what } => debug!(assoc, what, "rate limited"),
+        Event::PeerError {
+            peer,
+            causes,
+            refused,
+        } => {
+            let names: Vec<String> = causes
+                .iter()
+                .map(|c| format!("{} ({:#06x})", c.name(), c.code()))
+                .collect();
+            warn!(
+                %peer,
+                refused = refused.len(),
+                "peer answered with ENRP Error: {}",
+                names.join(", ")
+            )
+        }
     }
 }
 

@@ -42,6 +42,7 @@ pub fn spawn<I: Send + 'static>(
     let Association {
         mut reader,
         mut writer,
+        ..
     } = a;
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(queue);
     let reader = tokio::spawn(async move {

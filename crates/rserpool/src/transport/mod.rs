@@ -13,7 +13,7 @@ use framing::{Deframer, FramingError};
 use socket2::{Domain, Socket, Type};
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -258,13 +258,24 @@ pub(crate) async fn connect_socket(sock: Socket, remote: SocketAddr) -> io::Resu
 pub struct Association {
     pub reader: AssocReader,
     pub writer: AssocWriter,
+    /// Every address of a multi-homed remote endpoint (SCTP); empty over TCP.
+    peer_addrs: Vec<IpAddr>,
 }
+
+/// The most remote addresses of one association kept (RSPLIB's limit for a
+/// transport parameter).
+const MAX_PEER_ADDRESSES: usize = 128;
 
 impl Association {
     fn new(stream: TcpStream, carrier: Carrier, max_message_size: usize) -> Association {
         let peer = stream.peer_addr().ok();
+        let peer_addrs = match carrier {
+            Carrier::Sctp => sctp::peer_addresses(&stream, MAX_PEER_ADDRESSES).unwrap_or_default(),
+            Carrier::Tcp => Vec::new(),
+        };
         let (r, w) = stream.into_split();
         Association {
+            peer_addrs,
             reader: AssocReader {
                 inner: r,
                 deframer: Deframer::new(max_message_size),
@@ -285,6 +296,17 @@ impl Association {
 
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.reader.peer
+    }
+
+    /// The local address the association leaves from.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.reader.inner.local_addr()
+    }
+
+    /// All addresses of the remote endpoint where the transport knows more
+    /// than one (SCTP multi-homing); empty otherwise.
+    pub fn peer_addresses(&self) -> &[IpAddr] {
+        &self.peer_addrs
     }
 
     pub async fn send(&mut self, message: &[u8]) -> io::Result<()> {
