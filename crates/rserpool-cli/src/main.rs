@@ -9,6 +9,7 @@ mod monitor;
 mod pe;
 mod pu;
 mod registrar;
+mod resolve;
 
 use clap::{Parser, Subcommand};
 
@@ -37,6 +38,8 @@ enum Command {
     Pe(Box<pe::Args>),
     /// A terminal pool user: stdin lines to the pool, replies to stdout.
     Pu(Box<pu::Args>),
+    /// One handle resolution: the PEs a registrar hands out for a pool.
+    Resolve(resolve::Args),
     /// Everything on loopback, with failures injected and narrated (about 35 s).
     Demo(demo::Args),
     /// Measure throughput (run a release build).
@@ -61,6 +64,7 @@ fn main() {
         Command::Monitor(args) => std::process::exit(monitor::run(&args)),
         Command::Pe(args) => std::process::exit(pe::run(&args)),
         Command::Pu(args) => std::process::exit(pu::run(&args)),
+        Command::Resolve(args) => std::process::exit(resolve::run(&args)),
         Command::Demo(args) => std::process::exit(demo::run(&args)),
         Command::Bench { command } => {
             if let Err(e) = bench::run(command) {

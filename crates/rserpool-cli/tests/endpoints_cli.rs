@@ -138,3 +138,69 @@ fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn resolve_prints_the_pools_pes_and_fails_on_an_unknown_pool() {
+    let mut pr = spawn(&[
+        "registrar",
+        "--asap",
+        "127.0.0.1:0",
+        "--enrp",
+        "127.0.0.1:0",
+        "--announce",
+        "false",
+        "--transport",
+        "tcp",
+    ]);
+    let pr_out = lines(pr.0.stdout.take().unwrap());
+    let asap = line_where(&pr_out, |l| l.starts_with("ASAP "))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut pe = spawn(&[
+        "pe",
+        "--pool",
+        "cli-resolve",
+        "--registrar",
+        &asap,
+        "--transport",
+        "tcp",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let pe_out = lines(pe.0.stdout.take().unwrap());
+    let pe_line = line_where(&pe_out, |l| l.starts_with("PE "));
+    let pe_id = pe_line.split(' ').nth(1).unwrap().to_string();
+    let resolve = |pool: &str| {
+        Command::new(BIN)
+            .args(["resolve", "--pool", pool, "--registrar", &asap])
+            .args(["--transport", "tcp", "--timeout-ms", "5000"])
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap()
+    };
+    // The registration may still be on its way: ask until it is there.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let out = loop {
+        let out = resolve("cli-resolve");
+        if out.status.success() || std::time::Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout.starts_with(&format!("PE {pe_id} ")),
+        "{stdout:?} should name {pe_id}"
+    );
+    let unknown = resolve("no-such-pool");
+    assert_eq!(unknown.status.code(), Some(1), "{unknown:?}");
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(stderr.contains("Unknown Pool Handle"), "{stderr:?}");
+    assert!(
+        !stderr.contains("OperationError"),
+        "no Debug text: {stderr:?}"
+    );
+}
