@@ -58,6 +58,9 @@ struct Monitor {
     limit: Duration,
 }
 
+/// How long a new probe may take to be accepted as a peer.
+const CONNECT_LIMIT: Duration = Duration::from_secs(5);
+
 impl Monitor {
     fn new(mode: TransportMode, limit: Duration) -> Monitor {
         Monitor {
@@ -93,10 +96,14 @@ impl Monitor {
                 let start = Instant::now();
                 let mut probe = match probe {
                     Some(p) => p,
-                    None => match crate::dump::connect(address, mode, limit).await {
-                        Ok(p) => p,
-                        Err(e) => return (address, None, Err(e.to_string())),
-                    },
+                    // Introducing itself can take a second more than a
+                    // refresh (see `probe::PLAIN_PRESENCE_WAIT`).
+                    None => {
+                        match crate::dump::connect(address, mode, limit.max(CONNECT_LIMIT)).await {
+                            Ok(p) => p,
+                            Err(e) => return (address, None, Err(e.to_string())),
+                        }
+                    }
                 };
                 let left = limit.saturating_sub(start.elapsed());
                 match probe.snapshot(left).await {

@@ -555,9 +555,18 @@ impl Driver {
                             .await
                             .unwrap_or_else(|_| Err(timed_out()));
                         }
-                        if let Err(e) = &r {
-                            // The shared port can be busy (a crossing
-                            // association, TIME_WAIT): any port will do.
+                        // Over SCTP "address not available" means an
+                        // association between the two endpoints exists
+                        // already (the peer connected to us, crossing
+                        // ours): it serves, and one from another port
+                        // would not (RSPLIB drops a PRESENCE whose port
+                        // is not that of the association).
+                        let crossing = carrier == Carrier::Sctp
+                            && matches!(&r, Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable);
+                        if let (Err(e), false) = (&r, crossing) {
+                            // The shared port can be busy (TCP's
+                            // TIME_WAIT, a crossing connection): any port
+                            // will do for this project's registrars.
                             debug!(
                                 conn = conn.0,
                                 "ENRP connect from the listening port failed: {e}"

@@ -128,7 +128,9 @@ impl Probe {
         };
         let first = presence(me, ServerId(0), true, &endpoint.borrow());
         probe.send(first).await?;
-        let plain_until = (Instant::now() + PLAIN_PRESENCE_WAIT).min(deadline);
+        // Half the time left at most, so that the second PRESENCE has
+        // time to be answered too.
+        let plain_until = Instant::now() + PLAIN_PRESENCE_WAIT.min(limit / 2);
         let mut named = false;
         loop {
             let wait = if named { deadline } else { plain_until };
