@@ -8,11 +8,11 @@
 pub mod discover;
 pub mod view;
 
-use crate::dump::probe::Probe;
+use crate::dump::probe::{Probe, ProbeError};
 use clap::Parser;
 use rserpool::announce::{ENRP_ANNOUNCE_GROUP, MulticastConfig};
 use rserpool::transport::TransportMode;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
@@ -54,6 +54,12 @@ pub struct Args {
 struct Monitor {
     targets: Vec<Target>,
     probes: HashMap<SocketAddr, Probe>,
+    /// Registrars learnt from peer lists (not named on the command line).
+    followed: HashSet<SocketAddr>,
+    /// Listed endpoints that refused an association: not registrars (an
+    /// RSPLIB registrar lists the dump tools that talked to it as peers,
+    /// at the ephemeral port they came from), or gone; not shown.
+    ignored: HashSet<SocketAddr>,
     mode: TransportMode,
     limit: Duration,
 }
@@ -66,6 +72,8 @@ impl Monitor {
         Monitor {
             targets: Vec::new(),
             probes: HashMap::new(),
+            followed: HashSet::new(),
+            ignored: HashSet::new(),
             mode,
             limit,
         }
@@ -93,22 +101,28 @@ impl Monitor {
             let probe = self.probes.remove(&address);
             let (mode, limit) = (self.mode, self.limit);
             tasks.spawn(async move {
-                let start = Instant::now();
+                let mut start = Instant::now();
                 let mut probe = match probe {
                     Some(p) => p,
                     // Introducing itself can take a second more than a
                     // refresh (see `probe::PLAIN_PRESENCE_WAIT`).
                     None => {
                         match crate::dump::connect(address, mode, limit.max(CONNECT_LIMIT)).await {
-                            Ok(p) => p,
-                            Err(e) => return (address, None, Err(e.to_string())),
+                            Ok(p) => {
+                                start = Instant::now();
+                                p
+                            }
+                            Err(e) => {
+                                let refused = matches!(&e, ProbeError::Connect(..));
+                                return (address, None, Err((e.to_string(), refused)));
+                            }
                         }
                     }
                 };
                 let left = limit.saturating_sub(start.elapsed());
                 match probe.snapshot(left).await {
                     Ok(s) => (address, Some(probe), Ok((s, start.elapsed()))),
-                    Err(e) => (address, None, Err(e.to_string())),
+                    Err(e) => (address, None, Err((e.to_string(), false))),
                 }
             });
         }
@@ -119,10 +133,15 @@ impl Monitor {
             if let Some(p) = probe {
                 self.probes.insert(address, p);
             }
+            if matches!(result, Err((_, true))) && self.followed.contains(&address) {
+                self.targets.retain(|t| t.address != address);
+                self.ignored.insert(address);
+                continue;
+            }
             if let Some(t) = self.targets.iter_mut().find(|t| t.address == address) {
                 t.status = match result {
                     Ok((snapshot, took)) => Status::Up { snapshot, took },
-                    Err(e) => Status::Down(e),
+                    Err((e, _)) => Status::Down(e),
                 };
             }
         }
@@ -143,7 +162,10 @@ impl Monitor {
             .collect();
         let mut added = false;
         for a in peers {
-            added |= self.add(a);
+            if !self.ignored.contains(&a) && self.add(a) {
+                self.followed.insert(a);
+                added = true;
+            }
         }
         added
     }
