@@ -19,6 +19,9 @@ use crate::wire::{
 /// bytes); keeps every Handle Table block far below the message size limit.
 pub const MAX_POOL_HANDLE_LEN: usize = 1024;
 
+/// Most PEs whose unreachable reporters are remembered at once.
+const MAX_REPORTED_PES: usize = 16_384;
+
 impl<F: SetFamily> Registrar<F> {
     pub(super) fn on_asap(&mut self, now: Time, assoc: AssocId, bytes: &[u8]) {
         if !self.assocs.contains_key(&assoc) {
@@ -131,12 +134,20 @@ impl<F: SetFamily> Registrar<F> {
             self.send_asap(assoc, m.into());
             return;
         }
-        let Some(transport) = fill_addresses(pe.user_transport, remote.map(|r| r.ip())) else {
+        let transport = fill_addresses(pe.user_transport, remote.map(|r| r.ip()))
+            .filter(util::reachable_transport);
+        let Some(transport) = transport else {
             let info = util::pe_param_tlv(raw, util::is_transport_type);
             let m = reject(ErrorCauseCode::InvalidValues, info);
             self.send_asap(assoc, m.into());
             return;
         };
+        let max_life = self.config.max_registration_lifetime.as_millis();
+        if i128::from(pe.registration_life) > i128::try_from(max_life).unwrap_or(i128::MAX) {
+            let m = reject(ErrorCauseCode::InvalidValues, Vec::new());
+            self.send_asap(assoc, m.into());
+            return;
+        }
         let min_life =
             u32::try_from(self.config.min_registration_lifetime.as_millis()).unwrap_or(u32::MAX);
         let lifetime_ms = u32::try_from(pe.registration_life)
@@ -341,6 +352,28 @@ impl<F: SetFamily> Registrar<F> {
         let Some(r) = self.hs.find(&u.pool_handle, u.pe_id) else {
             return;
         };
+        // Only the first report of each host counts (RFC 5355 section 3.5:
+        // one pool user must not be able to evict a PE).
+        let Some(host) = self
+            .assocs
+            .get(&assoc)
+            .and_then(|a| a.remote)
+            .map(|r| r.ip())
+        else {
+            return;
+        };
+        if self.unreachable_reporters.len() >= MAX_REPORTED_PES {
+            // Advisory state under a flood of reports: start afresh.
+            self.unreachable_reporters.clear();
+        }
+        let hosts = self
+            .unreachable_reporters
+            .entry((u.pool_handle.clone(), u.pe_id))
+            .or_default();
+        if hosts.contains(&host) {
+            return;
+        }
+        hosts.push(host);
         if let Some(Unreachable::ThresholdReached(_)) = self.hs.report_unreachable(r) {
             // Removed here whoever its home is, so that this PR stops
             // handing it out; only its home PR tells the peers. If the PE
@@ -366,6 +399,9 @@ impl<F: SetFamily> Registrar<F> {
         let owned = e.home() == self.config.id;
         let pe = pool_element(e, true);
         self.hs.remove(r);
+        if !self.unreachable_reporters.is_empty() {
+            self.unreachable_reporters.remove(&(pool.clone(), pe.pe_id));
+        }
         self.event(Event::PeRemoved {
             pool: pool.clone(),
             pe: pe.pe_id,
@@ -519,8 +555,9 @@ impl<F: SetFamily> Registrar<F> {
     /// The lifetime to use for an entry learnt from a peer.
     pub(super) fn peer_lifetime(&self, registration_life: i32) -> (u32, Duration) {
         let min = self.config.min_registration_lifetime;
+        let max = self.config.max_registration_lifetime.max(min);
         let ms = u64::try_from(registration_life).unwrap_or(0);
-        let d = Duration::from_millis(ms).max(min);
+        let d = Duration::from_millis(ms).clamp(min, max);
         (u32::try_from(d.as_millis()).unwrap_or(u32::MAX), d)
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::asap::{Reply, decode_reply};
 use super::state::{MAX_BACKOFF, MIN_BACKOFF, Peer, SyncState};
@@ -465,6 +465,21 @@ impl<F: SetFamily> Registrar<F> {
         let Some(outgoing) = self.conns.get(&conn).map(|c| c.outgoing) else {
             return false;
         };
+        let host = self.conns.get(&conn).and_then(|c| c.remote).map(|r| r.ip());
+        if !self.host_may_claim(id, host) {
+            let d = format!(
+                "PRESENCE naming {id} from {}, not from the host {id} was known at: refused",
+                host.map_or_else(|| "an unknown address".to_string(), |h| h.to_string())
+            );
+            self.close_conn(conn);
+            self.event(Event::ProtocolError {
+                from: Source::Enrp(conn),
+                detail: d,
+                answered: false,
+                closed: true,
+            });
+            return false;
+        }
         let static_idx = self.conns.get(&conn).and_then(|c| c.static_idx);
         if let Some(i) = static_idx {
             if let Some(s) = self.statics.get_mut(i) {
@@ -504,6 +519,15 @@ impl<F: SetFamily> Registrar<F> {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.peer = Some(id);
         }
+        let hosts = self.peer_hosts.entry(id).or_default();
+        for h in host
+            .into_iter()
+            .chain(util::socket_addrs(&info.transport).iter().map(|a| a.ip()))
+        {
+            if !hosts.contains(&h) && hosts.len() < MAX_PEER_HOSTS {
+                hosts.push(h);
+            }
+        }
         self.peers.insert(
             id,
             Peer {
@@ -524,6 +548,29 @@ impl<F: SetFamily> Registrar<F> {
             self.event(Event::TakeoverAbandoned { target: id });
         }
         true
+    }
+
+    /// Whether a PRESENCE naming `id` may come from `host`: a PR that is
+    /// live, suspect or being taken over keeps its ID to the hosts it was
+    /// known at, so that nobody elsewhere can take its place (and suppress
+    /// its takeover, or replace its association) by naming its ID.
+    fn host_may_claim(&self, id: ServerId, host: Option<IpAddr>) -> bool {
+        let reserved = self.peers.contains_key(&id)
+            || self.suspects.contains_key(&id)
+            || self.takeovers.contains_key(&id)
+            || self.foreign_takeovers.contains_key(&id);
+        match (self.peer_hosts.get(&id), host) {
+            (Some(hosts), Some(h)) if reserved => hosts.contains(&h),
+            _ => true,
+        }
+    }
+
+    /// The PR's ID is free again (its PEs were taken over, or it had
+    /// none): another host may now claim it.
+    pub(super) fn release_peer_host(&mut self, id: ServerId) {
+        if !self.peers.contains_key(&id) {
+            self.peer_hosts.remove(&id);
+        }
     }
 
     /// Closes an association we no longer want (no PeerDown).
@@ -631,6 +678,9 @@ impl<F: SetFamily> Registrar<F> {
         for id in expired {
             self.suspects.remove(&id);
             self.start_takeover(now, id);
+            if !self.takeovers.contains_key(&id) && !self.foreign_takeovers.contains_key(&id) {
+                self.release_peer_host(id);
+            }
         }
     }
 
@@ -639,6 +689,9 @@ impl<F: SetFamily> Registrar<F> {
         self.send_to_peer(id, m);
     }
 }
+
+/// Most host addresses remembered per peer.
+const MAX_PEER_HOSTS: usize = 8;
 
 /// A stable digest of a Pool Element as sent (the same in every process,
 /// so a simulated run replays).

@@ -95,6 +95,10 @@ pub struct Config {
     pub max_eu_rate: Option<u32>,
     /// Registration lifetimes below this are raised to it.
     pub min_registration_lifetime: Duration,
+    /// Registration lifetimes above this are refused (Invalid Values) in
+    /// ASAP and lowered to it from ENRP peers: a PE that never
+    /// re-registers is gone after this long at most.
+    pub max_registration_lifetime: Duration,
     pub handlespace: crate::handlespace::Config,
     pub decode: DecodeOptions,
 }
@@ -122,6 +126,7 @@ impl Config {
             max_hr_rate: None,
             max_eu_rate: None,
             min_registration_lifetime: Duration::from_secs(1),
+            max_registration_lifetime: Duration::from_secs(3600),
             handlespace: crate::handlespace::Config::default(),
             decode: DecodeOptions::default(),
         }
@@ -302,10 +307,17 @@ pub struct Registrar<F: SetFamily = BTreeFamily> {
     /// Peers whose association was lost: dead at the deadline unless they
     /// come back.
     suspects: BTreeMap<ServerId, Time>,
+    /// The hosts (remote IP addresses of its associations) each peer was
+    /// identified from, kept while it is live, suspect or being taken
+    /// over: its ID is not accepted from another host meanwhile.
+    peer_hosts: BTreeMap<ServerId, Vec<IpAddr>>,
+    /// The hosts that reported each PE unreachable: MAX-BAD-PE-REPORT
+    /// counts distinct hosts, so that one pool user cannot evict a PE.
+    unreachable_reporters: BTreeMap<(PoolHandle, PeId), Vec<IpAddr>>,
     /// Takeovers this PR runs, by target.
     takeovers: BTreeMap<ServerId, Takeover>,
     /// Targets another PR is taking over (we acknowledged), until when.
-    foreign_takeovers: BTreeMap<ServerId, Time>,
+    foreign_takeovers: BTreeMap<ServerId, (Time, ServerId)>,
     sync: SyncState,
     mentor_deadline: Option<Time>,
     next_heartbeat: Time,
@@ -346,6 +358,8 @@ impl<F: SetFamily> Registrar<F> {
             statics,
             peers: BTreeMap::new(),
             suspects: BTreeMap::new(),
+            peer_hosts: BTreeMap::new(),
+            unreachable_reporters: BTreeMap::new(),
             takeovers: BTreeMap::new(),
             foreign_takeovers: BTreeMap::new(),
             sync: SyncState::Unsynced,
@@ -529,7 +543,7 @@ impl<F: SetFamily> Registrar<F> {
         for t in self.takeovers.values() {
             at(t.deadline);
         }
-        for d in self.foreign_takeovers.values() {
+        for (d, _) in self.foreign_takeovers.values() {
             at(*d);
         }
         t
@@ -575,7 +589,7 @@ impl<F: SetFamily> Registrar<F> {
         let lapsed: Vec<ServerId> = self
             .foreign_takeovers
             .iter()
-            .filter(|(_, until)| **until <= now)
+            .filter(|(_, (until, _))| *until <= now)
             .map(|(t, _)| *t)
             .collect();
         for target in lapsed {

@@ -236,6 +236,17 @@ impl<F: SetFamily> Registrar<F> {
             // Only a PE itself makes this PR its home.
             return false;
         }
+        if !util::reachable_transport(&pe.user_transport) {
+            let conn = self.peers.get(&from).map_or(ConnId(0), |p| p.conn);
+            self.protocol_error(
+                conn,
+                format!(
+                    "PE {} of pool {pool} from {from} not stored: no unicast address and port",
+                    pe.pe_id
+                ),
+            );
+            return false;
+        }
         if let Some(r) = self.hs.find(pool, pe.pe_id) {
             if let Some(e) = self.hs.entry(r) {
                 if e.home() == me && e.association().is_some() {
