@@ -9,7 +9,7 @@ use clap::Parser;
 use rserpool::announce::{ASAP_ANNOUNCE_GROUP, ENRP_ANNOUNCE_GROUP, MulticastConfig};
 use rserpool::registrar::{DaemonConfig, start};
 use rserpool::transport::TransportMode;
-use rserpool_proto::registrar::Config;
+use rserpool_proto::registrar::{AddrPrefix, Config};
 use rserpool_proto::wire::{ServerId, TransportParam, TransportUse};
 use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -42,6 +42,12 @@ pub struct Settings {
     /// ENRP address of a peer registrar (repeatable)
     #[arg(long = "peer", value_name = "ADDR:PORT")]
     pub peers: Vec<SocketAddr>,
+    /// Host or prefix allowed as ENRP peer besides the --peer hosts
+    /// (repeatable, e.g. 10.1.0.0/16); with any, ENRP from elsewhere is
+    /// refused [default: any host]
+    #[arg(long = "allow-peer", value_name = "ADDR[/LEN]")]
+    #[serde(deserialize_with = "de_prefixes")]
+    pub allow_peer: Vec<AddrPrefix>,
     /// Transport: kernel SCTP where the kernel has it, else TCP [default: auto]
     #[arg(long, value_name = "auto|sctp|tcp")]
     #[serde(deserialize_with = "de_transport")]
@@ -91,6 +97,12 @@ pub struct Settings {
     /// Registration lifetimes below this are raised to it [default: 1000]
     #[arg(long, value_name = "MS")]
     pub min_registration_lifetime_ms: Option<u64>,
+    /// Registration lifetimes above this are refused (lowered from peers) [default: 3600000]
+    #[arg(long, value_name = "MS")]
+    pub max_registration_lifetime_ms: Option<u64>,
+    /// Most ENRP peers at once; peers learnt beyond are not contacted [default: 64]
+    #[arg(long, value_name = "N")]
+    pub max_peers: Option<usize>,
     /// MaxHResItems: most PEs per handle resolution [default: 3]
     #[arg(long, value_name = "N")]
     pub max_hres_items: Option<u32>,
@@ -149,6 +161,13 @@ fn de_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error
     }
 }
 
+fn de_prefixes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<AddrPrefix>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| s.parse().map_err(serde::de::Error::custom))
+        .collect()
+}
+
 fn de_transport<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<TransportMode>, D::Error> {
     match Option::<String>::deserialize(d)? {
         None => Ok(None),
@@ -165,6 +184,11 @@ impl Settings {
             enrp: v(self.enrp, base.enrp),
             identifier: self.identifier.or(base.identifier),
             peers: v(self.peers, base.peers),
+            allow_peer: if self.allow_peer.is_empty() {
+                base.allow_peer
+            } else {
+                self.allow_peer
+            },
             transport: self.transport.or(base.transport),
             metrics: self.metrics.or(base.metrics),
             announce: self.announce.or(base.announce),
@@ -193,6 +217,10 @@ impl Settings {
             min_registration_lifetime_ms: self
                 .min_registration_lifetime_ms
                 .or(base.min_registration_lifetime_ms),
+            max_registration_lifetime_ms: self
+                .max_registration_lifetime_ms
+                .or(base.max_registration_lifetime_ms),
+            max_peers: self.max_peers.or(base.max_peers),
             max_hres_items: self.max_hres_items.or(base.max_hres_items),
             max_bad_pe_reports: self.max_bad_pe_reports.or(base.max_bad_pe_reports),
             max_elements_per_htr: self.max_elements_per_htr.or(base.max_elements_per_htr),
@@ -228,6 +256,7 @@ impl Settings {
         };
         let mut c = Config::new(id, placeholder);
         c.peers = self.peers.clone();
+        c.peer_allow = self.allow_peer.clone();
         c.announce = self.announce.unwrap_or(true);
         let ms = Duration::from_millis;
         let set = |field: &mut Duration, v: Option<u64>| {
@@ -253,6 +282,13 @@ impl Settings {
             &mut c.min_registration_lifetime,
             self.min_registration_lifetime_ms,
         );
+        set(
+            &mut c.max_registration_lifetime,
+            self.max_registration_lifetime_ms,
+        );
+        if let Some(v) = self.max_peers {
+            c.max_peers = v;
+        }
         if let Some(v) = self.max_hres_items {
             c.max_hres_items = v;
         }

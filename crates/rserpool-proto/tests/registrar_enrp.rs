@@ -679,8 +679,10 @@ fn announces_start_once_synchronised() {
 }
 
 #[test]
-fn multicast_presence_leads_to_a_connection() {
-    let mut r = lone(pr_config(0, &[]));
+fn multicast_presence_leads_to_a_connection_only_when_taking_part_in_discovery() {
+    let mut cfg = pr_config(0, &[]);
+    cfg.announce = true;
+    let mut r = lone(cfg);
     let now = Time::from_millis(1);
     // Garbage by multicast: reported, nothing sent.
     r.enrp_announce_received(now, enrp_addr(3), &[1, 2, 3]);
@@ -714,6 +716,10 @@ fn multicast_presence_leads_to_a_connection() {
     // Announced again while connecting: no second connection.
     r.enrp_announce_received(now, enrp_addr(3), &p.to_bytes());
     assert!(drain(&mut r).is_empty());
+    // A registrar that does not announce joins no scope by multicast.
+    let mut quiet = lone(pr_config(0, &[]));
+    quiet.enrp_announce_received(now, enrp_addr(3), &p.to_bytes());
+    assert!(drain(&mut quiet).is_empty());
 }
 
 #[test]

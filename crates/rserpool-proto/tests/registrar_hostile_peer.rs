@@ -238,3 +238,108 @@ fn registrations_naming_no_reachable_pe_or_absurd_lifetimes_are_refused() {
     let e = hs.get(&PoolHandle::from("pool"), PeId(31)).unwrap();
     assert_eq!(e.lifetime_ms(), 3_600_000);
 }
+
+fn connects(out: &[Transmit]) -> Vec<SocketAddr> {
+    out.iter()
+        .filter_map(|t| match t {
+            Transmit::ConnectEnrp { to, .. } => Some(*to),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_list_response_opens_few_associations_and_none_to_groups() {
+    let mut r = Registrar::new(pr_config(0, &[]), ms(0), 1);
+    let a = peer(&mut r, ms(1), ATTACKER, host(6));
+    drain(&mut r);
+    let target = host(200);
+    let list = |servers: Vec<ServerInformation>| {
+        EnrpMessage::from(enrp::ListResponse {
+            reject: false,
+            sender: ATTACKER,
+            receiver: pr_id(0),
+            servers,
+        })
+        .to_bytes()
+    };
+    // 1,000 IDs at one address: one association.
+    let same: Vec<ServerInformation> = (1..=1000)
+        .map(|i| ServerInformation {
+            server_id: ServerId(1000 + i),
+            transport: tcp(target.ip(), target.port()),
+        })
+        .collect();
+    r.enrp_received(ms(2), a, &list(same));
+    assert_eq!(connects(&drain(&mut r)), vec![target]);
+    // 1,000 addresses: a handful at a time, never a group address.
+    let many: Vec<ServerInformation> = (0..1000u32)
+        .map(|i| ServerInformation {
+            server_id: ServerId(5000 + i),
+            transport: tcp(
+                if i % 2 == 0 {
+                    IpAddr::from([224, 0, 0, 1])
+                } else {
+                    IpAddr::from([10, 8, (i >> 8) as u8, i as u8])
+                },
+                9901,
+            ),
+        })
+        .collect();
+    r.enrp_received(ms(3), a, &list(many));
+    let out = connects(&drain(&mut r));
+    assert!(out.len() < 10, "{} associations opened", out.len());
+    assert!(out.iter().all(|t| !t.ip().is_multicast()), "{out:?}");
+}
+
+#[test]
+fn with_an_allow_list_only_allowed_hosts_are_peers() {
+    let mut cfg = pr_config(0, &[5]);
+    cfg.peer_allow = vec!["10.9.0.0/24".parse().unwrap()];
+    let mut r = Registrar::new(cfg, ms(0), 1);
+    drain(&mut r);
+    // Another network: closed at once.
+    let out = r.enrp_accepted(ms(1), "10.8.0.1:40000".parse().unwrap());
+    assert!(drain(&mut r).contains(&Transmit::CloseEnrp { conn: out }));
+    assert!(events(&mut r).iter().any(
+        |e| matches!(e, Event::ProtocolError { detail, closed: true, .. } if detail.contains("not an allowed peer host"))
+    ));
+    // The allowed network and the static peer's host are welcome.
+    let inside = peer(&mut r, ms(2), VICTIM, host(7));
+    let static_peer = peer(&mut r, ms(3), ServerId(5), enrp_addr(5));
+    let mut peers: Vec<_> = r.peers().collect();
+    peers.sort();
+    assert_eq!(peers, vec![(ServerId(5), static_peer), (VICTIM, inside)]);
+    // A list naming a host outside: not contacted.
+    let l = EnrpMessage::from(enrp::ListResponse {
+        reject: false,
+        sender: VICTIM,
+        receiver: pr_id(0),
+        servers: vec![ServerInformation {
+            server_id: ServerId(9),
+            transport: tcp(IpAddr::from([10, 8, 0, 9]), 9901),
+        }],
+    });
+    r.enrp_received(ms(4), inside, &l.to_bytes());
+    assert!(connects(&drain(&mut r)).is_empty());
+}
+
+#[test]
+fn address_prefixes_parse_and_match() {
+    use rserpool_proto::registrar::AddrPrefix;
+    let p: AddrPrefix = "10.9.0.0/16".parse().unwrap();
+    assert!(p.contains(IpAddr::from([10, 9, 200, 1])));
+    assert!(!p.contains(IpAddr::from([10, 10, 0, 1])));
+    assert!(
+        p.contains("::ffff:10.9.1.1".parse().unwrap()),
+        "IPv4-mapped"
+    );
+    let one: AddrPrefix = "fd00::5".parse().unwrap();
+    assert!(one.contains("fd00::5".parse().unwrap()));
+    assert!(!one.contains("fd00::6".parse().unwrap()));
+    let all: AddrPrefix = "::/0".parse().unwrap();
+    assert!(all.contains("2001:db8::1".parse().unwrap()));
+    assert!(!all.contains(IpAddr::from([1, 2, 3, 4])));
+    assert!("10.0.0.0/33".parse::<AddrPrefix>().is_err());
+    assert!("nonsense".parse::<AddrPrefix>().is_err());
+}

@@ -170,6 +170,12 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
     };
     let asap_addrs = asap.local_addrs()?;
     let enrp_addrs = enrp.local_addrs()?;
+    if cfg.registrar.peer_allow.is_empty() && enrp_addrs.iter().any(|a| !a.ip().is_loopback()) {
+        warn!(
+            "ENRP on {enrp_addrs:?} takes any host that reaches it as a peer registrar: \
+             give --allow-peer for a network others reach"
+        );
+    }
     cfg.registrar.asap_transport = Some(transport_param(carrier, &asap_addrs));
     cfg.registrar.enrp_transport = transport_param(carrier, &enrp_addrs);
 

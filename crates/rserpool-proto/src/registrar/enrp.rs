@@ -154,6 +154,24 @@ impl<F: SetFamily> Registrar<F> {
         if util::socket_addrs(&self.config.enrp_transport).contains(&to) {
             return;
         }
+        // A name in a message is no reason to connect anywhere: only to
+        // unicast addresses of allowed hosts, once per address, and within
+        // the peer limits (a List Response naming one address 1,000 times
+        // opens one association, not 1,000).
+        let pending = self
+            .conns
+            .values()
+            .filter(|c| c.outgoing && c.peer.is_none())
+            .count();
+        if !util::unicast(to.ip())
+            || to.port() == 0
+            || !self.peer_host_allowed(to.ip())
+            || self.conns.values().any(|c| c.remote == Some(to))
+            || pending >= MAX_PENDING_DISCOVERED
+            || self.peers.len() >= self.config.max_peers
+        {
+            return;
+        }
         let conn = self.alloc_conn();
         self.conns.insert(conn, Conn::outgoing(to, Some(id), None));
         self.transmits.push_back(Transmit::ConnectEnrp { conn, to });
@@ -565,6 +583,14 @@ impl<F: SetFamily> Registrar<F> {
         }
     }
 
+    /// Whether ENRP from `ip` is allowed: any host without an allow-list;
+    /// with one, its entries and the static peers' hosts.
+    pub(super) fn peer_host_allowed(&self, ip: IpAddr) -> bool {
+        self.config.peer_allow.is_empty()
+            || self.config.peer_allow.iter().any(|p| p.contains(ip))
+            || self.config.peers.iter().any(|s| s.ip() == ip)
+    }
+
     /// The PR's ID is free again (its PEs were taken over, or it had
     /// none): another host may now claim it.
     pub(super) fn release_peer_host(&mut self, id: ServerId) {
@@ -618,10 +644,22 @@ impl<F: SetFamily> Registrar<F> {
             return;
         }
         if self.peers.contains_key(&p.sender) {
-            self.heard(now, p.sender);
+            // Datagrams are easily forged: only from the peer's own host
+            // do they count as a sign of life.
+            if self
+                .peer_hosts
+                .get(&p.sender)
+                .is_some_and(|h| h.contains(&from.ip()))
+            {
+                self.heard(now, p.sender);
+            }
             return;
         }
-        self.connect_discovered(p.sender, &p.server_info.transport, Some(from));
+        // Joining a scope by multicast only when this PR takes part in
+        // discovery (announces on).
+        if self.config.announce {
+            self.connect_discovered(p.sender, &p.server_info.transport, Some(from));
+        }
     }
 
     // ---- liveness ----
@@ -689,6 +727,10 @@ impl<F: SetFamily> Registrar<F> {
         self.send_to_peer(id, m);
     }
 }
+
+/// Most associations to peers learnt from lists or announces that may be
+/// opening at once.
+const MAX_PENDING_DISCOVERED: usize = 8;
 
 /// Most host addresses remembered per peer.
 const MAX_PEER_HOSTS: usize = 8;

@@ -95,6 +95,14 @@ pub struct Config {
     pub max_eu_rate: Option<u32>,
     /// Registration lifetimes below this are raised to it.
     pub min_registration_lifetime: Duration,
+    /// Hosts allowed as ENRP peers besides the static peers' (addresses or
+    /// prefixes). Empty: any host (an open scope, as RSPLIB's); with
+    /// entries, associations from other hosts are closed at once and
+    /// peers learnt from List Responses or announces elsewhere are not
+    /// contacted.
+    pub peer_allow: Vec<AddrPrefix>,
+    /// Most ENRP peers at once; peers learnt beyond it are not contacted.
+    pub max_peers: usize,
     /// Registration lifetimes above this are refused (Invalid Values) in
     /// ASAP and lowered to it from ENRP peers: a PE that never
     /// re-registers is gone after this long at most.
@@ -127,6 +135,8 @@ impl Config {
             max_eu_rate: None,
             min_registration_lifetime: Duration::from_secs(1),
             max_registration_lifetime: Duration::from_secs(3600),
+            peer_allow: Vec::new(),
+            max_peers: 64,
             handlespace: crate::handlespace::Config::default(),
             decode: DecodeOptions::default(),
         }
@@ -463,11 +473,20 @@ impl<F: SetFamily> Registrar<F> {
     // ---- ENRP ----
 
     /// A peer connected to us; the returned id names the association.
+    /// With a peer allow-list, one from any other host is closed at once.
     pub fn enrp_accepted(&mut self, now: Time, remote: SocketAddr) -> ConnId {
         self.tick(now);
         let c = self.alloc_conn();
         if self.stopped {
             self.transmits.push_back(Transmit::CloseEnrp { conn: c });
+        } else if !self.peer_host_allowed(remote.ip()) {
+            self.transmits.push_back(Transmit::CloseEnrp { conn: c });
+            self.event(Event::ProtocolError {
+                from: Source::Enrp(c),
+                detail: format!("ENRP association from {remote}: not an allowed peer host"),
+                answered: false,
+                closed: true,
+            });
         } else {
             self.conns.insert(c, Conn::accepted(remote, self.now));
         }
@@ -643,3 +662,73 @@ impl<F: SetFamily> Registrar<F> {
 /// Cycles shorter than this are raised to it, so a zero in the
 /// configuration cannot make the registrar spin.
 const MIN_CYCLE: Duration = Duration::from_millis(10);
+
+/// An IP address prefix (`10.0.0.0/8`, `fd00::/16`, or one address), for
+/// the peer allow-list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AddrPrefix {
+    addr: IpAddr,
+    len: u8,
+}
+
+impl AddrPrefix {
+    /// `len` is cut to the family's address length.
+    pub fn new(addr: IpAddr, len: u8) -> AddrPrefix {
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        AddrPrefix {
+            addr,
+            len: len.min(max),
+        }
+    }
+
+    /// Whether `ip` lies in the prefix (IPv4-mapped IPv6 addresses count
+    /// as their IPv4 address).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => prefix_eq(
+                u128::from(a.to_bits()) << 96,
+                u128::from(b.to_bits()) << 96,
+                self.len,
+            ),
+            (IpAddr::V6(a), IpAddr::V6(b)) => prefix_eq(a.to_bits(), b.to_bits(), self.len),
+            _ => false,
+        }
+    }
+}
+
+fn prefix_eq(a: u128, b: u128, len: u8) -> bool {
+    len == 0 || (a ^ b) >> (128 - u32::from(len)) == 0
+}
+
+impl std::str::FromStr for AddrPrefix {
+    type Err = String;
+    fn from_str(s: &str) -> Result<AddrPrefix, String> {
+        let (a, len) = match s.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IP address or prefix (e.g. 10.0.0.0/8)"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let len = match len {
+            None => max,
+            Some(l) => l
+                .parse::<u8>()
+                .ok()
+                .filter(|l| *l <= max)
+                .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {max}"))?,
+        };
+        Ok(AddrPrefix::new(addr, len))
+    }
+}
+
+impl std::fmt::Display for AddrPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}

@@ -214,12 +214,15 @@ pub(super) fn registrator_transport(t: TransportParam) -> Option<TransportParam>
 /// that a registration cannot turn pool users against a group or a
 /// network.
 pub(super) fn reachable_transport(t: &TransportParam) -> bool {
-    t.port() != 0
-        && !t.addresses().is_empty()
-        && t.addresses().iter().all(|a| match a {
-            IpAddr::V4(v4) => !(v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast()),
-            IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast()),
-        })
+    t.port() != 0 && !t.addresses().is_empty() && t.addresses().iter().all(|a| unicast(*a))
+}
+
+/// A unicast address: not unspecified, multicast or broadcast.
+pub(super) fn unicast(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v4) => !(v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast()),
+        IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast()),
+    }
 }
 
 /// Socket addresses of a transport parameter (unspecified ones dropped).

@@ -1,0 +1,281 @@
+//! Attacks from RFC 5355 on a real registrar, by a host that only reaches
+//! its ports (loopback; the attacker speaks from 127.0.0.9 and further
+//! 127/8 addresses). Each performs the attack and checks that it fails.
+
+use super::*;
+use rserpool::transport::connect_from;
+use rserpool_proto::registrar::AddrPrefix;
+use rserpool_proto::wire::asap::{EndpointUnreachable, RegistrationResponse};
+use rserpool_proto::wire::enrp::{ListResponse, TakeoverServer};
+use std::net::IpAddr;
+
+const ATTACKER: ServerId = ServerId(0x666);
+
+fn host(last: u8) -> IpAddr {
+    IpAddr::from([127, 0, 0, last])
+}
+
+/// An ENRP association from `from` that introduces itself as `id`.
+async fn enrp_peer(pr: SocketAddr, from: IpAddr, id: ServerId) -> Association {
+    let mut a = connect_from(SocketAddr::new(from, 0), pr, carrier(), Ppid::Enrp)
+        .await
+        .unwrap();
+    let me = a.local_addr().unwrap();
+    let p = EnrpMessage::from(Presence {
+        reply_required: false,
+        sender: id,
+        receiver: ServerId(0),
+        checksum: Some(0xffff),
+        server_info: ServerInformation {
+            server_id: id,
+            transport: TransportParam::Tcp {
+                port: me.port(),
+                transport_use: TransportUse::DataOnly,
+                address: me.ip(),
+            },
+        },
+    });
+    a.send(&p.to_bytes()).await.unwrap();
+    a
+}
+
+/// Home registrar of each PE a registrar resolves the pool to.
+async fn homes(pr: SocketAddr, pool: &str) -> Vec<(u32, u32)> {
+    let mut c = Client::connect(pr).await;
+    c.send(HandleResolution {
+        pool_handle: pool.into(),
+        items: Some(u32::MAX),
+    })
+    .await;
+    match c.recv().await {
+        AsapMessage::HandleResolutionResponse(r) => r
+            .pool_elements
+            .iter()
+            .map(|p| (p.pe_id.0, p.home_server_id.0))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A PE that answers keep-alives until dropped.
+fn keep_alive(mut c: Client) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            c.recv_answer().await;
+        }
+    })
+}
+
+#[tokio::test]
+async fn attack_a_takeover_server_nobody_agreed_to_moves_no_pe() {
+    let pr1 = registrar(0x11, vec![]).await;
+    let pr2 = registrar(0x22, vec![pr1.enrp_addrs()[0]]).await;
+    let (c, _l) = pe_with_listener(pr2.asap_addrs()[0], "victims", 0x77).await;
+    let _k = keep_alive(c);
+    let at1 = pr1.asap_addrs()[0];
+    eventually("PR 1 knows the PE", || async move {
+        homes(at1, "victims").await == vec![(0x77, 0x22)]
+    })
+    .await;
+    let mut a = enrp_peer(pr1.enrp_addrs()[0], host(9), ATTACKER).await;
+    let ts = EnrpMessage::from(TakeoverServer {
+        sender: ATTACKER,
+        receiver: ServerId(0x11),
+        target_server_id: ServerId(0x22),
+    });
+    a.send(&ts.to_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(homes(at1, "victims").await, vec![(0x77, 0x22)]);
+}
+
+#[tokio::test]
+async fn attack_a_squatter_cannot_suppress_a_takeover() {
+    let pr1 = registrar(0x11, vec![]).await;
+    let pr2 = registrar(0x22, vec![pr1.enrp_addrs()[0]]).await;
+    let (c, listener) = pe_with_listener(pr2.asap_addrs()[0], "victims", 0x77).await;
+    let at1 = pr1.asap_addrs()[0];
+    eventually("PR 1 knows the PE", || async move {
+        homes(at1, "victims").await == vec![(0x77, 0x22)]
+    })
+    .await;
+    pr2.kill();
+    drop(c);
+    // From another host, keep claiming to be the dead registrar.
+    let enrp1 = pr1.enrp_addrs()[0];
+    let squatter = tokio::spawn(async move {
+        loop {
+            if let Ok(Ok(mut a)) = tokio::time::timeout(
+                Duration::from_secs(1),
+                connect_from(SocketAddr::new(host(9), 0), enrp1, carrier(), Ppid::Enrp),
+            )
+            .await
+            {
+                let me = a.local_addr().unwrap();
+                for _ in 0..5 {
+                    let p = EnrpMessage::from(Presence {
+                        reply_required: false,
+                        sender: ServerId(0x22),
+                        receiver: ServerId(0),
+                        checksum: Some(0xffff),
+                        server_info: ServerInformation {
+                            server_id: ServerId(0x22),
+                            transport: TransportParam::Tcp {
+                                port: me.port(),
+                                transport_use: TransportUse::DataOnly,
+                                address: me.ip(),
+                            },
+                        },
+                    });
+                    if a.send(&p.to_bytes()).await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    });
+    // PR 1 takes the PE over all the same: it reaches the PE.
+    let (mut a, _) = tokio::time::timeout(Duration::from_secs(20), listener.accept())
+        .await
+        .expect("no takeover despite the squatter")
+        .unwrap();
+    squatter.abort();
+    let bytes = tokio::time::timeout(WAIT, a.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .to_vec();
+    let m = AsapMessage::decode(&bytes, &DecodeOptions::default())
+        .unwrap()
+        .message;
+    assert!(
+        matches!(m, AsapMessage::EndpointKeepAlive(EndpointKeepAlive { home: true, server_id, .. }) if server_id == ServerId(0x11)),
+        "{m:?}"
+    );
+}
+
+#[tokio::test]
+async fn attack_one_pool_user_cannot_evict_a_pe() {
+    let pr = registrar(0x11, vec![]).await;
+    let at = pr.asap_addrs()[0];
+    let mut owner = Client::connect(at).await;
+    assert!(matches!(
+        register(&mut owner, "kept", pe(0x77, 7000, Policy::RoundRobin)).await,
+        AsapMessage::RegistrationResponse(RegistrationResponse { reject: false, .. })
+    ));
+    let _k = keep_alive(owner);
+    let report = |from: u8| async move {
+        let mut a = connect_from(SocketAddr::new(host(from), 0), at, carrier(), Ppid::Asap)
+            .await
+            .unwrap();
+        for _ in 0..10 {
+            let m = AsapMessage::from(EndpointUnreachable {
+                pool_handle: "kept".into(),
+                pe_id: PeId(0x77),
+            });
+            a.send(&m.to_bytes()).await.unwrap();
+        }
+        // A resolution on the same association: answered after the reports.
+        let r = AsapMessage::from(HandleResolution {
+            pool_handle: "kept".into(),
+            items: None,
+        });
+        a.send(&r.to_bytes()).await.unwrap();
+        let _ = tokio::time::timeout(WAIT, a.recv()).await;
+    };
+    report(9).await;
+    report(9).await;
+    assert_eq!(resolve(at, "kept").await, BTreeSet::from([0x77]));
+    // Reports from three hosts (MAX-BAD-PE-REPORT) still remove it.
+    report(10).await;
+    report(11).await;
+    assert!(resolve(at, "kept").await.is_empty());
+}
+
+#[tokio::test]
+async fn attack_a_list_response_does_not_make_the_registrar_connect_out() {
+    let pr = registrar(0x11, vec![]).await;
+    // Where the attacker wants connections to go.
+    let target = Listener::bind(&[SocketAddr::new(host(9), 0)], carrier(), Ppid::Enrp).unwrap();
+    let to = target.local_addrs().unwrap()[0];
+    let counter = tokio::spawn(async move {
+        let mut n = 0usize;
+        while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(3), target.accept()).await {
+            n += 1;
+        }
+        n
+    });
+    let mut a = enrp_peer(pr.enrp_addrs()[0], host(10), ATTACKER).await;
+    let servers = (0..1000u32)
+        .map(|i| ServerInformation {
+            server_id: ServerId(0x1000 + i),
+            transport: TransportParam::Tcp {
+                port: to.port(),
+                transport_use: TransportUse::DataOnly,
+                address: to.ip(),
+            },
+        })
+        .collect();
+    let l = EnrpMessage::from(ListResponse {
+        reject: false,
+        sender: ATTACKER,
+        receiver: ServerId(0x11),
+        servers,
+    });
+    a.send(&l.to_bytes()).await.unwrap();
+    let n = counter.await.unwrap();
+    assert!(
+        n <= 1,
+        "the registrar opened {n} associations to the named address"
+    );
+}
+
+#[tokio::test]
+async fn attack_registrations_at_group_addresses_or_for_weeks_are_refused() {
+    let pr = registrar(0x11, vec![]).await;
+    let mut c = Client::connect(pr.asap_addrs()[0]).await;
+    let mut group = pe(0x70, 7000, Policy::RoundRobin);
+    group.user_transport = TransportParam::Tcp {
+        port: 7000,
+        transport_use: TransportUse::DataPlusControl,
+        address: [224, 0, 0, 1].into(),
+    };
+    let mut weeks = pe(0x71, 7000, Policy::RoundRobin);
+    weeks.registration_life = 24 * 86_400 * 1000;
+    for bad in [group, weeks] {
+        match register(&mut c, "absurd", bad).await {
+            AsapMessage::RegistrationResponse(r) => {
+                assert!(r.reject);
+                assert_eq!(
+                    r.error.unwrap().causes[0].code,
+                    ErrorCauseCode::InvalidValues
+                );
+            }
+            m => panic!("{m:?}"),
+        }
+    }
+    assert!(resolve(pr.asap_addrs()[0], "absurd").await.is_empty());
+}
+
+#[tokio::test]
+async fn attack_with_an_allow_list_another_host_is_no_peer() {
+    let mut cfg = config(0x11, vec![]);
+    cfg.registrar.peer_allow = vec![AddrPrefix::new(host(1), 32)];
+    let pr = start(cfg).await.unwrap();
+    let mut a = enrp_peer(pr.enrp_addrs()[0], host(9), ATTACKER).await;
+    // The association is closed without an answer.
+    let r = tokio::time::timeout(WAIT, a.recv())
+        .await
+        .expect("not closed");
+    assert!(matches!(r, Ok(None) | Err(_)), "{r:?}");
+    // From the allowed host, the same is a peer (answered with a PRESENCE
+    // and its requests).
+    let mut ok = enrp_peer(pr.enrp_addrs()[0], host(1), ServerId(0x33)).await;
+    let bytes = tokio::time::timeout(WAIT, ok.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("closed");
+    assert!(EnrpMessage::decode(bytes, &DecodeOptions::default()).is_ok());
+}
