@@ -961,20 +961,48 @@ fn handle_updates_from_a_peer() {
             .get(&PoolHandle::from("p"), PeId(2))
             .is_none()
     );
-    // A newer claim by another PR replaces the old home.
+    // A peer speaks only for the PEs it is the home of: an update naming
+    // another home is ignored (the new home itself sends it when a PE
+    // moves), and so is a deletion of another PR's PE.
     r.enrp_received(
         now,
         c,
         &update(UpdateAction::AddPe, 1, ServerId(88)).to_bytes(),
     );
+    assert_eq!(r.handlespace().owner_len(ServerId(88)), 0);
+    assert_eq!(r.handlespace().owner_len(ServerId(77)), 1);
+    // PE 3 of peer 88 (another association, another host).
+    let c88 = r.enrp_accepted(now, enrp_addr(6));
+    let p88 = EnrpMessage::from(enrp::Presence {
+        reply_required: false,
+        sender: ServerId(88),
+        receiver: ServerId(0),
+        checksum: None,
+        server_info: rserpool_proto::wire::ServerInformation {
+            server_id: ServerId(88),
+            transport: tcp(enrp_addr(6).ip(), 9901),
+        },
+    });
+    r.enrp_received(now, c88, &p88.to_bytes());
+    let EnrpMessage::HandleUpdate(mut u88) = update(UpdateAction::AddPe, 3, ServerId(88)) else {
+        unreachable!()
+    };
+    u88.sender = ServerId(88);
+    r.enrp_received(now, c88, &EnrpMessage::from(u88).to_bytes());
     assert_eq!(r.handlespace().owner_len(ServerId(88)), 1);
-    assert_eq!(r.handlespace().owner_len(ServerId(77)), 0);
+    drain(&mut r);
     r.enrp_received(
         now,
         c,
-        &update(UpdateAction::DelPe, 1, ServerId(88)).to_bytes(),
+        &update(UpdateAction::DelPe, 3, ServerId(88)).to_bytes(),
     );
-    assert!(r.handlespace().is_empty());
+    assert_eq!(r.handlespace().len(), 2, "not its PE to delete");
+    r.enrp_received(
+        now,
+        c,
+        &update(UpdateAction::DelPe, 1, ServerId(77)).to_bytes(),
+    );
+    assert_eq!(r.handlespace().len(), 1);
     // Nothing of this is sent back.
     assert!(drain(&mut r).is_empty());
 }

@@ -343,3 +343,65 @@ fn address_prefixes_parse_and_match() {
     assert!("10.0.0.0/33".parse::<AddrPrefix>().is_err());
     assert!("nonsense".parse::<AddrPrefix>().is_err());
 }
+
+#[test]
+fn a_peer_cannot_rewrite_or_delete_another_peers_pe() {
+    let mut r = Registrar::new(pr_config(0, &[]), ms(0), 1);
+    let v = peer(&mut r, ms(1), VICTIM, host(7));
+    add_pe(&mut r, ms(2), v, VICTIM, victim_pe(1));
+    let original = r
+        .handlespace()
+        .get(&PoolHandle::from("pool"), PeId(1))
+        .unwrap()
+        .transport()
+        .clone();
+    let a = r.enrp_accepted(ms(3), host(6));
+    // A checksum that differs from its (empty) share: we ask for its table.
+    let p = EnrpMessage::from(enrp::Presence {
+        reply_required: false,
+        sender: ATTACKER,
+        receiver: ServerId(0),
+        checksum: Some(0x1234),
+        server_info: ServerInformation {
+            server_id: ATTACKER,
+            transport: tcp(host(6).ip(), 9901),
+        },
+    });
+    r.enrp_received(ms(3), a, &p.to_bytes());
+    let asked = drain(&mut r).iter().any(|t| {
+        matches!(t, Transmit::Enrp { conn, bytes } if *conn == a
+            && matches!(EnrpMessage::decode(bytes, &Default::default()).unwrap().message,
+                EnrpMessage::HandleTableRequest(_)))
+    });
+    assert!(asked, "the audit asks the attacker for its table");
+    let mut forged = victim_pe(1);
+    forged.user_transport = tcp(IpAddr::from([10, 66, 66, 66]), 6666);
+    // In a Handle Update (not its PE) ...
+    add_pe(&mut r, ms(4), a, ATTACKER, forged.clone());
+    // ... in a table response ...
+    let t = EnrpMessage::from(enrp::HandleTableResponse {
+        reject: false,
+        more_to_send: false,
+        sender: ATTACKER,
+        receiver: pr_id(0),
+        pools: vec![enrp::PoolEntries {
+            pool_handle: PoolHandle::from("pool"),
+            pool_elements: vec![forged],
+        }],
+    });
+    r.enrp_received(ms(5), a, &t.to_bytes());
+    // ... and a deletion.
+    let del = EnrpMessage::from(enrp::HandleUpdate {
+        takeover_suggested: false,
+        sender: ATTACKER,
+        receiver: pr_id(0),
+        action: UpdateAction::DelPe,
+        pool_handle: PoolHandle::from("pool"),
+        pool_element: victim_pe(1),
+    });
+    r.enrp_received(ms(6), a, &del.to_bytes());
+    let hs = r.handlespace();
+    let e = hs.get(&PoolHandle::from("pool"), PeId(1)).unwrap();
+    assert_eq!(e.home(), VICTIM);
+    assert_eq!(e.transport(), &original);
+}

@@ -159,7 +159,7 @@ impl<F: SetFamily> Registrar<F> {
         for pool in r.pools {
             for pe in pool.pool_elements {
                 let pe_id = pe.pe_id;
-                if self.learn(now, &pool.pool_handle, pe, id) {
+                if self.learn(now, &pool.pool_handle, pe, id, Learnt::Table) {
                     req.entries += 1;
                     if req.own_only {
                         req.seen.insert((pool.pool_handle.clone(), pe_id));
@@ -225,6 +225,7 @@ impl<F: SetFamily> Registrar<F> {
         pool: &PoolHandle,
         pe: PoolElement,
         from: ServerId,
+        how: Learnt,
     ) -> bool {
         let me = self.config.id;
         let home = if pe.home_server_id.0 == 0 {
@@ -234,6 +235,34 @@ impl<F: SetFamily> Registrar<F> {
         };
         if home == me {
             // Only a PE itself makes this PR its home.
+            return false;
+        }
+        // A peer speaks for its own PEs: a Handle Update comes from the
+        // PE's home, and a table response does not change a PE whose home
+        // is another live peer (that peer's own updates and audits are the
+        // authority; new entries are kept until its audit says otherwise).
+        let refused = match how {
+            Learnt::Update => home != from,
+            Learnt::Table => {
+                home != from
+                    && self.peers.contains_key(&home)
+                    && self
+                        .hs
+                        .get(pool, pe.pe_id)
+                        .is_some_and(|e| e.home() == home)
+            }
+        };
+        if refused {
+            if how == Learnt::Update {
+                let conn = self.peers.get(&from).map_or(ConnId(0), |p| p.conn);
+                self.protocol_error(
+                    conn,
+                    format!(
+                        "HANDLE_UPDATE from {from} for PE {} of pool {pool} homed at {home}: ignored",
+                        pe.pe_id
+                    ),
+                );
+            }
             return false;
         }
         if !util::reachable_transport(&pe.user_transport) {
@@ -289,15 +318,32 @@ impl<F: SetFamily> Registrar<F> {
     pub(super) fn on_handle_update(&mut self, now: Time, from: ServerId, u: enrp::HandleUpdate) {
         match u.action {
             UpdateAction::AddPe => {
-                self.learn(now, &u.pool_handle, u.pool_element, from);
+                self.learn(now, &u.pool_handle, u.pool_element, from, Learnt::Update);
             }
             UpdateAction::DelPe => {
+                // Only its home removes a PE.
                 if let Some(r) = self.hs.find(&u.pool_handle, u.pool_element.pe_id) {
-                    if self.hs.entry(r).is_some_and(|e| e.home() != self.config.id) {
+                    if self.hs.entry(r).is_some_and(|e| e.home() == from) {
                         self.remove_entry(r, RemovalReason::PeerUpdate);
+                    } else {
+                        let conn = self.peers.get(&from).map_or(ConnId(0), |p| p.conn);
+                        self.protocol_error(
+                            conn,
+                            format!(
+                                "HANDLE_UPDATE from {from} deleting PE {} of pool {}, which it is not the home of: ignored",
+                                u.pool_element.pe_id, u.pool_handle
+                            ),
+                        );
                     }
                 }
             }
         }
     }
+}
+
+/// How a PE was learnt from a peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Learnt {
+    Update,
+    Table,
 }
