@@ -172,7 +172,20 @@ impl<F: SetFamily> Registrar<F> {
         if let Some(existing) = self.hs.find(&pool, pe_id) {
             if let Some(e) = self.hs.entry(existing) {
                 if e.home() == me {
-                    if e.association() != Some(assoc) && e.transport() != &transport {
+                    // A PE ID belongs to the association that registered
+                    // it; another may take it over only from the same
+                    // host with the same transport (a PE that reconnects
+                    // before its old association is found gone), so that
+                    // nobody can seize a PE by repeating what a handle
+                    // resolution shows of it.
+                    let holder = e
+                        .association()
+                        .and_then(|a| self.assocs.get(&a))
+                        .and_then(|a| a.remote)
+                        .map(|r| r.ip());
+                    let same_host = holder.is_none() || holder == remote.map(|r| r.ip());
+                    if e.association() != Some(assoc) && (e.transport() != &transport || !same_host)
+                    {
                         let m = reject(ErrorCauseCode::NonUniquePeId, Vec::new());
                         self.send_asap(assoc, m.into());
                         return;

@@ -279,3 +279,63 @@ async fn attack_with_an_allow_list_another_host_is_no_peer() {
         .expect("closed");
     assert!(EnrpMessage::decode(bytes, &DecodeOptions::default()).is_ok());
 }
+
+#[tokio::test]
+async fn attack_another_host_cannot_take_a_pe_id_over() {
+    let pr = registrar(0x11, vec![]).await;
+    let at = pr.asap_addrs()[0];
+    let mut owner = Client::connect(at).await;
+    let victim = pe(0x77, 7000, Policy::LeastUsed { load: 10 });
+    assert!(matches!(
+        register(&mut owner, "lu", victim).await,
+        AsapMessage::RegistrationResponse(RegistrationResponse { reject: false, .. })
+    ));
+    let _k = keep_alive(owner);
+    // What a handle resolution shows of the PE, registered from elsewhere
+    // with the load set to the maximum.
+    let mut c = Client::connect(at).await;
+    c.send(HandleResolution {
+        pool_handle: "lu".into(),
+        items: None,
+    })
+    .await;
+    let AsapMessage::HandleResolutionResponse(r) = c.recv().await else {
+        panic!("no resolution")
+    };
+    let mut seized = r.pool_elements[0].clone();
+    seized.home_server_id = ServerId(0);
+    seized.policy = Policy::LeastUsed { load: u32::MAX };
+    let mut attacker = Client {
+        a: connect_from(SocketAddr::new(host(9), 0), at, carrier(), Ppid::Asap)
+            .await
+            .unwrap(),
+    };
+    match register(&mut attacker, "lu", seized).await {
+        AsapMessage::RegistrationResponse(r) => {
+            assert!(r.reject);
+            assert_eq!(
+                r.error.unwrap().causes[0].code,
+                ErrorCauseCode::NonUniquePeId
+            );
+        }
+        m => panic!("{m:?}"),
+    }
+    attacker
+        .send(Deregistration {
+            pool_handle: "lu".into(),
+            pe_id: PeId(0x77),
+        })
+        .await;
+    let _ = attacker.recv_answer().await;
+    let mut c = Client::connect(at).await;
+    c.send(HandleResolution {
+        pool_handle: "lu".into(),
+        items: None,
+    })
+    .await;
+    let AsapMessage::HandleResolutionResponse(r) = c.recv().await else {
+        panic!("no resolution")
+    };
+    assert_eq!(r.pool_elements.len(), 1, "still registered");
+    assert_eq!(r.pool_elements[0].policy, Policy::LeastUsed { load: 10 });
+}
