@@ -15,6 +15,7 @@ use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -344,6 +345,16 @@ impl AssocReader {
     /// nothing about what else is queued: the socket is read until it
     /// would block, or a queued message would wait for the next packet.
     pub async fn recv(&mut self) -> io::Result<Option<&[u8]>> {
+        self.recv_within(None).await
+    }
+
+    /// As [`AssocReader::recv`], but a message whose first bytes have
+    /// arrived must be complete within `partial`: a peer that starts a
+    /// message and stalls (a slow-loris) gets a `TimedOut` error.
+    pub async fn recv_within(&mut self, partial: Option<Duration>) -> io::Result<Option<&[u8]>> {
+        let mut deadline = partial
+            .filter(|_| self.deframer.pending() > 0)
+            .map(|p| tokio::time::Instant::now() + p);
         loop {
             // Two-phase borrow: check for a complete message, else read more.
             match self.deframer.peek() {
@@ -351,18 +362,21 @@ impl AssocReader {
                 Ok(None) => {}
                 Err(e) => return Err(framing_error(e)),
             }
-            const CHUNK: usize = 16 * 1024;
-            let n = match self.carrier {
-                Carrier::Tcp => self.inner.read_buf(self.deframer.buffer(CHUNK)).await?,
-                Carrier::Sctp => {
-                    self.inner.readable().await?;
-                    match self.inner.try_read_buf(self.deframer.buffer(CHUNK)) {
-                        Ok(n) => n,
-                        // Drained: wait for the next readiness event.
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                        Err(e) => return Err(e),
-                    }
-                }
+            if deadline.is_none() && self.deframer.pending() > 0 {
+                deadline = partial.map(|p| tokio::time::Instant::now() + p);
+            }
+            let read = self.read_some();
+            let n = match deadline {
+                None => read.await?,
+                Some(d) => tokio::time::timeout_at(d, read).await.map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "a message was started but not completed in time",
+                    )
+                })??,
+            };
+            let Some(n) = n else {
+                continue;
             };
             if n == 0 {
                 if self.deframer.pending() > 0 {
@@ -375,6 +389,27 @@ impl AssocReader {
             }
         }
         self.deframer.next_message().map_err(framing_error)
+    }
+
+    /// One read into the deframer; `None` when an SCTP socket turned out
+    /// drained (wait for the next readiness event).
+    async fn read_some(&mut self) -> io::Result<Option<usize>> {
+        const CHUNK: usize = 16 * 1024;
+        match self.carrier {
+            Carrier::Tcp => self
+                .inner
+                .read_buf(self.deframer.buffer(CHUNK))
+                .await
+                .map(Some),
+            Carrier::Sctp => {
+                self.inner.readable().await?;
+                match self.inner.try_read_buf(self.deframer.buffer(CHUNK)) {
+                    Ok(n) => Ok(Some(n)),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
+        }
     }
 
     pub fn carrier(&self) -> Carrier {

@@ -339,3 +339,81 @@ async fn attack_another_host_cannot_take_a_pe_id_over() {
     assert_eq!(r.pool_elements.len(), 1, "still registered");
     assert_eq!(r.pool_elements[0].policy, Policy::LeastUsed { load: 10 });
 }
+
+#[tokio::test]
+async fn attack_silent_and_stalled_associations_are_closed() {
+    let mut cfg = config(0x11, vec![]);
+    cfg.handshake_timeout = Duration::from_millis(500);
+    let pr = start(cfg).await.unwrap();
+    for addr in [pr.asap_addrs()[0], pr.enrp_addrs()[0]] {
+        let ppid = if addr == pr.asap_addrs()[0] {
+            Ppid::Asap
+        } else {
+            Ppid::Enrp
+        };
+        // Nothing at all.
+        let mut silent = connect(addr, carrier(), ppid).await.unwrap();
+        let r = tokio::time::timeout(WAIT, silent.recv()).await;
+        assert!(
+            matches!(r, Ok(Ok(None) | Err(_))),
+            "silent association still open: {r:?}"
+        );
+        // A header promising 1,000 bytes, then nothing (a slow-loris).
+        let mut stalled = connect(addr, carrier(), ppid).await.unwrap();
+        stalled.writer.send(&[0x05, 0, 0x03, 0xe8]).await.unwrap();
+        let r = tokio::time::timeout(WAIT, stalled.recv()).await;
+        assert!(
+            matches!(r, Ok(Ok(None) | Err(_))),
+            "stalled association still open: {r:?}"
+        );
+    }
+    // A pool user that talks is served as before.
+    assert!(resolve(pr.asap_addrs()[0], "none").await.is_empty());
+}
+
+#[tokio::test]
+async fn attack_a_client_that_never_reads_is_dropped_not_buffered() {
+    let pr = registrar(0x11, vec![]).await;
+    let at = pr.asap_addrs()[0];
+    // Fifty PEs: each resolution answers a few kilobytes.
+    let mut owner = Client::connect(at).await;
+    for i in 0..50u32 {
+        assert!(matches!(
+            register(
+                &mut owner,
+                "big",
+                pe(0x100 + i, 7000 + i as u16, Policy::RoundRobin)
+            )
+            .await,
+            AsapMessage::RegistrationResponse(RegistrationResponse { reject: false, .. })
+        ));
+    }
+    let _k = keep_alive(owner);
+    let mut greedy = connect(at, carrier(), Ppid::Asap).await.unwrap();
+    let ask = AsapMessage::from(HandleResolution {
+        pool_handle: "big".into(),
+        items: Some(u32::MAX),
+    })
+    .to_bytes();
+    // 20,000 resolutions (about 50 MB of answers), none read.
+    let mut sent = 0;
+    for _ in 0..20_000 {
+        match tokio::time::timeout(Duration::from_secs(2), greedy.writer.send(&ask)).await {
+            Ok(Ok(())) => sent += 1,
+            _ => break,
+        }
+    }
+    // The registrar gave up on it: reading now ends well before all the
+    // answers (they were not kept).
+    let mut answers = 0;
+    loop {
+        match tokio::time::timeout(WAIT, greedy.recv()).await {
+            Ok(Ok(Some(_))) => answers += 1,
+            Ok(Ok(None) | Err(_)) => break,
+            Err(_) => panic!("still open after {answers} answers"),
+        }
+    }
+    assert!(answers < sent, "{answers} answers to {sent} requests");
+    // Others are served.
+    assert_eq!(resolve(at, "big").await.len(), 50);
+}
