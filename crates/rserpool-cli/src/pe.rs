@@ -67,6 +67,14 @@ pub struct Args {
     /// Duration of one step of a compute job
     #[arg(long, value_name = "MS", default_value_t = 100)]
     pub compute_step_ms: u64,
+    /// Seal session cookies with the pool secret in FILE (16 bytes or more,
+    /// the same for every PE of the pool, e.g. `head -c 32 /dev/urandom`):
+    /// echoed cookies not sealed by a PE of this pool are refused
+    #[arg(long, value_name = "FILE")]
+    pub cookie_key: Option<std::path::PathBuf>,
+    /// With --cookie-key: echoed cookies older than this are refused
+    #[arg(long, value_name = "S", default_value_t = 86_400)]
+    pub cookie_max_age: u64,
 }
 
 fn parse_policy_type(s: &str) -> Result<PolicyType, String> {
@@ -116,6 +124,29 @@ pub fn run(args: &Args) -> i32 {
     cfg.control_addr = args.control;
     cfg.registration_life = Duration::from_millis(args.lifetime_ms);
     cfg.seed = crate::random_u64();
+    if let Some(path) = &args.cookie_key {
+        let secret = match std::fs::read(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!(
+                    "rserpool pe: cannot read the cookie key {}: {e}",
+                    path.display()
+                );
+                return 1;
+            }
+        };
+        let Some(key) = rserpool::cookie::CookieKey::new(secret) else {
+            eprintln!(
+                "rserpool pe: the cookie key {} is shorter than 16 bytes",
+                path.display()
+            );
+            return 1;
+        };
+        cfg.cookies = Some(rserpool::pool_element::CookieSealing {
+            key,
+            max_age: Duration::from_secs(args.cookie_max_age),
+        });
+    }
     let mut service = ServiceConfig::new(args.service);
     service.compute_step = Duration::from_millis(args.compute_step_ms);
     let rt = match tokio::runtime::Builder::new_multi_thread()
