@@ -10,6 +10,7 @@ use rserpool::announce::{ASAP_ANNOUNCE_GROUP, MulticastConfig};
 use rserpool::pool_element::{PoolElementConfig, start};
 use rserpool::services::{self, Service, ServiceConfig};
 use rserpool::transport::TransportMode;
+use rserpool_proto::pool_element::{PeEvent, RegistrationFailure};
 use rserpool_proto::wire::{Policy, PolicyType};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
@@ -115,10 +116,11 @@ pub fn run(args: &Args) -> i32 {
     };
     let mut cfg = PoolElementConfig::new(args.pool.as_str(), policy);
     cfg.registrars = args.registrars.clone();
-    cfg.announces = Some(MulticastConfig::new(
-        args.announce_group,
-        args.announce_interface,
-    ));
+    // Registrars given: those only; else found by their announces.
+    cfg.announces = args
+        .registrars
+        .is_empty()
+        .then(|| MulticastConfig::new(args.announce_group, args.announce_interface));
     cfg.transport = args.transport;
     cfg.data_addr = args.listen;
     cfg.control_addr = args.control;
@@ -174,7 +176,34 @@ pub fn run(args: &Args) -> i32 {
             pe.control_addr()
         );
         let host = services::spawn(service, pe.take_sessions());
-        crate::wait_for_stop_signal().await;
+        let stop = crate::wait_for_stop_signal();
+        tokio::pin!(stop);
+        // A refusal is final (the registrar will say the same again); not
+        // reaching a registrar is said once, and the PE keeps trying.
+        let mut said_unreachable = false;
+        let refused = loop {
+            tokio::select! {
+                () = &mut stop => break None,
+                ev = pe.next_event() => match ev {
+                    Some(PeEvent::RegistrationFailed { cause: RegistrationFailure::Rejected(e) }) => {
+                        let causes: Vec<&str> = e.causes.iter().map(|c| c.code.name()).collect();
+                        break Some(causes.join(", "));
+                    }
+                    Some(PeEvent::RegistrationFailed { .. }) if !said_unreachable => {
+                        said_unreachable = true;
+                        eprintln!("rserpool pe: no registrar reached yet; still trying");
+                    }
+                    Some(_) => {}
+                    None => break Some("the pool element stopped".into()),
+                },
+            }
+        };
+        if let Some(why) = refused {
+            host.stop();
+            pe.kill();
+            eprintln!("rserpool pe: the registrar refused the registration into pool {:?}: {why}", args.pool);
+            return 1;
+        }
         let r = pe.stop().await;
         host.stop();
         match r {

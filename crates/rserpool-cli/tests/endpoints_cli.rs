@@ -374,3 +374,57 @@ fn pu_waits_for_a_slow_answer_after_end_of_input() {
     );
     assert_eq!(code, Some(0), "{err}");
 }
+
+#[test]
+fn a_pe_whose_registration_is_refused_exits_1_and_says_why() {
+    let mut pr = spawn(&[
+        "registrar",
+        "--asap",
+        "127.0.0.1:0",
+        "--enrp",
+        "127.0.0.1:0",
+        "--announce",
+        "false",
+        "--transport",
+        "tcp",
+    ]);
+    let pr_out = lines(pr.0.stdout.take().unwrap());
+    let asap = line_where(&pr_out, |l| l.starts_with("ASAP "))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut first = spawn(&[
+        "pe",
+        "--pool",
+        "mixed",
+        "--registrar",
+        &asap,
+        "--transport",
+        "tcp",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let first_out = lines(first.0.stdout.take().unwrap());
+    line_where(&first_out, |l| l.starts_with("PE "));
+    std::thread::sleep(Duration::from_millis(500));
+    // Another policy in the same pool: refused (Inconsistent Pooling Policy).
+    let out = Command::new(BIN)
+        .args([
+            "pe",
+            "--pool",
+            "mixed",
+            "--policy",
+            "least-used",
+            "--registrar",
+            &asap,
+        ])
+        .args(["--transport", "tcp", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refused the registration"), "{err}");
+    assert!(err.contains("Inconsistent Pooling Policy"), "{err}");
+}
