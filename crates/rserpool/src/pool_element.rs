@@ -471,9 +471,14 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
         ));
     }
     let carrier = cfg.transport.resolve()?;
-    let data_listener = DataListener::bind(cfg.data_addr, carrier)?;
+    let named = |what: &'static str, addr: SocketAddr| {
+        move |e: io::Error| io::Error::new(e.kind(), format!("{what} address {addr}: {e}"))
+    };
+    let data_listener =
+        DataListener::bind(cfg.data_addr, carrier).map_err(named("data", cfg.data_addr))?;
     let data_addr = data_listener.local_addr()?;
-    let control = data::bind_control(cfg.control_addr, carrier)?;
+    let control = data::bind_control(cfg.control_addr, carrier)
+        .map_err(named("control", cfg.control_addr))?;
     let control_addr = control
         .local_addrs()?
         .first()

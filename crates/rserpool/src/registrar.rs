@@ -305,6 +305,7 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         hr_seen: 0,
         next_idle_sweep: Instant::now() + cfg.idle_sweep,
         idle_marks: std::collections::HashSet::new(),
+        unreachable_peers: std::collections::HashSet::new(),
         events: EventCounts::default(),
     };
     let task = tokio::spawn(driver.run(rx, metrics_rx, stop_rx));
@@ -377,6 +378,8 @@ struct Driver {
     next_idle_sweep: Instant,
     /// ASAP associations silent since the last sweep.
     idle_marks: std::collections::HashSet<AssocId>,
+    /// Peer addresses whose last connection attempt failed (logged once).
+    unreachable_peers: std::collections::HashSet<SocketAddr>,
     events: EventCounts,
 }
 
@@ -537,6 +540,11 @@ impl Driver {
                 self.enrp_links.insert(conn, link);
             }
             Input::EnrpConnected(conn, Ok(a)) => {
+                if let Some(to) = self.registrar.conn_address(conn) {
+                    if self.unreachable_peers.remove(&to) {
+                        info!(peer = %to, "peer registrar reachable again");
+                    }
+                }
                 let link = self.spawn_link(
                     a,
                     Limits {
@@ -550,7 +558,14 @@ impl Driver {
                 self.registrar.enrp_connected(now, conn);
             }
             Input::EnrpConnected(conn, Err(e)) => {
-                debug!(conn = conn.0, "ENRP connect failed: {e}");
+                // Said once per address at INFO (an operator's --peer may be
+                // wrong), then at DEBUG while it is retried.
+                match self.registrar.conn_address(conn) {
+                    Some(to) if self.unreachable_peers.insert(to) => {
+                        info!(peer = %to, "cannot reach peer registrar: {e} (retrying)")
+                    }
+                    _ => debug!(conn = conn.0, "ENRP connect failed: {e}"),
+                }
                 self.registrar.enrp_closed(now, conn);
             }
             Input::EnrpMessage(conn, bytes) => {
