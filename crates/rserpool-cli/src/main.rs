@@ -13,13 +13,21 @@ mod resolve;
 
 use clap::{Parser, Subcommand};
 
+/// The version with the commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("RSERPOOL_COMMIT"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "rserpool",
-    version,
+    version = VERSION,
     about = "Reliable Server Pooling (RFC 5351-5356)"
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -42,6 +50,16 @@ enum Command {
     Resolve(resolve::Args),
     /// Everything on loopback, with failures injected and narrated (about 35 s).
     Demo(demo::Args),
+    /// Shell completions (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Man pages, one per command, written into DIR.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        out: std::path::PathBuf,
+    },
     /// Measure throughput (run a release build).
     Bench {
         #[command(subcommand)]
@@ -66,6 +84,12 @@ fn main() {
         Command::Pu(args) => std::process::exit(pu::run(&args)),
         Command::Resolve(args) => std::process::exit(resolve::run(&args)),
         Command::Demo(args) => std::process::exit(demo::run(&args)),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "rserpool", &mut std::io::stdout());
+        }
+        Command::Man { out } => std::process::exit(man(&out)),
         Command::Bench { command } => {
             if let Err(e) = bench::run(command) {
                 eprintln!("rserpool bench: {e}");
@@ -73,6 +97,21 @@ fn main() {
             }
         }
     }
+}
+
+/// Writes `rserpool.1` and `rserpool-COMMAND.1` for every command.
+fn man(dir: &std::path::Path) -> i32 {
+    use clap::CommandFactory;
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!("rserpool man: cannot create {}: {e}", dir.display());
+        return 1;
+    }
+    let cmd = Cli::command();
+    if let Err(e) = clap_mangen::generate_to(cmd, dir) {
+        eprintln!("rserpool man: cannot write into {}: {e}", dir.display());
+        return 1;
+    }
+    0
 }
 
 /// 64 random bits for IDs and seeds.

@@ -460,6 +460,22 @@ mod tests {
     }
 
     #[test]
+    fn the_packaged_example_configuration_parses() {
+        let example = include_str!("../../../packaging/registrar.toml");
+        let s: Settings = toml::from_str(example).unwrap();
+        assert_eq!(s.asap, vec!["0.0.0.0:3863".parse::<SocketAddr>().unwrap()]);
+        // Its commented keys are real ones too.
+        let uncommented: String = example
+            .lines()
+            .map(|l| l.strip_prefix("# ").filter(|r| r.contains(" = ")).unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let all: Settings = toml::from_str(&uncommented).unwrap();
+        assert_eq!(all.peers.len(), 2);
+        assert_eq!(all.allow_peer.len(), 1);
+    }
+
+    #[test]
     fn ids_parse_in_hex_and_decimal() {
         assert_eq!(parse_id("0x11"), Ok(17));
         assert_eq!(parse_id("17"), Ok(17));
