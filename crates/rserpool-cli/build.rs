@@ -17,7 +17,11 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     // Run again when a commit moves HEAD (in a plain checkout; a worktree
     // keeps its HEAD elsewhere and gets the commit of its last build).
-    for path in ["../../.git/HEAD", "../../.git/refs/heads", "../../.git/packed-refs"] {
+    for path in [
+        "../../.git/HEAD",
+        "../../.git/refs/heads",
+        "../../.git/packed-refs",
+    ] {
         if std::path::Path::new(path).exists() {
             println!("cargo:rerun-if-changed={path}");
         }

@@ -467,7 +467,11 @@ mod tests {
         // Its commented keys are real ones too.
         let uncommented: String = example
             .lines()
-            .map(|l| l.strip_prefix("# ").filter(|r| r.contains(" = ")).unwrap_or(l))
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|r| r.contains(" = "))
+                    .unwrap_or(l)
+            })
             .collect::<Vec<_>>()
             .join("\n");
         let all: Settings = toml::from_str(&uncommented).unwrap();
