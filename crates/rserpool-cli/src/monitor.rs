@@ -427,10 +427,6 @@ impl Screen {
         }
     }
 
-    fn frame(&mut self, text: &str) -> String {
-        self.frame_sized(text, None)
-    }
-
     /// A frame fitted to a terminal of `size` (columns, rows): lines cut at
     /// the right edge, and no more lines than fit (the last says how many
     /// were left out), so that nothing wraps or scrolls.
@@ -480,10 +476,10 @@ mod tests {
     fn terminal_frames_overwrite_in_place() {
         let mut s = Screen::new(true);
         assert_eq!(
-            s.frame("a\nb\n"),
+            s.frame_sized("a\nb\n", None),
             "\x1b[2J\x1b[Ha\x1b[K\r\nb\x1b[K\r\n\x1b[J"
         );
-        assert_eq!(s.frame("c\n"), "\x1b[Hc\x1b[K\r\n\x1b[J");
+        assert_eq!(s.frame_sized("c\n", None), "\x1b[Hc\x1b[K\r\n\x1b[J");
     }
 
     #[test]
@@ -511,7 +507,7 @@ mod tests {
     #[test]
     fn other_outputs_get_plain_frames() {
         let mut s = Screen::new(false);
-        assert_eq!(s.frame("a\n"), "a\n");
-        assert_eq!(s.frame("b\n"), "\nb\n");
+        assert_eq!(s.frame_sized("a\n", None), "a\n");
+        assert_eq!(s.frame_sized("b\n", None), "\nb\n");
     }
 }
