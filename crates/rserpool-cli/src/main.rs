@@ -1,5 +1,6 @@
 //! `rserpool`: one binary for every RSerPool role and tool.
 
+mod addr;
 mod bench;
 mod demo;
 mod dump;
@@ -28,6 +29,9 @@ const VERSION: &str = concat!(
     about = "Reliable Server Pooling (RFC 5351-5356)"
 )]
 pub(crate) struct Cli {
+    /// Log format on stderr: text, or json (one object per event)
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -75,6 +79,7 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() {
     let cli = Cli::parse();
+    logging::set_format(cli.log_format);
     match cli.command {
         Command::Inspect(args) => std::process::exit(inspect::run(&args)),
         Command::Registrar(args) => std::process::exit(registrar::run(&args)),

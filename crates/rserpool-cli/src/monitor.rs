@@ -24,7 +24,7 @@ use view::{Status, Target};
 #[derive(Debug, Parser)]
 pub struct Args {
     /// ENRP address of a registrar to watch (repeatable) [default: discover by announces]
-    #[arg(long = "registrar", value_name = "ADDR:PORT")]
+    #[arg(long = "registrar", value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
     pub registrars: Vec<SocketAddr>,
     /// Refresh interval
     #[arg(long, value_name = "MS", default_value_t = 1000)]

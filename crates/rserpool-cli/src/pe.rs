@@ -41,7 +41,7 @@ pub struct Args {
     pub priority: u32,
     /// A registrar's ASAP address (repeatable); without any, registrars are
     /// found by ASAP Server Announces
-    #[arg(long = "registrar", value_name = "ADDR:PORT")]
+    #[arg(long = "registrar", value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
     pub registrars: Vec<SocketAddr>,
     /// Multicast group of ASAP Server Announces
     #[arg(long, value_name = "GROUP:PORT", default_value_t = ASAP_ANNOUNCE_GROUP)]
@@ -57,10 +57,10 @@ pub struct Args {
     /// in by this project's registrars, but RSPLIB's rspregistrar refuses it
     /// (and keeps only addresses of the PE's ASAP association): give a
     /// concrete one there
-    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:0")]
+    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:0", value_parser = crate::addr::parse)]
     pub listen: SocketAddr,
     /// Control address where registrars reach this PE (port 0: any free port)
-    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:0")]
+    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:0", value_parser = crate::addr::parse)]
     pub control: SocketAddr,
     /// Registration lifetime
     #[arg(long, value_name = "MS", default_value_t = 30_000)]

@@ -19,7 +19,7 @@ pub struct Args {
     pub pool: String,
     /// A registrar's ASAP address (repeatable); without any, registrars are
     /// found by ASAP Server Announces
-    #[arg(long = "registrar", value_name = "ADDR:PORT")]
+    #[arg(long = "registrar", value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
     pub registrars: Vec<SocketAddr>,
     /// Multicast group of ASAP Server Announces
     #[arg(long, value_name = "GROUP:PORT", default_value_t = ASAP_ANNOUNCE_GROUP)]

@@ -30,17 +30,20 @@ pub struct Args {
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// ASAP address for PEs and PUs (repeat for multi-homing) [default: 0.0.0.0:3863]
-    #[arg(long = "asap", value_name = "ADDR:PORT")]
+    #[arg(long = "asap", value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
+    #[serde(deserialize_with = "crate::addr::de_list")]
     pub asap: Vec<SocketAddr>,
     /// ENRP address for peer registrars (repeat for multi-homing) [default: 0.0.0.0:9901]
-    #[arg(long = "enrp", value_name = "ADDR:PORT")]
+    #[arg(long = "enrp", value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
+    #[serde(deserialize_with = "crate::addr::de_list")]
     pub enrp: Vec<SocketAddr>,
     /// This registrar's 32-bit ID, decimal or 0x-hex, unique in the operation scope [default: random]
     #[arg(long, value_name = "ID", value_parser = parse_id)]
     #[serde(deserialize_with = "de_id")]
     pub identifier: Option<u32>,
     /// ENRP address of a peer registrar (repeatable)
-    #[arg(long = "peer", value_name = "ADDR:PORT")]
+    #[arg(long = "peer", value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
+    #[serde(deserialize_with = "crate::addr::de_list")]
     pub peers: Vec<SocketAddr>,
     /// Host or prefix allowed as ENRP peer besides the --peer hosts
     /// (repeatable, e.g. 10.1.0.0/16); with any, ENRP from elsewhere is
@@ -53,7 +56,8 @@ pub struct Settings {
     #[serde(deserialize_with = "de_transport")]
     pub transport: Option<TransportMode>,
     /// Serve Prometheus metrics at http://ADDR:PORT/metrics [default: off]
-    #[arg(long, value_name = "ADDR:PORT")]
+    #[arg(long, value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
+    #[serde(deserialize_with = "crate::addr::de_one")]
     pub metrics: Option<SocketAddr>,
     /// Send ASAP Server Announces and ENRP Presence by UDP multicast [default: true]
     #[arg(long, value_name = "BOOL")]

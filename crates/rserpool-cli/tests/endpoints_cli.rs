@@ -428,3 +428,48 @@ fn a_pe_whose_registration_is_refused_exits_1_and_says_why() {
     assert!(err.contains("refused the registration"), "{err}");
     assert!(err.contains("Inconsistent Pooling Policy"), "{err}");
 }
+
+#[test]
+fn host_names_are_addresses_and_logs_can_be_json() {
+    let mut pr = Proc(
+        Command::new(BIN)
+            .args(["--log-format", "json", "registrar", "--asap", "localhost:0"])
+            .args([
+                "--enrp",
+                "localhost:0",
+                "--announce",
+                "false",
+                "--transport",
+                "tcp",
+            ])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let out = lines(pr.0.stdout.take().unwrap());
+    let asap = line_where(&out, |l| l.starts_with("ASAP "));
+    assert!(
+        asap.contains("127.0.0.1:") || asap.contains("[::1]:"),
+        "{asap}"
+    );
+    let err = lines_of_stderr(pr.0.stderr.take().unwrap());
+    let started = line_where(&err, |l| l.contains("registrar started"));
+    let v: serde_json::Value = serde_json::from_str(&started).expect("a JSON log line");
+    assert_eq!(v["level"], "INFO");
+    assert_eq!(v["fields"]["message"], "registrar started");
+}
+
+fn lines_of_stderr(err: std::process::ChildStderr) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
