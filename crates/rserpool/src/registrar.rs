@@ -785,7 +785,10 @@ fn refuse(mut a: Association, protocol: Protocol) {
         .to_bytes(),
     };
     tokio::spawn(async move {
-        let _ = tokio::time::timeout(CONNECT_TIMEOUT, a.send(&bytes)).await;
+        // A single bare cause always encodes.
+        if let Ok(bytes) = bytes {
+            let _ = tokio::time::timeout(CONNECT_TIMEOUT, a.send(&bytes)).await;
+        }
         let _ = a.writer.shutdown().await;
     });
 }
@@ -818,6 +821,7 @@ fn log_event(e: &Event) {
             warn!(?from, answered, closed, "protocol error: {detail}")
         }
         Event::RateLimited { assoc, what } => debug!(assoc, what, "rate limited"),
+        Event::Unsent { to, error } => warn!(?to, "message not sent: {error}"),
     }
 }
 

@@ -51,7 +51,7 @@ use std::time::Duration;
 
 use crate::handlespace::set::{BTreeFamily, SetFamily};
 use crate::handlespace::{AssocId, DueTimer, EntryRef, Handlespace, Time, Xoshiro256};
-use crate::wire::{DecodeOptions, PeId, PoolHandle, ServerId, TransportParam};
+use crate::wire::{DecodeOptions, EncodeError, PeId, PoolHandle, ServerId, TransportParam};
 
 pub use asap::MAX_POOL_HANDLE_LEN;
 use state::{Assoc, Conn, Peer, StaticPeer, SyncState, Takeover};
@@ -227,6 +227,13 @@ pub enum Event {
     RateLimited {
         assoc: AssocId,
         what: &'static str,
+    },
+    /// A message was not sent: it does not fit in 65535 bytes. The
+    /// registrar's budgets keep every message it builds within the limit,
+    /// so this names a bug rather than bad input.
+    Unsent {
+        to: Source,
+        error: EncodeError,
     },
 }
 

@@ -232,6 +232,35 @@ impl<F: SetFamily> Registrar<F> {
             // Only a PE itself makes this PR its home.
             return false;
         }
+        if pool.0.is_empty() || pool.0.len() > super::MAX_POOL_HANDLE_LEN {
+            let conn = self.peers.get(&from).map_or(ConnId(0), |p| p.conn);
+            self.protocol_error(
+                conn,
+                format!(
+                    "PE {} from {from} not stored: pool handle of {} bytes",
+                    pe.pe_id,
+                    pool.0.len()
+                ),
+            );
+            return false;
+        }
+        if util::too_many_addresses(&pe.user_transport)
+            || pe
+                .asap_transport
+                .as_ref()
+                .is_some_and(util::too_many_addresses)
+        {
+            let conn = self.peers.get(&from).map_or(ConnId(0), |p| p.conn);
+            self.protocol_error(
+                conn,
+                format!(
+                    "PE {} of pool {pool} from {from} not stored: more than {} addresses in a transport",
+                    pe.pe_id,
+                    crate::wire::MAX_ADDRESSES
+                ),
+            );
+            return false;
+        }
         if let Some(r) = self.hs.find(pool, pe.pe_id) {
             if let Some(e) = self.hs.entry(r) {
                 if e.home() == me && e.association().is_some() {
