@@ -596,7 +596,7 @@ fn named_cases_decode() {
 fn address_cap() {
     use rserpool_proto::wire::MAX_ADDRESSES;
     let mut h = Harness::new();
-    let mut answer = |h: &mut Harness, id: u32, user: Addrs| {
+    let answer = |h: &mut Harness, id: u32, user: Addrs| {
         h.apply(Input::Register {
             assoc: 0,
             pool: 0,
