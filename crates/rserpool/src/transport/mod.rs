@@ -150,7 +150,20 @@ impl Listener {
 
     /// Binds one address with its port shared with outgoing associations
     /// ([`connect_from`]), so that they leave from where we listen.
+    ///
+    /// The port sharing (SO_REUSEPORT) would also let a second process
+    /// listen on the same address; a listener already there is therefore
+    /// detected first, by a bind without port sharing (which fails with
+    /// `AddrInUse` against any listener on the address).
     pub fn bind_shared(addr: SocketAddr, carrier: Carrier, ppid: Ppid) -> io::Result<Listener> {
+        if addr.port() != 0 {
+            let probe = new_socket(carrier, &addr, ppid)?;
+            probe.set_reuse_address(true)?;
+            if addr.is_ipv6() {
+                probe.set_only_v6(true)?;
+            }
+            probe.bind(&addr.into())?;
+        }
         let sock = new_socket(carrier, &addr, ppid)?;
         sock.set_reuse_address(true)?;
         sock.set_reuse_port(true)?;
