@@ -13,7 +13,7 @@ use framing::{Deframer, FramingError};
 use socket2::{Domain, Socket, Type};
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -149,7 +149,8 @@ impl Listener {
     }
 
     /// Binds one address with its port shared with outgoing associations
-    /// ([`connect_from`]), so that they leave from where we listen.
+    /// ([`connect_from`]), so that they leave from where we listen. The
+    /// unspecified IPv6 address (`[::]`) listens dual-stack: on IPv4 too.
     ///
     /// The port sharing (SO_REUSEPORT) would also let a second process
     /// listen on the same address; a listener already there is therefore
@@ -160,7 +161,7 @@ impl Listener {
             let probe = new_socket(carrier, &addr, ppid)?;
             probe.set_reuse_address(true)?;
             if addr.is_ipv6() {
-                probe.set_only_v6(true)?;
+                probe.set_only_v6(!addr.ip().is_unspecified())?;
             }
             probe.bind(&addr.into())?;
         }
@@ -168,7 +169,7 @@ impl Listener {
         sock.set_reuse_address(true)?;
         sock.set_reuse_port(true)?;
         if addr.is_ipv6() {
-            sock.set_only_v6(true)?;
+            sock.set_only_v6(!addr.ip().is_unspecified())?;
         }
         sock.bind(&addr.into())?;
         sock.listen(1024)?;
@@ -243,9 +244,20 @@ pub async fn connect_from(
     carrier: Carrier,
     ppid: Ppid,
 ) -> io::Result<Association> {
+    // From a dual-stack endpoint ([::]) to an IPv4 peer: the IPv4-mapped
+    // address, on a socket of the endpoint's family.
+    let remote = match (local, remote) {
+        (SocketAddr::V6(_), SocketAddr::V4(r)) => {
+            SocketAddr::new(IpAddr::V6(r.ip().to_ipv6_mapped()), r.port())
+        }
+        _ => remote,
+    };
     let sock = new_socket(carrier, &remote, ppid)?;
     sock.set_reuse_address(true)?;
     sock.set_reuse_port(true)?;
+    if local.is_ipv6() {
+        sock.set_only_v6(!local.ip().is_unspecified())?;
+    }
     sock.bind(&local.into())?;
     let stream = connect_socket(sock, remote).await?;
     Ok(Association::new(stream, carrier, DEFAULT_MAX_MESSAGE_SIZE))
