@@ -124,13 +124,19 @@ async fn resolve_all(pu: &PoolUserHandle, want: &[PeId]) -> Vec<PoolElement> {
     panic!("resolved {last:?}, wanted {want:?}");
 }
 
-/// Every address a PE is registered with accepts a connection.
+/// Every address a PE is registered with accepts an association (of the
+/// carrier under test).
 async fn reachable(pes: &[PoolElement]) {
     for pe in pes {
         let t = &pe.user_transport;
         for a in t.addresses() {
             let to = SocketAddr::new(*a, t.port());
-            let c = tokio::time::timeout(WAIT, tokio::net::TcpStream::connect(to)).await;
+            let carrier = mode().resolve().unwrap();
+            let c = tokio::time::timeout(
+                WAIT,
+                rserpool::transport::connect(to, carrier, rserpool::transport::Ppid::Asap),
+            )
+            .await;
             assert!(
                 matches!(c, Ok(Ok(_))),
                 "PE {} registered at {to} is not reachable there: {c:?}",
