@@ -110,6 +110,7 @@ enum Input {
     Unknown {
         assoc: u8,
         len: usize,
+        enrp: bool,
     },
     AsapBytes {
         assoc: u8,
@@ -170,8 +171,8 @@ fn input() -> impl Strategy<Value = Input> {
             .prop_map(|(assoc, pool, items, junk, junk_len, handle_len)| Input::Resolve {
                 assoc, pool, items, junk, junk_len, handle_len,
             }),
-        1 => (any::<u8>(), prop_oneof![4usize..64, 65_000usize..65_532])
-            .prop_map(|(assoc, len)| Input::Unknown { assoc, len }),
+        2 => (any::<u8>(), prop_oneof![4usize..64, 65_000usize..65_532], any::<bool>())
+            .prop_map(|(assoc, len, enrp)| Input::Unknown { assoc, len, enrp }),
         2 => (any::<u8>(), proptest::collection::vec(any::<u8>(), 0..64))
             .prop_map(|(assoc, bytes)| Input::AsapBytes { assoc, bytes }),
         2 => Just(Input::EnrpOpen),
@@ -352,12 +353,16 @@ impl Harness {
                     self.pr.asap_received(self.now, a, &b);
                 }
             }
-            Input::Unknown { assoc, len } => {
+            Input::Unknown { assoc, len, enrp } => {
                 let mut b = vec![0x7e, 0, 0, 0];
                 b.resize(len.next_multiple_of(4).min(65532), 0x11);
                 let l = b.len() as u16;
                 b[2..4].copy_from_slice(&l.to_be_bytes());
-                if let Some(a) = self.assoc(assoc) {
+                if enrp {
+                    if let Some(c) = self.conn(assoc) {
+                        self.pr.enrp_received(self.now, c, &b);
+                    }
+                } else if let Some(a) = self.assoc(assoc) {
                     self.pr.asap_received(self.now, a, &b);
                 }
             }
@@ -548,6 +553,14 @@ fn named_cases_decode() {
         handle_len: 0,
     });
     h.check().unwrap();
+    for enrp in [false, true] {
+        h.apply(Input::Unknown {
+            assoc: 0,
+            len: 65_532,
+            enrp,
+        });
+        h.check().unwrap();
+    }
     for id in 1..=60 {
         let user = Addrs {
             n: 64,

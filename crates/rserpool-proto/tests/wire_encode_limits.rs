@@ -124,11 +124,21 @@ fn an_unrecognized_message_is_echoed_cut_to_fit() {
     assert!(c.info.len() < big.len());
     assert_eq!(c.info, big[..c.info.len()]);
     let b = AsapMessage::from(asap::Error {
-        error: OperationError::single(c),
+        error: OperationError::single(c.clone()),
     })
     .to_bytes()
     .unwrap();
     Message::decode(Protocol::Asap, &b, &DecodeOptions::default()).unwrap();
+    // Also in an ENRP Error, whose header is 8 bytes longer.
+    let b = rserpool_proto::wire::EnrpMessage::from(rserpool_proto::wire::enrp::Error {
+        sender: ServerId(1),
+        receiver: ServerId(2),
+        error: OperationError::single(c),
+    })
+    .to_bytes()
+    .unwrap();
+    assert!(b.len() <= MAX_MESSAGE_LEN);
+    Message::decode(Protocol::Enrp, &b, &DecodeOptions::default()).unwrap();
     let small = ErrorCause::unrecognized_message(&[0x7e, 0, 0, 4]);
     assert_eq!(small.info, [0x7e, 0, 0, 4]);
 }

@@ -307,9 +307,11 @@ impl fmt::Debug for ErrorCause {
     }
 }
 
-/// Room for error causes in an ERROR message: 65535 bytes less the ENRP
-/// header (12, the longer one) and the Operation Error's header (4).
-pub const MAX_CAUSES_LEN: usize = super::MAX_MESSAGE_LEN - 12 - 4;
+/// Room for error causes (each padded to 4 bytes) in an ERROR message:
+/// 65535 bytes less the ENRP header (12, the longer one) and the Operation
+/// Error's header (4), rounded down to a multiple of 4 (the last cause's
+/// padding counts in the message length).
+pub const MAX_CAUSES_LEN: usize = (super::MAX_MESSAGE_LEN - 12 - 4) / 4 * 4;
 
 /// Most info bytes in one error cause of an ERROR message (its own header
 /// is 4 bytes).
