@@ -9,7 +9,7 @@ use clap::Parser;
 use rserpool::announce::{ASAP_ANNOUNCE_GROUP, ENRP_ANNOUNCE_GROUP, MulticastConfig};
 use rserpool::registrar::{DaemonConfig, start};
 use rserpool::transport::TransportMode;
-use rserpool_proto::registrar::Config;
+use rserpool_proto::registrar::{AddrPrefix, Config};
 use rserpool_proto::wire::{ServerId, TransportParam, TransportUse};
 use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -30,24 +30,34 @@ pub struct Args {
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// ASAP address for PEs and PUs (repeat for multi-homing) [default: 0.0.0.0:3863]
-    #[arg(long = "asap", value_name = "ADDR:PORT")]
+    #[arg(long = "asap", value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
+    #[serde(deserialize_with = "crate::addr::de_list")]
     pub asap: Vec<SocketAddr>,
     /// ENRP address for peer registrars (repeat for multi-homing) [default: 0.0.0.0:9901]
-    #[arg(long = "enrp", value_name = "ADDR:PORT")]
+    #[arg(long = "enrp", value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
+    #[serde(deserialize_with = "crate::addr::de_list")]
     pub enrp: Vec<SocketAddr>,
     /// This registrar's 32-bit ID, decimal or 0x-hex, unique in the operation scope [default: random]
     #[arg(long, value_name = "ID", value_parser = parse_id)]
     #[serde(deserialize_with = "de_id")]
     pub identifier: Option<u32>,
     /// ENRP address of a peer registrar (repeatable)
-    #[arg(long = "peer", value_name = "ADDR:PORT")]
+    #[arg(long = "peer", value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
+    #[serde(deserialize_with = "crate::addr::de_list")]
     pub peers: Vec<SocketAddr>,
+    /// Host or prefix allowed as ENRP peer besides the --peer hosts
+    /// (repeatable, e.g. 10.1.0.0/16); with any, ENRP from elsewhere is
+    /// refused [default: any host]
+    #[arg(long = "allow-peer", value_name = "ADDR[/LEN]")]
+    #[serde(deserialize_with = "de_prefixes")]
+    pub allow_peer: Vec<AddrPrefix>,
     /// Transport: kernel SCTP where the kernel has it, else TCP [default: auto]
     #[arg(long, value_name = "auto|sctp|tcp")]
     #[serde(deserialize_with = "de_transport")]
     pub transport: Option<TransportMode>,
     /// Serve Prometheus metrics at http://ADDR:PORT/metrics [default: off]
-    #[arg(long, value_name = "ADDR:PORT")]
+    #[arg(long, value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
+    #[serde(deserialize_with = "crate::addr::de_one")]
     pub metrics: Option<SocketAddr>,
     /// Send ASAP Server Announces and ENRP Presence by UDP multicast [default: true]
     #[arg(long, value_name = "BOOL")]
@@ -91,6 +101,12 @@ pub struct Settings {
     /// Registration lifetimes below this are raised to it [default: 1000]
     #[arg(long, value_name = "MS")]
     pub min_registration_lifetime_ms: Option<u64>,
+    /// Registration lifetimes above this are refused (lowered from peers) [default: 3600000]
+    #[arg(long, value_name = "MS")]
+    pub max_registration_lifetime_ms: Option<u64>,
+    /// Most ENRP peers at once; peers learnt beyond are not contacted [default: 64]
+    #[arg(long, value_name = "N")]
+    pub max_peers: Option<usize>,
     /// MaxHResItems: most PEs per handle resolution [default: 3]
     #[arg(long, value_name = "N")]
     pub max_hres_items: Option<u32>,
@@ -149,6 +165,13 @@ fn de_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error
     }
 }
 
+fn de_prefixes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<AddrPrefix>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| s.parse().map_err(serde::de::Error::custom))
+        .collect()
+}
+
 fn de_transport<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<TransportMode>, D::Error> {
     match Option::<String>::deserialize(d)? {
         None => Ok(None),
@@ -165,6 +188,11 @@ impl Settings {
             enrp: v(self.enrp, base.enrp),
             identifier: self.identifier.or(base.identifier),
             peers: v(self.peers, base.peers),
+            allow_peer: if self.allow_peer.is_empty() {
+                base.allow_peer
+            } else {
+                self.allow_peer
+            },
             transport: self.transport.or(base.transport),
             metrics: self.metrics.or(base.metrics),
             announce: self.announce.or(base.announce),
@@ -193,6 +221,10 @@ impl Settings {
             min_registration_lifetime_ms: self
                 .min_registration_lifetime_ms
                 .or(base.min_registration_lifetime_ms),
+            max_registration_lifetime_ms: self
+                .max_registration_lifetime_ms
+                .or(base.max_registration_lifetime_ms),
+            max_peers: self.max_peers.or(base.max_peers),
             max_hres_items: self.max_hres_items.or(base.max_hres_items),
             max_bad_pe_reports: self.max_bad_pe_reports.or(base.max_bad_pe_reports),
             max_elements_per_htr: self.max_elements_per_htr.or(base.max_elements_per_htr),
@@ -228,6 +260,7 @@ impl Settings {
         };
         let mut c = Config::new(id, placeholder);
         c.peers = self.peers.clone();
+        c.peer_allow = self.allow_peer.clone();
         c.announce = self.announce.unwrap_or(true);
         let ms = Duration::from_millis;
         let set = |field: &mut Duration, v: Option<u64>| {
@@ -253,6 +286,13 @@ impl Settings {
             &mut c.min_registration_lifetime,
             self.min_registration_lifetime_ms,
         );
+        set(
+            &mut c.max_registration_lifetime,
+            self.max_registration_lifetime_ms,
+        );
+        if let Some(v) = self.max_peers {
+            c.max_peers = v;
+        }
         if let Some(v) = self.max_hres_items {
             c.max_hres_items = v;
         }
@@ -421,6 +461,26 @@ mod tests {
         let e = toml::from_str::<Settings>("keep_alive_timeout = 5").unwrap_err();
         assert!(e.to_string().contains("unknown field"), "{e}");
         assert!(toml::from_str::<Settings>("identifier = \"0xzz\"").is_err());
+    }
+
+    #[test]
+    fn the_packaged_example_configuration_parses() {
+        let example = include_str!("../../../packaging/registrar.toml");
+        let s: Settings = toml::from_str(example).unwrap();
+        assert_eq!(s.asap, vec!["0.0.0.0:3863".parse::<SocketAddr>().unwrap()]);
+        // Its commented keys are real ones too.
+        let uncommented: String = example
+            .lines()
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|r| r.contains(" = "))
+                    .unwrap_or(l)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let all: Settings = toml::from_str(&uncommented).unwrap();
+        assert_eq!(all.peers.len(), 2);
+        assert_eq!(all.allow_peer.len(), 1);
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //!
 //! `cargo bench -p rserpool-proto --bench registration_addresses`
 
+// A benchmark measures wall time, which the core itself never reads.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
 

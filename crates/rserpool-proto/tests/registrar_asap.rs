@@ -403,7 +403,7 @@ fn association_loss_removes_its_pes_only() {
 }
 
 #[test]
-fn unreachable_reports_remove_the_pe_at_the_threshold() {
+fn unreachable_reports_of_distinct_hosts_remove_the_pe_at_the_threshold() {
     let mut net = one_pr();
     let k = net.add_endpoint(1);
     let a = net.connect(k, 0);
@@ -418,11 +418,23 @@ fn unreachable_reports_remove_the_pe_at_the_threshold() {
         pool_handle: PoolHandle::from("p"),
         pe_id: PeId(1),
     };
-    for _ in 0..2 {
+    // One pool user alone cannot evict a PE, however often it reports.
+    for _ in 0..5 {
         net.send(pu, 0, pa, report.clone());
     }
     assert_eq!(net.pr(0).handlespace().len(), 1);
-    net.send(pu, 0, pa, report);
+    // A second association from the same host does not count either.
+    let pa2 = net.connect(pu, 0);
+    net.send(pu, 0, pa2, report.clone());
+    assert_eq!(net.pr(0).handlespace().len(), 1);
+    let second = net.add_endpoint(51);
+    let sa = net.connect(second, 0);
+    net.send(second, 0, sa, report.clone());
+    assert_eq!(net.pr(0).handlespace().len(), 1);
+    // The third distinct host reaches MAX-BAD-PE-REPORT (3).
+    let third = net.add_endpoint(52);
+    let ta = net.connect(third, 0);
+    net.send(third, 0, ta, report);
     assert_eq!(net.pr(0).handlespace().len(), 0);
     assert!(net.events[0].iter().any(|e| matches!(
         e,
@@ -481,10 +493,10 @@ fn rate_limits_drop_excess_requests() {
     for _ in 0..5 {
         net.send(pu, 0, pa, report.clone());
     }
-    // Only two counted: still below MAX-BAD-PE-REPORT.
+    // Two pass the rate limit; one counts (one reporting host).
     let hs = net.pr(0).handlespace();
     let e = hs.find(&PoolHandle::from("p"), PeId(1)).unwrap();
-    assert_eq!(hs.unreachable_reports(e), Some(2));
+    assert_eq!(hs.unreachable_reports(e), Some(1));
     assert_eq!(net.pr(0).stats().rate_limited, 6);
 }
 

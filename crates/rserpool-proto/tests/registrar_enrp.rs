@@ -679,8 +679,10 @@ fn announces_start_once_synchronised() {
 }
 
 #[test]
-fn multicast_presence_leads_to_a_connection() {
-    let mut r = lone(pr_config(0, &[]));
+fn multicast_presence_leads_to_a_connection_only_when_taking_part_in_discovery() {
+    let mut cfg = pr_config(0, &[]);
+    cfg.announce = true;
+    let mut r = lone(cfg);
     let now = Time::from_millis(1);
     // Garbage by multicast: reported, nothing sent.
     r.enrp_announce_received(now, enrp_addr(3), &[1, 2, 3]);
@@ -714,6 +716,10 @@ fn multicast_presence_leads_to_a_connection() {
     // Announced again while connecting: no second connection.
     r.enrp_announce_received(now, enrp_addr(3), &p.to_bytes().expect("encodes"));
     assert!(drain(&mut r).is_empty());
+    // A registrar that does not announce joins no scope by multicast.
+    let mut quiet = lone(pr_config(0, &[]));
+    quiet.enrp_announce_received(now, enrp_addr(3), &p.to_bytes().expect("encodes"));
+    assert!(drain(&mut quiet).is_empty());
 }
 
 #[test]
@@ -939,7 +945,7 @@ fn handle_updates_from_a_peer() {
         c,
         &update(UpdateAction::AddPe, 1, ServerId(77))
             .to_bytes()
-            .unwrap(),
+            .expect("encodes"),
     );
     let hs = r.handlespace();
     let pe = hs.find(&PoolHandle::from("p"), PeId(1)).unwrap();
@@ -963,24 +969,58 @@ fn handle_updates_from_a_peer() {
             .get(&PoolHandle::from("p"), PeId(2))
             .is_none()
     );
-    // A newer claim by another PR replaces the old home.
+    // A peer speaks only for the PEs it is the home of: an update naming
+    // another home is ignored (the new home itself sends it when a PE
+    // moves), and so is a deletion of another PR's PE.
     r.enrp_received(
         now,
         c,
         &update(UpdateAction::AddPe, 1, ServerId(88))
             .to_bytes()
-            .unwrap(),
+            .expect("encodes"),
+    );
+    assert_eq!(r.handlespace().owner_len(ServerId(88)), 0);
+    assert_eq!(r.handlespace().owner_len(ServerId(77)), 1);
+    // PE 3 of peer 88 (another association, another host).
+    let c88 = r.enrp_accepted(now, enrp_addr(6));
+    let p88 = EnrpMessage::from(enrp::Presence {
+        reply_required: false,
+        sender: ServerId(88),
+        receiver: ServerId(0),
+        checksum: None,
+        server_info: rserpool_proto::wire::ServerInformation {
+            server_id: ServerId(88),
+            transport: tcp(enrp_addr(6).ip(), 9901),
+        },
+    });
+    r.enrp_received(now, c88, &p88.to_bytes().expect("encodes"));
+    let EnrpMessage::HandleUpdate(mut u88) = update(UpdateAction::AddPe, 3, ServerId(88)) else {
+        unreachable!()
+    };
+    u88.sender = ServerId(88);
+    r.enrp_received(
+        now,
+        c88,
+        &EnrpMessage::from(u88).to_bytes().expect("encodes"),
     );
     assert_eq!(r.handlespace().owner_len(ServerId(88)), 1);
-    assert_eq!(r.handlespace().owner_len(ServerId(77)), 0);
+    drain(&mut r);
     r.enrp_received(
         now,
         c,
-        &update(UpdateAction::DelPe, 1, ServerId(88))
+        &update(UpdateAction::DelPe, 3, ServerId(88))
             .to_bytes()
-            .unwrap(),
+            .expect("encodes"),
     );
-    assert!(r.handlespace().is_empty());
+    assert_eq!(r.handlespace().len(), 2, "not its PE to delete");
+    r.enrp_received(
+        now,
+        c,
+        &update(UpdateAction::DelPe, 1, ServerId(77))
+            .to_bytes()
+            .expect("encodes"),
+    );
+    assert_eq!(r.handlespace().len(), 1);
     // Nothing of this is sent back.
     assert!(drain(&mut r).is_empty());
 }
@@ -991,7 +1031,7 @@ fn enrp_skip_and_report_parameters_are_reported_and_the_message_processed() {
     let now = Time::from_millis(2);
     let mut m = update(UpdateAction::AddPe, 1, ServerId(77))
         .to_bytes()
-        .unwrap();
+        .expect("encodes");
     m.extend_from_slice(&[0xc0, 0x42, 0, 6, 1, 2, 0, 0]);
     let len = m.len() as u16;
     m[2..4].copy_from_slice(&len.to_be_bytes());

@@ -7,9 +7,11 @@
 //! - [`pool_element`]: pool elements: registration and sessions.
 //! - [`pool_user`]: pool users: handle resolution and sessions with failover.
 //! - [`services`]: ready-made pool element services (echo, compute, ...).
+//! - [`cookie`]: session cookies sealed with a pool secret.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod announce;
+pub mod cookie;
 pub mod metrics;
 pub mod pool_element;
 pub mod pool_user;

@@ -37,6 +37,7 @@
 //! ```
 
 use crate::announce::{ASAP_ANNOUNCE_GROUP, AnnounceListener, MulticastConfig};
+use crate::cookie::CookieKey;
 use crate::transport::data::{self, DataChannel, DataListener, DataReader, DataWriter};
 use crate::transport::link::{self, Link};
 use crate::transport::{self, Association, Carrier, Listener, Ppid, TransportMode};
@@ -51,6 +52,7 @@ use rserpool_proto::wire::{AddressList, PeId, Policy, PoolHandle, TransportParam
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -73,7 +75,7 @@ pub struct PoolElementConfig {
     pub policy: Policy,
     /// Where pool users reach this PE (port 0: the kernel picks one). An
     /// unspecified address is registered as such; the registrar fills in
-    /// the address it sees the PE at. 0.0.0.0 and [::] listen dual-stack,
+    /// the address it sees the PE at. 0.0.0.0 and `[::]` listen dual-stack,
     /// so that address is reachable whichever family it has.
     pub data_addr: SocketAddr,
     /// The control endpoint for registrars; port 0 picks one.
@@ -88,6 +90,18 @@ pub struct PoolElementConfig {
     /// A fixed PE ID; `None` draws a random one.
     pub pe_id: Option<PeId>,
     pub seed: u64,
+    /// Seal the session cookies with the pool secret, and take echoed
+    /// ones only if sealed by a PE of this pool (see [`crate::cookie`]);
+    /// `None`: plain cookies, as RSPLIB's.
+    pub cookies: Option<CookieSealing>,
+}
+
+/// How a PE authenticates its session cookies.
+#[derive(Clone, Debug)]
+pub struct CookieSealing {
+    pub key: CookieKey,
+    /// Echoed cookies older than this are refused (limits replay).
+    pub max_age: Duration,
 }
 
 impl PoolElementConfig {
@@ -109,6 +123,7 @@ impl PoolElementConfig {
             timers: AsapTimers::DEFAULT,
             pe_id: None,
             seed: crate::random_seed(),
+            cookies: None,
         }
     }
 }
@@ -280,6 +295,10 @@ pub struct ServerSession {
     peer: Option<SocketAddr>,
     pool_handle: PoolHandle,
     alive: watch::Receiver<bool>,
+    cookies: Option<Arc<CookieSealing>>,
+    /// With sealing: the state of the cookie the pool user echoed.
+    opened: Option<Vec<u8>>,
+    nonce: u64,
 }
 
 fn stopped() -> io::Error {
@@ -294,6 +313,7 @@ impl ServerSession {
         channel: DataChannel,
         pool_handle: PoolHandle,
         alive: watch::Receiver<bool>,
+        cookies: Option<Arc<CookieSealing>>,
     ) -> ServerSession {
         let peer = channel.peer_addr();
         ServerSession {
@@ -303,6 +323,9 @@ impl ServerSession {
             peer,
             pool_handle,
             alive,
+            cookies,
+            opened: None,
+            nonce: crate::random_seed(),
         }
     }
 
@@ -323,7 +346,24 @@ impl ServerSession {
             };
             match self.session.receive(frame) {
                 Ok(SessionInput::Data(f)) => return Ok(Some(SessionMessage::Data(f))),
-                Ok(SessionInput::CookieEcho(c)) => return Ok(Some(SessionMessage::CookieEcho(c))),
+                Ok(SessionInput::CookieEcho(c)) => match &self.cookies {
+                    None => return Ok(Some(SessionMessage::CookieEcho(c))),
+                    Some(sealing) => {
+                        match sealing.key.open(
+                            self.pool_handle.as_bytes(),
+                            &c,
+                            unix_seconds(),
+                            sealing.max_age,
+                        ) {
+                            Ok(state) => {
+                                let state = state.to_vec();
+                                self.opened = Some(state.clone());
+                                return Ok(Some(SessionMessage::CookieEcho(state)));
+                            }
+                            Err(e) => warn!(peer = ?self.peer, "echoed cookie refused: {e}"),
+                        }
+                    }
+                },
                 Ok(SessionInput::BusinessCard(b)) => {
                     return Ok(Some(SessionMessage::BusinessCard(b)));
                 }
@@ -350,6 +390,20 @@ impl ServerSession {
 
     /// Hands the pool user state to replay to the next PE after a failover.
     pub async fn send_cookie(&mut self, cookie: &[u8]) -> io::Result<()> {
+        let sealed;
+        let cookie = match &self.cookies {
+            None => cookie,
+            Some(sealing) => {
+                self.nonce = self.nonce.wrapping_add(1);
+                sealed = sealing.key.seal(
+                    self.pool_handle.as_bytes(),
+                    cookie,
+                    unix_seconds(),
+                    self.nonce,
+                );
+                &sealed
+            }
+        };
         let frame = self
             .session
             .cookie(cookie)
@@ -372,7 +426,10 @@ impl ServerSession {
 
     /// The cookie the pool user echoed on this session, if it did.
     pub fn echoed_cookie(&self) -> Option<&[u8]> {
-        self.session.echoed_cookie()
+        match &self.cookies {
+            None => self.session.echoed_cookie(),
+            Some(_) => self.opened.as_deref(),
+        }
     }
 
     /// Closes the session's sending direction.
@@ -381,17 +438,25 @@ impl ServerSession {
     }
 }
 
-/// The user transport a PE registers for its data listener.
+/// The user transport a PE registers for its data listener: data plus
+/// control, as pool users exchange cookies and business cards on it.
 fn user_transport(carrier: Carrier, addr: SocketAddr) -> TransportParam {
+    transport(carrier, addr, TransportUse::DataPlusControl)
+}
+
+/// A transport parameter for one endpoint of this PE. Its ASAP (control)
+/// endpoint is named with Transport Use DATA ONLY: RSPLIB rejects a
+/// registrator transport marked DATA plus CONTROL.
+fn transport(carrier: Carrier, addr: SocketAddr, transport_use: TransportUse) -> TransportParam {
     match carrier {
         Carrier::Tcp => TransportParam::Tcp {
             port: addr.port(),
-            transport_use: TransportUse::DataPlusControl,
+            transport_use,
             address: addr.ip(),
         },
         Carrier::Sctp => TransportParam::Sctp {
             port: addr.port(),
-            transport_use: TransportUse::DataPlusControl,
+            transport_use,
             addresses: AddressList::from_slice(&[addr.ip()]),
         },
     }
@@ -425,9 +490,14 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
         ));
     }
     let carrier = cfg.transport.resolve()?;
-    let data_listener = dual_stack(cfg.data_addr, |a| DataListener::bind(a, carrier))?;
+    let named = |what: &'static str, addr: SocketAddr| {
+        move |e: io::Error| io::Error::new(e.kind(), format!("{what} address {addr}: {e}"))
+    };
+    let data_listener = dual_stack(cfg.data_addr, |a| DataListener::bind(a, carrier))
+        .map_err(named("data", cfg.data_addr))?;
     let data_addr = data_listener.local_addr()?;
-    let control = dual_stack(cfg.control_addr, |a| data::bind_control(a, carrier))?;
+    let control = dual_stack(cfg.control_addr, |a| data::bind_control(a, carrier))
+        .map_err(named("control", cfg.control_addr))?;
     let control_addr = control
         .local_addrs()?
         .first()
@@ -445,7 +515,7 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
     pe_cfg.pe_id = cfg.pe_id;
     // Named in the registration, so a registrar that takes this PE over
     // knows where to connect, whatever port the association came from.
-    pe_cfg.asap_transport = Some(user_transport(carrier, control_addr));
+    pe_cfg.asap_transport = Some(transport(carrier, control_addr, TransportUse::DataOnly));
 
     let (tx, rx) = mpsc::channel::<Input>(1024);
     let (alive, alive_rx) = watch::channel(true);
@@ -462,6 +532,7 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
         sessions_tx,
         cfg.pool_handle.clone(),
         alive_rx,
+        cfg.cookies.clone().map(Arc::new),
     )));
     aux.push(tokio::spawn(accept_registrars(control, tx.clone())));
 
@@ -540,12 +611,18 @@ async fn accept_sessions(
     tx: mpsc::Sender<ServerSession>,
     pool_handle: PoolHandle,
     alive: watch::Receiver<bool>,
+    cookies: Option<Arc<CookieSealing>>,
 ) {
     loop {
         match listener.accept().await {
             Ok((channel, peer)) => {
                 debug!(%peer, "pool user session accepted");
-                let s = ServerSession::new(channel, pool_handle.clone(), alive.clone());
+                let s = ServerSession::new(
+                    channel,
+                    pool_handle.clone(),
+                    alive.clone(),
+                    cookies.clone(),
+                );
                 // A full backlog means the application does not take
                 // sessions: refuse this one by dropping it.
                 match tx.try_send(s) {
@@ -803,4 +880,11 @@ fn log_event(e: &PeEvent) {
             warn!(conn = conn.0, ?error, "registrar reported an error")
         }
     }
+}
+
+/// Seconds since the Unix epoch (cookie issue times).
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

@@ -8,7 +8,7 @@
 
 use crate::announce::{AnnounceListener, Announcer, MulticastConfig};
 use crate::metrics::{self, Exposition, SnapshotRequest};
-use crate::transport::link::{self, Link};
+use crate::transport::link::{self, Limits, Link};
 use crate::transport::{self, Association, Carrier, Listener, Ppid, TransportMode};
 use rserpool_proto::handlespace::{AssocId, Time};
 use rserpool_proto::registrar::{self as core, ConnId, Event, Registrar, Transmit};
@@ -27,10 +27,25 @@ use tracing::{debug, info, warn};
 
 /// Messages queued for one ASAP association before it counts as stuck.
 const SEND_QUEUE: usize = 4096;
+
 /// The same for a peer registrar: every handle update goes through it, and
 /// a dropped peer link loses updates until the next audit, so it may lag
 /// far behind before it counts as stuck.
 const PEER_SEND_QUEUE: usize = 1 << 18;
+/// Bytes queued for one ASAP association before it counts as not reading
+/// (a PU that never reads its answers must not grow the registrar).
+const SEND_QUEUE_BYTES: usize = 1 << 20;
+/// The same for a peer registrar (a whole handle table in flight).
+const PEER_SEND_QUEUE_BYTES: usize = 64 << 20;
+/// An accepted association must send its first message within this, and
+/// complete any message it starts within this.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// An ASAP association that sends nothing for two sweeps this far apart is
+/// closed (a PE acknowledges keep-alives every few seconds; a pool user
+/// reconnects when it needs the registrar again).
+pub const IDLE_SWEEP: Duration = Duration::from_secs(120);
+/// Open files kept for listeners, announces, logs and metrics.
+const RESERVED_FILES: u64 = 64;
 /// One handle resolution in this many is timed for the latency histogram.
 const HR_SAMPLE: u64 = 16;
 /// How long a connection attempt to a peer or PE may take.
@@ -54,7 +69,13 @@ pub struct DaemonConfig {
     /// ENRP Presence announces are sent and listened for here.
     pub enrp_announce: Option<MulticastConfig>,
     /// Most ASAP and ENRP associations at once; further ones are refused.
+    /// Lowered at start to what the process's open-file limit allows.
     pub max_associations: usize,
+    /// An accepted association's first message, and the rest of any
+    /// message it starts, must arrive within this.
+    pub handshake_timeout: Duration,
+    /// ASAP associations silent for two sweeps this far apart are closed.
+    pub idle_sweep: Duration,
     /// Seed of the registrar's random generator (PE selection, IDs).
     pub seed: u64,
 }
@@ -74,6 +95,8 @@ impl DaemonConfig {
             asap_announce: None,
             enrp_announce: None,
             max_associations: 100_000,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+            idle_sweep: IDLE_SWEEP,
             seed: crate::random_seed(),
         }
     }
@@ -174,6 +197,12 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
     .map_err(|e| bind_error("ENRP", &cfg.enrp_addrs, e))?;
     let asap_addrs = asap.local_addrs()?;
     let enrp_addrs = enrp.local_addrs()?;
+    if cfg.registrar.peer_allow.is_empty() && enrp_addrs.iter().any(|a| !a.ip().is_loopback()) {
+        warn!(
+            "ENRP on {enrp_addrs:?} takes any host that reaches it as a peer registrar: \
+             give --allow-peer for a network others reach"
+        );
+    }
     cfg.registrar.asap_transport = Some(transport_param(carrier, &asap_addrs));
     cfg.registrar.enrp_transport = transport_param(carrier, &enrp_addrs);
 
@@ -237,6 +266,16 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         }));
     }
 
+    let max_associations = match open_file_limit() {
+        Some(files) if files.saturating_sub(RESERVED_FILES) < cfg.max_associations as u64 => {
+            let n = usize::try_from(files.saturating_sub(RESERVED_FILES)).unwrap_or(usize::MAX);
+            info!(
+                "at most {n} associations: the open-file limit is {files} (raise it with ulimit -n)"
+            );
+            n
+        }
+        _ => cfg.max_associations,
+    };
     info!(
         id = %cfg.registrar.id, %carrier, asap = ?asap_addrs, enrp = ?enrp_addrs,
         "registrar started"
@@ -253,10 +292,26 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         enrp_links: HashMap::new(),
         asap_announcer,
         enrp_announcer,
-        max_associations: cfg.max_associations,
+        max_associations,
+        asap_limits: Limits {
+            queue: SEND_QUEUE,
+            queue_bytes: SEND_QUEUE_BYTES,
+            first_message: Some(cfg.handshake_timeout),
+            partial_message: Some(cfg.handshake_timeout),
+        },
+        enrp_limits: Limits {
+            queue: PEER_SEND_QUEUE,
+            queue_bytes: PEER_SEND_QUEUE_BYTES,
+            first_message: Some(cfg.handshake_timeout),
+            partial_message: Some(cfg.handshake_timeout),
+        },
+        idle_sweep: cfg.idle_sweep,
         enrp_source: (enrp_addrs.len() == 1).then(|| enrp_addrs[0]),
         hr_latency: Histogram::default(),
         hr_seen: 0,
+        next_idle_sweep: Instant::now() + cfg.idle_sweep,
+        idle_marks: std::collections::HashSet::new(),
+        unreachable_peers: std::collections::HashSet::new(),
         events: EventCounts::default(),
     };
     let task = tokio::spawn(driver.run(rx, metrics_rx, stop_rx));
@@ -336,11 +391,22 @@ struct Driver {
     asap_announcer: Option<Announcer>,
     enrp_announcer: Option<Announcer>,
     max_associations: usize,
+    /// Limits of accepted ASAP and ENRP associations (those this
+    /// registrar opens wait for no first message).
+    asap_limits: Limits,
+    enrp_limits: Limits,
+    idle_sweep: Duration,
     /// Where outgoing ENRP associations leave from, if the port is shared.
     enrp_source: Option<SocketAddr>,
     hr_latency: Histogram,
     /// Handle resolutions received, for sampling `hr_latency`.
     hr_seen: u64,
+    /// When idle ASAP associations are looked for next.
+    next_idle_sweep: Instant,
+    /// ASAP associations silent since the last sweep.
+    idle_marks: std::collections::HashSet<AssocId>,
+    /// Peer addresses whose last connection attempt failed (logged once).
+    unreachable_peers: std::collections::HashSet<SocketAddr>,
     events: EventCounts,
 }
 
@@ -375,6 +441,7 @@ impl Driver {
                     // One clock read for the whole batch: in a VM without a
                     // stable TSC every read is a system call.
                     let now = self.now();
+                    self.sweep_idle(now);
                     self.input(input, now);
                     // Take what else is waiting before sending, so bursts are
                     // handled together.
@@ -387,6 +454,7 @@ impl Driver {
                 }
                 () = sleep => {
                     let now = self.now();
+                    self.sweep_idle(now);
                     self.registrar.handle_timeout(now);
                 }
                 req = metrics_rx.recv(), if metrics_open => {
@@ -428,10 +496,13 @@ impl Driver {
                     .peer_addr()
                     .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
                 let id = self.registrar.asap_accepted(now, remote);
+                if a.peer_addresses().len() > 1 {
+                    self.registrar.asap_remote_addresses(id, a.peer_addresses());
+                }
                 debug!(assoc = id, %remote, "ASAP association up");
                 let link = self.spawn_link(
                     a,
-                    SEND_QUEUE,
+                    self.asap_limits,
                     move |bytes| Input::AsapMessage(id, bytes),
                     move |e| Input::AsapClosed(id, e),
                 );
@@ -462,7 +533,10 @@ impl Driver {
             Input::AsapConnected(id, Ok(a)) => {
                 let link = self.spawn_link(
                     a,
-                    SEND_QUEUE,
+                    Limits {
+                        first_message: None,
+                        ..self.asap_limits
+                    },
                     move |bytes| Input::AsapMessage(id, bytes),
                     move |e| Input::AsapClosed(id, e),
                 );
@@ -486,16 +560,24 @@ impl Driver {
                 debug!(conn = conn.0, %remote, "ENRP association accepted");
                 let link = self.spawn_link(
                     a,
-                    PEER_SEND_QUEUE,
+                    self.enrp_limits,
                     move |bytes| Input::EnrpMessage(conn, bytes),
                     move |e| Input::EnrpClosed(conn, e),
                 );
                 self.enrp_links.insert(conn, link);
             }
             Input::EnrpConnected(conn, Ok(a)) => {
+                if let Some(to) = self.registrar.conn_address(conn) {
+                    if self.unreachable_peers.remove(&to) {
+                        info!(peer = %to, "peer registrar reachable again");
+                    }
+                }
                 let link = self.spawn_link(
                     a,
-                    PEER_SEND_QUEUE,
+                    Limits {
+                        first_message: None,
+                        ..self.enrp_limits
+                    },
                     move |bytes| Input::EnrpMessage(conn, bytes),
                     move |e| Input::EnrpClosed(conn, e),
                 );
@@ -503,7 +585,14 @@ impl Driver {
                 self.registrar.enrp_connected(now, conn);
             }
             Input::EnrpConnected(conn, Err(e)) => {
-                debug!(conn = conn.0, "ENRP connect failed: {e}");
+                // Said once per address at INFO (an operator's --peer may be
+                // wrong), then at DEBUG while it is retried.
+                match self.registrar.conn_address(conn) {
+                    Some(to) if self.unreachable_peers.insert(to) => {
+                        info!(peer = %to, "cannot reach peer registrar: {e} (retrying)")
+                    }
+                    _ => debug!(conn = conn.0, "ENRP connect failed: {e}"),
+                }
                 self.registrar.enrp_closed(now, conn);
             }
             Input::EnrpMessage(conn, bytes) => {
@@ -526,11 +615,34 @@ impl Driver {
     fn spawn_link(
         &self,
         a: Association,
-        queue: usize,
+        limits: Limits,
         on_message: impl Fn(Vec<u8>) -> Input + Send + 'static,
         on_close: impl FnOnce(Option<io::Error>) -> Input + Send + 'static,
     ) -> Link {
-        link::spawn(a, queue, self.tx.clone(), on_message, on_close)
+        link::spawn_limited(a, limits, self.tx.clone(), on_message, on_close)
+    }
+
+    /// Closes ASAP associations silent since the sweep before the last.
+    fn sweep_idle(&mut self, now: Time) {
+        let at = self.instant(now);
+        if at < self.next_idle_sweep {
+            return;
+        }
+        self.next_idle_sweep = at + self.idle_sweep;
+        let mut idle = Vec::new();
+        for (id, link) in &self.asap_links {
+            if link.take_activity() {
+                self.idle_marks.remove(id);
+            } else if !self.idle_marks.insert(*id) {
+                idle.push(*id);
+            }
+        }
+        for id in idle {
+            debug!(assoc = id, "ASAP association idle: closing it");
+            self.idle_marks.remove(&id);
+            self.asap_links.remove(&id);
+            self.registrar.asap_closed(now, id);
+        }
     }
 
     /// Carries out what the registrar asked for.
@@ -539,8 +651,8 @@ impl Driver {
             match t {
                 Transmit::Asap { assoc, bytes } => {
                     if let Some(link) = self.asap_links.get(&assoc) {
-                        if link.tx.try_send(bytes).is_err() {
-                            warn!(assoc, "ASAP association not reading: dropping it");
+                        if let Err(full) = link.send(bytes) {
+                            warn!(assoc, ?full, "ASAP association not reading: dropping it");
                             self.asap_links.remove(&assoc);
                             let now = self.now();
                             self.registrar.asap_closed(now, assoc);
@@ -552,8 +664,8 @@ impl Driver {
                 }
                 Transmit::Enrp { conn, bytes } => {
                     if let Some(link) = self.enrp_links.get(&conn) {
-                        if link.tx.try_send(bytes).is_err() {
-                            warn!(conn = conn.0, "ENRP peer not reading: dropping it");
+                        if let Err(full) = link.send(bytes) {
+                            warn!(conn = conn.0, ?full, "ENRP peer not reading: dropping it");
                             self.enrp_links.remove(&conn);
                             let now = self.now();
                             self.registrar.enrp_closed(now, conn);
@@ -579,9 +691,18 @@ impl Driver {
                             .await
                             .unwrap_or_else(|_| Err(timed_out()));
                         }
-                        if let Err(e) = &r {
-                            // The shared port can be busy (a crossing
-                            // association, TIME_WAIT): any port will do.
+                        // Over SCTP "address not available" means an
+                        // association between the two endpoints exists
+                        // already (the peer connected to us, crossing
+                        // ours): it serves, and one from another port
+                        // would not (RSPLIB drops a PRESENCE whose port
+                        // is not that of the association).
+                        let crossing = carrier == Carrier::Sctp
+                            && matches!(&r, Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable);
+                        if let (Err(e), false) = (&r, crossing) {
+                            // The shared port can be busy (TCP's
+                            // TIME_WAIT, a crossing connection): any port
+                            // will do for this project's registrars.
                             debug!(
                                 conn = conn.0,
                                 "ENRP connect from the listening port failed: {e}"
@@ -849,6 +970,22 @@ fn log_event(e: &Event) {
         }
         Event::RateLimited { assoc, what } => debug!(assoc, what, "rate limited"),
         Event::Unsent { to, error } => warn!(?to, "message not sent: {error}"),
+        Event::PeerError {
+            peer,
+            causes,
+            refused,
+        } => {
+            let names: Vec<String> = causes
+                .iter()
+                .map(|c| format!("{} ({:#06x})", c.name(), c.code()))
+                .collect();
+            warn!(
+                %peer,
+                refused = refused.len(),
+                "peer answered with ENRP Error: {}",
+                names.join(", ")
+            )
+        }
     }
 }
 
@@ -903,4 +1040,13 @@ impl Histogram {
         e.sample(&format!("{name}_sum"), &[], self.sum_us as f64 / 1e6);
         e.sample(&format!("{name}_count"), &[], self.count as f64);
     }
+}
+
+/// The process's soft limit of open files (Linux, from /proc): every
+/// association takes one, so the association limit must stay below it or
+/// new clients are refused while idle ones hold the files.
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }

@@ -16,6 +16,9 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+#[path = "registrar_daemon/attacks.rs"]
+mod attacks;
+
 const WAIT: Duration = Duration::from_secs(10);
 
 /// The carrier under test: TCP, or kernel SCTP with `RSERPOOL_TEST_TRANSPORT=sctp`

@@ -11,10 +11,14 @@
 //! acknowledges every INIT_TAKEOVER so a real takeover never waits for it.
 //! Its Server Information names an unspecified address, so no registrar
 //! ever tries to connect back to it, and it owns no PEs, so losing it
-//! triggers no takeover.
+//! triggers no takeover. RSPLIB's registrar drops a PRESENCE whose
+//! addresses are not those of the association (as its own hsdump sends):
+//! when the first PRESENCE goes unanswered for [`PLAIN_PRESENCE_WAIT`],
+//! the probe names the address and port it connected from from then on.
 
 use super::snapshot::{Snapshot, SnapshotBuilder};
 use rserpool::transport::{self, AssocReader, AssocWriter, Carrier, Ppid};
+use rserpool_proto::handlespace::checksum::ChecksumSum;
 use rserpool_proto::wire::enrp::{
     HandleTableRequest, HandleTableResponse, InitTakeoverAck, ListRequest, ListResponse, Presence,
 };
@@ -26,7 +30,7 @@ use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -102,10 +106,12 @@ impl Probe {
                 .await
                 .map_err(|_| ProbeError::Timeout("the association to come up"))?
                 .map_err(|e| ProbeError::Connect(address, e))?;
+        let local = assoc.local_addr().ok();
         let (out, out_rx) = mpsc::channel(SEND_QUEUE);
         let (tx, rx) = mpsc::channel(READ_AHEAD);
+        let (endpoint, endpoint_rx) = watch::channel(no_endpoint(carrier));
         let writer = tokio::spawn(write_loop(assoc.writer, out_rx));
-        let reader = tokio::spawn(read_loop(assoc.reader, out.clone(), tx, me, carrier));
+        let reader = tokio::spawn(read_loop(assoc.reader, out.clone(), tx, me, endpoint_rx));
         let mut probe = Probe {
             rx,
             out: Some(out),
@@ -120,11 +126,27 @@ impl Probe {
             },
             announced_checksum: None,
         };
-        probe.send(presence(me, ServerId(0), true, carrier)).await?;
+        let first = presence(me, ServerId(0), true, &endpoint.borrow());
+        probe.send(first).await?;
+        // Half the time left at most, so that the second PRESENCE has
+        // time to be answered too.
+        let plain_until = Instant::now() + PLAIN_PRESENCE_WAIT.min(limit / 2);
+        let mut named = false;
         loop {
-            if let EnrpMessage::Presence(p) =
-                probe.recv(deadline, "the registrar's PRESENCE").await?
-            {
+            let wait = if named { deadline } else { plain_until };
+            let m = match probe.recv(wait, "the registrar's PRESENCE").await {
+                Err(ProbeError::Timeout(_)) if !named => {
+                    named = true;
+                    if let Some(local) = local {
+                        endpoint.send_replace(endpoint_at(carrier, local));
+                    }
+                    let named_presence = presence(me, ServerId(0), true, &endpoint.borrow());
+                    probe.send(named_presence).await?;
+                    continue;
+                }
+                m => m?,
+            };
+            if let EnrpMessage::Presence(p) = m {
                 probe.registrar = p.server_info;
                 probe.registrar.server_id = p.sender;
                 probe.announced_checksum = p.checksum;
@@ -270,7 +292,7 @@ async fn read_loop(
     out: mpsc::Sender<Vec<u8>>,
     to_probe: mpsc::Sender<Result<EnrpMessage, ProbeError>>,
     me: ServerId,
-    carrier: Carrier,
+    endpoint: watch::Receiver<TransportParam>,
 ) {
     let decode = DecodeOptions::default();
     loop {
@@ -288,7 +310,8 @@ async fn read_loop(
                 return;
             }
         };
-        if let Some(a) = answer(&m, me, carrier) {
+        let a = answer(&m, me, &endpoint.borrow());
+        if let Some(a) = a {
             let Ok(bytes) = a.to_bytes() else {
                 return;
             };
@@ -312,10 +335,10 @@ async fn read_loop(
 }
 
 /// What a peer owes the registrar for a message it did not ask for.
-pub fn answer(m: &EnrpMessage, me: ServerId, carrier: Carrier) -> Option<EnrpMessage> {
+pub fn answer(m: &EnrpMessage, me: ServerId, endpoint: &TransportParam) -> Option<EnrpMessage> {
     let from = m.sender();
     Some(match m {
-        EnrpMessage::Presence(p) if p.reply_required => presence(me, from, false, carrier),
+        EnrpMessage::Presence(p) if p.reply_required => presence(me, from, false, endpoint),
         EnrpMessage::HandleTableRequest(_) => HandleTableResponse {
             reject: true,
             more_to_send: false,
@@ -333,7 +356,7 @@ pub fn answer(m: &EnrpMessage, me: ServerId, carrier: Carrier) -> Option<EnrpMes
         .into(),
         // Someone thinks the probe is dead: it is not.
         EnrpMessage::InitTakeover(t) if t.target_server_id == me => {
-            presence(me, from, false, carrier)
+            presence(me, from, false, endpoint)
         }
         EnrpMessage::InitTakeover(t) => InitTakeoverAck {
             sender: me,
@@ -345,18 +368,46 @@ pub fn answer(m: &EnrpMessage, me: ServerId, carrier: Carrier) -> Option<EnrpMes
     })
 }
 
-fn presence(me: ServerId, to: ServerId, reply_required: bool, carrier: Carrier) -> EnrpMessage {
+/// How long the first PRESENCE (no endpoint) may go unanswered before the
+/// probe names its address (see the module doc).
+pub const PLAIN_PRESENCE_WAIT: Duration = Duration::from_secs(1);
+
+/// A PRESENCE of the probe: it owns no PEs, so it announces the checksum of
+/// an empty handlespace (RFC 5353 makes the PE Checksum parameter part of
+/// every PRESENCE, and RSPLIB drops one without it).
+fn presence(
+    me: ServerId,
+    to: ServerId,
+    reply_required: bool,
+    endpoint: &TransportParam,
+) -> EnrpMessage {
     Presence {
         reply_required,
         sender: me,
         receiver: to,
-        checksum: None,
+        checksum: Some(ChecksumSum::EMPTY.finish().0),
         server_info: ServerInformation {
             server_id: me,
-            transport: no_endpoint(carrier),
+            transport: endpoint.clone(),
         },
     }
     .into()
+}
+
+/// The transport of the address the probe's association leaves from.
+fn endpoint_at(carrier: Carrier, local: SocketAddr) -> TransportParam {
+    match carrier {
+        Carrier::Sctp => TransportParam::Sctp {
+            port: local.port(),
+            transport_use: TransportUse::DataOnly,
+            addresses: [local.ip()].into_iter().collect(),
+        },
+        Carrier::Tcp => TransportParam::Tcp {
+            port: local.port(),
+            transport_use: TransportUse::DataOnly,
+            address: local.ip(),
+        },
+    }
 }
 
 /// A transport parameter nobody can connect to: the probe accepts no
@@ -399,18 +450,18 @@ mod tests {
 
     #[test]
     fn a_presence_that_asks_is_answered_without_an_endpoint() {
-        let ask = presence(PR, ME, true, Carrier::Tcp);
-        match answer(&ask, ME, Carrier::Tcp).map(roundtrip) {
+        let ask = presence(PR, ME, true, &no_endpoint(Carrier::Tcp));
+        match answer(&ask, ME, &no_endpoint(Carrier::Tcp)).map(roundtrip) {
             Some(EnrpMessage::Presence(p)) => {
                 assert!(!p.reply_required);
                 assert_eq!((p.sender, p.receiver), (ME, PR));
                 assert!(is_no_endpoint(&p.server_info.transport));
-                assert_eq!(p.checksum, None);
+                assert_eq!(p.checksum, Some(ChecksumSum::EMPTY.finish().0));
             }
             other => panic!("{other:?}"),
         }
-        let heartbeat = presence(PR, ME, false, Carrier::Sctp);
-        assert_eq!(answer(&heartbeat, ME, Carrier::Sctp), None);
+        let heartbeat = presence(PR, ME, false, &no_endpoint(Carrier::Sctp));
+        assert_eq!(answer(&heartbeat, ME, &no_endpoint(Carrier::Sctp)), None);
     }
 
     #[test]
@@ -420,7 +471,7 @@ mod tests {
             sender: PR,
             receiver: ME,
         });
-        match answer(&htr, ME, Carrier::Tcp).map(roundtrip) {
+        match answer(&htr, ME, &no_endpoint(Carrier::Tcp)).map(roundtrip) {
             Some(EnrpMessage::HandleTableResponse(r)) => {
                 assert!(r.reject && !r.more_to_send && r.pools.is_empty());
                 assert_eq!(r.receiver, PR);
@@ -431,7 +482,7 @@ mod tests {
             sender: PR,
             receiver: ME,
         });
-        match answer(&lr, ME, Carrier::Tcp).map(roundtrip) {
+        match answer(&lr, ME, &no_endpoint(Carrier::Tcp)).map(roundtrip) {
             Some(EnrpMessage::ListResponse(l)) => assert!(!l.reject && l.servers.is_empty()),
             other => panic!("{other:?}"),
         }
@@ -446,7 +497,7 @@ mod tests {
                 target_server_id: target,
             })
         };
-        match answer(&it(ServerId(0x22)), ME, Carrier::Tcp) {
+        match answer(&it(ServerId(0x22)), ME, &no_endpoint(Carrier::Tcp)) {
             Some(EnrpMessage::InitTakeoverAck(a)) => {
                 assert_eq!(a.target_server_id, ServerId(0x22));
                 assert_eq!(a.receiver, PR);
@@ -454,7 +505,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            answer(&it(ME), ME, Carrier::Tcp),
+            answer(&it(ME), ME, &no_endpoint(Carrier::Tcp)),
             Some(EnrpMessage::Presence(_))
         ));
     }
@@ -476,6 +527,6 @@ mod tests {
                 asap_transport: None,
             },
         });
-        assert_eq!(answer(&u, ME, Carrier::Tcp), None);
+        assert_eq!(answer(&u, ME, &no_endpoint(Carrier::Tcp)), None);
     }
 }

@@ -23,6 +23,8 @@ pub const MAX_POOL_HANDLE_LEN: usize = 1024;
 /// The longest Pool Member Selection Policy parameter: type and up to four
 /// values.
 const MAX_POLICY_LEN: usize = 4 + 4 + 4 * 4;
+/// Most PEs whose unreachable reporters are remembered at once.
+const MAX_REPORTED_PES: usize = 16_384;
 
 impl<F: SetFamily> Registrar<F> {
     pub(super) fn on_asap(&mut self, now: Time, assoc: AssocId, bytes: &[u8]) {
@@ -136,20 +138,19 @@ impl<F: SetFamily> Registrar<F> {
             self.send_asap(assoc, m.into());
             return;
         }
-        let Some(transport) = fill_addresses(pe.user_transport, remote.map(|r| r.ip())) else {
+        let transport = fill_addresses(pe.user_transport, remote.map(|r| r.ip()))
+            .filter(util::reachable_transport);
+        let Some(transport) = transport else {
             let info = util::pe_param_tlv(raw, util::is_transport_type);
             let m = reject(ErrorCauseCode::InvalidValues, info);
             self.send_asap(assoc, m.into());
             return;
         };
-        let too_many = util::too_many_addresses(&transport)
-            || pe
-                .asap_transport
-                .as_ref()
-                .is_some_and(util::too_many_addresses);
-        if too_many {
-            // Refused as RSPLIB refuses it; the transport itself is not
-            // echoed (it may be nearly 64 KB).
+        // The user transport (what the PE chose) is refused with more
+        // addresses than RSPLIB keeps; its ASAP transport is cut to them
+        // (`registrator_transport`), as it is the association's.
+        if util::too_many_addresses(&transport) {
+            // The transport itself is not echoed (it may be nearly 64 KB).
             let m = reject(ErrorCauseCode::InvalidValues, Vec::new());
             self.send_asap(assoc, m.into());
             self.event(Event::ProtocolError {
@@ -163,6 +164,12 @@ impl<F: SetFamily> Registrar<F> {
             });
             return;
         }
+        let max_life = self.config.max_registration_lifetime.as_millis();
+        if i128::from(pe.registration_life) > i128::try_from(max_life).unwrap_or(i128::MAX) {
+            let m = reject(ErrorCauseCode::InvalidValues, Vec::new());
+            self.send_asap(assoc, m.into());
+            return;
+        }
         let min_life =
             u32::try_from(self.config.min_registration_lifetime.as_millis()).unwrap_or(u32::MAX);
         let lifetime_ms = u32::try_from(pe.registration_life)
@@ -171,8 +178,12 @@ impl<F: SetFamily> Registrar<F> {
         let asap_transport = pe
             .asap_transport
             .and_then(|t| fill_addresses(t, remote.map(|r| r.ip())))
+            .and_then(util::registrator_transport)
             .or_else(|| {
-                remote.map(|r| util::asap_transport_of(r, self.config.asap_transport.as_ref()))
+                let a = self.assocs.get(&assoc)?;
+                let r = a.remote?;
+                let own = self.config.asap_transport.as_ref();
+                Some(util::asap_transport_of(r, &a.remote_addrs, own))
             });
         let me = self.config.id;
 
@@ -183,7 +194,20 @@ impl<F: SetFamily> Registrar<F> {
         if let Some(existing) = self.hs.find(&pool, pe_id) {
             if let Some(e) = self.hs.entry(existing) {
                 if e.home() == me {
-                    if e.association() != Some(assoc) && e.transport() != &transport {
+                    // A PE ID belongs to the association that registered
+                    // it; another may take it over only from the same
+                    // host with the same transport (a PE that reconnects
+                    // before its old association is found gone), so that
+                    // nobody can seize a PE by repeating what a handle
+                    // resolution shows of it.
+                    let holder = e
+                        .association()
+                        .and_then(|a| self.assocs.get(&a))
+                        .and_then(|a| a.remote)
+                        .map(|r| r.ip());
+                    let same_host = holder.is_none() || holder == remote.map(|r| r.ip());
+                    if e.association() != Some(assoc) && (e.transport() != &transport || !same_host)
+                    {
                         let m = reject(ErrorCauseCode::NonUniquePeId, Vec::new());
                         self.send_asap(assoc, m.into());
                         return;
@@ -378,6 +402,28 @@ impl<F: SetFamily> Registrar<F> {
         let Some(r) = self.hs.find(&u.pool_handle, u.pe_id) else {
             return;
         };
+        // Only the first report of each host counts (RFC 5355 section 3.5:
+        // one pool user must not be able to evict a PE).
+        let Some(host) = self
+            .assocs
+            .get(&assoc)
+            .and_then(|a| a.remote)
+            .map(|r| r.ip())
+        else {
+            return;
+        };
+        if self.unreachable_reporters.len() >= MAX_REPORTED_PES {
+            // Advisory state under a flood of reports: start afresh.
+            self.unreachable_reporters.clear();
+        }
+        let hosts = self
+            .unreachable_reporters
+            .entry((u.pool_handle.clone(), u.pe_id))
+            .or_default();
+        if hosts.contains(&host) {
+            return;
+        }
+        hosts.push(host);
         if let Some(Unreachable::ThresholdReached(_)) = self.hs.report_unreachable(r) {
             // Removed here whoever its home is, so that this PR stops
             // handing it out; only its home PR tells the peers. If the PE
@@ -403,6 +449,9 @@ impl<F: SetFamily> Registrar<F> {
         let owned = e.home() == self.config.id;
         let pe = pool_element(e, true);
         self.hs.remove(r);
+        if !self.unreachable_reporters.is_empty() {
+            self.unreachable_reporters.remove(&(pool.clone(), pe.pe_id));
+        }
         self.event(Event::PeRemoved {
             pool: pool.clone(),
             pe: pe.pe_id,
@@ -571,8 +620,9 @@ impl<F: SetFamily> Registrar<F> {
     /// The lifetime to use for an entry learnt from a peer.
     pub(super) fn peer_lifetime(&self, registration_life: i32) -> (u32, Duration) {
         let min = self.config.min_registration_lifetime;
+        let max = self.config.max_registration_lifetime.max(min);
         let ms = u64::try_from(registration_life).unwrap_or(0);
-        let d = Duration::from_millis(ms).max(min);
+        let d = Duration::from_millis(ms).clamp(min, max);
         (u32::try_from(d.as_millis()).unwrap_or(u32::MAX), d)
     }
 }

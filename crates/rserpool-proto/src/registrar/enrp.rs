@@ -1,7 +1,9 @@
 //! The ENRP peer (RFC 5353): peer associations, PRESENCE and liveness,
 //! message dispatch, peer lists and multicast discovery.
 
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::net::{IpAddr, SocketAddr};
 
 use super::asap::{Reply, decode_reply};
 use super::state::{MAX_BACKOFF, MIN_BACKOFF, Peer, SyncState};
@@ -11,8 +13,8 @@ use crate::handlespace::Time;
 use crate::handlespace::set::SetFamily;
 use crate::wire::enrp::{self, EnrpMessage, UpdateAction, msg_type};
 use crate::wire::{
-    DecodeError, MAX_MESSAGE_LEN, OperationError, PoolElement, PoolHandle, ServerId,
-    ServerInformation, TransportParam,
+    CauseInfo, DecodeError, MAX_MESSAGE_LEN, Message, OperationError, PoolElement, PoolHandle,
+    Protocol, ServerId, ServerInformation, TransportParam,
 };
 
 use super::state::Conn;
@@ -66,6 +68,9 @@ impl<F: SetFamily> Registrar<F> {
     ) {
         let peers: Vec<(ServerId, ConnId)> = self.peers().collect();
         for (id, conn) in peers {
+            if action == UpdateAction::AddPe && self.refused_by(id, pool, &pe) {
+                continue;
+            }
             let m = enrp::HandleUpdate {
                 takeover_suggested: false,
                 sender: self.config.id,
@@ -156,6 +161,24 @@ impl<F: SetFamily> Registrar<F> {
         // A list may name this registrar under another ID (RSPLIB lists a
         // peer it has not identified yet with ID 0): never connect to itself.
         if util::socket_addrs(&self.config.enrp_transport).contains(&to) {
+            return;
+        }
+        // A name in a message is no reason to connect anywhere: only to
+        // unicast addresses of allowed hosts, once per address, and within
+        // the peer limits (a List Response naming one address 1,000 times
+        // opens one association, not 1,000).
+        let pending = self
+            .conns
+            .values()
+            .filter(|c| c.outgoing && c.peer.is_none())
+            .count();
+        if !util::unicast(to.ip())
+            || to.port() == 0
+            || !self.peer_host_allowed(to.ip())
+            || self.conns.values().any(|c| c.remote == Some(to))
+            || pending >= MAX_PENDING_DISCOVERED
+            || self.peers.len() >= self.config.max_peers
+        {
             return;
         }
         let conn = self.alloc_conn();
@@ -300,8 +323,17 @@ impl<F: SetFamily> Registrar<F> {
     }
 
     fn enrp_message(&mut self, now: Time, conn: ConnId, m: EnrpMessage) {
-        let sender = m.sender();
-        let receiver = m.receiver();
+        let mut sender = m.sender();
+        let mut receiver = m.receiver();
+        let peer = self.conns.get(&conn).and_then(|c| c.peer);
+        if matches!(m, EnrpMessage::Error(_))
+            && sender == self.config.id
+            && peer.is_some_and(|p| p == receiver)
+        {
+            // RSPLIB answers with the IDs of the message it refuses, so
+            // its Error names us as the sender and itself as the receiver.
+            std::mem::swap(&mut sender, &mut receiver);
+        }
         if sender == self.config.id || sender.0 == 0 {
             let d = format!("{} with sender ID {sender}", m.type_name());
             self.protocol_error(conn, d);
@@ -316,7 +348,6 @@ impl<F: SetFamily> Registrar<F> {
             self.on_presence(now, conn, p);
             return;
         }
-        let peer = self.conns.get(&conn).and_then(|c| c.peer);
         if peer != Some(sender) || self.peers.get(&sender).is_none_or(|p| p.conn != conn) {
             let d = format!("{} from {sender} before its PRESENCE", m.type_name());
             self.protocol_error(conn, d);
@@ -365,12 +396,46 @@ impl<F: SetFamily> Registrar<F> {
                 self.on_init_takeover_ack(sender, t.target_server_id)
             }
             EnrpMessage::TakeoverServer(t) => self.on_takeover_server(sender, t.target_server_id),
-            EnrpMessage::Error(e) => {
-                let causes: Vec<&str> = e.error.causes.iter().map(|c| c.code.name()).collect();
-                let d = format!("ERROR from {sender}: {}", causes.join(", "));
-                self.protocol_error(conn, d);
+            EnrpMessage::Error(e) => self.on_peer_error(sender, e.error),
+        }
+    }
+
+    /// A peer refused something we sent. The causes are reported; a Handle
+    /// Update it returns (cause Unrecognized Message, or a cause carrying
+    /// the message) marks that PE as refused by this peer, so that it is
+    /// not sent again until it changes. RSPLIB's Errors carry no info: the
+    /// registrator transports sent follow its rules so that it has none to
+    /// send (see `util::registrator_transport`).
+    fn on_peer_error(&mut self, peer: ServerId, error: OperationError) {
+        let mut refused = Vec::new();
+        for c in &error.causes {
+            let info = c.decode_info(Protocol::Enrp, &self.config.decode);
+            if let Ok(CauseInfo::Message(d)) = info {
+                if let Message::Enrp(EnrpMessage::HandleUpdate(u)) = d.message {
+                    refused.push((u.pool_handle, u.pool_element));
+                }
             }
         }
+        let mut pes = Vec::new();
+        if let Some(p) = self.peers.get_mut(&peer) {
+            for (pool, pe) in refused {
+                pes.push((pool.clone(), pe.pe_id));
+                p.rejected.insert((pool, pe.pe_id), fingerprint(&pe));
+            }
+        }
+        self.event(Event::PeerError {
+            peer,
+            causes: error.causes.iter().map(|c| c.code).collect(),
+            refused: pes,
+        });
+    }
+
+    /// Whether `peer` refused this very Pool Element before.
+    pub(super) fn refused_by(&self, peer: ServerId, pool: &PoolHandle, pe: &PoolElement) -> bool {
+        self.peers.get(&peer).is_some_and(|p| {
+            !p.rejected.is_empty()
+                && p.rejected.get(&(pool.clone(), pe.pe_id)) == Some(&fingerprint(pe))
+        })
     }
 
     pub(super) fn heard(&mut self, now: Time, id: ServerId) {
@@ -437,6 +502,21 @@ impl<F: SetFamily> Registrar<F> {
         let Some(outgoing) = self.conns.get(&conn).map(|c| c.outgoing) else {
             return false;
         };
+        let host = self.conns.get(&conn).and_then(|c| c.remote).map(|r| r.ip());
+        if !self.host_may_claim(id, host) {
+            let d = format!(
+                "PRESENCE naming {id} from {}, not from the host {id} was known at: refused",
+                host.map_or_else(|| "an unknown address".to_string(), |h| h.to_string())
+            );
+            self.close_conn(conn);
+            self.event(Event::ProtocolError {
+                from: Source::Enrp(conn),
+                detail: d,
+                answered: false,
+                closed: true,
+            });
+            return false;
+        }
         let static_idx = self.conns.get(&conn).and_then(|c| c.static_idx);
         if let Some(i) = static_idx {
             if let Some(s) = self.statics.get_mut(i) {
@@ -476,6 +556,15 @@ impl<F: SetFamily> Registrar<F> {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.peer = Some(id);
         }
+        let hosts = self.peer_hosts.entry(id).or_default();
+        for h in host
+            .into_iter()
+            .chain(util::socket_addrs(&info.transport).iter().map(|a| a.ip()))
+        {
+            if !hosts.contains(&h) && hosts.len() < MAX_PEER_HOSTS {
+                hosts.push(h);
+            }
+        }
         self.peers.insert(
             id,
             Peer {
@@ -486,6 +575,7 @@ impl<F: SetFamily> Registrar<F> {
                 announced: None,
                 request: None,
                 serving: None,
+                rejected: BTreeMap::new(),
             },
         );
         self.suspects.remove(&id);
@@ -495,6 +585,37 @@ impl<F: SetFamily> Registrar<F> {
             self.event(Event::TakeoverAbandoned { target: id });
         }
         true
+    }
+
+    /// Whether a PRESENCE naming `id` may come from `host`: a PR that is
+    /// live, suspect or being taken over keeps its ID to the hosts it was
+    /// known at, so that nobody elsewhere can take its place (and suppress
+    /// its takeover, or replace its association) by naming its ID.
+    fn host_may_claim(&self, id: ServerId, host: Option<IpAddr>) -> bool {
+        let reserved = self.peers.contains_key(&id)
+            || self.suspects.contains_key(&id)
+            || self.takeovers.contains_key(&id)
+            || self.foreign_takeovers.contains_key(&id);
+        match (self.peer_hosts.get(&id), host) {
+            (Some(hosts), Some(h)) if reserved => hosts.contains(&h),
+            _ => true,
+        }
+    }
+
+    /// Whether ENRP from `ip` is allowed: any host without an allow-list;
+    /// with one, its entries and the static peers' hosts.
+    pub(super) fn peer_host_allowed(&self, ip: IpAddr) -> bool {
+        self.config.peer_allow.is_empty()
+            || self.config.peer_allow.iter().any(|p| p.contains(ip))
+            || self.config.peers.iter().any(|s| s.ip() == ip)
+    }
+
+    /// The PR's ID is free again (its PEs were taken over, or it had
+    /// none): another host may now claim it.
+    pub(super) fn release_peer_host(&mut self, id: ServerId) {
+        if !self.peers.contains_key(&id) {
+            self.peer_hosts.remove(&id);
+        }
     }
 
     /// Closes an association we no longer want (no PeerDown).
@@ -542,10 +663,22 @@ impl<F: SetFamily> Registrar<F> {
             return;
         }
         if self.peers.contains_key(&p.sender) {
-            self.heard(now, p.sender);
+            // Datagrams are easily forged: only from the peer's own host
+            // do they count as a sign of life.
+            if self
+                .peer_hosts
+                .get(&p.sender)
+                .is_some_and(|h| h.contains(&from.ip()))
+            {
+                self.heard(now, p.sender);
+            }
             return;
         }
-        self.connect_discovered(p.sender, &p.server_info.transport, Some(from));
+        // Joining a scope by multicast only when this PR takes part in
+        // discovery (announces on).
+        if self.config.announce {
+            self.connect_discovered(p.sender, &p.server_info.transport, Some(from));
+        }
     }
 
     // ---- liveness ----
@@ -602,6 +735,9 @@ impl<F: SetFamily> Registrar<F> {
         for id in expired {
             self.suspects.remove(&id);
             self.start_takeover(now, id);
+            if !self.takeovers.contains_key(&id) && !self.foreign_takeovers.contains_key(&id) {
+                self.release_peer_host(id);
+            }
         }
     }
 
@@ -609,4 +745,19 @@ impl<F: SetFamily> Registrar<F> {
         let m = self.presence(id, false);
         self.send_to_peer(id, m);
     }
+}
+
+/// Most associations to peers learnt from lists or announces that may be
+/// opening at once.
+const MAX_PENDING_DISCOVERED: usize = 8;
+
+/// Most host addresses remembered per peer.
+const MAX_PEER_HOSTS: usize = 8;
+
+/// A stable digest of a Pool Element as sent (the same in every process,
+/// so a simulated run replays).
+fn fingerprint(pe: &PoolElement) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    pe.hash(&mut h);
+    h.finish()
 }

@@ -46,12 +46,14 @@ mod takeover;
 mod util;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::handlespace::set::{BTreeFamily, SetFamily};
 use crate::handlespace::{AssocId, DueTimer, EntryRef, Handlespace, Time, Xoshiro256};
-use crate::wire::{DecodeOptions, EncodeError, PeId, PoolHandle, ServerId, TransportParam};
+use crate::wire::{
+    DecodeOptions, EncodeError, ErrorCauseCode, PeId, PoolHandle, ServerId, TransportParam,
+};
 
 pub use asap::MAX_POOL_HANDLE_LEN;
 use state::{Assoc, Conn, Peer, StaticPeer, SyncState, Takeover};
@@ -95,6 +97,18 @@ pub struct Config {
     pub max_eu_rate: Option<u32>,
     /// Registration lifetimes below this are raised to it.
     pub min_registration_lifetime: Duration,
+    /// Hosts allowed as ENRP peers besides the static peers' (addresses or
+    /// prefixes). Empty: any host (an open scope, as RSPLIB's); with
+    /// entries, associations from other hosts are closed at once and
+    /// peers learnt from List Responses or announces elsewhere are not
+    /// contacted.
+    pub peer_allow: Vec<AddrPrefix>,
+    /// Most ENRP peers at once; peers learnt beyond it are not contacted.
+    pub max_peers: usize,
+    /// Registration lifetimes above this are refused (Invalid Values) in
+    /// ASAP and lowered to it from ENRP peers: a PE that never
+    /// re-registers is gone after this long at most.
+    pub max_registration_lifetime: Duration,
     pub handlespace: crate::handlespace::Config,
     pub decode: DecodeOptions,
 }
@@ -122,6 +136,9 @@ impl Config {
             max_hr_rate: None,
             max_eu_rate: None,
             min_registration_lifetime: Duration::from_secs(1),
+            max_registration_lifetime: Duration::from_secs(3600),
+            peer_allow: Vec::new(),
+            max_peers: 64,
             handlespace: crate::handlespace::Config::default(),
             decode: DecodeOptions::default(),
         }
@@ -228,6 +245,14 @@ pub enum Event {
         assoc: AssocId,
         what: &'static str,
     },
+    /// A peer answered with an ENRP Error: its causes, and the PEs it
+    /// refused where the Error names them (these are not sent to it again
+    /// until they change).
+    PeerError {
+        peer: ServerId,
+        causes: Vec<ErrorCauseCode>,
+        refused: Vec<(PoolHandle, PeId)>,
+    },
     /// A message was not sent: it does not fit in 65535 bytes. The
     /// registrar's budgets keep every message it builds within the limit,
     /// so this names a bug rather than bad input.
@@ -301,10 +326,17 @@ pub struct Registrar<F: SetFamily = BTreeFamily> {
     /// Peers whose association was lost: dead at the deadline unless they
     /// come back.
     suspects: BTreeMap<ServerId, Time>,
+    /// The hosts (remote IP addresses of its associations) each peer was
+    /// identified from, kept while it is live, suspect or being taken
+    /// over: its ID is not accepted from another host meanwhile.
+    peer_hosts: BTreeMap<ServerId, Vec<IpAddr>>,
+    /// The hosts that reported each PE unreachable: MAX-BAD-PE-REPORT
+    /// counts distinct hosts, so that one pool user cannot evict a PE.
+    unreachable_reporters: BTreeMap<(PoolHandle, PeId), Vec<IpAddr>>,
     /// Takeovers this PR runs, by target.
     takeovers: BTreeMap<ServerId, Takeover>,
     /// Targets another PR is taking over (we acknowledged), until when.
-    foreign_takeovers: BTreeMap<ServerId, Time>,
+    foreign_takeovers: BTreeMap<ServerId, (Time, ServerId)>,
     sync: SyncState,
     mentor_deadline: Option<Time>,
     next_heartbeat: Time,
@@ -345,6 +377,8 @@ impl<F: SetFamily> Registrar<F> {
             statics,
             peers: BTreeMap::new(),
             suspects: BTreeMap::new(),
+            peer_hosts: BTreeMap::new(),
+            unreachable_reporters: BTreeMap::new(),
             takeovers: BTreeMap::new(),
             foreign_takeovers: BTreeMap::new(),
             sync: SyncState::Unsynced,
@@ -412,6 +446,18 @@ impl<F: SetFamily> Registrar<F> {
         a
     }
 
+    /// All addresses of a multi-homed association's remote endpoint (over
+    /// SCTP, as the kernel reports them), so that the PE's ASAP transport
+    /// forwarded to peers lists every one, as RSPLIB's does. Without this
+    /// call the address the association was accepted from stands alone.
+    pub fn asap_remote_addresses(&mut self, assoc: AssocId, addrs: &[IpAddr]) {
+        if let Some(a) = self.assocs.get_mut(&assoc) {
+            a.remote_addrs.clear();
+            a.remote_addrs
+                .extend(addrs.iter().take(util::MAX_REGISTRATOR_ADDRESSES).copied());
+        }
+    }
+
     /// One complete ASAP message from an association.
     pub fn asap_received(&mut self, now: Time, assoc: AssocId, bytes: &[u8]) {
         let now = self.tick(now);
@@ -436,11 +482,20 @@ impl<F: SetFamily> Registrar<F> {
     // ---- ENRP ----
 
     /// A peer connected to us; the returned id names the association.
+    /// With a peer allow-list, one from any other host is closed at once.
     pub fn enrp_accepted(&mut self, now: Time, remote: SocketAddr) -> ConnId {
         self.tick(now);
         let c = self.alloc_conn();
         if self.stopped {
             self.transmits.push_back(Transmit::CloseEnrp { conn: c });
+        } else if !self.peer_host_allowed(remote.ip()) {
+            self.transmits.push_back(Transmit::CloseEnrp { conn: c });
+            self.event(Event::ProtocolError {
+                from: Source::Enrp(c),
+                detail: format!("ENRP association from {remote}: not an allowed peer host"),
+                answered: false,
+                closed: true,
+            });
         } else {
             self.conns.insert(c, Conn::accepted(remote, self.now));
         }
@@ -516,7 +571,7 @@ impl<F: SetFamily> Registrar<F> {
         for t in self.takeovers.values() {
             at(t.deadline);
         }
-        for d in self.foreign_takeovers.values() {
+        for (d, _) in self.foreign_takeovers.values() {
             at(*d);
         }
         t
@@ -562,7 +617,7 @@ impl<F: SetFamily> Registrar<F> {
         let lapsed: Vec<ServerId> = self
             .foreign_takeovers
             .iter()
-            .filter(|(_, until)| **until <= now)
+            .filter(|(_, (until, _))| *until <= now)
             .map(|(t, _)| *t)
             .collect();
         for target in lapsed {
@@ -616,3 +671,73 @@ impl<F: SetFamily> Registrar<F> {
 /// Cycles shorter than this are raised to it, so a zero in the
 /// configuration cannot make the registrar spin.
 const MIN_CYCLE: Duration = Duration::from_millis(10);
+
+/// An IP address prefix (`10.0.0.0/8`, `fd00::/16`, or one address), for
+/// the peer allow-list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AddrPrefix {
+    addr: IpAddr,
+    len: u8,
+}
+
+impl AddrPrefix {
+    /// `len` is cut to the family's address length.
+    pub fn new(addr: IpAddr, len: u8) -> AddrPrefix {
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        AddrPrefix {
+            addr,
+            len: len.min(max),
+        }
+    }
+
+    /// Whether `ip` lies in the prefix (IPv4-mapped IPv6 addresses count
+    /// as their IPv4 address).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => prefix_eq(
+                u128::from(a.to_bits()) << 96,
+                u128::from(b.to_bits()) << 96,
+                self.len,
+            ),
+            (IpAddr::V6(a), IpAddr::V6(b)) => prefix_eq(a.to_bits(), b.to_bits(), self.len),
+            _ => false,
+        }
+    }
+}
+
+fn prefix_eq(a: u128, b: u128, len: u8) -> bool {
+    len == 0 || (a ^ b) >> (128 - u32::from(len)) == 0
+}
+
+impl std::str::FromStr for AddrPrefix {
+    type Err = String;
+    fn from_str(s: &str) -> Result<AddrPrefix, String> {
+        let (a, len) = match s.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IP address or prefix (e.g. 10.0.0.0/8)"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let len = match len {
+            None => max,
+            Some(l) => l
+                .parse::<u8>()
+                .ok()
+                .filter(|l| *l <= max)
+                .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {max}"))?,
+        };
+        Ok(AddrPrefix::new(addr, len))
+    }
+}
+
+impl std::fmt::Display for AddrPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}

@@ -1,7 +1,7 @@
 //! The registrar's bookkeeping records: associations, peers, takeovers.
 
-use std::collections::{BTreeSet, HashSet};
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::{Config, ConnId};
@@ -12,6 +12,9 @@ use crate::wire::{PeId, PoolHandle, ServerId, ServerInformation};
 #[derive(Debug)]
 pub(super) struct Assoc {
     pub remote: Option<SocketAddr>,
+    /// Every address of the remote endpoint (a multi-homed SCTP peer),
+    /// when the driver told them; empty means `remote` alone.
+    pub remote_addrs: Vec<IpAddr>,
     /// `Some` while an outgoing association (after a takeover) is not yet
     /// connected: the messages held for it.
     pub pending: Option<Vec<Vec<u8>>>,
@@ -23,6 +26,7 @@ impl Assoc {
     pub fn accepted(remote: SocketAddr) -> Assoc {
         Assoc {
             remote: Some(remote),
+            remote_addrs: Vec::new(),
             pending: None,
             hr: RateWindow::default(),
             eu: RateWindow::default(),
@@ -31,6 +35,7 @@ impl Assoc {
     pub fn outgoing(remote: Option<SocketAddr>) -> Assoc {
         Assoc {
             remote,
+            remote_addrs: Vec::new(),
             pending: Some(Vec::new()),
             hr: RateWindow::default(),
             eu: RateWindow::default(),
@@ -147,6 +152,9 @@ pub(super) struct Peer {
     pub request: Option<TableRequest>,
     /// Where its block-wise Handle Table Request continues.
     pub serving: Option<Serving>,
+    /// PEs this peer answered with an ENRP Error, by the fingerprint of the
+    /// Pool Element it refused: not sent to it again until they change.
+    pub rejected: BTreeMap<(PoolHandle, PeId), u64>,
 }
 
 impl Peer {

@@ -94,6 +94,7 @@ impl<F: SetFamily> Registrar<F> {
         let mut size = HTR_OVERHEAD;
         let mut next = Some(cursor);
         let mut count = 0;
+        let refusals = !p.rejected.is_empty();
         // One entry at a time, so that a block also stops before it
         // outgrows the 16-bit message length.
         while let Some(at) = next {
@@ -106,6 +107,9 @@ impl<F: SetFamily> Registrar<F> {
                     return;
                 };
                 let pe = pool_element(e, true);
+                if refusals && self.refused_by(id, h, &pe) {
+                    return;
+                }
                 size += util::pool_element_size(&pe);
                 match pools.last_mut() {
                     Some(last) if &last.pool_handle == h => last.pool_elements.push(pe),
@@ -155,7 +159,7 @@ impl<F: SetFamily> Registrar<F> {
         for pool in r.pools {
             for pe in pool.pool_elements {
                 let pe_id = pe.pe_id;
-                if self.learn(now, &pool.pool_handle, pe, id) {
+                if self.learn(now, &pool.pool_handle, pe, id, Learnt::Table) {
                     req.entries += 1;
                     if req.own_only {
                         req.seen.insert((pool.pool_handle.clone(), pe_id));
@@ -221,6 +225,7 @@ impl<F: SetFamily> Registrar<F> {
         pool: &PoolHandle,
         pe: PoolElement,
         from: ServerId,
+        how: Learnt,
     ) -> bool {
         let me = self.config.id;
         let home = if pe.home_server_id.0 == 0 {
@@ -244,12 +249,7 @@ impl<F: SetFamily> Registrar<F> {
             );
             return false;
         }
-        if util::too_many_addresses(&pe.user_transport)
-            || pe
-                .asap_transport
-                .as_ref()
-                .is_some_and(util::too_many_addresses)
-        {
+        if util::too_many_addresses(&pe.user_transport) {
             let conn = self.peers.get(&from).map_or(ConnId(0), |p| p.conn);
             self.protocol_error(
                 conn,
@@ -257,6 +257,45 @@ impl<F: SetFamily> Registrar<F> {
                     "PE {} of pool {pool} from {from} not stored: more than {} addresses in a transport",
                     pe.pe_id,
                     crate::wire::MAX_ADDRESSES
+                ),
+            );
+            return false;
+        }
+        // A peer speaks for its own PEs: a Handle Update comes from the
+        // PE's home, and a table response does not change a PE whose home
+        // is another live peer (that peer's own updates and audits are the
+        // authority; new entries are kept until its audit says otherwise).
+        let refused = match how {
+            Learnt::Update => home != from,
+            Learnt::Table => {
+                home != from
+                    && self.peers.contains_key(&home)
+                    && self
+                        .hs
+                        .get(pool, pe.pe_id)
+                        .is_some_and(|e| e.home() == home)
+            }
+        };
+        if refused {
+            if how == Learnt::Update {
+                let conn = self.peers.get(&from).map_or(ConnId(0), |p| p.conn);
+                self.protocol_error(
+                    conn,
+                    format!(
+                        "HANDLE_UPDATE from {from} for PE {} of pool {pool} homed at {home}: ignored",
+                        pe.pe_id
+                    ),
+                );
+            }
+            return false;
+        }
+        if !util::reachable_transport(&pe.user_transport) {
+            let conn = self.peers.get(&from).map_or(ConnId(0), |p| p.conn);
+            self.protocol_error(
+                conn,
+                format!(
+                    "PE {} of pool {pool} from {from} not stored: no unicast address and port",
+                    pe.pe_id
                 ),
             );
             return false;
@@ -280,7 +319,7 @@ impl<F: SetFamily> Registrar<F> {
             lifetime_ms,
             transport: pe.user_transport,
             policy: pe.policy,
-            asap_transport: pe.asap_transport,
+            asap_transport: pe.asap_transport.and_then(util::registrator_transport),
             association: None,
         };
         match self.hs.register(pool, reg) {
@@ -303,15 +342,32 @@ impl<F: SetFamily> Registrar<F> {
     pub(super) fn on_handle_update(&mut self, now: Time, from: ServerId, u: enrp::HandleUpdate) {
         match u.action {
             UpdateAction::AddPe => {
-                self.learn(now, &u.pool_handle, u.pool_element, from);
+                self.learn(now, &u.pool_handle, u.pool_element, from, Learnt::Update);
             }
             UpdateAction::DelPe => {
+                // Only its home removes a PE.
                 if let Some(r) = self.hs.find(&u.pool_handle, u.pool_element.pe_id) {
-                    if self.hs.entry(r).is_some_and(|e| e.home() != self.config.id) {
+                    if self.hs.entry(r).is_some_and(|e| e.home() == from) {
                         self.remove_entry(r, RemovalReason::PeerUpdate);
+                    } else {
+                        let conn = self.peers.get(&from).map_or(ConnId(0), |p| p.conn);
+                        self.protocol_error(
+                            conn,
+                            format!(
+                                "HANDLE_UPDATE from {from} deleting PE {} of pool {}, which it is not the home of: ignored",
+                                u.pool_element.pe_id, u.pool_handle
+                            ),
+                        );
                     }
                 }
             }
         }
     }
+}
+
+/// How a PE was learnt from a peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Learnt {
+    Update,
+    Table,
 }

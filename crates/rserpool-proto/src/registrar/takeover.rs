@@ -40,7 +40,7 @@ impl<F: SetFamily> Registrar<F> {
             || self
                 .foreign_takeovers
                 .get(&target)
-                .is_some_and(|u| *u > now)
+                .is_some_and(|(u, _)| *u > now)
         {
             return;
         }
@@ -95,7 +95,7 @@ impl<F: SetFamily> Registrar<F> {
             self.event(Event::TakeoverAbandoned { target });
         }
         self.foreign_takeovers
-            .insert(target, now + self.config.takeover_expiry * 2);
+            .insert(target, (now + self.config.takeover_expiry * 2, from));
         let m = enrp::InitTakeoverAck {
             sender: self.config.id,
             receiver: from,
@@ -120,8 +120,26 @@ impl<F: SetFamily> Registrar<F> {
         }
     }
 
+    /// Only the takeover this PR agreed to moves PEs: a TAKEOVER_SERVER
+    /// from a peer whose INIT_TAKEOVER for that target we did not
+    /// acknowledge (or of a PR we still hear from) is refused, so that no
+    /// peer can seize a live registrar's PEs by announcing it took them.
     pub(super) fn on_takeover_server(&mut self, from: ServerId, target: ServerId) {
         if target == self.config.id {
+            return;
+        }
+        let agreed = self
+            .foreign_takeovers
+            .get(&target)
+            .is_some_and(|(until, initiator)| *initiator == from && *until > self.now);
+        if !agreed || self.peers.contains_key(&target) {
+            let conn = self.peers.get(&from).map_or(super::ConnId(0), |p| p.conn);
+            self.protocol_error(
+                conn,
+                format!(
+                    "TAKEOVER_SERVER of {target} from {from} refused: no takeover of it was agreed"
+                ),
+            );
             return;
         }
         if self.takeovers.remove(&target).is_some() {
@@ -130,6 +148,7 @@ impl<F: SetFamily> Registrar<F> {
         self.foreign_takeovers.remove(&target);
         self.suspects.remove(&target);
         self.hs.take_over(target, from);
+        self.release_peer_host(target);
     }
 
     /// A peer left: it no longer has to acknowledge anything.
@@ -182,6 +201,7 @@ impl<F: SetFamily> Registrar<F> {
         }
         self.stats.takeovers += 1;
         self.suspects.remove(&target);
+        self.release_peer_host(target);
         self.event(Event::TakeoverCompleted { target, pes: n });
     }
 

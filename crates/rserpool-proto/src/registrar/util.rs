@@ -162,10 +162,18 @@ pub(super) fn too_many_addresses(t: &TransportParam) -> bool {
     t.addresses().len() > MAX_ADDRESSES
 }
 
-/// The ASAP transport of a PE as seen from its association, which runs
-/// over the same protocol as the registrar's own ASAP endpoint.
+/// The most addresses a PE's ASAP (registrator) transport keeps: RSPLIB
+/// 3.4.4 rejects a Pool Element whose registrator transport lists more
+/// than `MAX_PE_TRANSPORTADDRESSES` (64).
+pub(super) const MAX_REGISTRATOR_ADDRESSES: usize = MAX_ADDRESSES;
+
+/// The ASAP transport of a PE as seen from its association (all the
+/// remote endpoint's addresses where the driver told them, else the one
+/// it was accepted from), over the protocol of the registrar's own ASAP
+/// endpoint.
 pub(super) fn asap_transport_of(
     remote: SocketAddr,
+    remote_addrs: &[IpAddr],
     own: Option<&TransportParam>,
 ) -> TransportParam {
     match own {
@@ -174,11 +182,79 @@ pub(super) fn asap_transport_of(
             transport_use: TransportUse::DataOnly,
             address: remote.ip(),
         },
-        _ => TransportParam::Sctp {
-            port: remote.port(),
-            transport_use: TransportUse::DataOnly,
-            addresses: AddressList::from_slice(&[remote.ip()]),
-        },
+        _ => {
+            let addresses = if remote_addrs.is_empty() {
+                AddressList::from_slice(&[remote.ip()])
+            } else {
+                remote_addrs
+                    .iter()
+                    .take(MAX_REGISTRATOR_ADDRESSES)
+                    .copied()
+                    .collect()
+            };
+            TransportParam::Sctp {
+                port: remote.port(),
+                transport_use: TransportUse::DataOnly,
+                addresses,
+            }
+        }
+    }
+}
+
+/// A PE's ASAP (registrator) transport as a registrar keeps and forwards
+/// it. RFC 5354 section 3.10 makes it an SCTP transport; RSPLIB also
+/// rejects the whole Pool Element (cause 0xf006, "invalid registrator")
+/// when it is marked DATA plus CONTROL, has no or more than 64 addresses,
+/// or port 0. The control flag says nothing about an ASAP endpoint, so it
+/// is cleared; extra addresses are dropped; one that cannot be repaired
+/// (port 0, no address) is `None`, and the association's own address
+/// stands in for it. Over the TCP mapping the transport stays TCP: no
+/// RSPLIB registrar can be in such a scope.
+pub(super) fn registrator_transport(t: TransportParam) -> Option<TransportParam> {
+    if t.port() == 0 {
+        return None;
+    }
+    match t {
+        TransportParam::Sctp {
+            port, addresses, ..
+        } => {
+            let addresses: AddressList = addresses
+                .iter()
+                .filter(|a| !a.is_unspecified())
+                .take(MAX_REGISTRATOR_ADDRESSES)
+                .copied()
+                .collect();
+            (!addresses.is_empty()).then_some(TransportParam::Sctp {
+                port,
+                transport_use: TransportUse::DataOnly,
+                addresses,
+            })
+        }
+        TransportParam::Tcp { port, address, .. } => {
+            (!address.is_unspecified()).then_some(TransportParam::Tcp {
+                port,
+                transport_use: TransportUse::DataOnly,
+                address,
+            })
+        }
+        // UDP, DCCP and UDP-Lite carry no ASAP.
+        _ => None,
+    }
+}
+
+/// Whether pool users could reach a PE at this transport: a port, and
+/// unicast addresses only (no unspecified, multicast or broadcast one), so
+/// that a registration cannot turn pool users against a group or a
+/// network.
+pub(super) fn reachable_transport(t: &TransportParam) -> bool {
+    t.port() != 0 && !t.addresses().is_empty() && t.addresses().iter().all(|a| unicast(*a))
+}
+
+/// A unicast address: not unspecified, multicast or broadcast.
+pub(super) fn unicast(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v4) => !(v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast()),
+        IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast()),
     }
 }
 

@@ -56,6 +56,7 @@ pub use ids::{PeId, PoolHandle, ServerId};
 pub use param::{
     CauseInfoKind, ErrorCause, ErrorCauseCode, MAX_CAUSE_INFO, MAX_CAUSES_LEN, OperationError,
     Parameter, PoolElement, RawParameter, ServerInformation, UnknownAction, param_type,
+    rsplib_cause_name,
 };
 pub use policy::{Policy, PolicyType};
 pub use transport::{AddressList, MAX_ADDRESSES, TransportKind, TransportParam, TransportUse};

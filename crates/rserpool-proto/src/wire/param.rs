@@ -239,9 +239,30 @@ impl ErrorCauseCode {
             InconsistentDataControlConfiguration => "Inconsistent Data/Control Configuration",
             UnknownPoolHandle => "Unknown Pool Handle",
             RejectionDueToSecurity => "Rejection Due to Security Considerations",
-            Other(_) => "Unknown Error Cause",
+            Other(c) => rsplib_cause_name(c).unwrap_or("Unknown Error Cause"),
         }
     }
+}
+
+/// RSPLIB's own cause codes (outside RFC 5354's table), which its
+/// registrars put into ENRP and ASAP Errors, so that a log names them.
+pub fn rsplib_cause_name(code: u16) -> Option<&'static str> {
+    Some(match code {
+        0x0010 => "RSPLIB: invalid message",
+        0x0011 => "RSPLIB: invalid value",
+        0x100a => "RSPLIB: wrong protocol",
+        0x100b => "RSPLIB: unsupported pool policy",
+        0xf000 => "RSPLIB: invalid PE identifier",
+        0xf001 => "RSPLIB: own identifier",
+        0xf002 => "RSPLIB: duplicate identifier",
+        0xf003 => "RSPLIB: invalid pool policy",
+        0xf004 => "RSPLIB: invalid pool handle",
+        0xf005 => "RSPLIB: invalid addresses",
+        0xf006 => "RSPLIB: invalid registrator",
+        0xf007 => "RSPLIB: no usable ASAP addresses",
+        0xf008 => "RSPLIB: no usable user addresses",
+        _ => return None,
+    })
 }
 
 /// What an error cause's info carries.

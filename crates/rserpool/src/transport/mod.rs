@@ -15,6 +15,7 @@ use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -283,13 +284,24 @@ pub(crate) async fn connect_socket(sock: Socket, remote: SocketAddr) -> io::Resu
 pub struct Association {
     pub reader: AssocReader,
     pub writer: AssocWriter,
+    /// Every address of a multi-homed remote endpoint (SCTP); empty over TCP.
+    peer_addrs: Vec<IpAddr>,
 }
+
+/// The most remote addresses of one association kept (RSPLIB's limit for a
+/// transport parameter).
+const MAX_PEER_ADDRESSES: usize = 128;
 
 impl Association {
     fn new(stream: TcpStream, carrier: Carrier, max_message_size: usize) -> Association {
         let peer = stream.peer_addr().ok();
+        let peer_addrs = match carrier {
+            Carrier::Sctp => sctp::peer_addresses(&stream, MAX_PEER_ADDRESSES).unwrap_or_default(),
+            Carrier::Tcp => Vec::new(),
+        };
         let (r, w) = stream.into_split();
         Association {
+            peer_addrs,
             reader: AssocReader {
                 inner: r,
                 deframer: Deframer::new(max_message_size),
@@ -310,6 +322,17 @@ impl Association {
 
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.reader.peer
+    }
+
+    /// The local address the association leaves from.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.reader.inner.local_addr()
+    }
+
+    /// All addresses of the remote endpoint where the transport knows more
+    /// than one (SCTP multi-homing); empty otherwise.
+    pub fn peer_addresses(&self) -> &[IpAddr] {
+        &self.peer_addrs
     }
 
     pub async fn send(&mut self, message: &[u8]) -> io::Result<()> {
@@ -347,6 +370,16 @@ impl AssocReader {
     /// nothing about what else is queued: the socket is read until it
     /// would block, or a queued message would wait for the next packet.
     pub async fn recv(&mut self) -> io::Result<Option<&[u8]>> {
+        self.recv_within(None).await
+    }
+
+    /// As [`AssocReader::recv`], but a message whose first bytes have
+    /// arrived must be complete within `partial`: a peer that starts a
+    /// message and stalls (a slow-loris) gets a `TimedOut` error.
+    pub async fn recv_within(&mut self, partial: Option<Duration>) -> io::Result<Option<&[u8]>> {
+        let mut deadline = partial
+            .filter(|_| self.deframer.pending() > 0)
+            .map(|p| tokio::time::Instant::now() + p);
         loop {
             // Two-phase borrow: check for a complete message, else read more.
             match self.deframer.peek() {
@@ -354,18 +387,21 @@ impl AssocReader {
                 Ok(None) => {}
                 Err(e) => return Err(framing_error(e)),
             }
-            const CHUNK: usize = 16 * 1024;
-            let n = match self.carrier {
-                Carrier::Tcp => self.inner.read_buf(self.deframer.buffer(CHUNK)).await?,
-                Carrier::Sctp => {
-                    self.inner.readable().await?;
-                    match self.inner.try_read_buf(self.deframer.buffer(CHUNK)) {
-                        Ok(n) => n,
-                        // Drained: wait for the next readiness event.
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                        Err(e) => return Err(e),
-                    }
-                }
+            if deadline.is_none() && self.deframer.pending() > 0 {
+                deadline = partial.map(|p| tokio::time::Instant::now() + p);
+            }
+            let read = self.read_some();
+            let n = match deadline {
+                None => read.await?,
+                Some(d) => tokio::time::timeout_at(d, read).await.map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "a message was started but not completed in time",
+                    )
+                })??,
+            };
+            let Some(n) = n else {
+                continue;
             };
             if n == 0 {
                 if self.deframer.pending() > 0 {
@@ -378,6 +414,27 @@ impl AssocReader {
             }
         }
         self.deframer.next_message().map_err(framing_error)
+    }
+
+    /// One read into the deframer; `None` when an SCTP socket turned out
+    /// drained (wait for the next readiness event).
+    async fn read_some(&mut self) -> io::Result<Option<usize>> {
+        const CHUNK: usize = 16 * 1024;
+        match self.carrier {
+            Carrier::Tcp => self
+                .inner
+                .read_buf(self.deframer.buffer(CHUNK))
+                .await
+                .map(Some),
+            Carrier::Sctp => {
+                self.inner.readable().await?;
+                match self.inner.try_read_buf(self.deframer.buffer(CHUNK)) {
+                    Ok(n) => Ok(Some(n)),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
+        }
     }
 
     pub fn carrier(&self) -> Carrier {

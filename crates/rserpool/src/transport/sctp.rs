@@ -20,7 +20,7 @@
 
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 
 const IPPROTO_SCTP: i32 = 132;
@@ -246,6 +246,68 @@ pub fn recv_message_part(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<Recv
         end_of_message: msg.msg_flags & libc::MSG_EOR != 0,
         notification: msg.msg_flags & MSG_NOTIFICATION != 0,
     })
+}
+
+/// `SCTP_GET_PEER_ADDRS`: the remote addresses of a one-to-one socket's
+/// association.
+const SCTP_GET_PEER_ADDRS: libc::c_int = 108;
+
+/// Every address of the association's remote endpoint (multi-homing), as
+/// the kernel lists them; at most `max`.
+pub fn peer_addresses(sock: &impl AsRawFd, max: usize) -> io::Result<Vec<IpAddr>> {
+    // struct sctp_getaddrs { sctp_assoc_t assoc_id; u32 addr_num; u8 addrs[]; }
+    // with the addresses packed as sockaddr_in / sockaddr_in6 by family.
+    const HEAD: usize = 8;
+    let v4 = std::mem::size_of::<libc::sockaddr_in>();
+    let v6 = std::mem::size_of::<libc::sockaddr_in6>();
+    let mut buf = vec![0u8; HEAD + max * v6];
+    let mut len = libc::socklen_t::try_from(buf.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many addresses"))?;
+    // SAFETY: `buf` is a live, writable buffer of `len` bytes for the whole
+    // call; the kernel writes at most `len` bytes and updates `len`. The
+    // association id in its first 4 bytes is 0, as a one-to-one socket wants.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            SOL_SCTP,
+            SCTP_GET_PEER_ADDRS,
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let filled = buf.get(..len as usize).unwrap_or(&buf);
+    let count = filled
+        .get(4..8)
+        .map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    let mut out = Vec::new();
+    let mut at = HEAD;
+    while out.len() < count.min(max) {
+        let Some(family) = filled.get(at..at + 2) else {
+            break;
+        };
+        let family = libc::sa_family_t::from_ne_bytes([family[0], family[1]]);
+        if i32::from(family) == libc::AF_INET {
+            let Some(a) = filled.get(at + 4..at + 8) else {
+                break;
+            };
+            out.push(IpAddr::from([a[0], a[1], a[2], a[3]]));
+            at += v4;
+        } else if i32::from(family) == libc::AF_INET6 {
+            let Some(a) = filled.get(at + 8..at + 24) else {
+                break;
+            };
+            let mut b = [0u8; 16];
+            b.copy_from_slice(a);
+            out.push(IpAddr::from(b));
+            at += v6;
+        } else {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 fn set_option<T>(sock: &Socket, name: libc::c_int, value: &T) -> io::Result<()> {

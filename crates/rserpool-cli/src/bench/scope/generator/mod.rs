@@ -407,6 +407,7 @@ async fn setup_pe(
     let Association {
         mut reader,
         mut writer,
+        ..
     } = connect(target, carrier, local).await?;
     let io = |e: std::io::Error| format!("registering at {target}: {e}");
     writer.send(&first).await.map_err(io)?;
@@ -440,7 +441,7 @@ async fn setup_pu(
             tcp::Link::connect(target, CONNECT_TIMEOUT).await?,
         ));
     }
-    let Association { reader, writer } = connect(target, carrier, local).await?;
+    let Association { reader, writer, .. } = connect(target, carrier, local).await?;
     Ok(Conn::Assoc(reader, writer))
 }
 
