@@ -186,6 +186,21 @@ pub enum Event {
         pe: PeId,
         reason: RemovalReason,
     },
+    /// A PE entry learnt from a peer (Handle Update, Handle Table) was
+    /// stored: new, or `updated` when it was known.
+    PeLearned {
+        pool: PoolHandle,
+        pe: PeId,
+        home: ServerId,
+        updated: bool,
+    },
+    /// A PE entry got another home PR by a takeover.
+    PeHomeChanged {
+        pool: PoolHandle,
+        pe: PeId,
+        from: ServerId,
+        to: ServerId,
+    },
     PeerUp {
         peer: ServerId,
         conn: ConnId,
