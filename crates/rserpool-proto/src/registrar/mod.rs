@@ -394,6 +394,11 @@ impl<F: SetFamily> Registrar<F> {
     pub fn is_synchronised(&self) -> bool {
         matches!(self.sync, SyncState::Synced)
     }
+    /// Peers whose association was lost, with the time they count as dead
+    /// unless they come back.
+    pub fn suspects(&self) -> impl Iterator<Item = (ServerId, Time)> + '_ {
+        self.suspects.iter().map(|(id, t)| (*id, *t))
+    }
     /// Targets of takeovers in progress.
     pub fn takeovers_in_progress(&self) -> impl Iterator<Item = ServerId> + '_ {
         self.takeovers.keys().copied()
