@@ -4,12 +4,14 @@
 //! - [`transport`]: associations over TCP or kernel SCTP, chosen at run
 //!   time, with the same message-oriented interface.
 //! - [`registrar`]: the registrar daemon.
+//! - [`http`]: the registrar's HTTP API, watch and dashboard.
 //! - [`pool_element`]: pool elements: registration and sessions.
 //! - [`pool_user`]: pool users: handle resolution and sessions with failover.
 //! - [`services`]: ready-made pool element services (echo, compute, ...).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod announce;
+pub mod http;
 pub mod metrics;
 pub mod pool_element;
 pub mod pool_user;

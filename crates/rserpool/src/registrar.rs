@@ -7,6 +7,7 @@
 //! queue is full, its association is dropped.
 
 use crate::announce::{AnnounceListener, Announcer, MulticastConfig};
+use crate::http::{self, hub};
 use crate::metrics::{self, Exposition, SnapshotRequest};
 use crate::transport::link::{self, Link};
 use crate::transport::{self, Association, Carrier, Listener, Ppid, TransportMode};
@@ -47,7 +48,8 @@ pub struct DaemonConfig {
     /// ENRP listening addresses.
     pub enrp_addrs: Vec<SocketAddr>,
     pub transport: TransportMode,
-    /// Prometheus endpoint.
+    /// HTTP listener: JSON API, watch, dashboard and Prometheus metrics
+    /// (see the `http` module).
     pub metrics: Option<SocketAddr>,
     /// ASAP Server Announces are sent here (when `registrar.announce`).
     pub asap_announce: Option<MulticastConfig>,
@@ -98,7 +100,12 @@ impl RegistrarHandle {
     pub fn enrp_addrs(&self) -> &[SocketAddr] {
         &self.enrp_addrs
     }
+    /// The HTTP listener's address (API, dashboard, `/metrics`).
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+    /// The same as [`RegistrarHandle::metrics_addr`].
+    pub fn http_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
     }
     pub fn carrier(&self) -> Carrier {
@@ -187,13 +194,18 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
     )));
 
     let (metrics_tx, metrics_rx) = mpsc::channel::<SnapshotRequest>(16);
+    let (calls_tx, calls_rx) = mpsc::channel::<hub::Call>(http::CALL_QUEUE);
     let mut metrics_addr = None;
     if let Some(addr) = cfg.metrics {
         let listener = metrics::bind(addr).await?;
         metrics_addr = Some(listener.local_addr()?);
+        let channels = http::Channels {
+            calls: calls_tx,
+            metrics: metrics_tx,
+        };
         aux.push(tokio::spawn(async move {
-            if let Err(e) = metrics::serve(listener, metrics_tx).await {
-                warn!("metrics endpoint stopped: {e}");
+            if let Err(e) = http::serve(listener, channels).await {
+                warn!("HTTP endpoint stopped: {e}");
             }
         }));
     }
@@ -252,8 +264,13 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         hr_latency: Histogram::default(),
         hr_seen: 0,
         events: EventCounts::default(),
+        hub: hub::Hub::new(hub::Endpoints {
+            transport: carrier.to_string(),
+            asap: asap_addrs.clone(),
+            enrp: enrp_addrs.clone(),
+        }),
     };
-    let task = tokio::spawn(driver.run(rx, metrics_rx, stop_rx));
+    let task = tokio::spawn(driver.run(rx, metrics_rx, calls_rx, stop_rx));
     Ok(RegistrarHandle {
         asap_addrs,
         enrp_addrs,
@@ -315,6 +332,8 @@ struct Driver {
     /// Handle resolutions received, for sampling `hr_latency`.
     hr_seen: u64,
     events: EventCounts,
+    /// State of the HTTP API: history and watchers.
+    hub: hub::Hub,
 }
 
 impl Driver {
@@ -330,10 +349,12 @@ impl Driver {
         mut self,
         mut rx: mpsc::Receiver<Input>,
         mut metrics_rx: mpsc::Receiver<SnapshotRequest>,
+        mut calls_rx: mpsc::Receiver<hub::Call>,
         mut stop: oneshot::Receiver<()>,
     ) -> io::Result<()> {
         self.flush().await;
         let mut metrics_open = true;
+        let mut calls_open = true;
         loop {
             let deadline = self.registrar.poll_timeout().map(|t| self.instant(t));
             let sleep = async {
@@ -370,6 +391,18 @@ impl Driver {
                         // No metrics endpoint (or it stopped): a closed
                         // channel is always ready, so stop polling it.
                         None => metrics_open = false,
+                    }
+                }
+                call = calls_rx.recv(), if calls_open => {
+                    match call {
+                        Some(call) => {
+                            let links = hub::Links {
+                                asap: self.asap_links.len(),
+                                enrp: self.enrp_links.len(),
+                            };
+                            self.hub.answer(call, &mut self.registrar, links);
+                        }
+                        None => calls_open = false,
                     }
                 }
                 _ = &mut stop => {
@@ -616,6 +649,7 @@ impl Driver {
         }
         while let Some(e) = self.registrar.poll_event() {
             self.events.count(&e);
+            self.hub.observe(&e, &self.registrar);
             log_event(&e);
         }
     }
@@ -795,6 +829,15 @@ fn log_event(e: &Event) {
         Event::PeRegistered { pool, pe, assoc } => debug!(%pool, %pe, assoc, "PE registered"),
         Event::PeReregistered { pool, pe } => debug!(%pool, %pe, "PE re-registered"),
         Event::PeRemoved { pool, pe, reason } => debug!(%pool, %pe, ?reason, "PE removed"),
+        Event::PeLearned {
+            pool,
+            pe,
+            home,
+            updated,
+        } => debug!(%pool, %pe, %home, updated, "PE learnt from a peer"),
+        Event::PeHomeChanged { pool, pe, from, to } => {
+            debug!(%pool, %pe, %from, %to, "PE home changed")
+        }
         Event::PeerUp { peer, conn } => info!(%peer, conn = conn.0, "peer up"),
         Event::PeerDown { peer, reason } => info!(%peer, ?reason, "peer down"),
         Event::SyncStarted { peer } => info!(%peer, "synchronising handlespace"),
