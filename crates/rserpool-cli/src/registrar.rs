@@ -46,8 +46,10 @@ pub struct Settings {
     #[arg(long, value_name = "auto|sctp|tcp")]
     #[serde(deserialize_with = "de_transport")]
     pub transport: Option<TransportMode>,
-    /// Serve Prometheus metrics at http://ADDR:PORT/metrics [default: off]
-    #[arg(long, value_name = "ADDR:PORT")]
+    /// Serve HTTP at ADDR:PORT: the dashboard at /, the JSON API at /api/v1/,
+    /// Prometheus metrics at /metrics (also --metrics) [default: off]
+    #[arg(long = "http", visible_alias = "metrics", value_name = "ADDR:PORT")]
+    #[serde(alias = "http")]
     pub metrics: Option<SocketAddr>,
     /// Send ASAP Server Announces and ENRP Presence by UDP multicast [default: true]
     #[arg(long, value_name = "BOOL")]
@@ -367,6 +369,7 @@ pub fn run(args: &Args) -> i32 {
         }
         if let Some(m) = handle.metrics_addr() {
             println!("metrics http://{m}/metrics");
+            println!("dashboard http://{m}/ (JSON API at http://{m}/api/v1/)");
         }
         crate::wait_for_stop_signal().await;
         match handle.stop().await {
