@@ -11,7 +11,7 @@ use super::views::{
     ChangeView, HistoryView, PeView, PeerView, PoolSummary, PoolView, PoolsView, RegistrarView,
     ResolutionView, ScopeView,
 };
-use rserpool_proto::registrar::{Event, Registrar};
+use rserpool_proto::registrar::{Event, PeerDownReason, Registrar, RemovalReason};
 use rserpool_proto::wire::{PeId, PoolHandle, ServerId, asap};
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -126,18 +126,16 @@ impl Hub {
             id: 0,
             time_ms: 0,
             kind: "",
-            pool: None,
+            handle: None,
             pe: None,
             home: None,
             previous_home: None,
             peer: None,
             reason: None,
             element: None,
-            handle: None,
         };
         let on_pe = |c: &mut ChangeView, kind, pool: &PoolHandle, pe: PeId| {
             c.kind = kind;
-            c.pool = Some(pool.to_string());
             c.handle = Some(pool.clone());
             c.pe = Some(pe.0);
         };
@@ -162,7 +160,7 @@ impl Hub {
             }
             Event::PeRemoved { pool, pe, reason } => {
                 on_pe(&mut c, "removed", pool, *pe);
-                c.reason = Some(format!("{reason:?}"));
+                c.reason = Some(removal_reason(*reason));
             }
             Event::PeHomeChanged { pool, pe, from, to } => {
                 on_pe(&mut c, "home_changed", pool, *pe);
@@ -176,7 +174,11 @@ impl Hub {
             Event::PeerDown { peer, reason } => {
                 c.kind = "peer_down";
                 c.peer = Some(peer.0);
-                c.reason = Some(format!("{reason:?}"));
+                c.reason = Some(match reason {
+                    PeerDownReason::Timeout => "Timeout",
+                    PeerDownReason::AssociationLost => "AssociationLost",
+                    PeerDownReason::Replaced => "Replaced",
+                });
             }
             Event::TakeoverStarted { target } => {
                 c.kind = "takeover_started";
@@ -308,6 +310,18 @@ impl Hub {
             last,
             changes: self.changes.subscribe(),
         }
+    }
+}
+
+fn removal_reason(r: RemovalReason) -> &'static str {
+    match r {
+        RemovalReason::Deregistered => "Deregistered",
+        RemovalReason::KeepAliveTimeout => "KeepAliveTimeout",
+        RemovalReason::AssociationLost => "AssociationLost",
+        RemovalReason::LifetimeExpired => "LifetimeExpired",
+        RemovalReason::UnreachableReports => "UnreachableReports",
+        RemovalReason::PeerUpdate => "PeerUpdate",
+        RemovalReason::PeerDown => "PeerDown",
     }
 }
 

@@ -146,8 +146,13 @@ pub struct ChangeView {
     pub time_ms: u64,
     /// What happened; see `openapi.json` for the list.
     pub kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pool: Option<String>,
+    /// The pool (its handle as text), for PE changes.
+    #[serde(
+        rename = "pool",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "handle_text"
+    )]
+    pub handle: Option<PoolHandle>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pe: Option<u32>,
     /// The PE's home after the change.
@@ -160,14 +165,20 @@ pub struct ChangeView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peer: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<&'static str>,
     /// The PE as it is after the change (registered and updated entries,
     /// while some watcher listens).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub element: Option<PeView>,
-    /// The pool's handle, to filter watches (not serialised).
-    #[serde(skip)]
-    pub handle: Option<PoolHandle>,
+}
+
+/// A pool handle as its display text: built when a change is sent, not
+/// when the registrar records it.
+fn handle_text<S: serde::Serializer>(h: &Option<PoolHandle>, s: S) -> Result<S::Ok, S::Error> {
+    match h {
+        Some(h) => s.collect_str(h),
+        None => s.serialize_none(),
+    }
 }
 
 /// The changes kept for one PE.
