@@ -675,3 +675,32 @@ async fn every_described_path_is_served() {
     }
     r.stop().await.unwrap();
 }
+
+/// Watches are limited; a closed one frees its place.
+#[tokio::test]
+async fn watches_are_bounded() {
+    let r = registrar(3).await;
+    let http = r.http_addr().unwrap();
+    let mut open = Vec::new();
+    for _ in 0..rserpool::http::MAX_WATCHES {
+        let mut w = Events::open(http, "/api/v1/watch", &[]).await;
+        assert_eq!(w.next().await.event, "ready");
+        open.push(w);
+    }
+    let a = get(http, "/api/v1/watch").await;
+    assert_eq!(a.status, 503);
+    assert!(a.json()["error"].is_string());
+    // The API itself still answers.
+    assert_eq!(get(http, "/api/v1/scope").await.status, 200);
+    open.pop();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let resp = get_streaming(http, "/api/v1/watch", &[]).await;
+        if resp.status() == 200 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "place not freed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    r.stop().await.unwrap();
+}
