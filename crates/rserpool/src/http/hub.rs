@@ -29,26 +29,21 @@ pub const MAX_LIMIT: usize = 10_000;
 /// What the HTTP side asks the registrar task.
 #[derive(Debug)]
 pub enum Query {
+    /// This registrar and its peers.
     Scope,
-    Pools {
-        limit: usize,
-    },
-    Pool {
-        handle: PoolHandle,
-        limit: usize,
-    },
+    /// The pools, at most `limit`.
+    Pools { limit: usize },
+    /// One pool with at most `limit` PEs.
+    Pool { handle: PoolHandle, limit: usize },
+    /// A handle resolution, as ASAP's with the Handle Resolution option.
     Resolve {
         handle: PoolHandle,
         items: Option<u32>,
     },
-    History {
-        handle: PoolHandle,
-        pe: PeId,
-    },
+    /// What the history holds about one PE.
+    History { handle: PoolHandle, pe: PeId },
     /// Start a watch after change `after` (None: from now on).
-    Watch {
-        after: Option<u64>,
-    },
+    Watch { after: Option<u64> },
     /// Is the registrar task answering at all.
     Ready,
 }
@@ -58,11 +53,15 @@ pub enum Query {
 pub enum Answer {
     Scope(ScopeView),
     Pools(PoolsView),
+    /// None: no such pool.
     Pool(Option<PoolView>),
+    /// None: no such pool.
     Resolve(Option<ResolutionView>),
     History(HistoryView),
     Watch(WatchStart),
-    Ready { synchronised: bool },
+    Ready {
+        synchronised: bool,
+    },
 }
 
 /// A query with the channel for its answer.
@@ -88,8 +87,11 @@ pub struct WatchStart {
 /// What the daemon knows about itself besides the registrar state.
 #[derive(Clone, Debug)]
 pub struct Endpoints {
+    /// The carrier, `tcp` or `sctp`.
     pub transport: String,
+    /// Bound ASAP addresses.
     pub asap: Vec<SocketAddr>,
+    /// Bound ENRP addresses.
     pub enrp: Vec<SocketAddr>,
 }
 
@@ -110,6 +112,7 @@ pub struct Hub {
 }
 
 impl Hub {
+    /// Empty history, no watcher.
     pub fn new(endpoints: Endpoints) -> Hub {
         Hub {
             endpoints,
