@@ -369,7 +369,9 @@ pub fn run(args: &Args) -> i32 {
         }
         if let Some(m) = handle.metrics_addr() {
             println!("metrics http://{m}/metrics");
-            println!("dashboard http://{m}/ (JSON API at http://{m}/api/v1/)");
+            // A log line, not stdout: scripts read the lines above and may
+            // close stdout after the metrics line.
+            tracing::info!("dashboard http://{m}/, JSON API http://{m}/api/v1/");
         }
         crate::wait_for_stop_signal().await;
         match handle.stop().await {
