@@ -55,9 +55,15 @@ pub struct Settings {
     #[arg(long, value_name = "auto|sctp|tcp")]
     #[serde(deserialize_with = "de_transport")]
     pub transport: Option<TransportMode>,
-    /// Serve Prometheus metrics at http://ADDR:PORT/metrics [default: off]
-    #[arg(long, value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
-    #[serde(deserialize_with = "crate::addr::de_one")]
+    /// Serve HTTP at ADDR:PORT: the dashboard at /, the JSON API at /api/v1/,
+    /// Prometheus metrics at /metrics (also --metrics) [default: off]
+    #[arg(
+        long = "http",
+        visible_alias = "metrics",
+        value_name = "ADDR:PORT",
+        value_parser = crate::addr::parse
+    )]
+    #[serde(alias = "http", deserialize_with = "crate::addr::de_one")]
     pub metrics: Option<SocketAddr>,
     /// Send ASAP Server Announces and ENRP Presence by UDP multicast [default: true]
     #[arg(long, value_name = "BOOL")]
@@ -407,6 +413,9 @@ pub fn run(args: &Args) -> i32 {
         }
         if let Some(m) = handle.metrics_addr() {
             println!("metrics http://{m}/metrics");
+            // A log line, not stdout: scripts read the lines above and may
+            // close stdout after the metrics line.
+            tracing::info!("dashboard http://{m}/, JSON API http://{m}/api/v1/");
         }
         crate::wait_for_stop_signal().await;
         match handle.stop().await {

@@ -1122,3 +1122,46 @@ fn rolling_crashes_lose_no_pe() {
         }
     }
 }
+
+/// Entries learnt from a peer are reported as events, new or updated.
+#[test]
+fn learnt_entries_are_reported() {
+    let (mut r, c) = with_fake_peer();
+    let now = Time::from_millis(2);
+    let add = update(UpdateAction::AddPe, 1, ServerId(77))
+        .to_bytes()
+        .expect("encodes");
+    r.enrp_received(now, c, &add);
+    r.enrp_received(now, c, &add);
+    let ev: Vec<Event> = std::iter::from_fn(|| r.poll_event()).collect();
+    let learnt = |updated| Event::PeLearned {
+        pool: PoolHandle::from("p"),
+        pe: PeId(1),
+        home: ServerId(77),
+        updated,
+    };
+    assert_eq!(ev, vec![learnt(false), learnt(true)]);
+}
+
+/// A takeover reports the home change of each PE it moves.
+#[test]
+fn takeover_reports_each_home_change() {
+    let mut net = chain(2);
+    net.advance(secs(1));
+    populate(&mut net, 1, 1, 1, 4);
+    populate(&mut net, 0, 3, 50, 3);
+    net.kill(1);
+    net.advance(secs(6));
+    let moved: Vec<PeId> = net.events[0]
+        .iter()
+        .filter_map(|e| match e {
+            Event::PeHomeChanged { pe, from, to, .. } if *from == pr_id(1) && *to == pr_id(0) => {
+                Some(*pe)
+            }
+            _ => None,
+        })
+        .collect();
+    let mut moved = moved;
+    moved.sort_unstable();
+    assert_eq!(moved, (1..=4).map(PeId).collect::<Vec<_>>());
+}

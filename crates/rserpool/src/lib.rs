@@ -4,6 +4,7 @@
 //! - [`transport`]: associations over TCP or kernel SCTP, chosen at run
 //!   time, with the same message-oriented interface.
 //! - [`registrar`]: the registrar daemon.
+//! - [`http`]: the registrar's HTTP API, watch and dashboard.
 //! - [`pool_element`]: pool elements: registration and sessions.
 //! - [`pool_user`]: pool users: handle resolution and sessions with failover.
 //! - [`services`]: ready-made pool element services (echo, compute, ...).
@@ -12,6 +13,7 @@
 
 pub mod announce;
 pub mod cookie;
+pub mod http;
 pub mod metrics;
 pub mod pool_element;
 pub mod pool_user;

@@ -44,7 +44,7 @@ use crate::transport::{self, Association, Carrier, Listener, Ppid, TransportMode
 use rserpool_proto::handlespace::Time;
 use rserpool_proto::pool_element::{
     AsapTimers, PeConfig, PeEvent, PeSession, PeState, PeTransmit, PoolElement, RegConn,
-    SessionInput, SetLoadError,
+    RegistrationFailure, SessionInput, SetLoadError,
 };
 use rserpool_proto::pool_user::channel::Frame;
 use rserpool_proto::wire::asap::BusinessCard;
@@ -867,7 +867,16 @@ fn log_event(e: &PeEvent) {
         PeEvent::Registered { pe_id, registrar } => {
             info!(pe = %pe_id, registrar = ?registrar, "registered")
         }
-        PeEvent::RegistrationFailed { cause } => warn!(?cause, "registration failed"),
+        PeEvent::RegistrationFailed { cause } => match cause {
+            RegistrationFailure::Rejected(e) => {
+                warn!("registration refused: {}", cause_names(e))
+            }
+            RegistrationFailure::NoResponse => {
+                warn!("registration unanswered: trying another registrar")
+            }
+            RegistrationFailure::NoRegistrar => warn!("no registrar reached: still hunting"),
+            RegistrationFailure::TooLong(e) => warn!("registration not sent: {e}"),
+        },
         PeEvent::HomeLost { registrar } => warn!(?registrar, "home registrar lost: hunting"),
         PeEvent::HomeChanged { from, to } => {
             info!(?from, %to, "taken over by a new home registrar")
@@ -877,9 +886,23 @@ fn log_event(e: &PeEvent) {
             warn!(conn = conn.0, "bad message from registrar: {error}")
         }
         PeEvent::PeerError { conn, error } => {
-            warn!(conn = conn.0, ?error, "registrar reported an error")
+            warn!(
+                conn = conn.0,
+                "registrar reported an error: {}",
+                cause_names(error)
+            )
         }
     }
+}
+
+/// The causes of an Operation Error by name (RSPLIB's private codes too).
+fn cause_names(e: &rserpool_proto::wire::OperationError) -> String {
+    let names: Vec<String> = e
+        .causes
+        .iter()
+        .map(|c| format!("{} ({:#06x})", c.code.name(), c.code.code()))
+        .collect();
+    names.join(", ")
 }
 
 /// Seconds since the Unix epoch (cookie issue times).

@@ -7,6 +7,7 @@
 //! queue is full, its association is dropped.
 
 use crate::announce::{AnnounceListener, Announcer, MulticastConfig};
+use crate::http::{self, hub};
 use crate::metrics::{self, Exposition, SnapshotRequest};
 use crate::transport::link::{self, Limits, Link};
 use crate::transport::{self, Association, Carrier, Listener, Ppid, TransportMode};
@@ -62,7 +63,8 @@ pub struct DaemonConfig {
     /// ENRP listening addresses.
     pub enrp_addrs: Vec<SocketAddr>,
     pub transport: TransportMode,
-    /// Prometheus endpoint.
+    /// HTTP listener: JSON API, watch, dashboard and Prometheus metrics
+    /// (see the `http` module).
     pub metrics: Option<SocketAddr>,
     /// ASAP Server Announces are sent here (when `registrar.announce`).
     pub asap_announce: Option<MulticastConfig>,
@@ -121,7 +123,12 @@ impl RegistrarHandle {
     pub fn enrp_addrs(&self) -> &[SocketAddr] {
         &self.enrp_addrs
     }
+    /// The HTTP listener's address (API, dashboard, `/metrics`).
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+    /// The same as [`RegistrarHandle::metrics_addr`].
+    pub fn http_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
     }
     pub fn carrier(&self) -> Carrier {
@@ -220,15 +227,20 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
     )));
 
     let (metrics_tx, metrics_rx) = mpsc::channel::<SnapshotRequest>(16);
+    let (calls_tx, calls_rx) = mpsc::channel::<hub::Call>(http::CALL_QUEUE);
     let mut metrics_addr = None;
     if let Some(addr) = cfg.metrics {
         let listener = metrics::bind(addr)
             .await
             .map_err(|e| bind_error("metrics/HTTP", &[addr], e))?;
         metrics_addr = Some(listener.local_addr()?);
+        let channels = http::Channels {
+            calls: calls_tx,
+            metrics: metrics_tx,
+        };
         aux.push(tokio::spawn(async move {
-            if let Err(e) = metrics::serve(listener, metrics_tx).await {
-                warn!("metrics endpoint stopped: {e}");
+            if let Err(e) = http::serve(listener, channels).await {
+                warn!("HTTP endpoint stopped: {e}");
             }
         }));
     }
@@ -313,8 +325,15 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         idle_marks: std::collections::HashSet::new(),
         unreachable_peers: std::collections::HashSet::new(),
         events: EventCounts::default(),
+        hub: hub::Hub::new(hub::Endpoints {
+            transport: carrier.to_string(),
+            asap: asap_addrs.clone(),
+            enrp: enrp_addrs.clone(),
+        }),
+        // Without an HTTP listener nobody reads the change history.
+        http: metrics_addr.is_some(),
     };
-    let task = tokio::spawn(driver.run(rx, metrics_rx, stop_rx));
+    let task = tokio::spawn(driver.run(rx, metrics_rx, calls_rx, stop_rx));
     Ok(RegistrarHandle {
         asap_addrs,
         enrp_addrs,
@@ -408,6 +427,10 @@ struct Driver {
     /// Peer addresses whose last connection attempt failed (logged once).
     unreachable_peers: std::collections::HashSet<SocketAddr>,
     events: EventCounts,
+    /// State of the HTTP API: history and watchers.
+    hub: hub::Hub,
+    /// Whether the HTTP listener runs (the hub records changes only then).
+    http: bool,
 }
 
 impl Driver {
@@ -423,10 +446,12 @@ impl Driver {
         mut self,
         mut rx: mpsc::Receiver<Input>,
         mut metrics_rx: mpsc::Receiver<SnapshotRequest>,
+        mut calls_rx: mpsc::Receiver<hub::Call>,
         mut stop: oneshot::Receiver<()>,
     ) -> io::Result<()> {
         self.flush().await;
         let mut metrics_open = true;
+        let mut calls_open = true;
         loop {
             let deadline = self.registrar.poll_timeout().map(|t| self.instant(t));
             let sleep = async {
@@ -465,6 +490,18 @@ impl Driver {
                         // No metrics endpoint (or it stopped): a closed
                         // channel is always ready, so stop polling it.
                         None => metrics_open = false,
+                    }
+                }
+                call = calls_rx.recv(), if calls_open => {
+                    match call {
+                        Some(call) => {
+                            let links = hub::Links {
+                                asap: self.asap_links.len(),
+                                enrp: self.enrp_links.len(),
+                            };
+                            self.hub.answer(call, &mut self.registrar, links);
+                        }
+                        None => calls_open = false,
                     }
                 }
                 _ = &mut stop => {
@@ -764,6 +801,9 @@ impl Driver {
         }
         while let Some(e) = self.registrar.poll_event() {
             self.events.count(&e);
+            if self.http {
+                self.hub.observe(&e, &self.registrar);
+            }
             log_event(&e);
         }
     }
@@ -946,6 +986,15 @@ fn log_event(e: &Event) {
         Event::PeRegistered { pool, pe, assoc } => debug!(%pool, %pe, assoc, "PE registered"),
         Event::PeReregistered { pool, pe } => debug!(%pool, %pe, "PE re-registered"),
         Event::PeRemoved { pool, pe, reason } => debug!(%pool, %pe, ?reason, "PE removed"),
+        Event::PeLearned {
+            pool,
+            pe,
+            home,
+            updated,
+        } => debug!(%pool, %pe, %home, updated, "PE learnt from a peer"),
+        Event::PeHomeChanged { pool, pe, from, to } => {
+            debug!(%pool, %pe, %from, %to, "PE home changed")
+        }
         Event::PeerUp { peer, conn } => info!(%peer, conn = conn.0, "peer up"),
         Event::PeerDown { peer, reason } => info!(%peer, ?reason, "peer down"),
         Event::SyncStarted { peer } => info!(%peer, "synchronising handlespace"),

@@ -22,7 +22,7 @@ pub struct Slot {
 }
 
 impl Slot {
-    /// Where the running registrar serves its metrics.
+    /// Where the running registrar serves HTTP: dashboard, API, metrics.
     pub fn metrics(&self) -> Option<SocketAddr> {
         self.handle.as_ref().and_then(RegistrarHandle::metrics_addr)
     }
@@ -76,7 +76,7 @@ fn config(
     c.max_hres_items = 16;
     let mut d = DaemonConfig::new(c, vec![asap], vec![enrp]);
     d.transport = TransportMode::Tcp;
-    // Prometheus metrics, to look at while the demo runs.
+    // The dashboard, API and metrics, to look at while the demo runs.
     d.metrics = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
     d.seed = crate::random_u64();
     d

@@ -78,9 +78,9 @@ async fn story(
 ) -> Result<(), String> {
     // Act 1: the registrars find each other.
     for s in &cluster.slots {
-        let metrics = s
-            .metrics()
-            .map_or_else(String::new, |m| format!(", metrics http://{m}/metrics"));
+        let metrics = s.metrics().map_or_else(String::new, |m| {
+            format!(", dashboard http://{m}/ (metrics at /metrics)")
+        });
         n.say(format!(
             "started registrar {}: ASAP {}, ENRP {}{metrics}",
             s.name(),

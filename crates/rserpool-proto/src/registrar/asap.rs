@@ -318,6 +318,14 @@ impl<F: SetFamily> Registrar<F> {
             self.send_asap(assoc, asap::Error { error }.into());
             return;
         }
+        let m = self.resolve(h);
+        self.send_asap(assoc, m.into());
+    }
+
+    /// A handle resolution as ASAP answers it: at most MaxHResItems PEs
+    /// (fewer when the request asks for fewer), chosen and charged by the
+    /// pool's policy. Also for clients that do not speak ASAP.
+    pub fn resolve(&mut self, h: asap::HandleResolution) -> asap::HandleResolutionResponse {
         let max = self.config.max_hres_items;
         let want = match h.items {
             Some(n) if n > 0 => n.min(max),
@@ -325,7 +333,7 @@ impl<F: SetFamily> Registrar<F> {
         } as usize;
         self.resolve_buf.clear();
         self.resolve_buf.resize(want, EntryRef::NONE);
-        let m = match self
+        match self
             .hs
             .resolve(&h.pool_handle, &mut self.rng, &mut self.resolve_buf)
         {
@@ -367,8 +375,7 @@ impl<F: SetFamily> Registrar<F> {
                     ErrorCauseCode::UnknownPoolHandle,
                 ))),
             },
-        };
-        self.send_asap(assoc, m.into());
+        }
     }
 
     fn on_keep_alive_ack(&mut self, now: Time, assoc: AssocId, k: asap::EndpointKeepAliveAck) {

@@ -203,6 +203,21 @@ pub enum Event {
         pe: PeId,
         reason: RemovalReason,
     },
+    /// A PE entry learnt from a peer (Handle Update, Handle Table) was
+    /// stored: new, or `updated` when it was known.
+    PeLearned {
+        pool: PoolHandle,
+        pe: PeId,
+        home: ServerId,
+        updated: bool,
+    },
+    /// A PE entry got another home PR by a takeover.
+    PeHomeChanged {
+        pool: PoolHandle,
+        pe: PeId,
+        from: ServerId,
+        to: ServerId,
+    },
     PeerUp {
         peer: ServerId,
         conn: ConnId,
@@ -419,6 +434,11 @@ impl<F: SetFamily> Registrar<F> {
     /// True once a full handlespace synchronisation from a mentor completed.
     pub fn is_synchronised(&self) -> bool {
         matches!(self.sync, SyncState::Synced)
+    }
+    /// Peers whose association was lost, with the time they count as dead
+    /// unless they come back.
+    pub fn suspects(&self) -> impl Iterator<Item = (ServerId, Time)> + '_ {
+        self.suspects.iter().map(|(id, t)| (*id, *t))
     }
     /// Targets of takeovers in progress.
     pub fn takeovers_in_progress(&self) -> impl Iterator<Item = ServerId> + '_ {

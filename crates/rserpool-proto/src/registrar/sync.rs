@@ -326,6 +326,12 @@ impl<F: SetFamily> Registrar<F> {
             Ok(r) => {
                 self.hs
                     .schedule_timer(r.entry, TimerKind::LifetimeExpiry, now + life);
+                self.event(Event::PeLearned {
+                    pool: pool.clone(),
+                    pe: pe.pe_id,
+                    home,
+                    updated: r.updated,
+                });
                 true
             }
             Err(e) => {

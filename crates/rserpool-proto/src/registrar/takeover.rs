@@ -147,8 +147,25 @@ impl<F: SetFamily> Registrar<F> {
         }
         self.foreign_takeovers.remove(&target);
         self.suspects.remove(&target);
+        let entries: Vec<EntryRef> = self.hs.owner_entries(target).collect();
         self.hs.take_over(target, from);
         self.release_peer_host(target);
+        self.home_changed(&entries, target, from);
+    }
+
+    /// Tells the driver which entries moved from one home to another.
+    fn home_changed(&mut self, entries: &[EntryRef], from: ServerId, to: ServerId) {
+        for r in entries {
+            if let (Some(pool), Some(e)) = (self.hs.pool_handle_of(*r), self.hs.entry(*r)) {
+                let event = Event::PeHomeChanged {
+                    pool: pool.clone(),
+                    pe: e.pe_id(),
+                    from,
+                    to,
+                };
+                self.event(event);
+            }
+        }
     }
 
     /// A peer left: it no longer has to acknowledge anything.
@@ -194,6 +211,7 @@ impl<F: SetFamily> Registrar<F> {
         }
         let entries: Vec<EntryRef> = self.hs.owner_entries(target).collect();
         let n = self.hs.take_over(target, self.config.id);
+        self.home_changed(&entries, target, self.config.id);
         // One association per PE endpoint (a PE may be in several pools).
         let mut by_addr: BTreeMap<Vec<SocketAddr>, AssocId> = BTreeMap::new();
         for r in entries {
