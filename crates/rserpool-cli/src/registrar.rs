@@ -113,6 +113,9 @@ pub struct Settings {
     /// Most ENRP peers at once; peers learnt beyond are not contacted [default: 64]
     #[arg(long, value_name = "N")]
     pub max_peers: Option<usize>,
+    /// Most PEs registered through one association (Lack of Resources beyond) [default: 4096]
+    #[arg(long, value_name = "N")]
+    pub max_pes_per_association: Option<usize>,
     /// MaxHResItems: most PEs per handle resolution [default: 3]
     #[arg(long, value_name = "N")]
     pub max_hres_items: Option<u32>,
@@ -140,6 +143,9 @@ pub struct Settings {
     /// Most ASAP and ENRP associations at once [default: 100000]
     #[arg(long, value_name = "N")]
     pub max_associations: Option<usize>,
+    /// Most associations from one host at once [default: a quarter of --max-associations]
+    #[arg(long, value_name = "N")]
+    pub max_associations_per_host: Option<usize>,
     /// Largest accepted message in bytes [default: 65535]
     #[arg(long, value_name = "BYTES")]
     pub max_message_size: Option<usize>,
@@ -231,6 +237,9 @@ impl Settings {
                 .max_registration_lifetime_ms
                 .or(base.max_registration_lifetime_ms),
             max_peers: self.max_peers.or(base.max_peers),
+            max_pes_per_association: self
+                .max_pes_per_association
+                .or(base.max_pes_per_association),
             max_hres_items: self.max_hres_items.or(base.max_hres_items),
             max_bad_pe_reports: self.max_bad_pe_reports.or(base.max_bad_pe_reports),
             max_elements_per_htr: self.max_elements_per_htr.or(base.max_elements_per_htr),
@@ -240,6 +249,9 @@ impl Settings {
             max_pes_per_pool: self.max_pes_per_pool.or(base.max_pes_per_pool),
             max_pes: self.max_pes.or(base.max_pes),
             max_associations: self.max_associations.or(base.max_associations),
+            max_associations_per_host: self
+                .max_associations_per_host
+                .or(base.max_associations_per_host),
             max_message_size: self.max_message_size.or(base.max_message_size),
             threads: self.threads.or(base.threads),
         }
@@ -299,6 +311,9 @@ impl Settings {
         if let Some(v) = self.max_peers {
             c.max_peers = v;
         }
+        if let Some(v) = self.max_pes_per_association {
+            c.max_pes_per_association = v.max(1);
+        }
         if let Some(v) = self.max_hres_items {
             c.max_hres_items = v;
         }
@@ -348,6 +363,7 @@ impl Settings {
         d.enrp_announce = Some(mcast(
             self.enrp_announce_group.unwrap_or(ENRP_ANNOUNCE_GROUP),
         ));
+        d.max_associations_per_host = self.max_associations_per_host;
         if let Some(v) = self.max_associations {
             d.max_associations = v;
         }

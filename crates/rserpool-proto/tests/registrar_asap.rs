@@ -446,7 +446,7 @@ fn unreachable_reports_of_distinct_hosts_remove_the_pe_at_the_threshold() {
 }
 
 #[test]
-fn rate_limits_drop_excess_requests() {
+fn rate_limits_answer_excess_requests_with_lack_of_resources() {
     let mut cfg = pr_config(0, &[]);
     cfg.max_hr_rate = Some(5);
     cfg.max_eu_rate = Some(2);
@@ -461,17 +461,27 @@ fn rate_limits_drop_excess_requests() {
     );
     let pu = net.add_endpoint(50);
     let pa = net.connect(pu, 0);
+    let served = |r: Option<asap::HandleResolutionResponse>| {
+        let r = r.expect("every resolution is answered");
+        match r.error {
+            None => true,
+            Some(e) => {
+                assert_eq!(e.causes[0].code, ErrorCauseCode::LackOfResources);
+                false
+            }
+        }
+    };
     let answered = (0..8)
-        .filter(|_| net.resolve(pu, 0, pa, "p", None).is_some())
+        .filter(|_| served(net.resolve(pu, 0, pa, "p", None)))
         .count();
     assert_eq!(answered, 5);
     // Another association has its own budget.
     let pu2 = net.add_endpoint(51);
     let pb = net.connect(pu2, 0);
-    assert!(net.resolve(pu2, 0, pb, "p", None).is_some());
+    assert!(served(net.resolve(pu2, 0, pb, "p", None)));
     // A second later the first one is served again.
     net.advance(secs(1));
-    assert!(net.resolve(pu, 0, pa, "p", None).is_some());
+    assert!(served(net.resolve(pu, 0, pa, "p", None)));
     let limited = net.events[0]
         .iter()
         .filter(|e| {

@@ -407,3 +407,27 @@ fn a_peer_cannot_rewrite_or_delete_another_peers_pe() {
     assert_eq!(e.home(), VICTIM);
     assert_eq!(e.transport(), &original);
 }
+
+#[test]
+fn one_association_cannot_fill_the_handlespace() {
+    let mut cfg = pr_config(0, &[]);
+    cfg.max_pes_per_association = 3;
+    let mut r = Registrar::new(cfg, ms(0), 1);
+    let a = r.asap_accepted(ms(1), "10.9.2.2:4000".parse().unwrap());
+    let ip = IpAddr::from([10, 9, 2, 2]);
+    for id in 1..=3 {
+        assert!(!register(&mut r, ms(2), a, pe_param(id, ip, Policy::RoundRobin)).reject);
+    }
+    let fourth = register(&mut r, ms(3), a, pe_param(4, ip, Policy::RoundRobin));
+    assert!(fourth.reject);
+    assert_eq!(
+        fourth.error.unwrap().causes[0].code,
+        ErrorCauseCode::LackOfResources
+    );
+    // Re-registrations of its PEs go on; another association has its own.
+    assert!(!register(&mut r, ms(4), a, pe_param(2, ip, Policy::RoundRobin)).reject);
+    let b = r.asap_accepted(ms(5), "10.9.2.3:4000".parse().unwrap());
+    let ip_b = IpAddr::from([10, 9, 2, 3]);
+    assert!(!register(&mut r, ms(6), b, pe_param(4, ip_b, Policy::RoundRobin)).reject);
+    assert_eq!(r.handlespace().len(), 4);
+}

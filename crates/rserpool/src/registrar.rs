@@ -73,6 +73,10 @@ pub struct DaemonConfig {
     /// Most ASAP and ENRP associations at once; further ones are refused.
     /// Lowered at start to what the process's open-file limit allows.
     pub max_associations: usize,
+    /// Most associations accepted from one host (IP address) at once, so
+    /// that one host cannot take every place; `None`: a quarter of
+    /// `max_associations`.
+    pub max_associations_per_host: Option<usize>,
     /// An accepted association's first message, and the rest of any
     /// message it starts, must arrive within this.
     pub handshake_timeout: Duration,
@@ -97,6 +101,7 @@ impl DaemonConfig {
             asap_announce: None,
             enrp_announce: None,
             max_associations: 100_000,
+            max_associations_per_host: None,
             handshake_timeout: HANDSHAKE_TIMEOUT,
             idle_sweep: IDLE_SWEEP,
             seed: crate::random_seed(),
@@ -305,6 +310,10 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         asap_announcer,
         enrp_announcer,
         max_associations,
+        hosts: HostQuota::new(
+            cfg.max_associations_per_host
+                .unwrap_or((max_associations / 4).max(1)),
+        ),
         asap_limits: Limits {
             queue: SEND_QUEUE,
             queue_bytes: SEND_QUEUE_BYTES,
@@ -324,6 +333,7 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         next_idle_sweep: Instant::now() + cfg.idle_sweep,
         idle_marks: std::collections::HashSet::new(),
         unreachable_peers: std::collections::HashSet::new(),
+        refused_per_host: 0,
         events: EventCounts::default(),
         hub: hub::Hub::new(hub::Endpoints {
             transport: carrier.to_string(),
@@ -410,6 +420,8 @@ struct Driver {
     asap_announcer: Option<Announcer>,
     enrp_announcer: Option<Announcer>,
     max_associations: usize,
+    /// Accepted associations per remote host.
+    hosts: HostQuota,
     /// Limits of accepted ASAP and ENRP associations (those this
     /// registrar opens wait for no first message).
     asap_limits: Limits,
@@ -426,6 +438,8 @@ struct Driver {
     idle_marks: std::collections::HashSet<AssocId>,
     /// Peer addresses whose last connection attempt failed (logged once).
     unreachable_peers: std::collections::HashSet<SocketAddr>,
+    /// Associations refused because their host had its quota.
+    refused_per_host: u64,
     events: EventCounts,
     /// State of the HTTP API: history and watchers.
     hub: hub::Hub,
@@ -529,6 +543,12 @@ impl Driver {
                     refuse(a, Protocol::Asap);
                     return;
                 }
+                let Some(slot) = self.hosts.take(a.peer_addr()) else {
+                    warn!(peer = ?a.peer_addr(), "association limit of the host reached: refusing ASAP association");
+                    self.refused_per_host += 1;
+                    refuse(a, Protocol::Asap);
+                    return;
+                };
                 let remote = a
                     .peer_addr()
                     .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
@@ -537,12 +557,14 @@ impl Driver {
                     self.registrar.asap_remote_addresses(id, a.peer_addresses());
                 }
                 debug!(assoc = id, %remote, "ASAP association up");
-                let link = self.spawn_link(
-                    a,
-                    self.asap_limits,
-                    move |bytes| Input::AsapMessage(id, bytes),
-                    move |e| Input::AsapClosed(id, e),
-                );
+                let link = self
+                    .spawn_link(
+                        a,
+                        self.asap_limits,
+                        move |bytes| Input::AsapMessage(id, bytes),
+                        move |e| Input::AsapClosed(id, e),
+                    )
+                    .with_guard(slot);
                 self.asap_links.insert(id, link);
             }
             Input::AsapMessage(id, bytes) => {
@@ -590,17 +612,25 @@ impl Driver {
                     refuse(a, Protocol::Enrp);
                     return;
                 }
+                let Some(slot) = self.hosts.take(a.peer_addr()) else {
+                    warn!(peer = ?a.peer_addr(), "association limit of the host reached: refusing ENRP association");
+                    self.refused_per_host += 1;
+                    refuse(a, Protocol::Enrp);
+                    return;
+                };
                 let remote = a
                     .peer_addr()
                     .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
                 let conn = self.registrar.enrp_accepted(now, remote);
                 debug!(conn = conn.0, %remote, "ENRP association accepted");
-                let link = self.spawn_link(
-                    a,
-                    self.enrp_limits,
-                    move |bytes| Input::EnrpMessage(conn, bytes),
-                    move |e| Input::EnrpClosed(conn, e),
-                );
+                let link = self
+                    .spawn_link(
+                        a,
+                        self.enrp_limits,
+                        move |bytes| Input::EnrpMessage(conn, bytes),
+                        move |e| Input::EnrpClosed(conn, e),
+                    )
+                    .with_guard(slot);
                 self.enrp_links.insert(conn, link);
             }
             Input::EnrpConnected(conn, Ok(a)) => {
@@ -950,6 +980,12 @@ impl Driver {
             "Malformed or unexpected messages.",
             self.events.protocol_errors,
         );
+        c(
+            &mut e,
+            "rserpool_associations_refused_per_host_total",
+            "Associations refused because their host had its quota (Lack of Resources).",
+            self.refused_per_host,
+        );
         self.hr_latency.render(
             &mut e,
             "rserpool_handle_resolution_seconds",
@@ -1098,4 +1134,55 @@ fn open_file_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Associations per remote host: a slot is taken at accept and given back
+/// when its link is dropped, however the association ends.
+#[derive(Debug)]
+struct HostQuota {
+    per_host: usize,
+    counts: std::sync::Arc<std::sync::Mutex<HashMap<std::net::IpAddr, usize>>>,
+}
+
+/// One taken place of a host; released on drop.
+#[derive(Debug)]
+struct HostSlot {
+    host: std::net::IpAddr,
+    counts: std::sync::Arc<std::sync::Mutex<HashMap<std::net::IpAddr, usize>>>,
+}
+
+impl HostQuota {
+    fn new(per_host: usize) -> HostQuota {
+        HostQuota {
+            per_host,
+            counts: std::sync::Arc::default(),
+        }
+    }
+
+    /// A place for one more association from `peer`'s host, if it has one.
+    fn take(&self, peer: Option<SocketAddr>) -> Option<HostSlot> {
+        let host = peer.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.ip());
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(host).or_insert(0);
+        if *n >= self.per_host {
+            return None;
+        }
+        *n += 1;
+        Some(HostSlot {
+            host,
+            counts: self.counts.clone(),
+        })
+    }
+}
+
+impl Drop for HostSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(&self.host) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.host);
+            }
+        }
+    }
 }

@@ -563,7 +563,7 @@ async fn a_checksum_mismatch_is_repaired() {
 }
 
 #[tokio::test]
-async fn handle_resolutions_beyond_the_rate_limit_are_dropped() {
+async fn handle_resolutions_beyond_the_rate_limit_get_lack_of_resources() {
     let mut cfg = config(0x401, vec![]);
     cfg.registrar.max_hr_rate = Some(5);
     let pr = start(cfg).await.unwrap();
@@ -578,12 +578,27 @@ async fn handle_resolutions_beyond_the_rate_limit_are_dropped() {
         })
         .await;
     }
-    let mut answers = 0;
-    while let Ok(Ok(Some(_))) = tokio::time::timeout(Duration::from_millis(500), c.a.recv()).await {
-        answers += 1;
+    let mut served = 0;
+    let mut refused = 0;
+    while let Ok(Ok(Some(bytes))) =
+        tokio::time::timeout(Duration::from_millis(500), c.a.recv()).await
+    {
+        match AsapMessage::decode(bytes, &DecodeOptions::default()).map(|d| d.message) {
+            Ok(AsapMessage::HandleResolutionResponse(r)) if r.error.is_none() => served += 1,
+            Ok(AsapMessage::HandleResolutionResponse(r)) => {
+                assert_eq!(
+                    r.error.unwrap().causes[0].code,
+                    ErrorCauseCode::LackOfResources
+                );
+                refused += 1;
+            }
+            other => panic!("{other:?}"),
+        }
     }
-    // A burst beyond the rate: about one second's worth is answered.
-    assert!((1..=10).contains(&answers), "{answers} of 50 answered");
+    // A burst beyond the rate: about one second's worth is served, the
+    // rest refused with Lack of Resources; none goes unanswered.
+    assert!((1..=10).contains(&served), "{served} of 50 served");
+    assert_eq!(served + refused, 50);
 }
 
 #[tokio::test]

@@ -187,6 +187,18 @@ impl<F: SetFamily> Registrar<F> {
             });
         let me = self.config.id;
 
+        if self.hs.find(&pool, pe_id).is_none()
+            && self
+                .hs
+                .association_entries(assoc)
+                .take(self.config.max_pes_per_association)
+                .count()
+                >= self.config.max_pes_per_association
+        {
+            let m = reject(ErrorCauseCode::LackOfResources, Vec::new());
+            self.send_asap(assoc, m.into());
+            return;
+        }
         // A PE already known under another home PR moves here (it chose
         // this PR, e.g. after its home failed); one registered here through
         // another association with another transport is a different PE.
@@ -308,7 +320,18 @@ impl<F: SetFamily> Registrar<F> {
             .get_mut(&assoc)
             .is_some_and(|a| a.hr.allow(now, limit))
         {
+            // Answered, not dropped: the pool user learns to slow down
+            // instead of waiting for its timer (RSPLIB drops them).
             self.rate_limited(assoc, "handle resolution");
+            let m = asap::HandleResolutionResponse {
+                pool_handle: h.pool_handle,
+                policy: None,
+                pool_elements: Vec::new(),
+                error: Some(OperationError::single(ErrorCause::bare(
+                    ErrorCauseCode::LackOfResources,
+                ))),
+            };
+            self.send_asap(assoc, m.into());
             return;
         }
         if h.pool_handle.0.len() > MAX_POOL_HANDLE_LEN {

@@ -105,6 +105,10 @@ pub struct Config {
     pub peer_allow: Vec<AddrPrefix>,
     /// Most ENRP peers at once; peers learnt beyond it are not contacted.
     pub max_peers: usize,
+    /// Most PEs registered through one ASAP association (a PE process
+    /// registers one or a few): more get Lack of Resources, so that one
+    /// client cannot fill the handlespace.
+    pub max_pes_per_association: usize,
     /// Registration lifetimes above this are refused (Invalid Values) in
     /// ASAP and lowered to it from ENRP peers: a PE that never
     /// re-registers is gone after this long at most.
@@ -139,6 +143,7 @@ impl Config {
             max_registration_lifetime: Duration::from_secs(3600),
             peer_allow: Vec::new(),
             max_peers: 64,
+            max_pes_per_association: 4096,
             handlespace: crate::handlespace::Config::default(),
             decode: DecodeOptions::default(),
         }

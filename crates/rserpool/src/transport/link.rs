@@ -62,6 +62,8 @@ pub struct Link<T = Vec<u8>> {
     queued: Arc<AtomicUsize>,
     queue_bytes: usize,
     active: Arc<AtomicBool>,
+    /// Whatever the owner wants released with the link (a quota slot).
+    guard: Option<Box<dyn std::any::Any + Send>>,
 }
 
 impl<T> Link<T> {
@@ -73,7 +75,15 @@ impl<T> Link<T> {
             queued: Arc::new(AtomicUsize::new(0)),
             queue_bytes: usize::MAX,
             active: Arc::new(AtomicBool::new(true)),
+            guard: None,
         }
+    }
+
+    /// Keeps `guard` until the link is dropped (e.g. a per-host quota
+    /// slot, released however the association ends).
+    pub fn with_guard(mut self, guard: impl std::any::Any + Send) -> Self {
+        self.guard = Some(Box::new(guard));
+        self
     }
 
     /// Whether the peer sent anything since the last call (which clears
@@ -182,5 +192,6 @@ pub fn spawn_limited<I: Send + 'static>(
         queued,
         queue_bytes: limits.queue_bytes,
         active,
+        guard: None,
     }
 }

@@ -418,3 +418,69 @@ async fn attack_a_client_that_never_reads_is_dropped_not_buffered() {
     // Others are served.
     assert_eq!(resolve(at, "big").await.len(), 50);
 }
+
+#[tokio::test]
+async fn attack_one_host_cannot_take_every_association() {
+    let mut cfg = config(0x11, vec![]);
+    cfg.max_associations_per_host = Some(3);
+    let pr = start(cfg).await.unwrap();
+    let at = pr.asap_addrs()[0];
+    let from = |h: u8| connect_from(SocketAddr::new(host(h), 0), at, carrier(), Ppid::Asap);
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut a = from(9).await.unwrap();
+        // Each is served (and so counted before the next arrives).
+        let r = AsapMessage::from(HandleResolution {
+            pool_handle: "q".into(),
+            items: None,
+        });
+        a.send(&r.to_bytes().expect("encodes")).await.unwrap();
+        assert!(
+            tokio::time::timeout(WAIT, a.recv())
+                .await
+                .unwrap()
+                .unwrap()
+                .is_some()
+        );
+        held.push(a);
+    }
+    // The fourth from that host: Lack of Resources, then closed.
+    let mut fourth = from(9).await.unwrap();
+    let bytes = tokio::time::timeout(WAIT, fourth.recv())
+        .await
+        .expect("answered")
+        .unwrap()
+        .expect("an Error before the close")
+        .to_vec();
+    match AsapMessage::decode(&bytes, &DecodeOptions::default())
+        .unwrap()
+        .message
+    {
+        AsapMessage::Error(e) => {
+            assert_eq!(e.error.causes[0].code, ErrorCauseCode::LackOfResources)
+        }
+        m => panic!("{m:?}"),
+    }
+    // Another host is served; and a place freed is taken again.
+    assert!(resolve(at, "q").await.is_empty());
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = from(9).await.unwrap();
+    let r = AsapMessage::from(HandleResolution {
+        pool_handle: "q".into(),
+        items: None,
+    });
+    again.send(&r.to_bytes().expect("encodes")).await.unwrap();
+    let bytes = tokio::time::timeout(WAIT, again.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("served")
+        .to_vec();
+    assert!(matches!(
+        AsapMessage::decode(&bytes, &DecodeOptions::default())
+            .unwrap()
+            .message,
+        AsapMessage::HandleResolutionResponse(_)
+    ));
+}

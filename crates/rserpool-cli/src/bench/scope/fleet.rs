@@ -101,6 +101,8 @@ impl Fleet {
                 .args(["--transport", transport, "--announce", "false"])
                 .args(["--enrp-announce-group", &format!("239.0.0.51:{group_port}")])
                 .args(["--mentor-discovery-timeout-ms", "500"])
+                // The generator's PEs and PUs all come from one host.
+                .args(["--max-associations-per-host", "1000000"])
                 .args(["--threads", &threads.to_string()]);
             for p in &enrp {
                 cmd.args(["--peer", &p.to_string()]);
