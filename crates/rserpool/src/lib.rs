@@ -6,11 +6,14 @@
 //! - [`registrar`]: the registrar daemon.
 //! - [`pool_element`]: pool elements: registration and sessions.
 //! - [`pool_user`]: pool users: handle resolution and sessions with failover.
+//! - `pki` (feature `pki`): a scope CA and certificates for TLS.
 //! - [`services`]: ready-made pool element services (echo, compute, ...).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod announce;
 pub mod metrics;
+#[cfg(feature = "pki")]
+pub mod pki;
 pub mod pool_element;
 pub mod pool_user;
 pub mod registrar;
