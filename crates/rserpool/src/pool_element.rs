@@ -39,6 +39,7 @@
 use crate::announce::{ASAP_ANNOUNCE_GROUP, AnnounceListener, MulticastConfig};
 use crate::transport::data::{self, DataChannel, DataListener, DataReader, DataWriter};
 use crate::transport::link::{self, Link};
+use crate::transport::tls::{Expect, TlsClient, TlsConfig};
 use crate::transport::{self, Association, Carrier, Listener, Ppid, TransportMode};
 use rserpool_proto::handlespace::Time;
 use rserpool_proto::pool_element::{
@@ -87,6 +88,9 @@ pub struct PoolElementConfig {
     /// A fixed PE ID; `None` draws a random one.
     pub pe_id: Option<PeId>,
     pub seed: u64,
+    /// TLS to registrars (TCP only): this PE presents its certificate
+    /// (which must name the pool) and checks the registrar's.
+    pub tls: Option<TlsConfig>,
 }
 
 impl PoolElementConfig {
@@ -108,6 +112,7 @@ impl PoolElementConfig {
             timers: AsapTimers::DEFAULT,
             pe_id: None,
             seed: crate::random_seed(),
+            tls: None,
         }
     }
 }
@@ -413,7 +418,16 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
             "no registrar given and announces are off: no registrar can be found",
         ));
     }
-    let carrier = cfg.transport.resolve()?;
+    let tls = match &cfg.tls {
+        Some(t) => Some(t.client()?),
+        None => None,
+    };
+    let transport_mode = if tls.is_some() {
+        tls_transport(cfg.transport)?
+    } else {
+        cfg.transport
+    };
+    let carrier = transport_mode.resolve()?;
     let data_listener = DataListener::bind(cfg.data_addr, carrier)?;
     let data_addr = data_listener.local_addr()?;
     let control = data::bind_control(cfg.control_addr, carrier)?;
@@ -467,6 +481,7 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
         carrier,
         control_addr,
         connect_timeout: cfg.timers.connect_timeout,
+        tls,
         tx,
         links: HashMap::new(),
         state: state_tx,
@@ -583,6 +598,7 @@ struct Driver {
     carrier: Carrier,
     control_addr: SocketAddr,
     connect_timeout: Duration,
+    tls: Option<TlsClient>,
     tx: mpsc::Sender<Input>,
     links: HashMap<RegConn, Link>,
     state: watch::Sender<PeState>,
@@ -697,8 +713,15 @@ impl Driver {
                     let carrier = self.carrier;
                     let local = self.control_addr;
                     let timeout = self.connect_timeout;
+                    let tls = self.tls.clone();
                     tokio::spawn(async move {
-                        let r = connect_registrar(local, &to, carrier, timeout).await;
+                        let mut r = connect_registrar(local, &to, carrier, timeout).await;
+                        if let Some(tls) = tls {
+                            r = match r {
+                                Ok(a) => tls_registrar(&tls, a, timeout).await,
+                                Err(e) => Err(e),
+                            };
+                        }
                         let _ = tx.send(Input::Connected(conn, r)).await;
                     });
                 }
@@ -734,6 +757,39 @@ impl Driver {
         });
         done
     }
+}
+
+/// The transport under TLS: TCP (the only mapping TLS runs over).
+pub(crate) fn tls_transport(mode: TransportMode) -> io::Result<TransportMode> {
+    match mode {
+        TransportMode::Sctp => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "TLS runs over the TCP mapping only: use --transport tcp",
+        )),
+        _ => Ok(TransportMode::Tcp),
+    }
+}
+
+/// Starts TLS on a new registrar association; the server must hold a
+/// registrar certificate of the scope.
+pub(crate) async fn tls_registrar(
+    tls: &TlsClient,
+    a: Association,
+    timeout: Duration,
+) -> io::Result<Association> {
+    let peer = a.peer_addr();
+    let r = tokio::time::timeout(timeout, tls.connect(a, Expect::Registrar))
+        .await
+        .unwrap_or_else(|_| {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "TLS handshake timed out",
+            ))
+        });
+    if let Err(e) = &r {
+        warn!(registrar = ?peer, "TLS with the registrar failed: {e}");
+    }
+    r
 }
 
 /// Connects to a registrar from the control endpoint's port, falling back

@@ -31,8 +31,10 @@
 //! ```
 
 use crate::announce::{ASAP_ANNOUNCE_GROUP, MulticastConfig};
+use crate::pool_element::{tls_registrar, tls_transport};
 use crate::transport::data::{DataChannel, connect_data};
 use crate::transport::link::{self, Link};
+use crate::transport::tls::{TlsClient, TlsConfig};
 use crate::transport::{self, Association, Carrier, Ppid, TransportMode};
 use rserpool_proto::handlespace::Time;
 use rserpool_proto::pool_element::{AsapTimers, RegConn, RegTransmit};
@@ -66,6 +68,10 @@ pub struct PoolUserConfig {
     pub transport: TransportMode,
     pub timers: AsapTimers,
     pub seed: u64,
+    /// TLS to registrars (TCP only): the registrar must present a
+    /// registrar certificate of the scope CA; this pool user presents its
+    /// own if the configuration has one. Data channels to PEs stay plain.
+    pub tls: Option<TlsConfig>,
 }
 
 impl PoolUserConfig {
@@ -81,6 +87,7 @@ impl PoolUserConfig {
             transport: TransportMode::Auto,
             timers: AsapTimers::DEFAULT,
             seed: crate::random_seed(),
+            tls: None,
         }
     }
 }
@@ -321,7 +328,16 @@ pub async fn start(cfg: PoolUserConfig) -> io::Result<PoolUserHandle> {
             "no registrar given and announces are off: no registrar can be found",
         ));
     }
-    let carrier = cfg.transport.resolve()?;
+    let tls = match &cfg.tls {
+        Some(t) => Some(t.client()?),
+        None => None,
+    };
+    let transport_mode = if tls.is_some() {
+        tls_transport(cfg.transport)?
+    } else {
+        cfg.transport
+    };
+    let carrier = transport_mode.resolve()?;
     let mut pu_cfg = PuConfig::new(cfg.registrars.clone());
     pu_cfg.timers = cfg.timers;
     let (tx, rx) = mpsc::channel::<Input>(1024);
@@ -343,6 +359,7 @@ pub async fn start(cfg: PoolUserConfig) -> io::Result<PoolUserHandle> {
         origin: Instant::now(),
         carrier,
         connect_timeout: cfg.timers.connect_timeout,
+        tls,
         tx,
         reg_links: HashMap::new(),
         pe_links: HashMap::new(),
@@ -375,6 +392,7 @@ struct Driver {
     origin: Instant,
     carrier: Carrier,
     connect_timeout: Duration,
+    tls: Option<TlsClient>,
     tx: mpsc::Sender<Input>,
     reg_links: HashMap<RegConn, Link<Vec<u8>>>,
     pe_links: HashMap<PeConn, Link<Frame>>,
@@ -535,11 +553,18 @@ impl Driver {
                     let tx = self.tx.clone();
                     let carrier = self.carrier;
                     let timeout = self.connect_timeout;
+                    let tls = self.tls.clone();
                     tokio::spawn(async move {
-                        let r = connect_any(&to, timeout, |a| {
+                        let mut r = connect_any(&to, timeout, |a| {
                             transport::connect(a, carrier, Ppid::Asap)
                         })
                         .await;
+                        if let Some(tls) = tls {
+                            r = match r {
+                                Ok(a) => tls_registrar(&tls, a, timeout).await,
+                                Err(e) => Err(e),
+                            };
+                        }
                         let _ = tx.send(Input::RegConnected(conn, r)).await;
                     });
                 }
