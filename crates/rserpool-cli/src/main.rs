@@ -10,6 +10,7 @@ mod pe;
 mod pu;
 mod registrar;
 mod resolve;
+mod tls;
 
 use clap::{Parser, Subcommand};
 
@@ -42,6 +43,11 @@ enum Command {
     Resolve(resolve::Args),
     /// Everything on loopback, with failures injected and narrated (about 35 s).
     Demo(demo::Args),
+    /// A scope CA and certificates for TLS (registrars, PEs, pool users).
+    Tls {
+        #[command(subcommand)]
+        command: tls::TlsCommand,
+    },
     /// Measure throughput (run a release build).
     Bench {
         #[command(subcommand)]
@@ -66,6 +72,7 @@ fn main() {
         Command::Pu(args) => std::process::exit(pu::run(&args)),
         Command::Resolve(args) => std::process::exit(resolve::run(&args)),
         Command::Demo(args) => std::process::exit(demo::run(&args)),
+        Command::Tls { command } => std::process::exit(tls::run(command)),
         Command::Bench { command } => {
             if let Err(e) = bench::run(command) {
                 eprintln!("rserpool bench: {e}");

@@ -67,6 +67,10 @@ pub struct Args {
     /// Duration of one step of a compute job
     #[arg(long, value_name = "MS", default_value_t = 100)]
     pub compute_step_ms: u64,
+    /// TLS to registrars: the scope CA and this PE's certificate (one
+    /// that names the pool, from `rserpool tls cert create --pe POOL`)
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 fn parse_policy_type(s: &str) -> Result<PolicyType, String> {
@@ -116,6 +120,13 @@ pub fn run(args: &Args) -> i32 {
     cfg.control_addr = args.control;
     cfg.registration_life = Duration::from_millis(args.lifetime_ms);
     cfg.seed = crate::random_u64();
+    match args.tls.config() {
+        Ok(t) => cfg.tls = t,
+        Err(e) => {
+            eprintln!("rserpool pe: {e}");
+            return 2;
+        }
+    }
     let mut service = ServiceConfig::new(args.service);
     service.compute_step = Duration::from_millis(args.compute_step_ms);
     let rt = match tokio::runtime::Builder::new_multi_thread()

@@ -32,6 +32,9 @@ pub struct Args {
     /// After end of input, wait this long for the last replies
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub linger_ms: u64,
+    /// TLS to registrars: the scope CA (a certificate is optional)
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 /// Pause before looking for a PE again after none was found.
@@ -47,6 +50,13 @@ pub fn run(args: &Args) -> i32 {
     ));
     cfg.transport = args.transport;
     cfg.seed = crate::random_u64();
+    match args.tls.config() {
+        Ok(t) => cfg.tls = t,
+        Err(e) => {
+            eprintln!("rserpool pu: {e}");
+            return 2;
+        }
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -39,7 +39,7 @@
 use crate::announce::{ASAP_ANNOUNCE_GROUP, AnnounceListener, MulticastConfig};
 use crate::transport::data::{self, DataChannel, DataListener, DataReader, DataWriter};
 use crate::transport::link::{self, Link};
-use crate::transport::tls::{Expect, TlsClient, TlsConfig};
+use crate::transport::tls::{ClientAuth, Expect, TlsClient, TlsConfig, TlsServer};
 use crate::transport::{self, Association, Carrier, Listener, Ppid, TransportMode};
 use rserpool_proto::handlespace::Time;
 use rserpool_proto::pool_element::{
@@ -418,9 +418,12 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
             "no registrar given and announces are off: no registrar can be found",
         ));
     }
-    let tls = match &cfg.tls {
-        Some(t) => Some(t.client()?),
-        None => None,
+    let (tls, control_tls) = match &cfg.tls {
+        Some(t) => (
+            Some(t.client()?),
+            Some((t.server(ClientAuth::Required)?, cfg.timers.connect_timeout)),
+        ),
+        None => (None, None),
     };
     let transport_mode = if tls.is_some() {
         tls_transport(cfg.transport)?
@@ -466,7 +469,11 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
         cfg.pool_handle.clone(),
         alive_rx,
     )));
-    aux.push(tokio::spawn(accept_registrars(control, tx.clone())));
+    aux.push(tokio::spawn(accept_registrars(
+        control,
+        tx.clone(),
+        control_tls,
+    )));
 
     let origin = Instant::now();
     let pe = PoolElement::new(pe_cfg, Time::ZERO, cfg.seed);
@@ -568,13 +575,36 @@ async fn accept_sessions(
     }
 }
 
-async fn accept_registrars(listener: Listener, tx: mpsc::Sender<Input>) {
+/// Accepts registrars (a new home after a takeover) on the control
+/// endpoint; with TLS only those with a registrar certificate.
+async fn accept_registrars(
+    listener: Listener,
+    tx: mpsc::Sender<Input>,
+    tls: Option<(TlsServer, Duration)>,
+) {
     loop {
         match listener.accept().await {
-            Ok((assoc, _)) => {
-                if tx.send(Input::Accepted(assoc)).await.is_err() {
-                    return;
-                }
+            Ok((assoc, peer)) => {
+                let Some((server, timeout)) = &tls else {
+                    if tx.send(Input::Accepted(assoc)).await.is_err() {
+                        return;
+                    }
+                    continue;
+                };
+                let (server, timeout, tx) = (server.clone(), *timeout, tx.clone());
+                tokio::spawn(async move {
+                    match tokio::time::timeout(timeout, server.accept(assoc)).await {
+                        Ok(Ok(a)) if a.identity().is_some_and(|i| i.registrar.is_some()) => {
+                            let _ = tx.send(Input::Accepted(a)).await;
+                        }
+                        Ok(Ok(a)) => {
+                            let who = a.identity().map(ToString::to_string);
+                            warn!(%peer, ?who, "control association without a registrar certificate: closed");
+                        }
+                        Ok(Err(e)) => warn!(%peer, "control endpoint TLS handshake failed: {e}"),
+                        Err(_) => warn!(%peer, "control endpoint TLS handshake timed out"),
+                    }
+                });
             }
             Err(e) => {
                 warn!("control endpoint accept failed: {e}");

@@ -445,7 +445,8 @@ struct Driver {
     /// ASAP associations silent since the last sweep.
     idle_marks: std::collections::HashSet<AssocId>,
     events: EventCounts,
-    /// TLS for outgoing ENRP associations (the peer must be a registrar).
+    /// TLS for outgoing ENRP associations (the peer must be a registrar)
+    /// and for those to taken-over PEs.
     enrp_tls: Option<TlsClient>,
 }
 
@@ -574,6 +575,9 @@ impl Driver {
                 }
             }
             Input::AsapConnected(id, Ok(a)) => {
+                if let Some(identity) = a.identity() {
+                    self.registrar.asap_identity(id, identity.clone());
+                }
                 let link = self.spawn_link(
                     a,
                     Limits {
@@ -755,17 +759,20 @@ impl Driver {
                         }
                         if let Some(tls) = tls {
                             r = match r {
-                                Ok(a) => tokio::time::timeout(
-                                    CONNECT_TIMEOUT,
-                                    tls.connect(a, Expect::Registrar),
-                                )
-                                .await
-                                .unwrap_or_else(|_| Err(timed_out())),
+                                Ok(a) => {
+                                    let up = tokio::time::timeout(
+                                        CONNECT_TIMEOUT,
+                                        tls.connect(a, Expect::Registrar),
+                                    )
+                                    .await
+                                    .unwrap_or_else(|_| Err(timed_out()));
+                                    if let Err(e) = &up {
+                                        warn!(conn = conn.0, %to, "ENRP TLS handshake failed: {e}");
+                                    }
+                                    up
+                                }
                                 Err(e) => Err(e),
                             };
-                            if let Err(e) = &r {
-                                warn!(conn = conn.0, %to, "ENRP TLS handshake failed: {e}");
-                            }
                         }
                         let _ = tx.send(Input::EnrpConnected(conn, r)).await;
                     });
@@ -773,6 +780,7 @@ impl Driver {
                 Transmit::ConnectAsap { assoc, to } => {
                     let tx = self.tx.clone();
                     let carrier = self.carrier;
+                    let tls = self.enrp_tls.clone();
                     tokio::spawn(async move {
                         let mut last = io::Error::new(
                             io::ErrorKind::AddrNotAvailable,
@@ -786,8 +794,30 @@ impl Driver {
                             .await
                             {
                                 Ok(Ok(a)) => {
-                                    let _ = tx.send(Input::AsapConnected(assoc, Ok(a))).await;
-                                    return;
+                                    // A taken-over PE shows its certificate,
+                                    // which its re-registrations need.
+                                    let r = match &tls {
+                                        None => Ok(a),
+                                        Some(tls) => tokio::time::timeout(
+                                            CONNECT_TIMEOUT,
+                                            tls.connect(a, Expect::Any),
+                                        )
+                                        .await
+                                        .unwrap_or_else(|_| {
+                                            Err(io::Error::new(
+                                                io::ErrorKind::TimedOut,
+                                                "TLS handshake timed out",
+                                            ))
+                                        }),
+                                    };
+                                    match r {
+                                        Ok(a) => {
+                                            let _ =
+                                                tx.send(Input::AsapConnected(assoc, Ok(a))).await;
+                                            return;
+                                        }
+                                        Err(e) => last = e,
+                                    }
                                 }
                                 Ok(Err(e)) => last = e,
                                 Err(_) => {
