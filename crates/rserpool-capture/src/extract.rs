@@ -39,6 +39,33 @@ pub fn protocol_by_ports(src: u16, dst: u16) -> Option<Protocol> {
     by_port(dst).or_else(|| by_port(src))
 }
 
+/// Which ports carry ASAP and ENRP besides the registered ones (a
+/// registrar on another port, a test setup).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ports {
+    pub asap: Vec<u16>,
+    pub enrp: Vec<u16>,
+}
+
+impl Ports {
+    /// The protocol of a port pair: the destination port first, the
+    /// registered ports before the extra ones.
+    pub fn protocol(&self, src: u16, dst: u16) -> Option<Protocol> {
+        protocol_by_ports(src, dst).or_else(|| {
+            let by_port = |p| {
+                if self.asap.contains(&p) {
+                    Some(Protocol::Asap)
+                } else if self.enrp.contains(&p) {
+                    Some(Protocol::Enrp)
+                } else {
+                    None
+                }
+            };
+            by_port(dst).or_else(|| by_port(src))
+        })
+    }
+}
+
 /// Everything found in a capture.
 #[derive(Clone, Debug, Default)]
 pub struct Extraction {
@@ -49,6 +76,10 @@ pub struct Extraction {
     pub frames: u64,
     /// The timestamp of frame 1, the origin of relative times.
     pub first_timestamp: Option<Timestamp>,
+    /// TCP segments with payload on ports taken for neither protocol: if a
+    /// capture has these and no message, the registrar may run on other
+    /// ports (see [`Ports`]).
+    pub other_tcp_segments: u64,
 }
 
 /// Turns frames into messages; feed it frames in file order, then `finish`.
@@ -60,11 +91,20 @@ pub struct Extractor {
     unsupported: HashSet<u32>,
     tcp_events: Vec<tcp::Event>,
     sctp_problems: Vec<DiagnosticKind>,
+    ports: Ports,
 }
 
 impl Extractor {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An extractor that also takes `ports` for ASAP and ENRP.
+    pub fn with_ports(ports: Ports) -> Self {
+        Extractor {
+            ports,
+            ..Self::default()
+        }
     }
 
     pub fn push_frame(&mut self, frame: &Frame<'_>) {
@@ -127,7 +167,7 @@ impl Extractor {
                 .push(&header, flow, &data, &mut self.sctp_problems);
             let Some(m) = message else { continue };
             let protocol = protocol_by_ppid(m.ppid)
-                .or_else(|| protocol_by_ports(header.src_port, header.dst_port));
+                .or_else(|| self.ports.protocol(header.src_port, header.dst_port));
             if let Some(protocol) = protocol {
                 self.out.messages.push(CapturedMessage {
                     frame: frame.number,
@@ -162,7 +202,14 @@ impl Extractor {
             }
         };
         // Streams of other services are not worth buffering.
-        if protocol_by_ports(segment.src_port, segment.dst_port).is_none() {
+        if self
+            .ports
+            .protocol(segment.src_port, segment.dst_port)
+            .is_none()
+        {
+            if !segment.payload.is_empty() {
+                self.out.other_tcp_segments += 1;
+            }
             return;
         }
         let flow = Flow {
@@ -181,7 +228,7 @@ impl Extractor {
         for event in self.tcp_events.drain(..) {
             match event {
                 tcp::Event::Message(m) => {
-                    let protocol = protocol_by_ports(m.flow.src.port(), m.flow.dst.port());
+                    let protocol = self.ports.protocol(m.flow.src.port(), m.flow.dst.port());
                     let Some(protocol) = protocol else { continue };
                     self.out.messages.push(CapturedMessage {
                         frame: m.origin.frame,
@@ -215,7 +262,7 @@ impl Extractor {
             }));
             return;
         };
-        let Some(protocol) = protocol_by_ports(src_port, dst_port) else {
+        let Some(protocol) = self.ports.protocol(src_port, dst_port) else {
             return;
         };
         // Zero is what IPv6 jumbograms and GSO captures write; trust IP then.
@@ -272,9 +319,14 @@ pub fn extract(file: &[u8]) -> Extraction {
 /// Extracts every ASAP and ENRP message from a pcap or pcapng stream. Only
 /// one record is held at a time; the messages found are kept.
 pub fn extract_reader(input: impl std::io::Read) -> Extraction {
+    extract_reader_with(input, Ports::default())
+}
+
+/// [`extract_reader`] with extra ports for ASAP and ENRP.
+pub fn extract_reader_with(input: impl std::io::Read, ports: Ports) -> Extraction {
     let mut file_diags = Vec::new();
     let mut reader = FrameReader::new(input);
-    let mut extractor = Extractor::new();
+    let mut extractor = Extractor::with_ports(ports);
     while let Some(frame) = reader.next_frame(&mut file_diags) {
         extractor.push_frame(&frame);
         extractor.out.diagnostics.append(&mut file_diags);
@@ -286,9 +338,17 @@ pub fn extract_reader(input: impl std::io::Read) -> Extraction {
 /// Opens and extracts a capture file; only opening it can fail, read errors
 /// later on become diagnostics.
 pub fn extract_file(path: impl AsRef<std::path::Path>) -> std::io::Result<Extraction> {
+    extract_file_with(path, Ports::default())
+}
+
+/// [`extract_file`] with extra ports for ASAP and ENRP.
+pub fn extract_file_with(
+    path: impl AsRef<std::path::Path>,
+    ports: Ports,
+) -> std::io::Result<Extraction> {
     let file = std::fs::File::open(path)?;
-    Ok(extract_reader(std::io::BufReader::with_capacity(
-        1 << 16,
-        file,
-    )))
+    Ok(extract_reader_with(
+        std::io::BufReader::with_capacity(1 << 16, file),
+        ports,
+    ))
 }

@@ -27,7 +27,8 @@ pub mod tcp;
 pub use diag::{Diagnostic, DiagnosticKind, Flow, Layer, Severity};
 pub use extract::{
     ASAP_PORT, ENRP_PORT, Extraction, Extractor, PPID_ASAP, PPID_ASAP_DRAFT, PPID_ENRP,
-    PPID_ENRP_DRAFT, extract, extract_file, extract_reader, protocol_by_ports, protocol_by_ppid,
+    PPID_ENRP_DRAFT, Ports, extract, extract_file, extract_file_with, extract_reader,
+    extract_reader_with, protocol_by_ports, protocol_by_ppid,
 };
 pub use file::{Frame, FrameReader};
 pub use message::{CapturedMessage, Carrier, Protocol, Timestamp};

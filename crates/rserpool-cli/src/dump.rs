@@ -18,7 +18,7 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 pub struct Args {
     /// ENRP address of the registrar (its --enrp address)
-    #[arg(long, value_name = "ADDR:PORT")]
+    #[arg(long, value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
     pub registrar: SocketAddr,
     /// Print one JSON document instead of text
     #[arg(long)]

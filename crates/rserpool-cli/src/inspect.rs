@@ -30,6 +30,12 @@ pub struct Args {
     /// status 1 if any differs or is malformed.
     #[arg(long)]
     pub verify: bool,
+    /// Also decode this port as ASAP (TCP, SCTP without PPID, UDP; repeatable)
+    #[arg(long = "asap-port", value_name = "PORT")]
+    pub asap_ports: Vec<u16>,
+    /// Also decode this port as ENRP (repeatable)
+    #[arg(long = "enrp-port", value_name = "PORT")]
+    pub enrp_ports: Vec<u16>,
 }
 
 /// What decoding one captured message gave.
@@ -138,13 +144,32 @@ impl Tally {
 
 /// Runs the command; returns the process exit status.
 pub fn run(args: &Args) -> i32 {
-    let extraction = match rserpool_capture::extract_file(&args.file) {
+    let ports = rserpool_capture::Ports {
+        asap: args.asap_ports.clone(),
+        enrp: args.enrp_ports.clone(),
+    };
+    let extraction = match rserpool_capture::extract_file_with(&args.file, ports) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("rserpool inspect: {}: {e}", args.file.display());
             return 2;
         }
     };
+    // Not a capture at all (text, empty, a directory): say so and fail.
+    if extraction.frames == 0 {
+        if let Some(d) = extraction
+            .diagnostics
+            .iter()
+            .find(|d| d.severity() == rserpool_capture::Severity::Error)
+        {
+            eprintln!(
+                "rserpool inspect: {} is not a readable pcap or pcapng capture ({})",
+                args.file.display(),
+                d.kind
+            );
+            return 2;
+        }
+    }
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let result = report(args, &extraction, &mut out).and_then(|code| {
@@ -153,6 +178,13 @@ pub fn run(args: &Args) -> i32 {
     });
     for d in &extraction.diagnostics {
         eprintln!("rserpool inspect: {d}");
+    }
+    if extraction.messages.is_empty() && extraction.other_tcp_segments > 0 {
+        eprintln!(
+            "rserpool inspect: no ASAP or ENRP message, but {} TCP segments with data on other \
+             ports than 3863 and 9901: name a registrar's ports with --asap-port and --enrp-port",
+            extraction.other_tcp_segments
+        );
     }
     match result {
         Ok(code) => code,

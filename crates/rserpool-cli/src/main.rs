@@ -1,5 +1,6 @@
 //! `rserpool`: one binary for every RSerPool role and tool.
 
+mod addr;
 mod bench;
 mod demo;
 mod dump;
@@ -14,13 +15,24 @@ mod tls;
 
 use clap::{Parser, Subcommand};
 
+/// The version with the commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("RSERPOOL_COMMIT"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "rserpool",
-    version,
+    version = VERSION,
     about = "Reliable Server Pooling (RFC 5351-5356)"
 )]
-struct Cli {
+pub(crate) struct Cli {
+    /// Log format on stderr: text, or json (one object per event)
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -48,6 +60,16 @@ enum Command {
         #[command(subcommand)]
         command: tls::TlsCommand,
     },
+    /// Shell completions (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Man pages, one per command, written into DIR.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        out: std::path::PathBuf,
+    },
     /// Measure throughput (run a release build).
     Bench {
         #[command(subcommand)]
@@ -63,6 +85,7 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() {
     let cli = Cli::parse();
+    logging::set_format(cli.log_format);
     match cli.command {
         Command::Inspect(args) => std::process::exit(inspect::run(&args)),
         Command::Registrar(args) => std::process::exit(registrar::run(&args)),
@@ -73,6 +96,12 @@ fn main() {
         Command::Resolve(args) => std::process::exit(resolve::run(&args)),
         Command::Demo(args) => std::process::exit(demo::run(&args)),
         Command::Tls { command } => std::process::exit(tls::run(command)),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "rserpool", &mut std::io::stdout());
+        }
+        Command::Man { out } => std::process::exit(man(&out)),
         Command::Bench { command } => {
             if let Err(e) = bench::run(command) {
                 eprintln!("rserpool bench: {e}");
@@ -80,6 +109,21 @@ fn main() {
             }
         }
     }
+}
+
+/// Writes `rserpool.1` and `rserpool-COMMAND.1` for every command.
+fn man(dir: &std::path::Path) -> i32 {
+    use clap::CommandFactory;
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!("rserpool man: cannot create {}: {e}", dir.display());
+        return 1;
+    }
+    let cmd = Cli::command();
+    if let Err(e) = clap_mangen::generate_to(cmd, dir) {
+        eprintln!("rserpool man: cannot write into {}: {e}", dir.display());
+        return 1;
+    }
+    0
 }
 
 /// 64 random bits for IDs and seeds.

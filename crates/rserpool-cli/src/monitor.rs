@@ -24,7 +24,7 @@ use view::{Status, Target};
 #[derive(Debug, Parser)]
 pub struct Args {
     /// ENRP address of a registrar to watch (repeatable) [default: discover by announces]
-    #[arg(long = "registrar", value_name = "ADDR:PORT")]
+    #[arg(long = "registrar", value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
     pub registrars: Vec<SocketAddr>,
     /// Refresh interval
     #[arg(long, value_name = "MS", default_value_t = 1000)]
@@ -47,6 +47,9 @@ pub struct Args {
     /// With --once and no --registrar: how long to wait for an announce
     #[arg(long, value_name = "MS", default_value_t = 31_000)]
     pub discovery_ms: u64,
+    /// Print one JSON snapshot of every registrar found and exit (as --once)
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The registrars being watched and the open probes to them.
@@ -174,6 +177,28 @@ impl Monitor {
         view::render(&self.targets, &view::clock(), interval, pes_per_pool)
     }
 
+    /// `{"registrars": [...]}`: each answering registrar as `rserpool dump
+    /// --json` prints it, and `{"address", "error"}` for the others.
+    fn json(&self) -> String {
+        let items: Vec<serde_json::Value> = self
+            .targets
+            .iter()
+            .map(|t| match &t.status {
+                Status::Up { snapshot, .. } => crate::dump::json::render(snapshot)
+                    .ok()
+                    .and_then(|j| serde_json::from_str(&j).ok())
+                    .unwrap_or(serde_json::Value::Null),
+                Status::Down(e) => {
+                    serde_json::json!({ "address": t.address.to_string(), "error": e })
+                }
+                Status::Waiting => {
+                    serde_json::json!({ "address": t.address.to_string(), "error": "not asked" })
+                }
+            })
+            .collect();
+        serde_json::json!({ "registrars": items }).to_string()
+    }
+
     fn answering(&self) -> usize {
         self.targets
             .iter()
@@ -195,7 +220,7 @@ pub fn run(args: &Args) -> i32 {
         }
     };
     rt.block_on(async {
-        match if args.once {
+        match if args.once || args.json {
             once(args).await
         } else {
             live(args).await
@@ -256,7 +281,11 @@ async fn once(args: &Args) -> Result<i32, String> {
             break;
         }
     }
-    print!("{}", m.frame(interval(args), args.pes_per_pool));
+    if args.json {
+        println!("{}", m.json());
+    } else {
+        print!("{}", m.frame(interval(args), args.pes_per_pool));
+    }
     Ok(if m.answering() > 0 { 0 } else { 1 })
 }
 
@@ -274,7 +303,15 @@ async fn live(args: &Args) -> Result<i32, String> {
     let stop = crate::wait_for_stop_signal();
     tokio::pin!(stop);
     let mut next = Instant::now();
-    let mut screen = Screen::new(std::io::stdout().is_terminal());
+    let terminal = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    let mut screen = Screen::new(terminal);
+    // On a terminal: raw mode for single keys (q quits), restored on exit.
+    let _raw = terminal.then(RawMode::enter).flatten();
+    let mut keys = if _raw.is_some() {
+        Some(spawn_key_reader())
+    } else {
+        None
+    };
     loop {
         if let Some(rx) = &mut heard {
             while let Ok(h) = rx.try_recv() {
@@ -289,7 +326,8 @@ async fn live(args: &Args) -> Result<i32, String> {
                 args.announce_group, args.announce_interface
             ));
         }
-        let frame = screen.frame(&text);
+        let size = crossterm::terminal::size().ok();
+        let frame = screen.frame_sized(&text, size.filter(|_| terminal));
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(frame.as_bytes());
         let _ = out.flush();
@@ -299,10 +337,75 @@ async fn live(args: &Args) -> Result<i32, String> {
         if next < now {
             next = now;
         }
+        let key = async {
+            match &mut keys {
+                Some(k) => k.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = tokio::time::sleep_until(next) => {}
             () = &mut stop => return Ok(0),
+            k = key => match k {
+                Some(Key::Quit) | None => return Ok(0),
+                // Another key, or the window changed: draw again now.
+                Some(Key::Redraw) => next = Instant::now(),
+            },
         }
+    }
+}
+
+/// What a key press asks of the live view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    /// q, Esc, Ctrl-C.
+    Quit,
+    /// Anything else, or a resize.
+    Redraw,
+}
+
+/// Reads terminal events on a thread of its own (they block).
+fn spawn_key_reader() -> mpsc::Receiver<Key> {
+    use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+    let (tx, rx) = mpsc::channel(8);
+    std::thread::spawn(move || {
+        while let Ok(ev) = event::read() {
+            let key = match ev {
+                Event::Key(k) if k.kind != KeyEventKind::Release => match k.code {
+                    KeyCode::Char('q') | KeyCode::Char('Q') | KeyCode::Esc => Key::Quit,
+                    KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => Key::Quit,
+                    _ => Key::Redraw,
+                },
+                Event::Resize(..) => Key::Redraw,
+                _ => continue,
+            };
+            if tx.blocking_send(key).is_err() || key == Key::Quit {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// The terminal in raw mode while this lives.
+#[derive(Debug)]
+struct RawMode;
+
+impl RawMode {
+    fn enter() -> Option<RawMode> {
+        crossterm::terminal::enable_raw_mode()
+            .ok()
+            .map(|()| RawMode)
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = crossterm::terminal::disable_raw_mode();
+        // Leave the cursor below the last frame.
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(b"\r\n");
+        let _ = out.flush();
     }
 }
 
@@ -324,7 +427,10 @@ impl Screen {
         }
     }
 
-    fn frame(&mut self, text: &str) -> String {
+    /// A frame fitted to a terminal of `size` (columns, rows): lines cut at
+    /// the right edge, and no more lines than fit (the last says how many
+    /// were left out), so that nothing wraps or scrolls.
+    fn frame_sized(&mut self, text: &str, size: Option<(u16, u16)>) -> String {
         let first = std::mem::replace(&mut self.first, false);
         if !self.terminal {
             return if first {
@@ -334,9 +440,28 @@ impl Screen {
             };
         }
         let mut out = String::from(if first { "\x1b[2J\x1b[H" } else { "\x1b[H" });
-        for line in text.lines() {
-            out.push_str(line);
-            out.push_str("\x1b[K\n");
+        let lines: Vec<&str> = text.lines().collect();
+        let (cols, rows) = match size {
+            Some((c, r)) => (usize::from(c.max(1)), usize::from(r.max(2))),
+            None => (usize::MAX, usize::MAX),
+        };
+        let shown = if lines.len() > rows - 1 {
+            rows - 2
+        } else {
+            lines.len()
+        };
+        for line in &lines[..shown] {
+            out.extend(line.chars().take(cols));
+            // Raw mode: a line feed alone does not return the carriage.
+            out.push_str("\x1b[K\r\n");
+        }
+        if shown < lines.len() {
+            let more = format!(
+                "... {} more lines (a taller window shows them; q quits)",
+                lines.len() - shown
+            );
+            out.extend(more.chars().take(cols));
+            out.push_str("\x1b[K\r\n");
         }
         out.push_str("\x1b[J");
         out
@@ -350,14 +475,39 @@ mod tests {
     #[test]
     fn terminal_frames_overwrite_in_place() {
         let mut s = Screen::new(true);
-        assert_eq!(s.frame("a\nb\n"), "\x1b[2J\x1b[Ha\x1b[K\nb\x1b[K\n\x1b[J");
-        assert_eq!(s.frame("c\n"), "\x1b[Hc\x1b[K\n\x1b[J");
+        assert_eq!(
+            s.frame_sized("a\nb\n", None),
+            "\x1b[2J\x1b[Ha\x1b[K\r\nb\x1b[K\r\n\x1b[J"
+        );
+        assert_eq!(s.frame_sized("c\n", None), "\x1b[Hc\x1b[K\r\n\x1b[J");
+    }
+
+    #[test]
+    fn frames_fit_the_terminal() {
+        let mut s = Screen::new(true);
+        let text: String = (0..30)
+            .map(|i| format!("line {i:02} {}\n", "x".repeat(100)))
+            .collect();
+        let f = s.frame_sized(&text, Some((80, 24)));
+        let lines: Vec<&str> = f
+            .split("\r\n")
+            .filter(|l| !l.starts_with("\x1b[J"))
+            .collect();
+        assert_eq!(lines.len(), 23, "one row left for the cursor");
+        for l in &lines {
+            let visible = l
+                .replace("\x1b[2J", "")
+                .replace("\x1b[H", "")
+                .replace("\x1b[K", "");
+            assert!(visible.chars().count() <= 80, "{visible:?}");
+        }
+        assert!(lines[22].contains("... 8 more lines"), "{}", lines[22]);
     }
 
     #[test]
     fn other_outputs_get_plain_frames() {
         let mut s = Screen::new(false);
-        assert_eq!(s.frame("a\n"), "a\n");
-        assert_eq!(s.frame("b\n"), "\nb\n");
+        assert_eq!(s.frame_sized("a\n", None), "a\n");
+        assert_eq!(s.frame_sized("b\n", None), "\nb\n");
     }
 }

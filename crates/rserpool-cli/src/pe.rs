@@ -10,6 +10,7 @@ use rserpool::announce::{ASAP_ANNOUNCE_GROUP, MulticastConfig};
 use rserpool::pool_element::{PoolElementConfig, start};
 use rserpool::services::{self, Service, ServiceConfig};
 use rserpool::transport::TransportMode;
+use rserpool_proto::pool_element::{PeEvent, RegistrationFailure};
 use rserpool_proto::wire::{Policy, PolicyType};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
@@ -40,7 +41,7 @@ pub struct Args {
     pub priority: u32,
     /// A registrar's ASAP address (repeatable); without any, registrars are
     /// found by ASAP Server Announces
-    #[arg(long = "registrar", value_name = "ADDR:PORT")]
+    #[arg(long = "registrar", value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
     pub registrars: Vec<SocketAddr>,
     /// Multicast group of ASAP Server Announces
     #[arg(long, value_name = "GROUP:PORT", default_value_t = ASAP_ANNOUNCE_GROUP)]
@@ -56,10 +57,10 @@ pub struct Args {
     /// in by this project's registrars, but RSPLIB's rspregistrar refuses it
     /// (and keeps only addresses of the PE's ASAP association): give a
     /// concrete one there
-    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:0")]
+    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:0", value_parser = crate::addr::parse)]
     pub listen: SocketAddr,
     /// Control address where registrars reach this PE (port 0: any free port)
-    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:0")]
+    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:0", value_parser = crate::addr::parse)]
     pub control: SocketAddr,
     /// Registration lifetime
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
@@ -71,6 +72,14 @@ pub struct Args {
     /// that names the pool, from `rserpool tls cert create --pe POOL`)
     #[command(flatten)]
     pub tls: crate::tls::TlsArgs,
+    /// Seal session cookies with the pool secret in FILE (16 bytes or more,
+    /// the same for every PE of the pool, e.g. `head -c 32 /dev/urandom`):
+    /// echoed cookies not sealed by a PE of this pool are refused
+    #[arg(long, value_name = "FILE")]
+    pub cookie_key: Option<std::path::PathBuf>,
+    /// With --cookie-key: echoed cookies older than this are refused
+    #[arg(long, value_name = "S", default_value_t = 86_400)]
+    pub cookie_max_age: u64,
 }
 
 fn parse_policy_type(s: &str) -> Result<PolicyType, String> {
@@ -111,10 +120,11 @@ pub fn run(args: &Args) -> i32 {
     };
     let mut cfg = PoolElementConfig::new(args.pool.as_str(), policy);
     cfg.registrars = args.registrars.clone();
-    cfg.announces = Some(MulticastConfig::new(
-        args.announce_group,
-        args.announce_interface,
-    ));
+    // Registrars given: those only; else found by their announces.
+    cfg.announces = args
+        .registrars
+        .is_empty()
+        .then(|| MulticastConfig::new(args.announce_group, args.announce_interface));
     cfg.transport = args.transport;
     cfg.data_addr = args.listen;
     cfg.control_addr = args.control;
@@ -126,6 +136,29 @@ pub fn run(args: &Args) -> i32 {
             eprintln!("rserpool pe: {e}");
             return 2;
         }
+    }
+    if let Some(path) = &args.cookie_key {
+        let secret = match std::fs::read(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!(
+                    "rserpool pe: cannot read the cookie key {}: {e}",
+                    path.display()
+                );
+                return 1;
+            }
+        };
+        let Some(key) = rserpool::cookie::CookieKey::new(secret) else {
+            eprintln!(
+                "rserpool pe: the cookie key {} is shorter than 16 bytes",
+                path.display()
+            );
+            return 1;
+        };
+        cfg.cookies = Some(rserpool::pool_element::CookieSealing {
+            key,
+            max_age: Duration::from_secs(args.cookie_max_age),
+        });
     }
     let mut service = ServiceConfig::new(args.service);
     service.compute_step = Duration::from_millis(args.compute_step_ms);
@@ -154,7 +187,34 @@ pub fn run(args: &Args) -> i32 {
             pe.control_addr()
         );
         let host = services::spawn(service, pe.take_sessions());
-        crate::wait_for_stop_signal().await;
+        let stop = crate::wait_for_stop_signal();
+        tokio::pin!(stop);
+        // A refusal is final (the registrar will say the same again); not
+        // reaching a registrar is said once, and the PE keeps trying.
+        let mut said_unreachable = false;
+        let refused = loop {
+            tokio::select! {
+                () = &mut stop => break None,
+                ev = pe.next_event() => match ev {
+                    Some(PeEvent::RegistrationFailed { cause: RegistrationFailure::Rejected(e) }) => {
+                        let causes: Vec<&str> = e.causes.iter().map(|c| c.code.name()).collect();
+                        break Some(causes.join(", "));
+                    }
+                    Some(PeEvent::RegistrationFailed { .. }) if !said_unreachable => {
+                        said_unreachable = true;
+                        eprintln!("rserpool pe: no registrar reached yet; still trying");
+                    }
+                    Some(_) => {}
+                    None => break Some("the pool element stopped".into()),
+                },
+            }
+        };
+        if let Some(why) = refused {
+            host.stop();
+            pe.kill();
+            eprintln!("rserpool pe: the registrar refused the registration into pool {:?}: {why}", args.pool);
+            return 1;
+        }
         let r = pe.stop().await;
         host.stop();
         match r {

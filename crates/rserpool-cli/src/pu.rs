@@ -6,6 +6,7 @@ use clap::Parser;
 use rserpool::announce::{ASAP_ANNOUNCE_GROUP, MulticastConfig};
 use rserpool::pool_user::{PoolUserConfig, SessionEvent, start};
 use rserpool::transport::TransportMode;
+use rserpool_proto::pool_user::{ResolutionFailure, SessionFailure};
 use std::io::BufRead;
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -18,7 +19,7 @@ pub struct Args {
     pub pool: String,
     /// A registrar's ASAP address (repeatable); without any, registrars are
     /// found by ASAP Server Announces
-    #[arg(long = "registrar", value_name = "ADDR:PORT")]
+    #[arg(long = "registrar", value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
     pub registrars: Vec<SocketAddr>,
     /// Multicast group of ASAP Server Announces
     #[arg(long, value_name = "GROUP:PORT", default_value_t = ASAP_ANNOUNCE_GROUP)]
@@ -29,12 +30,17 @@ pub struct Args {
     /// Transport: kernel SCTP where the kernel has it, else TCP
     #[arg(long, value_name = "auto|sctp|tcp", default_value = "auto")]
     pub transport: TransportMode,
-    /// After end of input, wait this long for the last replies
+    /// After end of input and a reply to every line, wait this long for
+    /// more (a service may answer one line with several messages)
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub linger_ms: u64,
     /// TLS to registrars: the scope CA (a certificate is optional)
     #[command(flatten)]
     pub tls: crate::tls::TlsArgs,
+    /// After end of input, wait up to this long for a reply to every line;
+    /// lines left without one make the exit status 1 (0: expect no reply)
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    pub reply_timeout_ms: u64,
 }
 
 /// Pause before looking for a PE again after none was found.
@@ -44,10 +50,11 @@ pub fn run(args: &Args) -> i32 {
     crate::logging::init();
     let mut cfg = PoolUserConfig::new();
     cfg.registrars = args.registrars.clone();
-    cfg.announces = Some(MulticastConfig::new(
-        args.announce_group,
-        args.announce_interface,
-    ));
+    // Registrars given: those only; else found by their announces.
+    cfg.announces = args
+        .registrars
+        .is_empty()
+        .then(|| MulticastConfig::new(args.announce_group, args.announce_interface));
     cfg.transport = args.transport;
     cfg.seed = crate::random_u64();
     match args.tls.config() {
@@ -69,6 +76,7 @@ pub fn run(args: &Args) -> i32 {
     };
     let pool = args.pool.clone();
     let linger = Duration::from_millis(args.linger_ms);
+    let reply_timeout = Duration::from_millis(args.reply_timeout_ms);
     rt.block_on(async move {
         let pu = match start(cfg).await {
             Ok(pu) => pu,
@@ -89,32 +97,68 @@ pub fn run(args: &Args) -> i32 {
         let stop = crate::wait_for_stop_signal();
         tokio::pin!(stop);
         let far = Duration::from_secs(365 * 86_400);
-        let linger_end = tokio::time::sleep(far);
-        tokio::pin!(linger_end);
+        // After end of input: the last replies may take a while (a compute
+        // job answers when done), so wait for a reply to every line, up to
+        // the reply timeout, then for `linger` of quiet.
+        let done = tokio::time::sleep(far);
+        tokio::pin!(done);
         // After a failed PE search the session waits; look again later.
         let retry = tokio::time::sleep(far);
         tokio::pin!(retry);
-        loop {
+        let mut sent = 0u64;
+        let mut replies = 0u64;
+        let mut reached = false;
+        let mut last_failure: Option<String> = None;
+        let stopped = loop {
             tokio::select! {
                 line = lines.recv(), if input_open => match line {
                     Some(line) => {
+                        sent += 1;
                         if let Err(e) = session.send(line.into_bytes()).await {
                             eprintln!("rserpool pu: {e}");
                         }
                     }
                     None => {
                         input_open = false;
-                        linger_end.as_mut().reset(tokio::time::Instant::now() + linger);
+                        let wait = if replies >= sent || reply_timeout.is_zero() {
+                            linger
+                        } else {
+                            reply_timeout
+                        };
+                        done.as_mut().reset(tokio::time::Instant::now() + wait);
                     }
                 },
                 ev = session.recv() => match ev {
                     Some(ev) => {
-                        print_event(&ev);
-                        if matches!(ev, SessionEvent::Failed(_)) {
-                            retry.as_mut().reset(tokio::time::Instant::now() + RETRY);
+                        match &ev {
+                            SessionEvent::Data(_) => {
+                                replies += 1;
+                                if !input_open && replies >= sent {
+                                    // Every line answered: quiet for
+                                    // `linger` ends the session.
+                                    done.as_mut().reset(tokio::time::Instant::now() + linger);
+                                }
+                            }
+                            SessionEvent::Up { .. } | SessionEvent::Failover { .. } => {
+                                reached = true;
+                                last_failure = None;
+                            }
+                            SessionEvent::Failed(_) => {
+                                retry.as_mut().reset(tokio::time::Instant::now() + RETRY);
+                            }
+                        }
+                        // Each distinct failure once, not at every retry.
+                        if let SessionEvent::Failed(cause) = &ev {
+                            let text = failure_text(&pool, cause);
+                            if last_failure.as_ref() != Some(&text) {
+                                eprintln!("rserpool pu: {text}; still trying");
+                                last_failure = Some(text);
+                            }
+                        } else {
+                            print_event(&ev);
                         }
                     }
-                    None => return 1,
+                    None => break false,
                 },
                 () = &mut retry => {
                     retry.as_mut().reset(tokio::time::Instant::now() + far);
@@ -122,13 +166,56 @@ pub fn run(args: &Args) -> i32 {
                         eprintln!("rserpool pu: {e}");
                     }
                 }
-                () = &mut linger_end => break,
-                () = &mut stop => break,
+                () = &mut done => break false,
+                () = &mut stop => break true,
             }
-        }
+        };
         session.close().await;
+        if stopped {
+            return 0;
+        }
+        if sent > 0 && !reached {
+            let why = last_failure.unwrap_or_else(|| {
+                "no registrar answered: is one running at the --registrar address?".into()
+            });
+            eprintln!(
+                "rserpool pu: {sent} line(s) not delivered: no pool element of pool {pool:?} was reached ({why})"
+            );
+            return 1;
+        }
+        if replies < sent && reply_timeout > Duration::ZERO {
+            eprintln!(
+                "rserpool pu: {} of {sent} line(s) got no reply within {} ms \
+                 (a service that answers nothing, as discard: --reply-timeout-ms 0)",
+                sent - replies,
+                reply_timeout.as_millis()
+            );
+            return 1;
+        }
         0
     })
+}
+
+/// One human sentence for a session that found no PE.
+fn failure_text(pool: &str, cause: &SessionFailure) -> String {
+    match cause {
+        SessionFailure::NoPoolElement => {
+            format!("no pool element of pool {pool:?} answers")
+        }
+        SessionFailure::Resolution(ResolutionFailure::Error(e)) => {
+            let causes: Vec<&str> = e.causes.iter().map(|c| c.code.name()).collect();
+            format!(
+                "the registrar cannot resolve pool {pool:?}: {}",
+                causes.join(", ")
+            )
+        }
+        SessionFailure::Resolution(ResolutionFailure::NoRegistrar) => {
+            "no registrar could be reached (check --registrar and --transport)".into()
+        }
+        SessionFailure::Resolution(ResolutionFailure::NoAnswer) => {
+            "the registrars reached did not answer".into()
+        }
+    }
 }
 
 /// Stdin lines, read by a thread of their own (stdin reads block).
@@ -168,6 +255,6 @@ fn print_event(ev: &SessionEvent) {
                 ""
             }
         ),
-        SessionEvent::Failed(cause) => eprintln!("no pool element: {cause:?}; still trying"),
+        SessionEvent::Failed(_) => {}
     }
 }

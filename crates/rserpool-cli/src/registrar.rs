@@ -30,17 +30,20 @@ pub struct Args {
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// ASAP address for PEs and PUs (repeat for multi-homing) [default: 0.0.0.0:3863, with TLS 0.0.0.0:3864]
-    #[arg(long = "asap", value_name = "ADDR:PORT")]
+    #[arg(long = "asap", value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
+    #[serde(deserialize_with = "crate::addr::de_list")]
     pub asap: Vec<SocketAddr>,
     /// ENRP address for peer registrars (repeat for multi-homing) [default: 0.0.0.0:9901, with TLS 0.0.0.0:9902]
-    #[arg(long = "enrp", value_name = "ADDR:PORT")]
+    #[arg(long = "enrp", value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
+    #[serde(deserialize_with = "crate::addr::de_list")]
     pub enrp: Vec<SocketAddr>,
     /// This registrar's 32-bit ID, decimal or 0x-hex, unique in the operation scope [default: random]
     #[arg(long, value_name = "ID", value_parser = parse_id)]
     #[serde(deserialize_with = "de_id")]
     pub identifier: Option<u32>,
     /// ENRP address of a peer registrar (repeatable)
-    #[arg(long = "peer", value_name = "ADDR:PORT")]
+    #[arg(long = "peer", value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
+    #[serde(deserialize_with = "crate::addr::de_list")]
     pub peers: Vec<SocketAddr>,
     /// Host or prefix allowed as ENRP peer besides the --peer hosts
     /// (repeatable, e.g. 10.1.0.0/16); with any, ENRP from elsewhere is
@@ -53,7 +56,8 @@ pub struct Settings {
     #[serde(deserialize_with = "de_transport")]
     pub transport: Option<TransportMode>,
     /// Serve Prometheus metrics at http://ADDR:PORT/metrics [default: off]
-    #[arg(long, value_name = "ADDR:PORT")]
+    #[arg(long, value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
+    #[serde(deserialize_with = "crate::addr::de_one")]
     pub metrics: Option<SocketAddr>,
     /// Send ASAP Server Announces and ENRP Presence by UDP multicast [default: true]
     #[arg(long, value_name = "BOOL")]
@@ -519,6 +523,26 @@ mod tests {
         let d = tls.daemon_config(5, 1);
         assert_eq!(d.asap_addrs[0].port(), 3864);
         assert_eq!(d.enrp_addrs[0].port(), 9902);
+    }
+
+    #[test]
+    fn the_packaged_example_configuration_parses() {
+        let example = include_str!("../../../packaging/registrar.toml");
+        let s: Settings = toml::from_str(example).unwrap();
+        assert_eq!(s.asap, vec!["0.0.0.0:3863".parse::<SocketAddr>().unwrap()]);
+        // Its commented keys are real ones too.
+        let uncommented: String = example
+            .lines()
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|r| r.contains(" = "))
+                    .unwrap_or(l)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let all: Settings = toml::from_str(&uncommented).unwrap();
+        assert_eq!(all.peers.len(), 2);
+        assert_eq!(all.allow_peer.len(), 1);
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub struct Args {
     pub pool: String,
     /// A registrar's ASAP address (repeatable); without any, registrars are
     /// found by ASAP Server Announces on the loopback group
-    #[arg(long = "registrar", value_name = "ADDR:PORT")]
+    #[arg(long = "registrar", value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
     pub registrars: Vec<SocketAddr>,
     /// Transport: kernel SCTP where the kernel has it, else TCP
     #[arg(long, value_name = "auto|sctp|tcp", default_value = "auto")]

@@ -297,3 +297,272 @@ fn resolve_prints_the_pools_pes_and_fails_on_an_unknown_pool() {
         "no Debug text: {stderr:?}"
     );
 }
+
+/// Runs `rserpool pu` with `input` on stdin; (exit code, stdout, stderr).
+fn pu_with_input(args: &[&str], input: &str) -> (Option<i32>, String, String) {
+    let mut child = Command::new(BIN)
+        .arg("pu")
+        .args(args)
+        .env("RUST_LOG", "off")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn pu_fails_with_one_sentence_when_nothing_can_be_reached() {
+    // No registrar at all.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let (code, out, err) = pu_with_input(
+        &[
+            "--pool",
+            "p",
+            "--registrar",
+            &free,
+            "--transport",
+            "tcp",
+            "--reply-timeout-ms",
+            "1500",
+        ],
+        "hello\n",
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(out.is_empty());
+    assert!(err.contains("1 line(s) not delivered"), "{err}");
+    assert!(
+        !err.contains("Error {") && !err.contains("Resolution("),
+        "no Debug text: {err}"
+    );
+
+    // A registrar that does not know the pool: said once, not at every retry.
+    let mut pr = spawn(&[
+        "registrar",
+        "--asap",
+        "127.0.0.1:0",
+        "--enrp",
+        "127.0.0.1:0",
+        "--announce",
+        "false",
+        "--transport",
+        "tcp",
+    ]);
+    let pr_out = lines(pr.0.stdout.take().unwrap());
+    let asap = line_where(&pr_out, |l| l.starts_with("ASAP "))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let (code, _, err) = pu_with_input(
+        &[
+            "--pool",
+            "nope",
+            "--registrar",
+            &asap,
+            "--transport",
+            "tcp",
+            "--reply-timeout-ms",
+            "2500",
+        ],
+        "hello\n",
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        err.matches("Unknown Pool Handle; still trying").count(),
+        1,
+        "{err}"
+    );
+    assert!(!err.contains("OperationError"), "no Debug text: {err}");
+}
+
+#[test]
+fn pu_waits_for_a_slow_answer_after_end_of_input() {
+    let mut pr = spawn(&[
+        "registrar",
+        "--asap",
+        "127.0.0.1:0",
+        "--enrp",
+        "127.0.0.1:0",
+        "--announce",
+        "false",
+        "--transport",
+        "tcp",
+    ]);
+    let pr_out = lines(pr.0.stdout.take().unwrap());
+    let asap = line_where(&pr_out, |l| l.starts_with("ASAP "))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut pe = spawn(&[
+        "pe",
+        "--pool",
+        "slow",
+        "--service",
+        "compute",
+        "--compute-step-ms",
+        "100",
+        "--registrar",
+        &asap,
+        "--transport",
+        "tcp",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let pe_out = lines(pe.0.stdout.take().unwrap());
+    line_where(&pe_out, |l| l.starts_with("PE "));
+    // 15 steps of 100 ms: the answer comes 1.5 s after the line, well
+    // after the 1 s linger that used to end the pool user first.
+    let (code, out, err) = pu_with_input(
+        &["--pool", "slow", "--registrar", &asap, "--transport", "tcp"],
+        "compute 15\n",
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("result 15"), "{out:?} {err}");
+    // Discard answers nothing: waiting for a reply is opted out of.
+    let mut d = spawn(&[
+        "pe",
+        "--pool",
+        "sink",
+        "--service",
+        "discard",
+        "--registrar",
+        &asap,
+        "--transport",
+        "tcp",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let d_out = lines(d.0.stdout.take().unwrap());
+    line_where(&d_out, |l| l.starts_with("PE "));
+    let (code, _, err) = pu_with_input(
+        &[
+            "--pool",
+            "sink",
+            "--registrar",
+            &asap,
+            "--transport",
+            "tcp",
+            "--reply-timeout-ms",
+            "0",
+        ],
+        "into the void\n",
+    );
+    assert_eq!(code, Some(0), "{err}");
+}
+
+#[test]
+fn a_pe_whose_registration_is_refused_exits_1_and_says_why() {
+    let mut pr = spawn(&[
+        "registrar",
+        "--asap",
+        "127.0.0.1:0",
+        "--enrp",
+        "127.0.0.1:0",
+        "--announce",
+        "false",
+        "--transport",
+        "tcp",
+    ]);
+    let pr_out = lines(pr.0.stdout.take().unwrap());
+    let asap = line_where(&pr_out, |l| l.starts_with("ASAP "))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut first = spawn(&[
+        "pe",
+        "--pool",
+        "mixed",
+        "--registrar",
+        &asap,
+        "--transport",
+        "tcp",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let first_out = lines(first.0.stdout.take().unwrap());
+    line_where(&first_out, |l| l.starts_with("PE "));
+    std::thread::sleep(Duration::from_millis(500));
+    // Another policy in the same pool: refused (Inconsistent Pooling Policy).
+    let out = Command::new(BIN)
+        .args([
+            "pe",
+            "--pool",
+            "mixed",
+            "--policy",
+            "least-used",
+            "--registrar",
+            &asap,
+        ])
+        .args(["--transport", "tcp", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refused the registration"), "{err}");
+    assert!(err.contains("Inconsistent Pooling Policy"), "{err}");
+}
+
+#[test]
+fn host_names_are_addresses_and_logs_can_be_json() {
+    let mut pr = Proc(
+        Command::new(BIN)
+            .args(["--log-format", "json", "registrar", "--asap", "localhost:0"])
+            .args([
+                "--enrp",
+                "localhost:0",
+                "--announce",
+                "false",
+                "--transport",
+                "tcp",
+            ])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let out = lines(pr.0.stdout.take().unwrap());
+    let asap = line_where(&out, |l| l.starts_with("ASAP "));
+    assert!(
+        asap.contains("127.0.0.1:") || asap.contains("[::1]:"),
+        "{asap}"
+    );
+    let err = lines_of_stderr(pr.0.stderr.take().unwrap());
+    let started = line_where(&err, |l| l.contains("registrar started"));
+    let v: serde_json::Value = serde_json::from_str(&started).expect("a JSON log line");
+    assert_eq!(v["level"], "INFO");
+    assert_eq!(v["fields"]["message"], "registrar started");
+}
+
+fn lines_of_stderr(err: std::process::ChildStderr) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}

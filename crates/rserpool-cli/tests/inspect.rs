@@ -300,3 +300,68 @@ fn an_unreadable_file_is_an_error() {
     let err = String::from_utf8(o.stderr).unwrap();
     assert!(err.contains("/nonexistent/capture.pcap"), "{err}");
 }
+
+#[test]
+fn what_is_not_a_capture_fails_with_a_sentence() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let text = dir.join("not-a-capture.txt");
+    std::fs::write(&text, "hello, this is text\n").unwrap();
+    let empty = dir.join("empty.pcap");
+    std::fs::write(&empty, b"").unwrap();
+    let folder = dir.join("a-folder.pcap");
+    std::fs::create_dir_all(&folder).unwrap();
+    for path in [&text, &empty, &folder] {
+        for verify in [false, true] {
+            let mut args = vec![path.to_str().unwrap()];
+            if verify {
+                args.insert(0, "--verify");
+            }
+            let o = inspect(&args);
+            assert_eq!(o.status.code(), Some(2), "{path:?} {o:?}");
+            let err = String::from_utf8(o.stderr.clone()).unwrap();
+            assert!(
+                err.contains("is not a readable pcap or pcapng capture"),
+                "{err}"
+            );
+            assert!(stdout(&o).is_empty(), "no summary for a non-capture");
+        }
+    }
+}
+
+#[test]
+fn a_registrar_on_other_ports_is_hinted_at_and_found_with_port_options() {
+    let a = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    let b = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
+    let stream = resolution("EchoPool");
+    let tcp = |seq: u32, flags: u8, data: &[u8]| {
+        synth::ip(a, b, 6, &synth::tcp(40000, 13863, seq, flags, data))
+    };
+    let packets = [
+        tcp(1000, tcp_flags::SYN, &[]),
+        tcp(1001, tcp_flags::ACK, &stream),
+    ];
+    let frames: Vec<_> = packets
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| (Timestamp::new(50, i as u32 * 1000), p))
+        .collect();
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tcp-13863.pcap");
+    std::fs::write(&path, synth::pcap(Endian::Big, true, 101, &frames)).unwrap();
+    let o = inspect(&[path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    let err = String::from_utf8(o.stderr.clone()).unwrap();
+    assert!(
+        stdout(&o).contains("Summary: 0 messages in 2 frames"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(err.contains("--asap-port"), "{err}");
+    let o = inspect(&["--asap-port", "13863", "--verify", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        stdout(&o).contains("Summary: 1 messages in 2 frames"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("verified 1, differing 0, malformed 0"));
+}

@@ -316,3 +316,95 @@ async fn the_live_view_refreshes_and_writes_plain_frames_to_a_pipe() {
         "the PE is shown:\n{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_is_one_snapshot_of_every_registrar() {
+    let pr = start(config(0x71, vec![])).await.unwrap();
+    let _a = register(pr.asap_addrs()[0], "Json", 0xd1, Policy::RoundRobin).await;
+    let out = monitor(vec![
+        "--json".into(),
+        "--registrar".into(),
+        pr.enrp_addrs()[0].to_string(),
+        "--transport".into(),
+        "tcp".into(),
+    ])
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let regs = doc["registrars"].as_array().unwrap();
+    assert_eq!(regs.len(), 1, "{doc}");
+    assert_eq!(regs[0]["registrar"]["id"], 0x71);
+    assert!(doc.to_string().contains("\"Json\""), "{doc}");
+}
+
+/// The live view in a real 80x24 terminal (tmux): nothing wraps or
+/// scrolls, and q quits with status 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_view_fits_80x24_and_q_quits() {
+    let pr = start(config(0x72, vec![])).await.unwrap();
+    let mut pes = Vec::new();
+    for i in 0..8u32 {
+        pes.push(
+            register(
+                pr.asap_addrs()[0],
+                &format!("Pool{i}"),
+                0xe0 + i,
+                Policy::RoundRobin,
+            )
+            .await,
+        );
+    }
+    let session = format!("rserpool-monitor-test-{}", std::process::id());
+    let done = std::env::temp_dir().join(format!("{session}.rc"));
+    let _ = std::fs::remove_file(&done);
+    let cmd = format!(
+        "{} monitor --registrar {} --transport tcp; echo $? > {}",
+        env!("CARGO_BIN_EXE_rserpool"),
+        pr.enrp_addrs()[0],
+        done.display()
+    );
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .args(args)
+            .output()
+            .expect("tmux is needed for this test (.ci/run installs it)")
+    };
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "80",
+        "-y",
+        "24",
+        &cmd,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    let mut screen = String::new();
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        screen = String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout)
+            .into_owned();
+        if screen.contains("more lines") {
+            break;
+        }
+    }
+    assert!(
+        screen.starts_with("RSerPool monitor"),
+        "the first line stays on top:\n{screen}"
+    );
+    assert!(screen.contains("... "), "{screen}");
+    assert!(screen.lines().all(|l| l.chars().count() <= 80), "{screen}");
+    tmux(&["send-keys", "-t", &session, "q"]);
+    let mut rc = None;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Ok(s) = std::fs::read_to_string(&done) {
+            rc = Some(s.trim().to_string());
+            break;
+        }
+    }
+    let _ = tmux(&["kill-session", "-t", &session]);
+    assert_eq!(rc.as_deref(), Some("0"), "q did not quit the monitor");
+}

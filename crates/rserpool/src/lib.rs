@@ -8,9 +8,11 @@
 //! - [`pool_user`]: pool users: handle resolution and sessions with failover.
 //! - `pki` (feature `pki`): a scope CA and certificates for TLS.
 //! - [`services`]: ready-made pool element services (echo, compute, ...).
+//! - [`cookie`]: session cookies sealed with a pool secret.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod announce;
+pub mod cookie;
 pub mod metrics;
 #[cfg(feature = "pki")]
 pub mod pki;

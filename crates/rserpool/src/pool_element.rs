@@ -37,6 +37,7 @@
 //! ```
 
 use crate::announce::{ASAP_ANNOUNCE_GROUP, AnnounceListener, MulticastConfig};
+use crate::cookie::CookieKey;
 use crate::transport::data::{self, DataChannel, DataListener, DataReader, DataWriter};
 use crate::transport::link::{self, Link};
 use crate::transport::tls::{ClientAuth, Expect, TlsClient, TlsConfig, TlsServer};
@@ -52,6 +53,7 @@ use rserpool_proto::wire::{AddressList, PeId, Policy, PoolHandle, TransportParam
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -91,6 +93,18 @@ pub struct PoolElementConfig {
     /// TLS to registrars (TCP only): this PE presents its certificate
     /// (which must name the pool) and checks the registrar's.
     pub tls: Option<TlsConfig>,
+    /// Seal the session cookies with the pool secret, and take echoed
+    /// ones only if sealed by a PE of this pool (see [`crate::cookie`]);
+    /// `None`: plain cookies, as RSPLIB's.
+    pub cookies: Option<CookieSealing>,
+}
+
+/// How a PE authenticates its session cookies.
+#[derive(Clone, Debug)]
+pub struct CookieSealing {
+    pub key: CookieKey,
+    /// Echoed cookies older than this are refused (limits replay).
+    pub max_age: Duration,
 }
 
 impl PoolElementConfig {
@@ -113,6 +127,7 @@ impl PoolElementConfig {
             pe_id: None,
             seed: crate::random_seed(),
             tls: None,
+            cookies: None,
         }
     }
 }
@@ -284,6 +299,10 @@ pub struct ServerSession {
     peer: Option<SocketAddr>,
     pool_handle: PoolHandle,
     alive: watch::Receiver<bool>,
+    cookies: Option<Arc<CookieSealing>>,
+    /// With sealing: the state of the cookie the pool user echoed.
+    opened: Option<Vec<u8>>,
+    nonce: u64,
 }
 
 fn stopped() -> io::Error {
@@ -298,6 +317,7 @@ impl ServerSession {
         channel: DataChannel,
         pool_handle: PoolHandle,
         alive: watch::Receiver<bool>,
+        cookies: Option<Arc<CookieSealing>>,
     ) -> ServerSession {
         let peer = channel.peer_addr();
         ServerSession {
@@ -307,6 +327,9 @@ impl ServerSession {
             peer,
             pool_handle,
             alive,
+            cookies,
+            opened: None,
+            nonce: crate::random_seed(),
         }
     }
 
@@ -327,7 +350,24 @@ impl ServerSession {
             };
             match self.session.receive(frame) {
                 Ok(SessionInput::Data(f)) => return Ok(Some(SessionMessage::Data(f))),
-                Ok(SessionInput::CookieEcho(c)) => return Ok(Some(SessionMessage::CookieEcho(c))),
+                Ok(SessionInput::CookieEcho(c)) => match &self.cookies {
+                    None => return Ok(Some(SessionMessage::CookieEcho(c))),
+                    Some(sealing) => {
+                        match sealing.key.open(
+                            self.pool_handle.as_bytes(),
+                            &c,
+                            unix_seconds(),
+                            sealing.max_age,
+                        ) {
+                            Ok(state) => {
+                                let state = state.to_vec();
+                                self.opened = Some(state.clone());
+                                return Ok(Some(SessionMessage::CookieEcho(state)));
+                            }
+                            Err(e) => warn!(peer = ?self.peer, "echoed cookie refused: {e}"),
+                        }
+                    }
+                },
                 Ok(SessionInput::BusinessCard(b)) => {
                     return Ok(Some(SessionMessage::BusinessCard(b)));
                 }
@@ -354,6 +394,20 @@ impl ServerSession {
 
     /// Hands the pool user state to replay to the next PE after a failover.
     pub async fn send_cookie(&mut self, cookie: &[u8]) -> io::Result<()> {
+        let sealed;
+        let cookie = match &self.cookies {
+            None => cookie,
+            Some(sealing) => {
+                self.nonce = self.nonce.wrapping_add(1);
+                sealed = sealing.key.seal(
+                    self.pool_handle.as_bytes(),
+                    cookie,
+                    unix_seconds(),
+                    self.nonce,
+                );
+                &sealed
+            }
+        };
         let frame = self
             .session
             .cookie(cookie)
@@ -376,7 +430,10 @@ impl ServerSession {
 
     /// The cookie the pool user echoed on this session, if it did.
     pub fn echoed_cookie(&self) -> Option<&[u8]> {
-        self.session.echoed_cookie()
+        match &self.cookies {
+            None => self.session.echoed_cookie(),
+            Some(_) => self.opened.as_deref(),
+        }
     }
 
     /// Closes the session's sending direction.
@@ -431,9 +488,14 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
         cfg.transport
     };
     let carrier = transport_mode.resolve()?;
-    let data_listener = DataListener::bind(cfg.data_addr, carrier)?;
+    let named = |what: &'static str, addr: SocketAddr| {
+        move |e: io::Error| io::Error::new(e.kind(), format!("{what} address {addr}: {e}"))
+    };
+    let data_listener =
+        DataListener::bind(cfg.data_addr, carrier).map_err(named("data", cfg.data_addr))?;
     let data_addr = data_listener.local_addr()?;
-    let control = data::bind_control(cfg.control_addr, carrier)?;
+    let control = data::bind_control(cfg.control_addr, carrier)
+        .map_err(named("control", cfg.control_addr))?;
     let control_addr = control
         .local_addrs()?
         .first()
@@ -468,6 +530,7 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
         sessions_tx,
         cfg.pool_handle.clone(),
         alive_rx,
+        cfg.cookies.clone().map(Arc::new),
     )));
     aux.push(tokio::spawn(accept_registrars(
         control,
@@ -551,12 +614,18 @@ async fn accept_sessions(
     tx: mpsc::Sender<ServerSession>,
     pool_handle: PoolHandle,
     alive: watch::Receiver<bool>,
+    cookies: Option<Arc<CookieSealing>>,
 ) {
     loop {
         match listener.accept().await {
             Ok((channel, peer)) => {
                 debug!(%peer, "pool user session accepted");
-                let s = ServerSession::new(channel, pool_handle.clone(), alive.clone());
+                let s = ServerSession::new(
+                    channel,
+                    pool_handle.clone(),
+                    alive.clone(),
+                    cookies.clone(),
+                );
                 // A full backlog means the application does not take
                 // sessions: refuse this one by dropping it.
                 match tx.try_send(s) {
@@ -876,4 +945,11 @@ fn log_event(e: &PeEvent) {
             warn!(conn = conn.0, ?error, "registrar reported an error")
         }
     }
+}
+
+/// Seconds since the Unix epoch (cookie issue times).
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

@@ -337,6 +337,7 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         hr_seen: 0,
         next_idle_sweep: Instant::now() + cfg.idle_sweep,
         idle_marks: std::collections::HashSet::new(),
+        unreachable_peers: std::collections::HashSet::new(),
         events: EventCounts::default(),
         enrp_tls: tls.map(|t| t.client),
     };
@@ -444,6 +445,8 @@ struct Driver {
     next_idle_sweep: Instant,
     /// ASAP associations silent since the last sweep.
     idle_marks: std::collections::HashSet<AssocId>,
+    /// Peer addresses whose last connection attempt failed (logged once).
+    unreachable_peers: std::collections::HashSet<SocketAddr>,
     events: EventCounts,
     /// TLS for outgoing ENRP associations (the peer must be a registrar)
     /// and for those to taken-over PEs.
@@ -618,6 +621,11 @@ impl Driver {
             }
             Input::EnrpConnected(conn, Ok(a)) => {
                 let identity = a.identity().cloned();
+                if let Some(to) = self.registrar.conn_address(conn) {
+                    if self.unreachable_peers.remove(&to) {
+                        info!(peer = %to, "peer registrar reachable again");
+                    }
+                }
                 let link = self.spawn_link(
                     a,
                     Limits {
@@ -634,7 +642,14 @@ impl Driver {
                 self.registrar.enrp_connected(now, conn);
             }
             Input::EnrpConnected(conn, Err(e)) => {
-                debug!(conn = conn.0, "ENRP connect failed: {e}");
+                // Said once per address at INFO (an operator's --peer may be
+                // wrong), then at DEBUG while it is retried.
+                match self.registrar.conn_address(conn) {
+                    Some(to) if self.unreachable_peers.insert(to) => {
+                        info!(peer = %to, "cannot reach peer registrar: {e} (retrying)")
+                    }
+                    _ => debug!(conn = conn.0, "ENRP connect failed: {e}"),
+                }
                 self.registrar.enrp_closed(now, conn);
             }
             Input::EnrpMessage(conn, bytes) => {

@@ -435,3 +435,111 @@ async fn a_burst_of_messages_arrives_in_order_without_failover() {
         }
     }
 }
+
+#[tokio::test]
+async fn sealed_cookies_survive_failover_and_forged_ones_are_refused() {
+    use rserpool::cookie::CookieKey;
+    use rserpool::pool_element::CookieSealing;
+    use rserpool::transport::data::connect_data;
+    use rserpool_proto::pool_user::channel::Frame;
+    use rserpool_proto::wire::asap::{AsapMessage, CookieEcho};
+
+    let pr = registrar(3).await;
+    let asap = pr.asap_addrs()[0];
+    let sealed_pe = || async {
+        let mut cfg = PoolElementConfig::new("sealed", Policy::RoundRobin);
+        cfg.data_addr = local();
+        cfg.control_addr = local();
+        cfg.registrars = vec![asap];
+        cfg.announces = None;
+        cfg.transport = mode();
+        cfg.timers = timers();
+        cfg.cookies = Some(CookieSealing {
+            key: CookieKey::new(*b"a pool secret, 32 bytes long...!").unwrap(),
+            max_age: Duration::from_secs(3600),
+        });
+        let mut pe = pool_element::start(cfg).await.unwrap();
+        tokio::time::timeout(WAIT, pe.wait_registered())
+            .await
+            .expect("PE not registered");
+        pe
+    };
+    let (echo_tx, mut echo_rx) = mpsc::unbounded_channel();
+    let (a, a_task) = echo_with_cookies(sealed_pe().await, echo_tx.clone());
+    let (b, b_task) = echo_with_cookies(sealed_pe().await, echo_tx);
+    let pu = pool_user(asap).await;
+    let mut s = pu.open_session("sealed").await.unwrap();
+    s.send(b"one".to_vec()).await.unwrap();
+    let first = match next(&mut s).await {
+        SessionEvent::Up { pe_id } => pe_id,
+        e => panic!("{e:?}"),
+    };
+    assert!(matches!(next(&mut s).await, SessionEvent::Data(_)));
+    // The pool user holds a sealed cookie: not the plain state.
+    let mut cookie = None;
+    for _ in 0..100 {
+        cookie = s.cookie().await.unwrap();
+        if cookie.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let cookie = cookie.expect("no cookie");
+    assert!(
+        cookie.starts_with(b"RSC1") && cookie.len() > 20,
+        "{cookie:?}"
+    );
+    let (survivor, _t) = if first == a.pe_id() {
+        a.kill();
+        a_task.abort();
+        (b, b_task)
+    } else {
+        b.kill();
+        b_task.abort();
+        (a, a_task)
+    };
+    assert!(matches!(
+        next(&mut s).await,
+        SessionEvent::Failover {
+            cookie_replayed: true,
+            ..
+        }
+    ));
+    // The other PE of the pool opened it to the state the first one sealed.
+    let (at, state) = tokio::time::timeout(WAIT, echo_rx.recv())
+        .await
+        .expect("no cookie echo")
+        .unwrap();
+    assert_eq!((at, &state[..]), (survivor.pe_id(), &b"n=1"[..]));
+
+    // A forged and an altered cookie are refused: the application never
+    // sees them.
+    let mut altered = cookie.clone();
+    altered[22] ^= 1;
+    for bad in [b"RSC1 plain text state, no tag...".to_vec(), altered] {
+        let mut ch = connect_data(survivor.data_addr(), survivor_carrier())
+            .await
+            .unwrap();
+        let echo = AsapMessage::from(CookieEcho { cookie: bad });
+        ch.writer
+            .send(&Frame::new(
+                rserpool_proto::wire::PPID_ASAP,
+                echo.to_bytes(),
+            ))
+            .await
+            .unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(500), echo_rx.recv())
+                .await
+                .is_err(),
+            "a forged cookie reached the application"
+        );
+    }
+}
+
+fn survivor_carrier() -> rserpool::transport::Carrier {
+    match mode() {
+        TransportMode::Sctp => rserpool::transport::Carrier::Sctp,
+        _ => rserpool::transport::Carrier::Tcp,
+    }
+}
