@@ -44,6 +44,10 @@ fn tls(ca: &Issued, role: Option<(&Role, &str)>) -> TlsConfig {
 }
 
 async fn registrar(ca: &Issued, id: u32, peers: Vec<SocketAddr>) -> RegistrarHandle {
+    start(registrar_config(ca, id, peers)).await.unwrap()
+}
+
+fn registrar_config(ca: &Issued, id: u32, peers: Vec<SocketAddr>) -> DaemonConfig {
     let placeholder = TransportParam::Tcp {
         port: 0,
         transport_use: TransportUse::DataOnly,
@@ -57,7 +61,7 @@ async fn registrar(ca: &Issued, id: u32, peers: Vec<SocketAddr>) -> RegistrarHan
     d.transport = TransportMode::Tcp;
     d.seed = u64::from(id);
     d.tls = Some(tls(ca, Some((&Role::Registrar(Some(ServerId(id))), "pr"))));
-    start(d).await.unwrap()
+    d
 }
 
 fn timers() -> AsapTimers {
@@ -441,5 +445,30 @@ async fn a_pe_id_belongs_to_the_identity_that_registered_it() {
     assert_eq!(
         rejected_for(&register(&mut x2, "p", element(7, 5000)).await),
         None
+    );
+}
+
+#[tokio::test]
+async fn a_handshake_that_never_comes_is_cut_off() {
+    let ca = pki::new_ca().unwrap();
+    let mut cfg = registrar_config(&ca, 12, vec![]);
+    cfg.handshake_timeout = Duration::from_millis(300);
+    let pr = start(cfg).await.unwrap();
+    // Connected, silent: no ClientHello.
+    let mut a = connect(pr.asap_addrs()[0], Carrier::Tcp, Ppid::Asap)
+        .await
+        .unwrap();
+    assert!(
+        closed_without_answer(&mut a).await,
+        "a silent connection was kept"
+    );
+    // A handshake started and stalled (the first bytes of a ClientHello).
+    let mut e = connect(pr.enrp_addrs()[0], Carrier::Tcp, Ppid::Enrp)
+        .await
+        .unwrap();
+    e.send(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]).await.unwrap();
+    assert!(
+        closed_without_answer(&mut e).await,
+        "a stalled handshake was kept"
     );
 }
