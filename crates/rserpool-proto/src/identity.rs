@@ -359,6 +359,22 @@ mod tests {
         }
     }
 
+    /// A certificate made by another tool (`openssl req -x509` with an
+    /// RSA key, an O before the CN, a DNS name, a critical extension).
+    #[test]
+    fn an_openssl_certificate_is_read() {
+        let der = include_bytes!("../tests/data/openssl_pe_cert.der");
+        let id = Identity::from_certificate(der).unwrap();
+        assert_eq!(id.name, "pe-openssl");
+        assert!(id.may_register(&PoolHandle::from("echo")));
+        assert!(!id.may_register(&PoolHandle::from("other")));
+        assert_eq!(id.registrar, Some(RegistrarRole::Id(ServerId(0x10))));
+        // Cut anywhere, it fails cleanly (or reads less).
+        for n in 0..der.len() {
+            let _ = Identity::from_certificate(&der[..n]);
+        }
+    }
+
     #[test]
     fn garbage_is_not_a_certificate() {
         assert_eq!(Identity::from_certificate(&[]), None);
