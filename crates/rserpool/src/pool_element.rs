@@ -476,6 +476,12 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
         ));
     }
     let (tls, control_tls) = match &cfg.tls {
+        Some(t) if !t.has_certificate() => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a PE over TLS needs its certificate and key (one that names its pool)",
+            ));
+        }
         Some(t) => (
             Some(t.client()?),
             Some((t.server(ClientAuth::Required)?, cfg.timers.connect_timeout)),

@@ -472,3 +472,16 @@ async fn a_handshake_that_never_comes_is_cut_off() {
         "a stalled handshake was kept"
     );
 }
+
+#[tokio::test]
+async fn a_pe_without_a_certificate_does_not_start_over_tls() {
+    let ca = pki::new_ca().unwrap();
+    let mut cfg = PoolElementConfig::new("p", Policy::RoundRobin);
+    cfg.data_addr = local();
+    cfg.control_addr = local();
+    cfg.registrars = vec![local()];
+    cfg.announces = None;
+    cfg.tls = Some(tls(&ca, None));
+    let e = pool_element::start(cfg).await.map(|_| ()).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
+}
