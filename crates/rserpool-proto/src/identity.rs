@@ -34,7 +34,9 @@ pub enum RegistrarRole {
 /// Pools a PE certificate may register into.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PoolGrant {
+    /// `rserpool:pe:*`.
     Any,
+    /// `rserpool:pe:<pool handle>`.
     Handle(PoolHandle),
 }
 
@@ -43,9 +45,11 @@ pub enum PoolGrant {
 pub struct Identity {
     /// The certificate's subject common name (else its first RSerPool URI).
     pub name: String,
+    /// May speak ENRP (as which server IDs).
     pub registrar: Option<RegistrarRole>,
     /// Empty: not a pool element.
     pub pools: Vec<PoolGrant>,
+    /// `rserpool:pu`: informative (anyone may resolve).
     pub pool_user: bool,
 }
 

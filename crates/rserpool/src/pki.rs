@@ -22,6 +22,7 @@ use std::time::{Duration, SystemTime};
 
 /// The CA's file names in its directory.
 pub const CA_CERT: &str = "ca.pem";
+/// The CA's key file name (readable by its owner only).
 pub const CA_KEY: &str = "ca-key.pem";
 
 const CA_VALIDITY: Duration = Duration::from_secs(10 * 365 * 86_400);
@@ -34,6 +35,7 @@ pub enum Role {
     Registrar(Option<ServerId>),
     /// A PE of these pools (`None`: any pool).
     PoolElement(Vec<Option<PoolHandle>>),
+    /// A pool user (its certificate is optional).
     PoolUser,
 }
 
@@ -86,7 +88,9 @@ fn sanitize(s: &str) -> String {
 /// A certificate and its key, PEM-encoded.
 #[derive(Clone)]
 pub struct Issued {
+    /// The certificate.
     pub cert_pem: String,
+    /// Its private key (PKCS#8).
     pub key_pem: String,
 }
 

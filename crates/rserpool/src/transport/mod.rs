@@ -2,7 +2,9 @@
 //!
 //! Both carriers look the same from above: an [`Association`] sends and
 //! receives whole ASAP or ENRP messages. Kernel SCTP is used where the
-//! kernel has it ([`TransportMode::Auto`]); TCP works everywhere.
+//! kernel has it ([`TransportMode::Auto`]); TCP works everywhere. A TCP
+//! association can run over TLS ([`tls`]), started on it after connect or
+//! accept.
 
 pub mod data;
 pub mod framing;
