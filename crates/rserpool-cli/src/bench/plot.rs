@@ -98,14 +98,35 @@ fn series_for(rows: &[Row], operation: Operation) -> Vec<Series> {
         .collect()
 }
 
+/// Each implementation its own colour family (this project's blues and
+/// greens, RSPLIB's reds and oranges), a cell a shade within it: the two
+/// are told apart at a glance, and the cells within each.
+fn colour(implementation: &str, cell_index: usize, cells: usize) -> RGBAColor {
+    let t = if cells > 1 {
+        cell_index as f64 / (cells - 1) as f64
+    } else {
+        0.0
+    };
+    let (hue, saturation) = if implementation.starts_with("rsplib") {
+        (0.0 + 0.11 * t, 0.85)
+    } else {
+        (0.62 - 0.22 * t, 0.75)
+    };
+    let lightness = 0.28 + 0.3 * ((cell_index % 3) as f64 / 2.0);
+    HSLColor(hue, saturation, lightness).to_rgba()
+}
+
 fn draw_panel<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
+    panel: &DrawingArea<DB, Shift>,
     rows: &[Row],
     operation: Operation,
 ) -> Result<(), String>
 where
     DB::ErrorType: 'static,
 {
+    // The legend gets a column of its own, so it never covers a curve.
+    let width = i32::try_from(panel.dim_in_pixel().0).unwrap_or(800);
+    let (area, legend) = panel.split_horizontally(width * 7 / 10);
     let series = series_for(rows, operation);
     let all = series.iter().flat_map(|s| s.points.iter());
     let x_max = all.clone().map(|p| p.0).fold(1.0, f64::max);
@@ -119,7 +140,7 @@ where
     } else {
         (0.1, 10.0)
     };
-    let mut chart = ChartBuilder::on(area)
+    let mut chart = ChartBuilder::on(&area)
         .caption(operation.name(), ("sans-serif", 22))
         .margin(12)
         .x_label_area_size(40)
@@ -135,14 +156,14 @@ where
         .label_style(("sans-serif", 13))
         .draw()
         .map_err(|e| e.to_string())?;
-    // One colour per cell, so each implementation's line of a cell sits
-    // beside RSPLIB's in the same colour; RSPLIB's is dashed.
     let mut cells: Vec<Cell> = series.iter().map(|s| s.cell).collect();
     cells.sort();
     cells.dedup();
+    let mut keys = Vec::new();
     for s in &series {
         let colour_index = cells.binary_search(&s.cell).unwrap_or(0);
-        let color = Palette99::pick(colour_index).to_rgba();
+        let color = colour(&s.implementation, colour_index, cells.len());
+        keys.push((s.label.clone(), color, s.implementation == "rsplib"));
         let style = color.stroke_width(if s.implementation == "rserpool" { 3 } else { 2 });
         let line: Vec<(f64, f64)> = s.points.iter().map(|p| (p.0, p.1)).collect();
         let drawn = if s.implementation == "rsplib" {
@@ -150,12 +171,7 @@ where
         } else {
             chart.draw_series(LineSeries::new(line, style))
         };
-        drawn
-            .map_err(|e| e.to_string())?
-            .label(s.label.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
+        drawn.map_err(|e| e.to_string())?;
         chart
             .draw_series(s.points.iter().map(|&(n, mean, hw)| {
                 ErrorBar::new_vertical(
@@ -181,15 +197,39 @@ where
         }
         .map_err(|e| e.to_string())?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font(("sans-serif", 11))
-        .margin(6)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| e.to_string())
+    draw_legend(&legend, &keys)
+}
+
+/// One row per series: a line sample (dashed for RSPLIB) and its label.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    keys: &[(String, RGBAColor, bool)],
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let top = 60;
+    let row = 18;
+    for (i, (label, color, dashed)) in keys.iter().enumerate() {
+        let y = top + row * i32::try_from(i).unwrap_or(0);
+        let style = color.stroke_width(3);
+        let segments: Vec<((i32, i32), (i32, i32))> = if *dashed {
+            vec![((4, y), (12, y)), ((17, y), (25, y))]
+        } else {
+            vec![((4, y), (25, y))]
+        };
+        for (a, b) in segments {
+            area.draw(&PathElement::new(vec![a, b], style))
+                .map_err(|e| e.to_string())?;
+        }
+        area.draw(&Text::new(
+            label.clone(),
+            (32, y - 7),
+            ("sans-serif", 13).into_font().color(&BLACK),
+        ))
+        .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 fn draw_figure<DB: DrawingBackend>(
