@@ -21,7 +21,7 @@ pub struct Args {
     pub fast: bool,
     /// The scope over TLS: a CA made in a temporary directory, a
     /// certificate for every registrar and PE; the pool user checks the
-    /// registrars' certificates
+    /// registrars' certificates, and the PEs' on its sessions
     #[arg(long)]
     pub tls: bool,
 }

@@ -72,6 +72,10 @@ pub struct Args {
     /// that names the pool, from `rserpool tls cert create --pe POOL`)
     #[command(flatten)]
     pub tls: crate::tls::TlsArgs,
+    /// With --tls-ca: pool users' sessions over TLS too (they see this
+    /// PE's certificate; a pool user needs --tls-data as well)
+    #[arg(long, requires = "tls_ca")]
+    pub tls_data: bool,
     /// Seal session cookies with the pool secret in FILE (16 bytes or more,
     /// the same for every PE of the pool, e.g. `head -c 32 /dev/urandom`):
     /// echoed cookies not sealed by a PE of this pool are refused
@@ -131,7 +135,10 @@ pub fn run(args: &Args) -> i32 {
     cfg.registration_life = Duration::from_millis(args.lifetime_ms);
     cfg.seed = crate::random_u64();
     match args.tls.config() {
-        Ok(t) => cfg.tls = t,
+        Ok(t) => {
+            cfg.tls = t;
+            cfg.data_tls = args.tls_data;
+        }
         Err(e) => {
             eprintln!("rserpool pe: {e}");
             return 2;

@@ -195,6 +195,7 @@ fn a_scope_made_with_rserpool_tls_carries_a_line_over_tls() {
         &file("pe1.pem"),
         "--tls-key",
         &file("pe1-key.pem"),
+        "--tls-data",
     ]);
     let pe_out = lines(pe.0.stdout.take().unwrap());
     line_where(&pe_out, |l| l.starts_with("PE "));
@@ -207,6 +208,7 @@ fn a_scope_made_with_rserpool_tls_carries_a_line_over_tls() {
         &asap,
         "--tls-ca",
         &file("ca.pem"),
+        "--tls-data",
     ]);
     let pu_out = lines(pu.0.stdout.take().unwrap());
     let mut stdin = pu.0.stdin.take().unwrap();

@@ -93,6 +93,9 @@ pub struct PoolElementConfig {
     /// TLS to registrars (TCP only): this PE presents its certificate
     /// (which must name the pool) and checks the registrar's.
     pub tls: Option<TlsConfig>,
+    /// With `tls`, the data endpoint speaks TLS too: pool users see this
+    /// PE's certificate (they need none of their own).
+    pub data_tls: bool,
     /// Seal the session cookies with the pool secret, and take echoed
     /// ones only if sealed by a PE of this pool (see [`crate::cookie`]);
     /// `None`: plain cookies, as RSPLIB's.
@@ -127,6 +130,7 @@ impl PoolElementConfig {
             pe_id: None,
             seed: crate::random_seed(),
             tls: None,
+            data_tls: false,
             cookies: None,
         }
     }
@@ -475,6 +479,12 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
             "no registrar given and announces are off: no registrar can be found",
         ));
     }
+    let data_tls = match &cfg.tls {
+        Some(t) if cfg.data_tls => {
+            Some((t.server(ClientAuth::Optional)?, cfg.timers.connect_timeout))
+        }
+        _ => None,
+    };
     let (tls, control_tls) = match &cfg.tls {
         Some(t) if !t.has_certificate() => {
             return Err(io::Error::new(
@@ -537,6 +547,7 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
         cfg.pool_handle.clone(),
         alive_rx,
         cfg.cookies.clone().map(Arc::new),
+        data_tls,
     )));
     aux.push(tokio::spawn(accept_registrars(
         control,
@@ -621,25 +632,56 @@ async fn accept_sessions(
     pool_handle: PoolHandle,
     alive: watch::Receiver<bool>,
     cookies: Option<Arc<CookieSealing>>,
+    tls: Option<(TlsServer, Duration)>,
 ) {
+    let handshakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     loop {
-        match listener.accept().await {
+        let accepted = match &tls {
+            None => listener.accept().await,
+            Some((server, timeout)) => match listener.accept_stream().await {
+                Ok((stream, peer)) => {
+                    // The handshake runs in a task of its own, bounded in
+                    // time and number; the session follows it.
+                    use std::sync::atomic::Ordering;
+                    if handshakes.load(Ordering::Relaxed) >= MAX_DATA_HANDSHAKES {
+                        warn!(%peer, "too many TLS handshakes in progress: closing the connection");
+                        continue;
+                    }
+                    handshakes.fetch_add(1, Ordering::Relaxed);
+                    let (server, timeout, count) = (server.clone(), *timeout, handshakes.clone());
+                    let (tx, pool_handle, alive, cookies) = (
+                        tx.clone(),
+                        pool_handle.clone(),
+                        alive.clone(),
+                        cookies.clone(),
+                    );
+                    tokio::spawn(async move {
+                        let r = tokio::time::timeout(timeout, server.accept_data(stream)).await;
+                        count.fetch_sub(1, Ordering::Relaxed);
+                        match r {
+                            Ok(Ok(channel)) => {
+                                let s = ServerSession::new(channel, pool_handle, alive, cookies);
+                                offer_session(&tx, s, peer);
+                            }
+                            Ok(Err(e)) => warn!(%peer, "data channel TLS handshake failed: {e}"),
+                            Err(_) => warn!(%peer, "data channel TLS handshake timed out"),
+                        }
+                    });
+                    continue;
+                }
+                Err(e) => Err(e),
+            },
+        };
+        match accepted {
             Ok((channel, peer)) => {
-                debug!(%peer, "pool user session accepted");
                 let s = ServerSession::new(
                     channel,
                     pool_handle.clone(),
                     alive.clone(),
                     cookies.clone(),
                 );
-                // A full backlog means the application does not take
-                // sessions: refuse this one by dropping it.
-                match tx.try_send(s) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        warn!(%peer, "session backlog full: refusing the session");
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => return,
+                if !offer_session(&tx, s, peer) {
+                    return;
                 }
             }
             Err(e) => {
@@ -647,6 +689,24 @@ async fn accept_sessions(
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+/// TLS handshakes on the data endpoint in progress at once.
+const MAX_DATA_HANDSHAKES: usize = 256;
+
+/// Hands a new session to the application; false once it is gone.
+fn offer_session(tx: &mpsc::Sender<ServerSession>, s: ServerSession, peer: SocketAddr) -> bool {
+    debug!(%peer, "pool user session accepted");
+    // A full backlog means the application does not take sessions:
+    // refuse this one by dropping it.
+    match tx.try_send(s) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            warn!(%peer, "session backlog full: refusing the session");
+            true
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
     }
 }
 

@@ -32,7 +32,7 @@
 
 use crate::announce::{ASAP_ANNOUNCE_GROUP, MulticastConfig};
 use crate::pool_element::{tls_registrar, tls_transport};
-use crate::transport::data::{DataChannel, connect_data};
+use crate::transport::data::{DataChannel, connect_data, connect_data_stream};
 use crate::transport::link::{self, Link};
 use crate::transport::tls::{TlsClient, TlsConfig};
 use crate::transport::{self, Association, Carrier, Ppid, TransportMode};
@@ -70,8 +70,12 @@ pub struct PoolUserConfig {
     pub seed: u64,
     /// TLS to registrars (TCP only): the registrar must present a
     /// registrar certificate of the scope CA; this pool user presents its
-    /// own if the configuration has one. Data channels to PEs stay plain.
+    /// own if the configuration has one.
     pub tls: Option<TlsConfig>,
+    /// With `tls`, sessions to PEs run over TLS too: a PE must show a
+    /// certificate of the scope CA that names the pool (its PEs need
+    /// `data_tls` as well). Without it the data channel is plain.
+    pub data_tls: bool,
 }
 
 impl PoolUserConfig {
@@ -88,6 +92,7 @@ impl PoolUserConfig {
             timers: AsapTimers::DEFAULT,
             seed: crate::random_seed(),
             tls: None,
+            data_tls: false,
         }
     }
 }
@@ -359,6 +364,8 @@ pub async fn start(cfg: PoolUserConfig) -> io::Result<PoolUserHandle> {
         origin: Instant::now(),
         carrier,
         connect_timeout: cfg.timers.connect_timeout,
+        data_tls: tls.clone().filter(|_| cfg.data_tls),
+        session_pools: HashMap::new(),
         tls,
         tx,
         reg_links: HashMap::new(),
@@ -393,6 +400,10 @@ struct Driver {
     carrier: Carrier,
     connect_timeout: Duration,
     tls: Option<TlsClient>,
+    /// TLS on data channels (`PoolUserConfig::data_tls`).
+    data_tls: Option<TlsClient>,
+    /// Each session's pool: a PE's certificate must name it.
+    session_pools: HashMap<SessionId, PoolHandle>,
     tx: mpsc::Sender<Input>,
     reg_links: HashMap<RegConn, Link<Vec<u8>>>,
     pe_links: HashMap<PeConn, Link<Frame>>,
@@ -445,7 +456,8 @@ impl Driver {
             }
             Command::ReportUnreachable(pool, pe) => self.pu.report_unreachable(now, &pool, pe),
             Command::Open(pool, events, reply) => {
-                let id = self.pu.open_session(now, pool);
+                let id = self.pu.open_session(now, pool.clone());
+                self.session_pools.insert(id, pool);
                 self.sessions.insert(id, events);
                 let _ = reply.send(id);
             }
@@ -459,6 +471,7 @@ impl Driver {
             Command::Close(id) => {
                 self.pu.close_session(now, id);
                 self.sessions.remove(&id);
+                self.session_pools.remove(&id);
             }
         }
     }
@@ -581,17 +594,38 @@ impl Driver {
                     self.reg_links.remove(&conn);
                 }
                 PuTransmit::ConnectPe {
-                    conn, transport, ..
+                    conn,
+                    transport,
+                    session,
+                    ..
                 } => {
                     let tx = self.tx.clone();
                     let timeout = self.connect_timeout;
                     let r = pe_endpoint(&transport, self.carrier);
+                    let tls = self
+                        .data_tls
+                        .clone()
+                        .zip(self.session_pools.get(&session).cloned());
                     tokio::spawn(async move {
-                        let r = match r {
-                            Ok((addrs, carrier)) => {
+                        let r = match (r, tls) {
+                            (Ok((addrs, carrier)), None) => {
                                 connect_any(&addrs, timeout, |a| connect_data(a, carrier)).await
                             }
-                            Err(e) => Err(e),
+                            (Ok((addrs, carrier)), Some((tls, pool))) => {
+                                connect_any(&addrs, timeout, |a| {
+                                    let (tls, pool) = (tls.clone(), pool.clone());
+                                    async move {
+                                        let s = connect_data_stream(a, carrier).await?;
+                                        let r = tls.connect_data(s, &pool).await;
+                                        if let Err(e) = &r {
+                                            warn!(pe = %a, "data channel TLS failed: {e}");
+                                        }
+                                        r
+                                    }
+                                })
+                                .await
+                            }
+                            (Err(e), _) => Err(e),
                         };
                         let _ = tx.send(Input::PeConnected(conn, r)).await;
                     });

@@ -83,6 +83,7 @@ async fn echo_pe(ca: &Issued, pool: &str, registrar: SocketAddr) -> PoolElementH
     cfg.timers = timers();
     let role = Role::PoolElement(vec![Some(PoolHandle::from(pool))]);
     cfg.tls = Some(tls(ca, Some((&role, "pe-echo"))));
+    cfg.data_tls = true;
     let mut pe = pool_element::start(cfg).await.unwrap();
     tokio::time::timeout(WAIT, pe.wait_registered())
         .await
@@ -204,6 +205,7 @@ async fn a_tls_scope_of_two_registrars_a_pe_and_a_pu_works_end_to_end() {
     cfg.transport = TransportMode::Tcp;
     cfg.timers = timers();
     cfg.tls = Some(tls(&ca, None));
+    cfg.data_tls = true;
     let pu = pool_user::start(cfg).await.unwrap();
     let found = tokio::time::timeout(WAIT, async {
         loop {
@@ -219,6 +221,7 @@ async fn a_tls_scope_of_two_registrars_a_pe_and_a_pu_works_end_to_end() {
     .expect("the PE never reached the second registrar");
     assert_eq!(found.len(), 1);
 
+    // The session runs over TLS too: the PE's certificate names the pool.
     let mut s = pu.open_session("echo").await.unwrap();
     s.send(b"over tls".to_vec()).await.unwrap();
     let f = tokio::time::timeout(WAIT, s.recv_data())
@@ -484,4 +487,53 @@ async fn a_pe_without_a_certificate_does_not_start_over_tls() {
     cfg.tls = Some(tls(&ca, None));
     let e = pool_element::start(cfg).await.map(|_| ()).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
+}
+
+#[tokio::test]
+async fn a_data_channel_needs_a_pe_certificate_for_the_pool() {
+    use rserpool::transport::tls::ClientAuth;
+    let ca = pki::new_ca().unwrap();
+    let pe_a = Role::PoolElement(vec![Some(PoolHandle::from("a"))]);
+    let server = tls(&ca, Some((&pe_a, "pe-a")))
+        .server(ClientAuth::Optional)
+        .unwrap();
+    let l = tokio::net::TcpListener::bind(local()).await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let server = server.clone();
+            tokio::spawn(async move {
+                if let Ok(mut c) = server.accept_data(tcp).await {
+                    // Echo one frame.
+                    if let Ok(Some(f)) = c.reader.recv().await {
+                        let _ = c.writer.send(&f).await;
+                    }
+                }
+            });
+        }
+    });
+    let client = tls(&ca, None).client().unwrap();
+    // A session to pool b reaching a PE of pool a: refused.
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let r = tokio::time::timeout(WAIT, client.connect_data(tcp, &PoolHandle::from("b")))
+        .await
+        .expect("handshake hangs");
+    assert_eq!(
+        r.map(|_| ()).unwrap_err().kind(),
+        std::io::ErrorKind::PermissionDenied
+    );
+    // Pool a: frames cross.
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut c = client
+        .connect_data(tcp, &PoolHandle::from("a"))
+        .await
+        .unwrap();
+    let f = rserpool_proto::pool_user::channel::Frame::new(7, b"sealed".to_vec());
+    c.writer.send(&f).await.unwrap();
+    let back = tokio::time::timeout(WAIT, c.reader.recv())
+        .await
+        .expect("no echo")
+        .unwrap()
+        .expect("closed");
+    assert_eq!(back, f);
 }

@@ -122,6 +122,7 @@ impl EchoPe {
         if let Some(scope) = &tls {
             let name = format!("pe-{:08x}", crate::random_u64() as u32);
             cfg.tls = Some(scope.pool_element(POOL, &name)?);
+            cfg.data_tls = true;
         }
         let mut pe = pool_element::start(cfg).await?;
         let id = pe.pe_id();
@@ -304,6 +305,7 @@ impl UserSession {
         cfg.seed = crate::random_u64();
         if let Some(scope) = &tls {
             cfg.tls = Some(scope.pool_user()?);
+            cfg.data_tls = true;
         }
         let pu = pool_user::start(cfg).await?;
         let session = pu.open_session(POOL).await.map_err(io::Error::from)?;

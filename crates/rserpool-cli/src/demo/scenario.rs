@@ -28,7 +28,8 @@ pub async fn run(timing: Timing, tls: bool) -> bool {
                 n.say(format!(
                     "TLS: scope CA and certificates made in {} (as `rserpool tls` makes them): \
                      registrars authenticate each other and the PEs, each PE's certificate names \
-                     its pool, the pool user checks the registrars' certificates",
+                     its pool, the pool user checks the registrars' certificates and, on its \
+                     sessions, the PEs'",
                     s.dir().display()
                 ));
                 Some(std::sync::Arc::new(s))

@@ -1,6 +1,7 @@
 //! TLS over the TCP mapping (RFC 5352 section 9.2, RFC 5353 section 11):
 //! registrars and PEs present certificates from the scope's CA and verify
-//! each other's; pool users verify the registrar.
+//! each other's; pool users verify the registrar, and optionally a PE on
+//! the data channel (its certificate must name the pool).
 //!
 //! rustls has no external pre-shared keys: a certificate from the scope CA
 //! gives the mutual authentication the RFC asks of them, and its
@@ -11,7 +12,9 @@
 //! the certificate grants instead ([`Expect`]).
 
 use super::Association;
+use super::data::DataChannel;
 use rserpool_proto::identity::Identity;
+use rserpool_proto::wire::PoolHandle;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -26,6 +29,7 @@ use std::fmt;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
+use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 
 /// IANA port of ASAP over TLS (RFC 5352 section 6).
@@ -202,6 +206,15 @@ impl TlsServer {
     }
 }
 
+impl TlsServer {
+    /// Runs the server handshake on a pool user's new data channel (a
+    /// PE's data endpoint; pool users need no certificate).
+    pub async fn accept_data(&self, tcp: TcpStream) -> io::Result<DataChannel> {
+        let stream = TlsStream::from(self.acceptor.accept(tcp).await?);
+        Ok(DataChannel::over_tls(stream))
+    }
+}
+
 /// Starts TLS on plain TCP associations this endpoint opened.
 #[derive(Clone)]
 pub struct TlsClient {
@@ -241,8 +254,28 @@ impl TlsClient {
     }
 }
 
+impl TlsClient {
+    /// Runs the client handshake on a new data channel to a PE of `pool`:
+    /// the PE's certificate must come from the scope CA and name the pool.
+    pub async fn connect_data(&self, tcp: TcpStream, pool: &PoolHandle) -> io::Result<DataChannel> {
+        let remote = tcp.peer_addr()?;
+        let name = ServerName::IpAddress(remote.ip().into());
+        let stream = TlsStream::from(self.connector.connect(name, tcp).await?);
+        match peer_identity(&stream)? {
+            Some(i) if i.may_register(pool) => Ok(DataChannel::over_tls(stream)),
+            other => Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{remote} presented the certificate of {}, not one of a PE of {pool}",
+                    other.map_or_else(|| "(none)".to_string(), |i| i.to_string())
+                ),
+            )),
+        }
+    }
+}
+
 /// The identity in the peer's end-entity certificate, if it sent one.
-fn peer_identity(stream: &TlsStream<tokio::net::TcpStream>) -> io::Result<Option<Identity>> {
+fn peer_identity(stream: &TlsStream<TcpStream>) -> io::Result<Option<Identity>> {
     let certs = match stream {
         TlsStream::Client(s) => s.get_ref().1.peer_certificates(),
         TlsStream::Server(s) => s.get_ref().1.peer_certificates(),
