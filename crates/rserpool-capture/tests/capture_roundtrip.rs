@@ -25,7 +25,7 @@ fn every_captured_message_reencodes_byte_for_byte() {
             .unwrap_or_else(|e| panic!("frame {}: {e}", m.frame));
         assert!(decoded.unrecognized.is_empty(), "frame {}", m.frame);
         let mut out = Vec::new();
-        decoded.message.encode(&mut out);
+        decoded.message.encode(&mut out).expect("encodes");
         assert_eq!(
             out,
             m.bytes,

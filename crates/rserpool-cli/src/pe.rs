@@ -56,7 +56,8 @@ pub struct Args {
     /// address is the one registered; an unspecified one (0.0.0.0) is filled
     /// in by this project's registrars, but RSPLIB's rspregistrar refuses it
     /// (and keeps only addresses of the PE's ASAP association): give a
-    /// concrete one there
+    /// concrete one there. 0.0.0.0 listens dual-stack (as [::]), so the PE
+    /// is reachable over the family of its registrar association
     #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:0", value_parser = crate::addr::parse)]
     pub listen: SocketAddr,
     /// Control address where registrars reach this PE (port 0: any free port)

@@ -164,6 +164,7 @@ fn resolution(handle: &str) -> Vec<u8> {
         items: None,
     })
     .to_bytes()
+    .unwrap()
 }
 
 #[test]
@@ -172,7 +173,8 @@ fn a_malformed_message_is_reported_and_the_run_continues() {
         pool_handle: PoolHandle::from("EchoPool"),
         pe_id: PeId(0x1234_5678),
     })
-    .to_bytes();
+    .to_bytes()
+    .unwrap();
     // The PE Identifier parameter claims 40 bytes where 8 remain.
     let mut broken = ack.clone();
     let pe_param = broken.len() - 8;
@@ -259,7 +261,8 @@ fn tcp_streams_and_udp_announces_are_decoded_too() {
         server_id: ServerId(7),
         transports: Vec::new(),
     })
-    .to_bytes();
+    .to_bytes()
+    .unwrap();
     let tcp = |seq: u32, flags: u8, data: &[u8]| {
         synth::ip(a, b, 6, &synth::tcp(40000, 3863, seq, flags, data))
     };

@@ -64,7 +64,7 @@ async fn register(pr: SocketAddr, pool: &str, element: PoolElement) -> Associati
         pool_handle: pool.into(),
         pool_element: element,
     });
-    a.send(&m.to_bytes()).await.unwrap();
+    a.send(&m.to_bytes().expect("encodes")).await.unwrap();
     let bytes = tokio::time::timeout(Duration::from_secs(5), a.recv())
         .await
         .unwrap()

@@ -49,7 +49,7 @@ async fn register(pr: SocketAddr, pool: &str, id: u32, policy: Policy) -> Associ
             asap_transport: None,
         },
     });
-    a.send(&m.to_bytes()).await.unwrap();
+    a.send(&m.to_bytes().expect("encodes")).await.unwrap();
     let bytes = tokio::time::timeout(Duration::from_secs(5), a.recv())
         .await
         .unwrap()

@@ -81,7 +81,7 @@ fn message(kind: u8, server: u32, flag: bool) -> Vec<u8> {
         }
         .into(),
     };
-    m.to_bytes()
+    m.to_bytes().expect("encodes")
 }
 
 struct Driver {
@@ -180,7 +180,7 @@ fn run(static_regs: bool, policy: Policy, acts: &[Act], dereg_at: usize) {
                     transports: vec![],
                 });
                 let from = format!("10.0.1.{s}:1").parse().unwrap();
-                pe.announce_received(now, from, &m.to_bytes());
+                pe.announce_received(now, from, &m.to_bytes().expect("encodes"));
             }
             Act::SetLoad(l) => {
                 let r = pe.set_load(now, *l);

@@ -97,6 +97,7 @@ fn response(reject: bool, error: Option<OperationError>) -> Vec<u8> {
         error,
     })
     .to_bytes()
+    .unwrap()
 }
 
 fn keep_alive(server: u32, home: bool) -> Vec<u8> {
@@ -107,6 +108,7 @@ fn keep_alive(server: u32, home: bool) -> Vec<u8> {
         pe_id: Some(PE),
     })
     .to_bytes()
+    .unwrap()
 }
 
 /// Runs every timeout due up to `until`.
@@ -312,7 +314,7 @@ fn answers_keep_alives_and_learns_the_home_registrar() {
         pool_handle: handle(),
         pe_id: None,
     });
-    pe.registrar_received(t(2_100), a, &rfc.to_bytes());
+    pe.registrar_received(t(2_100), a, &rfc.to_bytes().expect("encodes"));
     assert!(matches!(
         sent_one(&mut pe, a),
         AsapMessage::EndpointKeepAliveAck(_)
@@ -324,14 +326,14 @@ fn answers_keep_alives_and_learns_the_home_registrar() {
         pool_handle: PoolHandle::from("Other"),
         pe_id: Some(PE),
     });
-    pe.registrar_received(t(2_200), a, &other.to_bytes());
+    pe.registrar_received(t(2_200), a, &other.to_bytes().expect("encodes"));
     let wrong_pe = AsapMessage::from(asap::EndpointKeepAlive {
         home: false,
         server_id: ServerId(77),
         pool_handle: handle(),
         pe_id: Some(PeId(1)),
     });
-    pe.registrar_received(t(2_300), a, &wrong_pe.to_bytes());
+    pe.registrar_received(t(2_300), a, &wrong_pe.to_bytes().expect("encodes"));
     assert!(drain(&mut pe).is_empty());
     assert!(events(&mut pe).is_empty());
 }
@@ -414,7 +416,7 @@ fn deregisters_on_shutdown() {
         pe_id: PE,
         error: None,
     });
-    pe.registrar_received(t(5_100), a, &resp.to_bytes());
+    pe.registrar_received(t(5_100), a, &resp.to_bytes().expect("encodes"));
     assert_eq!(drain(&mut pe), vec![PeTransmit::Close { conn: a }]);
     assert_eq!(
         events(&mut pe),
@@ -525,7 +527,8 @@ fn finds_registrars_by_server_announce_which_outdate() {
         server_id: ServerId(5),
         transports: vec![],
     })
-    .to_bytes();
+    .to_bytes()
+    .unwrap();
     pe.announce_received(t(1_600), sa("10.0.0.5:50000"), &announce);
     let (a, to) = expect_connect(&mut pe);
     assert_eq!(to, vec![sa("10.0.0.5:3863")]);
@@ -591,7 +594,8 @@ fn pe_session_builds_control_frames_and_sorts_what_arrives() {
     let echo = AsapMessage::from(asap::CookieEcho {
         cookie: b"state-17".to_vec(),
     });
-    let frame = rserpool_proto::pool_user::channel::Frame::new(11, echo.to_bytes());
+    let frame =
+        rserpool_proto::pool_user::channel::Frame::new(11, echo.to_bytes().expect("encodes"));
     assert_eq!(
         s.receive(frame).unwrap(),
         SessionInput::CookieEcho(b"state-17".to_vec())

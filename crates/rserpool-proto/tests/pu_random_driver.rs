@@ -188,7 +188,7 @@ fn run(acts: &[Act]) {
                         pool_elements: pes(*set),
                         error,
                     });
-                    pu.registrar_received(now, c, &r.to_bytes());
+                    pu.registrar_received(now, c, &r.to_bytes().expect("encodes"));
                 }
             }
             Act::RegJunk(b) => {
@@ -230,7 +230,8 @@ fn run(acts: &[Act]) {
                                 AsapMessage::from(asap::Cookie {
                                     cookie: vec![*v; 3],
                                 })
-                                .to_bytes(),
+                                .to_bytes()
+                                .unwrap(),
                             )
                         }
                         1 => Frame::new(
@@ -240,7 +241,8 @@ fn run(acts: &[Act]) {
                                 policy: None,
                                 pool_elements: pes(*v),
                             })
-                            .to_bytes(),
+                            .to_bytes()
+                            .unwrap(),
                         ),
                         _ => Frame::new(0, vec![*v]),
                     };

@@ -114,10 +114,11 @@ fn answer(pes: Vec<PoolElement>) -> Vec<u8> {
         error: None,
     })
     .to_bytes()
+    .unwrap()
 }
 
 fn control(m: impl Into<AsapMessage>) -> Frame {
-    Frame::new(PPID_ASAP, m.into().to_bytes())
+    Frame::new(PPID_ASAP, m.into().to_bytes().expect("encodes"))
 }
 
 /// Connects the registrar the first transmit asks for; returns it.
@@ -210,7 +211,7 @@ fn registrar_errors_and_missing_registrars_fail_the_resolution() {
         pool_elements: vec![],
         error: Some(err.clone()),
     });
-    pu.registrar_received(t(10), reg, &resp.to_bytes());
+    pu.registrar_received(t(10), reg, &resp.to_bytes().expect("encodes"));
     assert_eq!(
         events(&mut pu),
         vec![PuEvent::ResolutionFailed {

@@ -524,7 +524,8 @@ fn malformed_input_is_answered_and_other_associations_keep_working() {
         pool_handle: PoolHandle::from("p"),
         items: None,
     })
-    .to_bytes();
+    .to_bytes()
+    .unwrap();
     m.extend_from_slice(&[0x40, 0x99, 0, 8, 9, 9, 9, 9]);
     let len = m.len() as u16;
     m[2..4].copy_from_slice(&len.to_be_bytes());
@@ -546,7 +547,7 @@ fn malformed_input_is_answered_and_other_associations_keep_working() {
         pe_id: PeId(1),
         error: None,
     });
-    net.send_raw(0, ba, &resp.to_bytes());
+    net.send_raw(0, ba, &resp.to_bytes().expect("encodes"));
     let inbox = net.take_inbox(bad);
     let Some((_, _, AsapMessage::Error(e))) = inbox.first() else {
         panic!("{inbox:?}")
@@ -562,7 +563,8 @@ fn malformed_input_is_answered_and_other_associations_keep_working() {
         pool_handle: PoolHandle::from("p"),
         pool_element: pe_param(1, net.ip(bad), Policy::RoundRobin),
     })
-    .to_bytes();
+    .to_bytes()
+    .unwrap();
     let mut tlv = param_type::POOL_MEMBER_SELECTION_POLICY
         .to_be_bytes()
         .to_vec();
@@ -590,7 +592,8 @@ fn malformed_input_is_answered_and_other_associations_keep_working() {
         pool_handle: PoolHandle::from("p"),
         pe_id: PeId(1),
     })
-    .to_bytes();
+    .to_bytes()
+    .unwrap();
     short[3] = short[3].wrapping_add(40);
     net.send_raw(0, ba, &short);
     assert_eq!(net.endpoints[bad].aborted, vec![(0, ba)]);

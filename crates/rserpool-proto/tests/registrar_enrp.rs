@@ -502,7 +502,7 @@ fn enrp_bad_input_is_answered_with_an_error() {
         pool_handle: PoolHandle::from("x"),
         pool_element: pe_param(1, "10.1.1.1".parse().unwrap(), Policy::RoundRobin),
     });
-    r.enrp_received(now, c, &u.to_bytes());
+    r.enrp_received(now, c, &u.to_bytes().expect("encodes"));
     assert!(r.handlespace().is_empty());
     // Broken framing: the association is closed.
     r.enrp_received(now, c, &[1, 0, 0, 200, 0]);
@@ -537,7 +537,7 @@ fn presence_from_a_new_peer_is_answered_and_audited() {
             transport: tcp(enrp_addr(5).ip(), 9901),
         },
     });
-    r.enrp_received(now, c, &p.to_bytes());
+    r.enrp_received(now, c, &p.to_bytes().expect("encodes"));
     assert_eq!(r.peers().collect::<Vec<_>>(), vec![(ServerId(77), c)]);
     let msgs: Vec<EnrpMessage> = drain(&mut r)
         .into_iter()
@@ -706,7 +706,7 @@ fn multicast_presence_leads_to_a_connection_only_when_taking_part_in_discovery()
             transport: tcp("0.0.0.0".parse().unwrap(), 9999),
         },
     });
-    r.enrp_announce_received(now, enrp_addr(3), &p.to_bytes());
+    r.enrp_announce_received(now, enrp_addr(3), &p.to_bytes().expect("encodes"));
     let out = drain(&mut r);
     let [Transmit::ConnectEnrp { conn, to }] = out.as_slice() else {
         panic!("{out:?}")
@@ -714,11 +714,11 @@ fn multicast_presence_leads_to_a_connection_only_when_taking_part_in_discovery()
     assert_eq!(*to, std::net::SocketAddr::new(enrp_addr(3).ip(), 9999));
     assert_eq!(r.conn_address(*conn), Some(*to));
     // Announced again while connecting: no second connection.
-    r.enrp_announce_received(now, enrp_addr(3), &p.to_bytes());
+    r.enrp_announce_received(now, enrp_addr(3), &p.to_bytes().expect("encodes"));
     assert!(drain(&mut r).is_empty());
     // A registrar that does not announce joins no scope by multicast.
     let mut quiet = lone(pr_config(0, &[]));
-    quiet.enrp_announce_received(now, enrp_addr(3), &p.to_bytes());
+    quiet.enrp_announce_received(now, enrp_addr(3), &p.to_bytes().expect("encodes"));
     assert!(drain(&mut quiet).is_empty());
 }
 
@@ -912,7 +912,7 @@ fn with_fake_peer() -> (Registrar, rserpool_proto::registrar::ConnId) {
             transport: tcp(enrp_addr(5).ip(), 9901),
         },
     });
-    r.enrp_received(now, c, &p.to_bytes());
+    r.enrp_received(now, c, &p.to_bytes().expect("encodes"));
     drain(&mut r);
     while r.poll_event().is_some() {}
     (r, c)
@@ -943,7 +943,9 @@ fn handle_updates_from_a_peer() {
     r.enrp_received(
         now,
         c,
-        &update(UpdateAction::AddPe, 1, ServerId(77)).to_bytes(),
+        &update(UpdateAction::AddPe, 1, ServerId(77))
+            .to_bytes()
+            .expect("encodes"),
     );
     let hs = r.handlespace();
     let pe = hs.find(&PoolHandle::from("p"), PeId(1)).unwrap();
@@ -955,7 +957,13 @@ fn handle_updates_from_a_peer() {
         matches!(hs.timer(pe), Some((rserpool_proto::handlespace::TimerKind::LifetimeExpiry, t)) if t == now + secs(300))
     );
     // A peer may not claim that we are the home of a PE we do not have.
-    r.enrp_received(now, c, &update(UpdateAction::AddPe, 2, pr_id(0)).to_bytes());
+    r.enrp_received(
+        now,
+        c,
+        &update(UpdateAction::AddPe, 2, pr_id(0))
+            .to_bytes()
+            .expect("encodes"),
+    );
     assert!(
         r.handlespace()
             .get(&PoolHandle::from("p"), PeId(2))
@@ -967,7 +975,9 @@ fn handle_updates_from_a_peer() {
     r.enrp_received(
         now,
         c,
-        &update(UpdateAction::AddPe, 1, ServerId(88)).to_bytes(),
+        &update(UpdateAction::AddPe, 1, ServerId(88))
+            .to_bytes()
+            .expect("encodes"),
     );
     assert_eq!(r.handlespace().owner_len(ServerId(88)), 0);
     assert_eq!(r.handlespace().owner_len(ServerId(77)), 1);
@@ -983,24 +993,32 @@ fn handle_updates_from_a_peer() {
             transport: tcp(enrp_addr(6).ip(), 9901),
         },
     });
-    r.enrp_received(now, c88, &p88.to_bytes());
+    r.enrp_received(now, c88, &p88.to_bytes().expect("encodes"));
     let EnrpMessage::HandleUpdate(mut u88) = update(UpdateAction::AddPe, 3, ServerId(88)) else {
         unreachable!()
     };
     u88.sender = ServerId(88);
-    r.enrp_received(now, c88, &EnrpMessage::from(u88).to_bytes());
+    r.enrp_received(
+        now,
+        c88,
+        &EnrpMessage::from(u88).to_bytes().expect("encodes"),
+    );
     assert_eq!(r.handlespace().owner_len(ServerId(88)), 1);
     drain(&mut r);
     r.enrp_received(
         now,
         c,
-        &update(UpdateAction::DelPe, 3, ServerId(88)).to_bytes(),
+        &update(UpdateAction::DelPe, 3, ServerId(88))
+            .to_bytes()
+            .expect("encodes"),
     );
     assert_eq!(r.handlespace().len(), 2, "not its PE to delete");
     r.enrp_received(
         now,
         c,
-        &update(UpdateAction::DelPe, 1, ServerId(77)).to_bytes(),
+        &update(UpdateAction::DelPe, 1, ServerId(77))
+            .to_bytes()
+            .expect("encodes"),
     );
     assert_eq!(r.handlespace().len(), 1);
     // Nothing of this is sent back.
@@ -1011,7 +1029,9 @@ fn handle_updates_from_a_peer() {
 fn enrp_skip_and_report_parameters_are_reported_and_the_message_processed() {
     let (mut r, c) = with_fake_peer();
     let now = Time::from_millis(2);
-    let mut m = update(UpdateAction::AddPe, 1, ServerId(77)).to_bytes();
+    let mut m = update(UpdateAction::AddPe, 1, ServerId(77))
+        .to_bytes()
+        .expect("encodes");
     m.extend_from_slice(&[0xc0, 0x42, 0, 6, 1, 2, 0, 0]);
     let len = m.len() as u16;
     m[2..4].copy_from_slice(&len.to_be_bytes());

@@ -42,6 +42,7 @@ fn presence(id: ServerId, at: SocketAddr) -> Vec<u8> {
         },
     })
     .to_bytes()
+    .expect("encodes")
 }
 
 /// A peer association from `at` that names itself `id`.
@@ -60,7 +61,7 @@ fn add_pe(r: &mut Registrar, now: Time, conn: ConnId, from: ServerId, pe: PoolEl
         pool_handle: PoolHandle::from("pool"),
         pool_element: pe,
     });
-    r.enrp_received(now, conn, &u.to_bytes());
+    r.enrp_received(now, conn, &u.to_bytes().expect("encodes"));
 }
 
 fn victim_pe(id: u32) -> PoolElement {
@@ -84,7 +85,7 @@ fn drain(r: &mut Registrar) -> Vec<Transmit> {
 }
 
 fn takeover_msg(m: EnrpMessage) -> Vec<u8> {
-    m.to_bytes()
+    m.to_bytes().expect("encodes")
 }
 
 #[test]
@@ -175,7 +176,7 @@ fn register(
         pool_handle: PoolHandle::from("pool"),
         pool_element: pe,
     });
-    r.asap_received(now, assoc, &m.to_bytes());
+    r.asap_received(now, assoc, &m.to_bytes().expect("encodes"));
     for t in drain(r) {
         if let Transmit::Asap { bytes, .. } = t {
             if let AsapMessage::RegistrationResponse(rr) =
@@ -262,6 +263,7 @@ fn a_list_response_opens_few_associations_and_none_to_groups() {
             servers,
         })
         .to_bytes()
+        .expect("encodes")
     };
     // 1,000 IDs at one address: one association.
     let same: Vec<ServerInformation> = (1..=1000)
@@ -320,7 +322,7 @@ fn with_an_allow_list_only_allowed_hosts_are_peers() {
             transport: tcp(IpAddr::from([10, 8, 0, 9]), 9901),
         }],
     });
-    r.enrp_received(ms(4), inside, &l.to_bytes());
+    r.enrp_received(ms(4), inside, &l.to_bytes().expect("encodes"));
     assert!(connects(&drain(&mut r)).is_empty());
 }
 
@@ -367,7 +369,7 @@ fn a_peer_cannot_rewrite_or_delete_another_peers_pe() {
             transport: tcp(host(6).ip(), 9901),
         },
     });
-    r.enrp_received(ms(3), a, &p.to_bytes());
+    r.enrp_received(ms(3), a, &p.to_bytes().expect("encodes"));
     let asked = drain(&mut r).iter().any(|t| {
         matches!(t, Transmit::Enrp { conn, bytes } if *conn == a
             && matches!(EnrpMessage::decode(bytes, &Default::default()).unwrap().message,
@@ -389,7 +391,7 @@ fn a_peer_cannot_rewrite_or_delete_another_peers_pe() {
             pool_elements: vec![forged],
         }],
     });
-    r.enrp_received(ms(5), a, &t.to_bytes());
+    r.enrp_received(ms(5), a, &t.to_bytes().expect("encodes"));
     // ... and a deletion.
     let del = EnrpMessage::from(enrp::HandleUpdate {
         takeover_suggested: false,
@@ -399,7 +401,7 @@ fn a_peer_cannot_rewrite_or_delete_another_peers_pe() {
         pool_handle: PoolHandle::from("pool"),
         pool_element: victim_pe(1),
     });
-    r.enrp_received(ms(6), a, &del.to_bytes());
+    r.enrp_received(ms(6), a, &del.to_bytes().expect("encodes"));
     let hs = r.handlespace();
     let e = hs.get(&PoolHandle::from("pool"), PeId(1)).unwrap();
     assert_eq!(e.home(), VICTIM);

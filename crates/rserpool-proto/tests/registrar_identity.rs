@@ -43,7 +43,7 @@ fn register(r: &mut Registrar, assoc: u64, pool: &str, id: u32) -> Option<ErrorC
         pool_handle: pool.into(),
         pool_element: pe_param(id, IpAddr::from([10, 9, 0, 1]), Policy::RoundRobin),
     });
-    r.asap_received(now(), assoc, &m.to_bytes());
+    r.asap_received(now(), assoc, &m.to_bytes().expect("encodes"));
     while let Some(t) = r.poll_transmit() {
         if let Transmit::Asap { bytes, .. } = t {
             let d = AsapMessage::decode(&bytes, &DecodeOptions::default()).unwrap();
@@ -116,6 +116,7 @@ fn presence(id: ServerId, at: SocketAddr) -> Vec<u8> {
         },
     })
     .to_bytes()
+    .expect("encodes")
 }
 
 /// Whether the registrar closed `conn` among its pending transmits.

@@ -50,7 +50,7 @@ fn registrar_with_peer() -> (Registrar, ConnId) {
             transport: tcp(enrp_addr(5).ip(), 9901),
         },
     });
-    r.enrp_received(now, conn, &p.to_bytes());
+    r.enrp_received(now, conn, &p.to_bytes().expect("encodes"));
     assert_eq!(r.peers().collect::<Vec<_>>(), vec![(PEER, conn)]);
     drain(&mut r);
     (r, conn)
@@ -83,7 +83,7 @@ fn register(r: &mut Registrar, assoc: u64, pe: PoolElement) {
         pool_handle: PoolHandle::from("pool"),
         pool_element: pe,
     });
-    r.asap_received(Time::from_millis(2), assoc, &m.to_bytes());
+    r.asap_received(Time::from_millis(2), assoc, &m.to_bytes().expect("encodes"));
 }
 
 fn pe(id: u32, asap_transport: Option<TransportParam>) -> PoolElement {
@@ -155,7 +155,7 @@ fn a_peers_asap_transport_marked_data_plus_control_is_stored_data_only() {
         pool_handle: PoolHandle::from("pool"),
         pool_element: p,
     });
-    r.enrp_received(Time::from_millis(3), conn, &u.to_bytes());
+    r.enrp_received(Time::from_millis(3), conn, &u.to_bytes().expect("encodes"));
     let hs = r.handlespace();
     let e = hs
         .find(&PoolHandle::from("pool"), rserpool_proto::wire::PeId(9))
@@ -176,7 +176,7 @@ fn an_rsplib_error_with_swapped_ids_is_reported_with_its_cause_named() {
         receiver: PEER,
         error: OperationError::single(ErrorCause::bare(ErrorCauseCode::from_code(0xf006))),
     });
-    r.enrp_received(Time::from_millis(3), conn, &e.to_bytes());
+    r.enrp_received(Time::from_millis(3), conn, &e.to_bytes().expect("encodes"));
     let events: Vec<Event> = std::iter::from_fn(|| r.poll_event()).collect();
     assert!(
         !events
@@ -199,7 +199,11 @@ fn an_rsplib_error_with_swapped_ids_is_reported_with_its_cause_named() {
         receiver: ServerId(99),
         error: OperationError::single(ErrorCause::bare(ErrorCauseCode::InvalidValues)),
     });
-    r.enrp_received(Time::from_millis(4), conn, &forged.to_bytes());
+    r.enrp_received(
+        Time::from_millis(4),
+        conn,
+        &forged.to_bytes().expect("encodes"),
+    );
     let events: Vec<Event> = std::iter::from_fn(|| r.poll_event()).collect();
     assert!(
         events
@@ -222,10 +226,12 @@ fn a_refused_entry_is_not_sent_to_that_peer_again_until_it_changes() {
         sender: PEER,
         receiver: pr_id(0),
         error: OperationError::single(ErrorCause::unrecognized_message(
-            &EnrpMessage::from(refused.clone()).to_bytes(),
+            &EnrpMessage::from(refused.clone())
+                .to_bytes()
+                .expect("encodes"),
         )),
     });
-    r.enrp_received(Time::from_millis(3), conn, &e.to_bytes());
+    r.enrp_received(Time::from_millis(3), conn, &e.to_bytes().expect("encodes"));
     let events: Vec<Event> = std::iter::from_fn(|| r.poll_event()).collect();
     assert!(
         events
@@ -242,7 +248,11 @@ fn a_refused_entry_is_not_sent_to_that_peer_again_until_it_changes() {
         sender: PEER,
         receiver: pr_id(0),
     });
-    r.enrp_received(Time::from_millis(4), conn, &htr.to_bytes());
+    r.enrp_received(
+        Time::from_millis(4),
+        conn,
+        &htr.to_bytes().expect("encodes"),
+    );
     let msgs = drain(&mut r);
     let Some(EnrpMessage::HandleTableResponse(t)) = msgs.first() else {
         panic!("{msgs:?}")

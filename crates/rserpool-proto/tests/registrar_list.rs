@@ -36,7 +36,11 @@ fn a_list_naming_this_registrar_does_not_make_it_connect_to_itself() {
             transport: tcp("127.0.0.2:9901"),
         },
     };
-    r.enrp_received(now, conn, &EnrpMessage::from(presence).to_bytes());
+    r.enrp_received(
+        now,
+        conn,
+        &EnrpMessage::from(presence).to_bytes().expect("encodes"),
+    );
     let list = ListResponse {
         reject: false,
         sender: peer,
@@ -53,7 +57,11 @@ fn a_list_naming_this_registrar_does_not_make_it_connect_to_itself() {
             },
         ],
     };
-    r.enrp_received(now, conn, &EnrpMessage::from(list).to_bytes());
+    r.enrp_received(
+        now,
+        conn,
+        &EnrpMessage::from(list).to_bytes().expect("encodes"),
+    );
     let mut connects = Vec::new();
     while let Some(t) = r.poll_transmit() {
         if let Transmit::ConnectEnrp { to, .. } = t {

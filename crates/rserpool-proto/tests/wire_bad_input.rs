@@ -170,7 +170,10 @@ fn unpadded_message_lengths_are_accepted() {
             })
         );
         // Re-encoded the RSPLIB way: padded, length 12.
-        assert_eq!(to_hex(&d.message.to_bytes()), "0b00000c000d000761626300");
+        assert_eq!(
+            to_hex(&d.message.to_bytes().expect("encodes")),
+            "0b00000c000d000761626300"
+        );
     }
 }
 
@@ -472,14 +475,14 @@ fn unknown_parameter_01_stop_and_report() {
 fn unknown_parameter_10_skip() {
     let d = AsapMessage::decode(&dereg_with_unknown(0x8123), &opts()).unwrap();
     assert!(d.unrecognized.is_empty());
-    assert_eq!(d.message.to_bytes(), unhex(DEREG));
+    assert_eq!(d.message.to_bytes().expect("encodes"), unhex(DEREG));
 }
 
 #[test]
 fn unknown_parameter_11_skip_and_report() {
     let d = AsapMessage::decode(&dereg_with_unknown(0xc123), &opts()).unwrap();
     assert_eq!(d.unrecognized, vec![raw(0xc123, 16)]);
-    assert_eq!(d.message.to_bytes(), unhex(DEREG));
+    assert_eq!(d.message.to_bytes().expect("encodes"), unhex(DEREG));
     let e = OperationError::unrecognized_parameters(&d.unrecognized).unwrap();
     assert_eq!(
         e.causes,
@@ -523,7 +526,7 @@ fn unknown_parameter_inside_a_parameter() {
             tlv: vec![0xc0, 0x99, 0, 4]
         }]
     );
-    assert_eq!(d.message.to_bytes(), unhex(REG));
+    assert_eq!(d.message.to_bytes().expect("encodes"), unhex(REG));
 }
 
 #[test]
@@ -695,7 +698,7 @@ fn invalid_values() {
             _ => unreachable!(),
         },
     };
-    let mut b = EnrpMessage::from(hu).to_bytes();
+    let mut b = EnrpMessage::from(hu).to_bytes().expect("encodes");
     set16(&mut b, 12, 7);
     assert!(matches!(
         enrp_err(&b),

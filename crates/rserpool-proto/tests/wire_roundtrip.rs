@@ -377,7 +377,7 @@ fn opts() -> DecodeOptions {
 /// the same message (decoding is a function of the message's meaning).
 fn decode_is_stable(protocol: Protocol, bytes: &[u8]) {
     if let Ok(d) = Message::decode(protocol, bytes, &opts()) {
-        let again = d.message.to_bytes();
+        let again = d.message.to_bytes().expect("encodes");
         assert_eq!(again.len() % 4, 0);
         let d2 = Message::decode(protocol, &again, &opts())
             .unwrap_or_else(|e| panic!("re-encoding of {:?} fails: {e}", d.message));
@@ -395,7 +395,7 @@ proptest! {
 
     #[test]
     fn message_round_trip(m in message()) {
-        let bytes = m.to_bytes();
+        let bytes = m.to_bytes().expect("encodes");
         prop_assert_eq!(bytes.len() % 4, 0);
         prop_assert_eq!(usize::from(u16::from_be_bytes([bytes[2], bytes[3]])), bytes.len());
         prop_assert_eq!(bytes[0], m.msg_type());
@@ -409,7 +409,7 @@ proptest! {
 
     #[test]
     fn parameter_round_trip(p in parameter()) {
-        let bytes = p.to_bytes();
+        let bytes = p.to_bytes().expect("encodes");
         prop_assert_eq!(bytes.len() % 4, 0);
         prop_assert_eq!(u16::from_be_bytes([bytes[0], bytes[1]]), p.param_type());
         let d = Parameter::decode(&bytes, Protocol::Asap, &opts()).unwrap();
@@ -442,7 +442,7 @@ proptest! {
         edits in vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..4), 1..6),
         fix_length in any::<bool>(),
     ) {
-        let mut bytes = m.to_bytes();
+        let mut bytes = m.to_bytes().expect("encodes");
         for (i, b, op) in edits {
             if bytes.is_empty() { break; }
             let at = i.index(bytes.len());

@@ -69,7 +69,11 @@ fn si() -> ServerInformation {
 
 fn check_param(p: Parameter, hex: &str) {
     let bytes = unhex(hex);
-    assert_eq!(to_hex(&p.to_bytes()), to_hex(&bytes), "{p:?}");
+    assert_eq!(
+        to_hex(&p.to_bytes().expect("encodes")),
+        to_hex(&bytes),
+        "{p:?}"
+    );
     let d = Parameter::decode(&bytes, Protocol::Asap, &opts()).unwrap();
     assert_eq!(d.message, p);
     assert!(d.unrecognized.is_empty());
@@ -142,7 +146,9 @@ fn policy_parameters() {
     // Every policy type with its number of values.
     for t in PolicyType::ALL {
         let p = Policy::from_values(t, &[9, 8, 7, 6]).unwrap();
-        let b = Parameter::PoolMemberSelectionPolicy(p).to_bytes();
+        let b = Parameter::PoolMemberSelectionPolicy(p)
+            .to_bytes()
+            .expect("encodes");
         assert_eq!(b.len(), 8 + 4 * Policy::value_count(t));
         assert_eq!(&b[4..8], &t.code().to_be_bytes());
         let d = Parameter::decode(&b, Protocol::Asap, &opts()).unwrap();
@@ -259,14 +265,17 @@ fn error_cause_info_decoding() {
         CauseInfo::Opaque
     );
     let policy = Parameter::PoolMemberSelectionPolicy(Policy::LeastUsed { load: 5 });
-    let c = ErrorCause::new(ErrorCauseCode::InconsistentPoolingPolicy, policy.to_bytes());
+    let c = ErrorCause::new(
+        ErrorCauseCode::InconsistentPoolingPolicy,
+        policy.to_bytes().expect("encodes"),
+    );
     assert_eq!(
         c.decode_info(Protocol::Asap, &o).unwrap(),
         CauseInfo::Parameter(policy)
     );
     let c = ErrorCause::new(
         ErrorCauseCode::InconsistentTransportType,
-        Parameter::Transport(udp()).to_bytes(),
+        Parameter::Transport(udp()).to_bytes().expect("encodes"),
     );
     assert_eq!(
         c.decode_info(Protocol::Asap, &o).unwrap(),
@@ -276,7 +285,7 @@ fn error_cause_info_decoding() {
         pool_handle: PoolHandle::from("p"),
         pe_id: PeId(1),
     });
-    let c = ErrorCause::unrecognized_message(&msg.to_bytes());
+    let c = ErrorCause::unrecognized_message(&msg.to_bytes().expect("encodes"));
     let CauseInfo::Message(d) = c.decode_info(Protocol::Asap, &o).unwrap() else {
         panic!()
     };
@@ -295,7 +304,12 @@ fn error_cause_info_decoding() {
 fn check_msg(m: impl Into<Message>, hex: &str) {
     let m = m.into();
     let bytes = unhex(hex);
-    assert_eq!(to_hex(&m.to_bytes()), to_hex(&bytes), "{}", m.type_name());
+    assert_eq!(
+        to_hex(&m.to_bytes().expect("encodes")),
+        to_hex(&bytes),
+        "{}",
+        m.type_name()
+    );
     let d = Message::decode(m.protocol(), &bytes, &opts()).unwrap();
     assert_eq!(d.message, m);
     assert!(d.unrecognized.is_empty());
@@ -622,12 +636,14 @@ fn tcp_framing() {
         pool_handle: ph(),
         pe_id: PeId(1),
     })
-    .to_bytes();
+    .to_bytes()
+    .unwrap();
     let b = Message::from(enrp::ListRequest {
         sender: ServerId(1),
         receiver: ServerId(2),
     })
-    .to_bytes();
+    .to_bytes()
+    .unwrap();
     let mut stream = a.clone();
     stream.extend_from_slice(&b);
     let o = opts();
@@ -649,10 +665,10 @@ fn encode_appends() {
         receiver: ServerId(2),
     });
     let mut out = vec![1, 2, 3];
-    m.encode(&mut out);
-    m.encode(&mut out);
+    m.encode(&mut out).expect("encodes");
+    m.encode(&mut out).expect("encodes");
     assert_eq!(out.len(), 3 + 24);
-    assert_eq!(&out[3..15], m.to_bytes().as_slice());
+    assert_eq!(&out[3..15], m.to_bytes().expect("encodes").as_slice());
 }
 
 #[cfg(feature = "serde")]

@@ -193,9 +193,13 @@ fn every_vector_decodes_and_reencodes_byte_exact() {
         assert_eq!(d.message.type_name(), *name, "frame {frame}");
         assert_eq!(d.message.protocol(), *protocol, "frame {frame}");
         let mut out = vec![0xee]; // encode appends
-        d.message.encode(&mut out);
+        d.message.encode(&mut out).expect("encodes");
         assert_eq!(to_hex(&out[1..]), *hex, "frame {frame}");
-        assert_eq!(d.message.to_bytes(), bytes, "frame {frame}");
+        assert_eq!(
+            d.message.to_bytes().expect("encodes"),
+            bytes,
+            "frame {frame}"
+        );
         assert_eq!(
             message_length(*protocol, &bytes, &opts).unwrap(),
             Some(bytes.len())

@@ -79,7 +79,7 @@ impl Endpoint {
     }
 
     async fn send(&mut self, m: impl Into<AsapMessage>) -> Result<()> {
-        self.assoc.send(&m.into().to_bytes()).await?;
+        self.assoc.send(&m.into().to_bytes()?).await?;
         self.sent += 1;
         Ok(())
     }

@@ -118,6 +118,7 @@ fn registration(id: u32) -> Vec<u8> {
         },
     })
     .to_bytes()
+    .expect("encodes")
 }
 
 fn resolution() -> Vec<u8> {
@@ -126,6 +127,7 @@ fn resolution() -> Vec<u8> {
         items: None,
     })
     .to_bytes()
+    .expect("encodes")
 }
 
 /// `ops` request/answer rounds spread over the associations; every

@@ -52,7 +52,7 @@ use rserpool_proto::wire::asap::BusinessCard;
 use rserpool_proto::wire::{AddressList, PeId, Policy, PoolHandle, TransportParam, TransportUse};
 use std::collections::HashMap;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -76,7 +76,8 @@ pub struct PoolElementConfig {
     pub policy: Policy,
     /// Where pool users reach this PE (port 0: the kernel picks one). An
     /// unspecified address is registered as such; the registrar fills in
-    /// the address it sees the PE at.
+    /// the address it sees the PE at. 0.0.0.0 and `[::]` listen dual-stack,
+    /// so that address is reachable whichever family it has.
     pub data_addr: SocketAddr,
     /// The control endpoint for registrars; port 0 picks one.
     pub control_addr: SocketAddr,
@@ -470,6 +471,24 @@ fn transport(carrier: Carrier, addr: SocketAddr, transport_use: TransportUse) ->
     }
 }
 
+/// Binds `addr`; 0.0.0.0 is bound as `[::]`, dual-stack, so that the PE
+/// is reachable over whichever family its registrar association uses
+/// (the registrar fills in the unspecified address registered with the
+/// association's address). Without IPv6 on the host, 0.0.0.0 it is.
+fn dual_stack<T>(addr: SocketAddr, bind: impl Fn(SocketAddr) -> io::Result<T>) -> io::Result<T> {
+    if addr.ip() != IpAddr::V4(Ipv4Addr::UNSPECIFIED) {
+        return bind(addr);
+    }
+    let both = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), addr.port());
+    match bind(both) {
+        Ok(l) => Ok(l),
+        Err(e) => {
+            debug!(%addr, "no dual-stack listener ({e}): IPv4 only");
+            bind(addr)
+        }
+    }
+}
+
 /// Starts a pool element: binds its endpoints, then registers in the
 /// background.
 pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
@@ -507,10 +526,10 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
     let named = |what: &'static str, addr: SocketAddr| {
         move |e: io::Error| io::Error::new(e.kind(), format!("{what} address {addr}: {e}"))
     };
-    let data_listener =
-        DataListener::bind(cfg.data_addr, carrier).map_err(named("data", cfg.data_addr))?;
+    let data_listener = dual_stack(cfg.data_addr, |a| DataListener::bind(a, carrier))
+        .map_err(named("data", cfg.data_addr))?;
     let data_addr = data_listener.local_addr()?;
-    let control = data::bind_control(cfg.control_addr, carrier)
+    let control = dual_stack(cfg.control_addr, |a| data::bind_control(a, carrier))
         .map_err(named("control", cfg.control_addr))?;
     let control_addr = control
         .local_addrs()?
@@ -968,7 +987,9 @@ async fn connect_registrar(
 ) -> io::Result<Association> {
     let mut last = io::Error::new(io::ErrorKind::AddrNotAvailable, "no registrar address");
     for &addr in to {
-        if local.is_ipv4() == addr.is_ipv4() {
+        // A dual-stack control endpoint ([::]) reaches both families.
+        let dual = local.is_ipv6() && local.ip().is_unspecified();
+        if local.is_ipv4() == addr.is_ipv4() || dual {
             match tokio::time::timeout(timeout, data::connect_from(local, addr, carrier)).await {
                 Ok(Ok(a)) => return Ok(a),
                 Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {

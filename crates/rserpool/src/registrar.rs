@@ -140,6 +140,7 @@ impl RegistrarHandle {
     }
 
     /// Graceful stop: the registrar says goodbye and closes its associations.
+    /// Returns once its listeners are closed (their addresses are free).
     pub async fn stop(mut self) -> io::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -147,8 +148,9 @@ impl RegistrarHandle {
         let r = (&mut self.task)
             .await
             .unwrap_or_else(|e| Err(io::Error::other(e)));
-        for t in &self.aux {
+        for t in std::mem::take(&mut self.aux) {
             t.abort();
+            let _ = t.await;
         }
         r
     }
@@ -212,14 +214,16 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         }
     };
     let carrier = cfg.transport.resolve()?;
-    let asap = Listener::bind(&cfg.asap_addrs, carrier, Ppid::Asap)?;
+    let asap = Listener::bind(&cfg.asap_addrs, carrier, Ppid::Asap)
+        .map_err(|e| bind_error("ASAP", &cfg.asap_addrs, e))?;
     // With one ENRP address, associations to peers leave from it (as
     // from RSPLIB's one-to-many socket): a peer that checks the source of
     // an association against the announced ENRP endpoint accepts it.
     let enrp = match cfg.enrp_addrs.as_slice() {
-        [one] => Listener::bind_shared(*one, carrier, Ppid::Enrp)?,
-        many => Listener::bind(many, carrier, Ppid::Enrp)?,
-    };
+        [one] => Listener::bind_shared(*one, carrier, Ppid::Enrp),
+        many => Listener::bind(many, carrier, Ppid::Enrp),
+    }
+    .map_err(|e| bind_error("ENRP", &cfg.enrp_addrs, e))?;
     let asap_addrs = asap.local_addrs()?;
     let enrp_addrs = enrp.local_addrs()?;
     if cfg.registrar.peer_allow.is_empty() && enrp_addrs.iter().any(|a| !a.ip().is_loopback()) {
@@ -250,7 +254,9 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
     let (metrics_tx, metrics_rx) = mpsc::channel::<SnapshotRequest>(16);
     let mut metrics_addr = None;
     if let Some(addr) = cfg.metrics {
-        let listener = metrics::bind(addr).await?;
+        let listener = metrics::bind(addr)
+            .await
+            .map_err(|e| bind_error("metrics/HTTP", &[addr], e))?;
         metrics_addr = Some(listener.local_addr()?);
         aux.push(tokio::spawn(async move {
             if let Err(e) = metrics::serve(listener, metrics_tx).await {
@@ -351,6 +357,27 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         task,
         aux,
     })
+}
+
+/// A bind failure that names the listener's role and address(es), e.g.
+/// "ENRP address 127.0.0.1:9901 is already in use (another registrar?)".
+fn bind_error(role: &str, addrs: &[SocketAddr], e: io::Error) -> io::Error {
+    let list = addrs
+        .iter()
+        .map(SocketAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let what = if addrs.len() == 1 {
+        "address"
+    } else {
+        "addresses"
+    };
+    let msg = if e.kind() == io::ErrorKind::AddrInUse {
+        format!("{role} {what} {list} is already in use (another registrar?)")
+    } else {
+        format!("{role} {what} {list}: {e}")
+    };
+    io::Error::new(e.kind(), msg)
 }
 
 /// How peers and PEs reach a listener, as a transport parameter.
@@ -1031,7 +1058,10 @@ fn refuse(mut a: Association, protocol: Protocol) {
         .to_bytes(),
     };
     tokio::spawn(async move {
-        let _ = tokio::time::timeout(CONNECT_TIMEOUT, a.send(&bytes)).await;
+        // A single bare cause always encodes.
+        if let Ok(bytes) = bytes {
+            let _ = tokio::time::timeout(CONNECT_TIMEOUT, a.send(&bytes)).await;
+        }
         let _ = a.writer.shutdown().await;
     });
 }
@@ -1064,6 +1094,7 @@ fn log_event(e: &Event) {
             warn!(?from, answered, closed, "protocol error: {detail}")
         }
         Event::RateLimited { assoc, what } => debug!(assoc, what, "rate limited"),
+        Event::Unsent { to, error } => warn!(?to, "message not sent: {error}"),
         Event::PeerError {
             peer,
             causes,

@@ -524,7 +524,7 @@ async fn sealed_cookies_survive_failover_and_forged_ones_are_refused() {
         ch.writer
             .send(&Frame::new(
                 rserpool_proto::wire::PPID_ASAP,
-                echo.to_bytes(),
+                echo.to_bytes().expect("encodes"),
             ))
             .await
             .unwrap();

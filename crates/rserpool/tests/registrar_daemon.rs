@@ -75,7 +75,10 @@ impl Client {
         }
     }
     async fn send(&mut self, m: impl Into<AsapMessage>) {
-        self.a.send(&m.into().to_bytes()).await.unwrap();
+        self.a
+            .send(&m.into().to_bytes().expect("encodes"))
+            .await
+            .unwrap();
     }
     async fn recv(&mut self) -> AsapMessage {
         let bytes = tokio::time::timeout(WAIT, self.a.recv())
@@ -287,7 +290,8 @@ async fn malformed_input_is_answered_and_others_keep_working() {
         pool_handle: "ok".into(),
         pool_element: pe(2, 8, Policy::RoundRobin),
     })
-    .to_bytes();
+    .to_bytes()
+    .unwrap();
     raw.truncate(raw.len() - 8);
     let len = u16::try_from(raw.len()).unwrap();
     raw[2..4].copy_from_slice(&len.to_be_bytes());
@@ -428,7 +432,8 @@ async fn takeover(peers: usize) {
             pool_handle: "to".into(),
             pe_id: PeId(0x77),
         })
-        .to_bytes(),
+        .to_bytes()
+        .unwrap(),
     )
     .await
     .unwrap();
@@ -511,7 +516,9 @@ async fn a_checksum_mismatch_is_repaired() {
     let deadline = tokio::time::Instant::now() + WAIT;
     while tokio::time::Instant::now() < deadline && !answered {
         // Like a live peer, announce the checksum again and again.
-        let p = EnrpMessage::from(presence.clone()).to_bytes();
+        let p = EnrpMessage::from(presence.clone())
+            .to_bytes()
+            .expect("encodes");
         peer.send(&p).await.unwrap();
         let Ok(Ok(Some(bytes))) =
             tokio::time::timeout(Duration::from_millis(200), peer.recv()).await
@@ -541,7 +548,7 @@ async fn a_checksum_mismatch_is_repaired() {
                 receiver: ServerId(0x301),
                 pools,
             };
-            let bytes = EnrpMessage::from(resp).to_bytes();
+            let bytes = EnrpMessage::from(resp).to_bytes().expect("encodes");
             peer.send(&bytes).await.unwrap();
         }
     }

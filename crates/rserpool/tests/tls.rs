@@ -116,7 +116,9 @@ async fn tls_assoc(
 }
 
 async fn send(a: &mut Association, m: impl Into<AsapMessage>) {
-    a.send(&m.into().to_bytes()).await.unwrap();
+    a.send(&m.into().to_bytes().expect("encodes"))
+        .await
+        .unwrap();
 }
 
 /// The next ASAP message that is not a keep-alive (acknowledged).
@@ -278,6 +280,7 @@ fn presence(id: u32, addr: SocketAddr) -> Vec<u8> {
         },
     })
     .to_bytes()
+    .expect("encodes")
 }
 
 #[tokio::test]

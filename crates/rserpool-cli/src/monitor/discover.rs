@@ -83,6 +83,7 @@ mod tests {
             },
         })
         .to_bytes()
+        .unwrap()
     }
 
     #[test]

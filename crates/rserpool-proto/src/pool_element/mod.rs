@@ -46,7 +46,7 @@ pub(crate) use reply::decode as decode_asap;
 
 use crate::handlespace::{Rng, Time, Xoshiro256};
 use crate::wire::asap::{self, AsapMessage};
-use crate::wire::{DecodeError, OperationError, PeId, Policy, PolicyType, ServerId};
+use crate::wire::{DecodeError, EncodeError, OperationError, PeId, Policy, PolicyType, ServerId};
 
 /// What the driver does for a pool element: registrar associations only.
 pub type PeTransmit = RegTransmit;
@@ -61,6 +61,9 @@ pub enum RegistrationFailure {
     NoResponse,
     /// T5-serverHunt passed without reaching any registrar; still hunting.
     NoRegistrar,
+    /// The registration does not fit in a message (too many addresses, too
+    /// long a pool handle); nothing was sent.
+    TooLong(EncodeError),
 }
 
 /// What happened, for the application.
@@ -480,7 +483,17 @@ impl PoolElement {
     }
 
     fn send_registration(&mut self, now: Time, conn: RegConn, sent: u32) {
-        let bytes = self.registration().to_bytes();
+        let bytes = match self.registration().to_bytes() {
+            Ok(b) => b,
+            Err(e) => {
+                // Too many addresses or too long a pool handle: no
+                // registrar could read it; the application must know.
+                self.events.push_back(PeEvent::RegistrationFailed {
+                    cause: RegistrationFailure::TooLong(e),
+                });
+                return;
+            }
+        };
         self.transmits.push_back(RegTransmit::Send { conn, bytes });
         self.phase = Phase::Registering {
             conn,
@@ -495,7 +508,10 @@ impl PoolElement {
             pe_id: self.pe_id,
         })
         .to_bytes();
-        self.transmits.push_back(RegTransmit::Send { conn, bytes });
+        // A pool handle too long to encode never registered either.
+        if let Ok(bytes) = bytes {
+            self.transmits.push_back(RegTransmit::Send { conn, bytes });
+        }
         self.phase = Phase::Deregistering {
             conn,
             sent,
@@ -574,8 +590,10 @@ impl PoolElement {
             pe_id: self.pe_id,
         })
         .to_bytes();
-        self.transmits
-            .push_back(RegTransmit::Send { conn, bytes: ack });
+        if let Ok(ack) = ack {
+            self.transmits
+                .push_back(RegTransmit::Send { conn, bytes: ack });
+        }
         let home_conn = self.phase.conn();
         if home_conn == Some(conn) {
             self.home = Some(ka.server_id);

@@ -4,6 +4,9 @@
 use crate::wire::asap::{self, AsapMessage};
 use crate::wire::{DecodeError, DecodeOptions, ErrorCause, OperationError};
 
+// The Error replies always encode: `unrecognized_parameters` and
+// `unrecognized_message` keep their causes within the message size.
+
 /// A decoded message and, if the peer must be told about unrecognized
 /// parameters or a message type we do not know, the ERROR to send back.
 pub(crate) struct Incoming {
@@ -15,7 +18,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Incoming {
     match AsapMessage::decode(bytes, &DecodeOptions::DEFAULT) {
         Ok(d) => Incoming {
             reply: OperationError::unrecognized_parameters(&d.unrecognized)
-                .map(|error| AsapMessage::from(asap::Error { error }).to_bytes()),
+                .and_then(|error| AsapMessage::from(asap::Error { error }).to_bytes().ok()),
             message: Ok(d.message),
         },
         Err(e) => {
@@ -26,7 +29,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Incoming {
                 other => OperationError::unrecognized_parameters(other.report()),
             };
             Incoming {
-                reply: error.map(|error| AsapMessage::from(asap::Error { error }).to_bytes()),
+                reply: error
+                    .and_then(|error| AsapMessage::from(asap::Error { error }).to_bytes().ok()),
                 message: Err(e),
             }
         }

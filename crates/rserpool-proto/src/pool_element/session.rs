@@ -7,7 +7,9 @@ use std::fmt;
 
 use crate::pool_user::channel::{Frame, PPID_ASAP};
 use crate::wire::asap::{self, AsapMessage};
-use crate::wire::{DecodeError, DecodeOptions, Policy, PoolElement, PoolHandle, TransportUse};
+use crate::wire::{
+    DecodeError, DecodeOptions, EncodeError, Policy, PoolElement, PoolHandle, TransportUse,
+};
 
 /// A received frame, sorted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +35,8 @@ pub enum SessionError {
     ReservedPpid,
     /// Control messages need transport use "data plus control".
     DataOnly,
+    /// The control message (e.g. a cookie) is too long to encode.
+    TooLong(EncodeError),
 }
 
 impl fmt::Display for SessionError {
@@ -46,6 +50,7 @@ impl fmt::Display for SessionError {
             SessionError::DataOnly => {
                 f.write_str("the transport is data only: no ASAP control messages")
             }
+            SessionError::TooLong(e) => write!(f, "{e}"),
         }
     }
 }
@@ -70,7 +75,10 @@ impl PeSession {
 
     fn control(&self, m: AsapMessage) -> Result<Frame, SessionError> {
         match self.transport_use {
-            TransportUse::DataPlusControl => Ok(Frame::new(PPID_ASAP, m.to_bytes())),
+            TransportUse::DataPlusControl => m
+                .to_bytes()
+                .map(|b| Frame::new(PPID_ASAP, b))
+                .map_err(SessionError::TooLong),
             TransportUse::DataOnly => Err(SessionError::DataOnly),
         }
     }

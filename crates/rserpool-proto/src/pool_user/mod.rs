@@ -457,11 +457,14 @@ impl PoolUser {
                 let echo = AsapMessage::from(asap::CookieEcho {
                     cookie: cookie.clone(),
                 });
-                self.transmits.push_back(PuTransmit::SendPe {
-                    conn,
-                    frame: Frame::new(PPID_ASAP, echo.to_bytes()),
-                });
-                replayed = true;
+                // The cookie came in a message, so its echo fits too.
+                if let Ok(bytes) = echo.to_bytes() {
+                    self.transmits.push_back(PuTransmit::SendPe {
+                        conn,
+                        frame: Frame::new(PPID_ASAP, bytes),
+                    });
+                    replayed = true;
+                }
             }
         }
         for frame in s.queue.drain(..) {
@@ -630,8 +633,9 @@ impl PoolUser {
             return;
         };
         for rep in self.reports.drain(..) {
-            let bytes = AsapMessage::from(rep).to_bytes();
-            self.reg_out.push_back(RegTransmit::Send { conn, bytes });
+            if let Ok(bytes) = AsapMessage::from(rep).to_bytes() {
+                self.reg_out.push_back(RegTransmit::Send { conn, bytes });
+            }
         }
         let t1 = self.config.timers.t1_enrp_request;
         for r in self.requests.iter_mut().filter(|r| r.deadline.is_none()) {
@@ -640,7 +644,11 @@ impl PoolUser {
                 items: self.config.resolution_items,
             })
             .to_bytes();
-            self.reg_out.push_back(RegTransmit::Send { conn, bytes });
+            // Only a pool handle over 65 KB fails here; such a request
+            // times out as unanswered.
+            if let Ok(bytes) = bytes {
+                self.reg_out.push_back(RegTransmit::Send { conn, bytes });
+            }
             r.sent += 1;
             r.deadline = Some(now + t1);
         }

@@ -12,13 +12,17 @@ use crate::handlespace::{
 use crate::wire::asap::{self, AsapMessage, msg_type};
 use crate::wire::enrp::UpdateAction;
 use crate::wire::{
-    DecodeError, ErrorCause, ErrorCauseCode, HEADER_LEN, OperationError, param_type,
+    DecodeError, ErrorCause, ErrorCauseCode, HEADER_LEN, MAX_MESSAGE_LEN, OperationError,
+    param_type,
 };
 
 /// Longest pool handle accepted in a registration (RSPLIB accepts 32
 /// bytes); keeps every Handle Table block far below the message size limit.
 pub const MAX_POOL_HANDLE_LEN: usize = 1024;
 
+/// The longest Pool Member Selection Policy parameter: type and up to four
+/// values.
+const MAX_POLICY_LEN: usize = 4 + 4 + 4 * 4;
 /// Most PEs whose unreachable reporters are remembered at once.
 const MAX_REPORTED_PES: usize = 16_384;
 
@@ -149,6 +153,24 @@ impl<F: SetFamily> Registrar<F> {
             self.send_asap(assoc, m.into());
             return;
         };
+        // The user transport (what the PE chose) is refused with more
+        // addresses than RSPLIB keeps; its ASAP transport is cut to them
+        // (`registrator_transport`), as it is the association's.
+        if util::too_many_addresses(&transport) {
+            // The transport itself is not echoed (it may be nearly 64 KB).
+            let m = reject(ErrorCauseCode::InvalidValues, Vec::new());
+            self.send_asap(assoc, m.into());
+            self.event(Event::ProtocolError {
+                from: Source::Asap(assoc),
+                detail: format!(
+                    "REGISTRATION of PE {pe_id} in pool {pool} refused: more than {} addresses in a transport",
+                    crate::wire::MAX_ADDRESSES
+                ),
+                answered: true,
+                closed: false,
+            });
+            return;
+        }
         let max_life = self.config.max_registration_lifetime.as_millis();
         if i128::from(pe.registration_life) > i128::try_from(max_life).unwrap_or(i128::MAX) {
             let m = reject(ErrorCauseCode::InvalidValues, Vec::new());
@@ -316,6 +338,13 @@ impl<F: SetFamily> Registrar<F> {
             self.rate_limited(assoc, "handle resolution");
             return;
         }
+        if h.pool_handle.0.len() > MAX_POOL_HANDLE_LEN {
+            // No pool has such a handle, and a response echoing it might
+            // not fit in a message.
+            let error = OperationError::single(ErrorCause::bare(ErrorCauseCode::InvalidValues));
+            self.send_asap(assoc, asap::Error { error }.into());
+            return;
+        }
         let max = self.config.max_hres_items;
         let want = match h.items {
             Some(n) if n > 0 => n.min(max),
@@ -328,10 +357,18 @@ impl<F: SetFamily> Registrar<F> {
             .resolve(&h.pool_handle, &mut self.rng, &mut self.resolve_buf)
         {
             Ok(n) => {
+                // Whole PEs while the response stays within 65535 bytes
+                // (the most a policy parameter takes counted up front), as
+                // Handle Table Responses are budgeted.
+                let mut size = HEADER_LEN + util::handle_size(&h.pool_handle) + MAX_POLICY_LEN;
                 let pes: Vec<_> = self.resolve_buf[..n]
                     .iter()
                     .filter_map(|r| self.hs.entry(*r))
                     .map(|e| pool_element(e, false))
+                    .take_while(|pe| {
+                        size += util::pool_element_size(pe);
+                        size <= MAX_MESSAGE_LEN
+                    })
                     .collect();
                 let policy = match pes.first() {
                     Some(p) => Some(p.policy),
@@ -513,7 +550,16 @@ impl<F: SetFamily> Registrar<F> {
             }) => util::count_causes(&mut self.stats.errors_by_cause, e),
             _ => {}
         }
-        let bytes = m.to_bytes();
+        let bytes = match m.to_bytes() {
+            Ok(b) => b,
+            Err(error) => {
+                self.event(Event::Unsent {
+                    to: Source::Asap(assoc),
+                    error,
+                });
+                return;
+            }
+        };
         if let Some(p) = self.assocs.get_mut(&assoc).and_then(|a| a.pending.as_mut()) {
             p.push(bytes);
             return;
@@ -586,10 +632,16 @@ impl<F: SetFamily> Registrar<F> {
             server_id: self.config.id,
             transports: self.config.asap_transport.iter().cloned().collect(),
         });
-        self.stats.asap_out[type_index(m.msg_type(), true)] += 1;
-        self.transmits.push_back(Transmit::AnnounceAsap {
-            bytes: m.to_bytes(),
-        });
+        match m.to_bytes() {
+            Ok(bytes) => {
+                self.stats.asap_out[type_index(m.msg_type(), true)] += 1;
+                self.transmits.push_back(Transmit::AnnounceAsap { bytes });
+            }
+            Err(error) => self.event(Event::Unsent {
+                to: Source::Announce,
+                error,
+            }),
+        }
     }
 
     /// The lifetime to use for an entry learnt from a peer.

@@ -13,8 +13,8 @@ use crate::handlespace::Time;
 use crate::handlespace::set::SetFamily;
 use crate::wire::enrp::{self, EnrpMessage, UpdateAction, msg_type};
 use crate::wire::{
-    CauseInfo, DecodeError, Message, OperationError, PoolElement, PoolHandle, Protocol, ServerId,
-    ServerInformation, TransportParam,
+    CauseInfo, DecodeError, MAX_MESSAGE_LEN, Message, OperationError, PoolElement, PoolHandle,
+    Protocol, ServerId, ServerInformation, TransportParam,
 };
 
 use super::state::Conn;
@@ -44,10 +44,13 @@ impl<F: SetFamily> Registrar<F> {
         if let EnrpMessage::Error(e) = &m {
             util::count_causes(&mut self.stats.errors_by_cause, &e.error);
         }
-        self.transmits.push_back(Transmit::Enrp {
-            conn,
-            bytes: m.to_bytes(),
-        });
+        match m.to_bytes() {
+            Ok(bytes) => self.transmits.push_back(Transmit::Enrp { conn, bytes }),
+            Err(error) => self.event(Event::Unsent {
+                to: Source::Enrp(conn),
+                error,
+            }),
+        }
     }
 
     pub(super) fn send_to_peer(&mut self, peer: ServerId, m: EnrpMessage) {
@@ -88,10 +91,16 @@ impl<F: SetFamily> Registrar<F> {
         }
         if self.config.announce {
             let m = self.presence(ServerId(0), false);
-            self.stats.enrp_out[type_index(m.msg_type(), true)] += 1;
-            self.transmits.push_back(Transmit::AnnounceEnrp {
-                bytes: m.to_bytes(),
-            });
+            match m.to_bytes() {
+                Ok(bytes) => {
+                    self.stats.enrp_out[type_index(m.msg_type(), true)] += 1;
+                    self.transmits.push_back(Transmit::AnnounceEnrp { bytes });
+                }
+                Err(error) => self.event(Event::Unsent {
+                    to: Source::Announce,
+                    error,
+                }),
+            }
         }
     }
 
@@ -361,11 +370,21 @@ impl<F: SetFamily> Registrar<F> {
             EnrpMessage::HandleTableResponse(r) => self.on_table_response(now, conn, sender, r),
             EnrpMessage::HandleUpdate(u) => self.on_handle_update(now, sender, u),
             EnrpMessage::ListRequest(_) => {
+                // As many peers as fit in one message (a peer's own
+                // Presence may list many addresses).
+                let mut size = util::ENRP_HEADER_LEN;
                 let servers = self
                     .peers
                     .iter()
                     .filter(|(id, _)| **id != sender)
-                    .map(|(_, p)| p.info.clone())
+                    .map(|(_, p)| &p.info)
+                    .filter(|si| {
+                        let n = util::server_info_size(si);
+                        let fits = size + n <= MAX_MESSAGE_LEN;
+                        size += if fits { n } else { 0 };
+                        fits
+                    })
+                    .cloned()
                     .collect();
                 let m = enrp::ListResponse {
                     reject: false,

@@ -52,7 +52,9 @@ use std::time::Duration;
 use crate::handlespace::set::{BTreeFamily, SetFamily};
 use crate::handlespace::{AssocId, DueTimer, EntryRef, Handlespace, Time, Xoshiro256};
 use crate::identity::Identity;
-use crate::wire::{DecodeOptions, ErrorCauseCode, PeId, PoolHandle, ServerId, TransportParam};
+use crate::wire::{
+    DecodeOptions, EncodeError, ErrorCauseCode, PeId, PoolHandle, ServerId, TransportParam,
+};
 
 pub use asap::MAX_POOL_HANDLE_LEN;
 use state::{Assoc, Conn, Peer, StaticPeer, SyncState, Takeover};
@@ -259,6 +261,13 @@ pub enum Event {
         peer: ServerId,
         causes: Vec<ErrorCauseCode>,
         refused: Vec<(PoolHandle, PeId)>,
+    },
+    /// A message was not sent: it does not fit in 65535 bytes. The
+    /// registrar's budgets keep every message it builds within the limit,
+    /// so this names a bug rather than bad input.
+    Unsent {
+        to: Source,
+        error: EncodeError,
     },
 }
 

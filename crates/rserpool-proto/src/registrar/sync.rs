@@ -237,6 +237,30 @@ impl<F: SetFamily> Registrar<F> {
             // Only a PE itself makes this PR its home.
             return false;
         }
+        if pool.0.is_empty() || pool.0.len() > super::MAX_POOL_HANDLE_LEN {
+            let conn = self.peers.get(&from).map_or(ConnId(0), |p| p.conn);
+            self.protocol_error(
+                conn,
+                format!(
+                    "PE {} from {from} not stored: pool handle of {} bytes",
+                    pe.pe_id,
+                    pool.0.len()
+                ),
+            );
+            return false;
+        }
+        if util::too_many_addresses(&pe.user_transport) {
+            let conn = self.peers.get(&from).map_or(ConnId(0), |p| p.conn);
+            self.protocol_error(
+                conn,
+                format!(
+                    "PE {} of pool {pool} from {from} not stored: more than {} addresses in a transport",
+                    pe.pe_id,
+                    crate::wire::MAX_ADDRESSES
+                ),
+            );
+            return false;
+        }
         // A peer speaks for its own PEs: a Handle Update comes from the
         // PE's home, and a table response does not change a PE whose home
         // is another live peer (that peer's own updates and audits are the

@@ -1,11 +1,15 @@
 //! Small helpers: message type indexes, parameter lookup in raw messages,
 //! transport address handling.
 
+use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
+
+use foldhash::fast::FixedState;
 
 use crate::handlespace::PeEntry;
 use crate::wire::{
-    AddressList, HEADER_LEN, OperationError, PoolElement, TransportParam, TransportUse, param_type,
+    AddressList, HEADER_LEN, MAX_ADDRESSES, OperationError, PoolElement, PoolHandle,
+    ServerInformation, TransportParam, TransportUse, param_type,
 };
 
 /// Counter index of a message type: the type byte, 0 for unknown ones.
@@ -84,14 +88,7 @@ pub(super) fn fill_addresses(t: TransportParam, remote: Option<IpAddr>) -> Optio
             transport_use,
             addresses,
         } => {
-            let mut out = AddressList::new();
-            for a in addresses {
-                if let Some(a) = fix(a) {
-                    if !out.contains(&a) {
-                        out.push(a);
-                    }
-                }
-            }
+            let out = dedup(addresses.into_iter().filter_map(fix));
             if out.is_empty() {
                 return None;
             }
@@ -130,9 +127,45 @@ pub(super) fn fill_addresses(t: TransportParam, remote: Option<IpAddr>) -> Optio
     })
 }
 
+/// Lists longer than this are de-duplicated through a hash set; shorter
+/// ones (nearly all) by scanning, which is faster there.
+const DEDUP_SCAN_MAX: usize = 16;
+
+/// The addresses in their first order, each once: linear time, so that a
+/// registration with thousands of addresses costs little before it is
+/// refused for having too many.
+pub(super) fn dedup(addresses: impl Iterator<Item = IpAddr>) -> AddressList {
+    let mut out = AddressList::new();
+    let mut seen: Option<HashSet<IpAddr, FixedState>> = None;
+    for a in addresses {
+        let new = match &mut seen {
+            Some(set) => set.insert(a),
+            None if out.len() < DEDUP_SCAN_MAX => !out.contains(&a),
+            None => {
+                let mut set = HashSet::with_capacity_and_hasher(64, FixedState::default());
+                set.extend(out.iter().copied());
+                let new = set.insert(a);
+                seen = Some(set);
+                new
+            }
+        };
+        if new {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// Whether a transport has more addresses than a registrar keeps
+/// ([`MAX_ADDRESSES`]).
+pub(super) fn too_many_addresses(t: &TransportParam) -> bool {
+    t.addresses().len() > MAX_ADDRESSES
+}
+
 /// The most addresses a PE's ASAP (registrator) transport keeps: RSPLIB
-/// rejects a Pool Element whose registrator transport lists more.
-pub(super) const MAX_REGISTRATOR_ADDRESSES: usize = 128;
+/// 3.4.4 rejects a Pool Element whose registrator transport lists more
+/// than `MAX_PE_TRANSPORTADDRESSES` (64).
+pub(super) const MAX_REGISTRATOR_ADDRESSES: usize = MAX_ADDRESSES;
 
 /// The ASAP transport of a PE as seen from its association (all the
 /// remote endpoint's addresses where the driver told them, else the one
@@ -171,7 +204,7 @@ pub(super) fn asap_transport_of(
 /// A PE's ASAP (registrator) transport as a registrar keeps and forwards
 /// it. RFC 5354 section 3.10 makes it an SCTP transport; RSPLIB also
 /// rejects the whole Pool Element (cause 0xf006, "invalid registrator")
-/// when it is marked DATA plus CONTROL, has no or more than 128 addresses,
+/// when it is marked DATA plus CONTROL, has no or more than 64 addresses,
 /// or port 0. The control flag says nothing about an ASAP endpoint, so it
 /// is cleared; extra addresses are dropped; one that cannot be repaired
 /// (port 0, no address) is `None`, and the association's own address
@@ -264,6 +297,19 @@ fn transport_size(t: &TransportParam) -> usize {
         0
     };
     8 + extra + addrs
+}
+
+/// Header and server IDs of every ENRP message.
+pub(super) const ENRP_HEADER_LEN: usize = 12;
+
+/// Encoded size of a Server Information parameter.
+pub(super) fn server_info_size(si: &ServerInformation) -> usize {
+    8 + transport_size(&si.transport)
+}
+
+/// Encoded size of a Pool Handle parameter (padded).
+pub(super) fn handle_size(h: &PoolHandle) -> usize {
+    4 + h.0.len().next_multiple_of(4)
 }
 
 /// Encoded size of a Pool Element parameter (an upper bound).

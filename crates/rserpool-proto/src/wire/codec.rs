@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::asap::{self, AsapMessage};
 use super::enrp::{self, EnrpMessage, PoolEntries, UpdateAction};
-use super::error::{DecodeError, Location};
+use super::error::{DecodeError, EncodeError, Location, TooLong};
 use super::ids::{PeId, PoolHandle, ServerId};
 use super::param::{
     ErrorCause, ErrorCauseCode, OperationError, Parameter, PoolElement, RawParameter,
@@ -1134,179 +1134,241 @@ pub(super) fn message_length(
 // Encoding
 // ====================================================================
 
-fn put16(out: &mut Vec<u8>, v: u16) {
-    out.extend_from_slice(&v.to_be_bytes());
+/// The encoding buffer and the first length that did not fit (innermost
+/// first: a TLV is finished before its container). Encoding goes on after
+/// an overflow, so that `encoded_len` can tell the full size.
+struct W<'a> {
+    out: &'a mut Vec<u8>,
+    overflow: Option<(TooLong, usize)>,
 }
 
-fn put32(out: &mut Vec<u8>, v: u32) {
-    out.extend_from_slice(&v.to_be_bytes());
-}
-
-/// Length field value; lengths above 65535 cannot be represented (the
-/// caller is responsible for staying below, see `encoded_len`).
-fn len16(n: usize) -> u16 {
-    u16::try_from(n).unwrap_or(u16::MAX)
-}
-
-fn begin_tlv(out: &mut Vec<u8>, ty: u16) -> usize {
-    let start = out.len();
-    put16(out, ty);
-    put16(out, 0);
-    start
-}
-
-/// Writes the TLV's length (padding excluded), then pads to 4 bytes.
-fn finish_tlv(out: &mut Vec<u8>, start: usize) {
-    let len = out.len() - start;
-    out[start + 2..start + 4].copy_from_slice(&len16(len).to_be_bytes());
-    out.resize(out.len() + pad4(len), 0);
-}
-
-fn tlv_bytes(out: &mut Vec<u8>, ty: u16, value: &[u8]) {
-    let s = begin_tlv(out, ty);
-    out.extend_from_slice(value);
-    finish_tlv(out, s);
-}
-
-fn enc_address(out: &mut Vec<u8>, a: &IpAddr) {
-    match a {
-        IpAddr::V4(v4) => tlv_bytes(out, pt::IPV4_ADDRESS, &v4.octets()),
-        IpAddr::V6(v6) => tlv_bytes(out, pt::IPV6_ADDRESS, &v6.octets()),
+impl W<'_> {
+    fn put16(&mut self, v: u16) {
+        self.out.extend_from_slice(&v.to_be_bytes());
     }
-}
 
-fn enc_transport(out: &mut Vec<u8>, t: &TransportParam) {
-    let s = begin_tlv(out, transport_param_type(t.kind()));
-    put16(out, t.port());
-    match t {
-        TransportParam::Sctp { transport_use, .. } | TransportParam::Tcp { transport_use, .. } => {
-            put16(out, *transport_use as u16)
-        }
-        TransportParam::Dccp { service_code, .. } => {
-            put16(out, 0);
-            put32(out, *service_code);
-        }
-        TransportParam::Udp { .. } | TransportParam::UdpLite { .. } => put16(out, 0),
+    fn put32(&mut self, v: u32) {
+        self.out.extend_from_slice(&v.to_be_bytes());
     }
-    for a in t.addresses() {
-        enc_address(out, a);
-    }
-    finish_tlv(out, s);
-}
 
-fn enc_policy(out: &mut Vec<u8>, p: &Policy) {
-    let s = begin_tlv(out, pt::POOL_MEMBER_SELECTION_POLICY);
-    put32(out, p.policy_type().code());
-    let (v, n) = p.values();
-    for x in &v[..n] {
-        put32(out, *x);
-    }
-    finish_tlv(out, s);
-}
-
-fn enc_pool_element(out: &mut Vec<u8>, pe: &PoolElement) {
-    let s = begin_tlv(out, pt::POOL_ELEMENT);
-    put32(out, pe.pe_id.0);
-    put32(out, pe.home_server_id.0);
-    put32(out, pe.registration_life as u32);
-    enc_transport(out, &pe.user_transport);
-    enc_policy(out, &pe.policy);
-    if let Some(t) = &pe.asap_transport {
-        enc_transport(out, t);
-    }
-    finish_tlv(out, s);
-}
-
-fn enc_server_info(out: &mut Vec<u8>, si: &ServerInformation) {
-    let s = begin_tlv(out, pt::SERVER_INFORMATION);
-    put32(out, si.server_id.0);
-    enc_transport(out, &si.transport);
-    finish_tlv(out, s);
-}
-
-/// Causes are padded between each other; the last one's padding is the
-/// parameter's (as RSPLIB writes its single cause).
-fn enc_operation_error(out: &mut Vec<u8>, e: &OperationError) {
-    let s = begin_tlv(out, pt::OPERATION_ERROR);
-    for (i, c) in e.causes.iter().enumerate() {
-        if i > 0 {
-            let l = out.len() - s;
-            out.resize(out.len() + pad4(l), 0);
-        }
-        put16(out, c.code.code());
-        put16(out, len16(4 + c.info.len()));
-        out.extend_from_slice(&c.info);
-    }
-    finish_tlv(out, s);
-}
-
-fn enc_pe_id(out: &mut Vec<u8>, id: PeId) {
-    tlv_bytes(out, pt::PE_IDENTIFIER, &id.0.to_be_bytes());
-}
-
-fn enc_handle(out: &mut Vec<u8>, h: &PoolHandle) {
-    tlv_bytes(out, pt::POOL_HANDLE, &h.0);
-}
-
-fn begin_msg(out: &mut Vec<u8>, ty: u8, flags: u8) -> usize {
-    let s = out.len();
-    out.push(ty);
-    out.push(flags);
-    put16(out, 0);
-    s
-}
-
-/// Message length = everything written, which includes the last
-/// parameter's padding (RSPLIB's choice).
-fn finish_msg(out: &mut Vec<u8>, start: usize) {
-    let len = out.len() - start;
-    out[start + 2..start + 4].copy_from_slice(&len16(len).to_be_bytes());
-    out.resize(out.len() + pad4(len), 0);
-}
-
-impl Parameter {
-    /// Appends this parameter's TLV (padded to 4 bytes) to `out`.
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        match self {
-            Parameter::Ipv4Address(a) => enc_address(out, &IpAddr::V4(*a)),
-            Parameter::Ipv6Address(a) => enc_address(out, &IpAddr::V6(*a)),
-            Parameter::Transport(t) => enc_transport(out, t),
-            Parameter::PoolMemberSelectionPolicy(p) => enc_policy(out, p),
-            Parameter::PoolHandle(h) => enc_handle(out, h),
-            Parameter::PoolElement(pe) => enc_pool_element(out, pe),
-            Parameter::ServerInformation(si) => enc_server_info(out, si),
-            Parameter::OperationError(e) => enc_operation_error(out, e),
-            Parameter::Cookie(c) => tlv_bytes(out, pt::COOKIE, c),
-            Parameter::PeIdentifier(id) => enc_pe_id(out, *id),
-            Parameter::PeChecksum(c) => tlv_bytes(out, pt::PE_CHECKSUM, &c.to_be_bytes()),
-            Parameter::HandleResolutionOption(n) => {
-                tlv_bytes(out, pt::HANDLE_RESOLUTION_OPTION, &n.to_be_bytes())
+    /// The length field value of `n` bytes; records the overflow of `what`.
+    fn len16(&mut self, n: usize, what: TooLong) -> u16 {
+        match u16::try_from(n) {
+            Ok(v) => v,
+            Err(_) => {
+                self.overflow.get_or_insert((what, n));
+                u16::MAX
             }
         }
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
+    fn begin_tlv(&mut self, ty: u16) -> usize {
+        let start = self.out.len();
+        self.put16(ty);
+        self.put16(0);
+        start
+    }
+
+    /// Writes the TLV's length (padding excluded), then pads to 4 bytes.
+    fn finish_tlv(&mut self, start: usize) {
+        let len = self.out.len() - start;
+        let ty = be16(self.out, start);
+        let v = self.len16(len, TooLong::Parameter(ty));
+        self.out[start + 2..start + 4].copy_from_slice(&v.to_be_bytes());
+        self.out.resize(self.out.len() + pad4(len), 0);
+    }
+
+    fn tlv_bytes(&mut self, ty: u16, value: &[u8]) {
+        let s = self.begin_tlv(ty);
+        self.out.extend_from_slice(value);
+        self.finish_tlv(s);
+    }
+
+    fn address(&mut self, a: &IpAddr) {
+        match a {
+            IpAddr::V4(v4) => self.tlv_bytes(pt::IPV4_ADDRESS, &v4.octets()),
+            IpAddr::V6(v6) => self.tlv_bytes(pt::IPV6_ADDRESS, &v6.octets()),
+        }
+    }
+
+    fn transport(&mut self, t: &TransportParam) {
+        let s = self.begin_tlv(transport_param_type(t.kind()));
+        self.put16(t.port());
+        match t {
+            TransportParam::Sctp { transport_use, .. }
+            | TransportParam::Tcp { transport_use, .. } => self.put16(*transport_use as u16),
+            TransportParam::Dccp { service_code, .. } => {
+                self.put16(0);
+                self.put32(*service_code);
+            }
+            TransportParam::Udp { .. } | TransportParam::UdpLite { .. } => self.put16(0),
+        }
+        for a in t.addresses() {
+            self.address(a);
+        }
+        self.finish_tlv(s);
+    }
+
+    fn policy(&mut self, p: &Policy) {
+        let s = self.begin_tlv(pt::POOL_MEMBER_SELECTION_POLICY);
+        self.put32(p.policy_type().code());
+        let (v, n) = p.values();
+        for x in &v[..n] {
+            self.put32(*x);
+        }
+        self.finish_tlv(s);
+    }
+
+    fn pool_element(&mut self, pe: &PoolElement) {
+        let s = self.begin_tlv(pt::POOL_ELEMENT);
+        self.put32(pe.pe_id.0);
+        self.put32(pe.home_server_id.0);
+        self.put32(pe.registration_life as u32);
+        self.transport(&pe.user_transport);
+        self.policy(&pe.policy);
+        if let Some(t) = &pe.asap_transport {
+            self.transport(t);
+        }
+        self.finish_tlv(s);
+    }
+
+    fn server_info(&mut self, si: &ServerInformation) {
+        let s = self.begin_tlv(pt::SERVER_INFORMATION);
+        self.put32(si.server_id.0);
+        self.transport(&si.transport);
+        self.finish_tlv(s);
+    }
+
+    /// Causes are padded between each other; the last one's padding is the
+    /// parameter's (as RSPLIB writes its single cause).
+    fn operation_error(&mut self, e: &OperationError) {
+        let s = self.begin_tlv(pt::OPERATION_ERROR);
+        for (i, c) in e.causes.iter().enumerate() {
+            if i > 0 {
+                let l = self.out.len() - s;
+                self.out.resize(self.out.len() + pad4(l), 0);
+            }
+            self.put16(c.code.code());
+            let v = self.len16(4 + c.info.len(), TooLong::Cause(c.code));
+            self.put16(v);
+            self.out.extend_from_slice(&c.info);
+        }
+        self.finish_tlv(s);
+    }
+
+    fn pe_id(&mut self, id: PeId) {
+        self.tlv_bytes(pt::PE_IDENTIFIER, &id.0.to_be_bytes());
+    }
+
+    fn handle(&mut self, h: &PoolHandle) {
+        self.tlv_bytes(pt::POOL_HANDLE, &h.0);
+    }
+
+    fn begin_msg(&mut self, ty: u8, flags: u8) -> usize {
+        let s = self.out.len();
+        self.out.push(ty);
+        self.out.push(flags);
+        self.put16(0);
+        s
+    }
+
+    /// Message length = everything written, which includes the last
+    /// parameter's padding (RSPLIB's choice).
+    fn finish_msg(&mut self, start: usize) {
+        let len = self.out.len() - start;
+        let v = self.len16(len, TooLong::Message);
+        self.out[start + 2..start + 4].copy_from_slice(&v.to_be_bytes());
+        self.out.resize(self.out.len() + pad4(len), 0);
+    }
+}
+
+/// Runs `f` on `out`; on an overflow, `out` is restored to what it was.
+fn checked(
+    out: &mut Vec<u8>,
+    message: Option<(Protocol, u8)>,
+    f: impl FnOnce(&mut W<'_>),
+) -> Result<(), EncodeError> {
+    let start = out.len();
+    let mut w = W {
+        out,
+        overflow: None,
+    };
+    f(&mut w);
+    match w.overflow {
+        None => Ok(()),
+        Some((what, length)) => {
+            out.truncate(start);
+            Err(EncodeError {
+                message,
+                what,
+                length,
+            })
+        }
+    }
+}
+
+/// Bytes `f` writes, overflowing or not.
+fn unchecked_len(f: impl FnOnce(&mut W<'_>)) -> usize {
+    let mut out = Vec::new();
+    let mut w = W {
+        out: &mut out,
+        overflow: None,
+    };
+    f(&mut w);
+    out.len()
+}
+
+impl Parameter {
+    fn write(&self, w: &mut W<'_>) {
+        match self {
+            Parameter::Ipv4Address(a) => w.address(&IpAddr::V4(*a)),
+            Parameter::Ipv6Address(a) => w.address(&IpAddr::V6(*a)),
+            Parameter::Transport(t) => w.transport(t),
+            Parameter::PoolMemberSelectionPolicy(p) => w.policy(p),
+            Parameter::PoolHandle(h) => w.handle(h),
+            Parameter::PoolElement(pe) => w.pool_element(pe),
+            Parameter::ServerInformation(si) => w.server_info(si),
+            Parameter::OperationError(e) => w.operation_error(e),
+            Parameter::Cookie(c) => w.tlv_bytes(pt::COOKIE, c),
+            Parameter::PeIdentifier(id) => w.pe_id(*id),
+            Parameter::PeChecksum(c) => w.tlv_bytes(pt::PE_CHECKSUM, &c.to_be_bytes()),
+            Parameter::HandleResolutionOption(n) => {
+                w.tlv_bytes(pt::HANDLE_RESOLUTION_OPTION, &n.to_be_bytes())
+            }
+        }
+    }
+
+    /// Appends this parameter's TLV (padded to 4 bytes) to `out`; an error
+    /// (and `out` unchanged) if a length field would exceed 65535.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        checked(out, None, |w| self.write(w))
+    }
+
+    /// The TLV in a new buffer (see [`Parameter::encode`]).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EncodeError> {
         let mut v = Vec::new();
-        self.encode(&mut v);
-        v
+        self.encode(&mut v)?;
+        Ok(v)
+    }
+
+    /// Length of the encoding in bytes, padded, also when it is too long.
+    pub fn encoded_len(&self) -> usize {
+        unchecked_len(|w| self.write(w))
     }
 }
 
 impl AsapMessage {
-    /// Appends the message to `out`, laid out as RSPLIB does. A message
-    /// longer than 65535 bytes cannot be represented (its length field
-    /// saturates); check [`AsapMessage::encoded_len`] for huge contents.
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    fn write(&self, w: &mut W<'_>) {
         use AsapMessage as M;
-        let s = begin_msg(out, self.msg_type(), self.flags());
+        let s = w.begin_msg(self.msg_type(), self.flags());
         match self {
             M::Registration(m) => {
-                enc_handle(out, &m.pool_handle);
-                enc_pool_element(out, &m.pool_element);
+                w.handle(&m.pool_handle);
+                w.pool_element(&m.pool_element);
             }
             M::Deregistration(m) => {
-                enc_handle(out, &m.pool_handle);
-                enc_pe_id(out, m.pe_id);
+                w.handle(&m.pool_handle);
+                w.pe_id(m.pe_id);
             }
             M::RegistrationResponse(asap::RegistrationResponse {
                 pool_handle,
@@ -1319,111 +1381,119 @@ impl AsapMessage {
                 pe_id,
                 error,
             }) => {
-                enc_handle(out, pool_handle);
-                enc_pe_id(out, *pe_id);
+                w.handle(pool_handle);
+                w.pe_id(*pe_id);
                 if let Some(e) = error {
-                    enc_operation_error(out, e);
+                    w.operation_error(e);
                 }
             }
             M::HandleResolution(m) => {
-                enc_handle(out, &m.pool_handle);
+                w.handle(&m.pool_handle);
                 if let Some(n) = m.items {
-                    tlv_bytes(out, pt::HANDLE_RESOLUTION_OPTION, &n.to_be_bytes());
+                    w.tlv_bytes(pt::HANDLE_RESOLUTION_OPTION, &n.to_be_bytes());
                 }
             }
             M::HandleResolutionResponse(m) => {
-                enc_handle(out, &m.pool_handle);
+                w.handle(&m.pool_handle);
                 if let Some(p) = &m.policy {
-                    enc_policy(out, p);
+                    w.policy(p);
                 }
                 for pe in &m.pool_elements {
-                    enc_pool_element(out, pe);
+                    w.pool_element(pe);
                 }
                 if let Some(e) = &m.error {
-                    enc_operation_error(out, e);
+                    w.operation_error(e);
                 }
             }
             M::EndpointKeepAlive(m) => {
-                put32(out, m.server_id.0);
-                enc_handle(out, &m.pool_handle);
+                w.put32(m.server_id.0);
+                w.handle(&m.pool_handle);
                 if let Some(id) = m.pe_id {
-                    enc_pe_id(out, id);
+                    w.pe_id(id);
                 }
             }
             M::EndpointKeepAliveAck(asap::EndpointKeepAliveAck { pool_handle, pe_id })
             | M::EndpointUnreachable(asap::EndpointUnreachable { pool_handle, pe_id }) => {
-                enc_handle(out, pool_handle);
-                enc_pe_id(out, *pe_id);
+                w.handle(pool_handle);
+                w.pe_id(*pe_id);
             }
             M::ServerAnnounce(m) => {
-                put32(out, m.server_id.0);
+                w.put32(m.server_id.0);
                 for t in &m.transports {
-                    enc_transport(out, t);
+                    w.transport(t);
                 }
             }
             M::Cookie(asap::Cookie { cookie }) | M::CookieEcho(asap::CookieEcho { cookie }) => {
-                tlv_bytes(out, pt::COOKIE, cookie);
+                w.tlv_bytes(pt::COOKIE, cookie);
             }
             M::BusinessCard(m) => {
-                enc_handle(out, &m.pool_handle);
+                w.handle(&m.pool_handle);
                 if let Some(p) = &m.policy {
-                    enc_policy(out, p);
+                    w.policy(p);
                 }
                 for pe in &m.pool_elements {
-                    enc_pool_element(out, pe);
+                    w.pool_element(pe);
                 }
             }
-            M::Error(m) => enc_operation_error(out, &m.error),
+            M::Error(m) => w.operation_error(&m.error),
         }
-        finish_msg(out, s);
+        w.finish_msg(s);
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
+    /// Appends the message to `out`, laid out as RSPLIB does. An error (and
+    /// `out` unchanged) if the message or one of its parameters would be
+    /// longer than its 16-bit length field can say: no length field ever
+    /// differs from the bytes written.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        checked(out, Some((Protocol::Asap, self.msg_type())), |w| {
+            self.write(w)
+        })
+    }
+
+    /// The message in a new buffer (see [`AsapMessage::encode`]).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EncodeError> {
         let mut v = Vec::new();
-        self.encode(&mut v);
-        v
+        self.encode(&mut v)?;
+        Ok(v)
     }
 
-    /// Length of the encoding in bytes (encodes into a scratch buffer).
+    /// Length of the encoding in bytes, also when it is too long to encode.
     pub fn encoded_len(&self) -> usize {
-        self.to_bytes().len()
+        unchecked_len(|w| self.write(w))
     }
 }
 
 impl EnrpMessage {
-    /// Appends the message to `out`, laid out as RSPLIB does. A message
-    /// longer than 65535 bytes cannot be represented (its length field
-    /// saturates); check [`EnrpMessage::encoded_len`] for huge contents.
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    fn write(&self, w: &mut W<'_>) {
         use EnrpMessage as M;
-        let s = begin_msg(out, self.msg_type(), self.flags());
-        put32(out, self.sender().0);
-        put32(out, self.receiver().0);
+        let s = w.begin_msg(self.msg_type(), self.flags());
+        w.put32(self.sender().0);
+        w.put32(self.receiver().0);
         match self {
             M::Presence(m) => {
                 if let Some(c) = m.checksum {
-                    tlv_bytes(out, pt::PE_CHECKSUM, &c.to_be_bytes());
+                    w.tlv_bytes(pt::PE_CHECKSUM, &c.to_be_bytes());
                 }
-                enc_server_info(out, &m.server_info);
+                w.server_info(&m.server_info);
             }
             M::HandleTableRequest(_) | M::ListRequest(_) => {}
             M::HandleTableResponse(m) => {
                 for p in &m.pools {
-                    enc_handle(out, &p.pool_handle);
+                    w.handle(&p.pool_handle);
                     for pe in &p.pool_elements {
-                        enc_pool_element(out, pe);
+                        w.pool_element(pe);
                     }
                 }
             }
             M::HandleUpdate(m) => {
-                put16(out, m.action.code());
-                put16(out, 0);
-                enc_handle(out, &m.pool_handle);
-                enc_pool_element(out, &m.pool_element);
+                w.put16(m.action.code());
+                w.put16(0);
+                w.handle(&m.pool_handle);
+                w.pool_element(&m.pool_element);
             }
             M::ListResponse(m) => {
                 for si in &m.servers {
-                    enc_server_info(out, si);
+                    w.server_info(si);
                 }
             }
             M::InitTakeover(enrp::InitTakeover {
@@ -1434,36 +1504,55 @@ impl EnrpMessage {
             })
             | M::TakeoverServer(enrp::TakeoverServer {
                 target_server_id, ..
-            }) => put32(out, target_server_id.0),
-            M::Error(m) => enc_operation_error(out, &m.error),
+            }) => w.put32(target_server_id.0),
+            M::Error(m) => w.operation_error(&m.error),
         }
-        finish_msg(out, s);
+        w.finish_msg(s);
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
+    /// Appends the message to `out`, laid out as RSPLIB does; an error (and
+    /// `out` unchanged) if a length field would exceed 65535 (see
+    /// [`AsapMessage::encode`]).
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        checked(out, Some((Protocol::Enrp, self.msg_type())), |w| {
+            self.write(w)
+        })
+    }
+
+    /// The message in a new buffer (see [`EnrpMessage::encode`]).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EncodeError> {
         let mut v = Vec::new();
-        self.encode(&mut v);
-        v
+        self.encode(&mut v)?;
+        Ok(v)
     }
 
-    /// Length of the encoding in bytes (encodes into a scratch buffer).
+    /// Length of the encoding in bytes, also when it is too long to encode.
     pub fn encoded_len(&self) -> usize {
-        self.to_bytes().len()
+        unchecked_len(|w| self.write(w))
     }
 }
 
 impl Message {
     /// Appends the message to `out` (see [`AsapMessage::encode`]).
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         match self {
             Message::Asap(m) => m.encode(out),
             Message::Enrp(m) => m.encode(out),
         }
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
+    /// The message in a new buffer (see [`AsapMessage::encode`]).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EncodeError> {
         let mut v = Vec::new();
-        self.encode(&mut v);
-        v
+        self.encode(&mut v)?;
+        Ok(v)
+    }
+
+    /// Length of the encoding in bytes, also when it is too long to encode.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Message::Asap(m) => m.encoded_len(),
+            Message::Enrp(m) => m.encoded_len(),
+        }
     }
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::Protocol;
-use super::param::{RawParameter, UnknownAction, param_type};
+use super::param::{ErrorCauseCode, RawParameter, UnknownAction, param_type};
 
 /// Where a decoding error was found: the protocol, the message type (once
 /// the header was read), the innermost parameter being decoded (if any) and
@@ -228,3 +228,57 @@ impl fmt::Display for DecodeError {
 }
 
 impl std::error::Error for DecodeError {}
+
+/// What is too long to encode (see [`EncodeError`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TooLong {
+    /// The message as a whole.
+    Message,
+    /// A parameter of this type (the innermost one that overflows).
+    Parameter(u16),
+    /// An error cause with this code inside an Operation Error.
+    Cause(ErrorCauseCode),
+}
+
+/// Why a message or parameter cannot be encoded: a length field would have
+/// to say more than 65535 bytes. The encoder then writes nothing, rather
+/// than a length that differs from the bytes written (which would cost a
+/// stream receiver its framing). Senders keep within
+/// [`MAX_MESSAGE_LEN`](super::MAX_MESSAGE_LEN) by budgets (see the
+/// registrar).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct EncodeError {
+    /// Protocol and type of the message being encoded; `None` for a
+    /// parameter encoded on its own.
+    pub message: Option<(Protocol, u8)>,
+    /// The innermost part whose length does not fit.
+    pub what: TooLong,
+    /// Its length in bytes (padding of its last part included for a message).
+    pub length: usize,
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some((p, t)) = self.message {
+            match p.msg_type_name(t) {
+                Some(n) => write!(f, "{} {n}: ", p.name())?,
+                None => write!(f, "{} message type {t:#04x}: ", p.name())?,
+            }
+        }
+        match self.what {
+            TooLong::Message => write!(f, "message")?,
+            TooLong::Parameter(t) => match param_type::name(t) {
+                Some(n) => write!(f, "parameter {t:#06x} ({n})")?,
+                None => write!(f, "parameter {t:#06x}")?,
+            },
+            TooLong::Cause(c) => write!(f, "error cause {:#06x} ({})", c.code(), c.name())?,
+        }
+        write!(
+            f,
+            " of {} bytes exceeds the 16-bit length field (65535)",
+            self.length
+        )
+    }
+}
+
+impl std::error::Error for EncodeError {}

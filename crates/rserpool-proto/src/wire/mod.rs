@@ -7,7 +7,9 @@
 //!   message's bytes into a [`Decoded`] message plus the unrecognized
 //!   parameters to report, or a [`DecodeError`] saying what is wrong and where.
 //! - `encode(&self, out: &mut Vec<u8>)` appends a message to a buffer;
-//!   `to_bytes()` allocates one.
+//!   `to_bytes()` allocates one. Both fail with an [`EncodeError`] (and
+//!   write nothing) when a length field would exceed 65535: every length
+//!   field written equals the bytes written.
 //! - [`message_length`] frames a byte stream (TCP): the total length of the
 //!   message that starts with the given 4 header bytes.
 //!
@@ -16,10 +18,10 @@
 //! message lengths are multiples of 4). The decoder also accepts a message
 //! that ends right after its last parameter, unpadded, as RFC 5354 allows.
 //!
-//! The encoder writes what it is given: values the decoder rejects (an
-//! SCTP transport without addresses, an Operation Error without causes, a
-//! Handle Table Response pool without PEs, anything over 65535 bytes) encode
-//! to bytes that do not decode.
+//! The encoder writes what it is given, within the 16-bit lengths: values
+//! the decoder rejects (an SCTP transport without addresses, an Operation
+//! Error without causes, a Handle Table Response pool without PEs) encode
+//! to bytes that do not decode; anything over 65535 bytes is an error.
 //!
 //! ```
 //! use rserpool_proto::wire::{asap, DecodeOptions, Message, PeId, PoolHandle, Protocol};
@@ -29,7 +31,7 @@
 //!     pe_id: PeId(0xc01f_83de),
 //! });
 //! let mut out = Vec::new();
-//! m.encode(&mut out);
+//! m.encode(&mut out).unwrap();
 //! let d = Message::decode(Protocol::Asap, &out, &DecodeOptions::default()).unwrap();
 //! assert_eq!(d.message, m);
 //! assert_eq!(d.message.type_name(), "DEREGISTRATION");
@@ -49,14 +51,15 @@ use std::fmt;
 
 pub use asap::AsapMessage;
 pub use enrp::EnrpMessage;
-pub use error::{DecodeError, Location};
+pub use error::{DecodeError, EncodeError, Location, TooLong};
 pub use ids::{PeId, PoolHandle, ServerId};
 pub use param::{
-    CauseInfoKind, ErrorCause, ErrorCauseCode, OperationError, Parameter, PoolElement,
-    RawParameter, ServerInformation, UnknownAction, param_type, rsplib_cause_name,
+    CauseInfoKind, ErrorCause, ErrorCauseCode, MAX_CAUSE_INFO, MAX_CAUSES_LEN, OperationError,
+    Parameter, PoolElement, RawParameter, ServerInformation, UnknownAction, param_type,
+    rsplib_cause_name,
 };
 pub use policy::{Policy, PolicyType};
-pub use transport::{AddressList, TransportKind, TransportParam, TransportUse};
+pub use transport::{AddressList, MAX_ADDRESSES, TransportKind, TransportParam, TransportUse};
 
 /// SCTP payload protocol identifier of ASAP.
 pub const PPID_ASAP: u32 = 11;
@@ -68,6 +71,9 @@ pub const PORT_ASAP: u16 = 3863;
 pub const PORT_ENRP: u16 = 9901;
 /// Size of the common message header (type, flags, length).
 pub const HEADER_LEN: usize = 4;
+/// Longest message (and parameter, and error cause) a 16-bit length field
+/// can describe.
+pub const MAX_MESSAGE_LEN: usize = u16::MAX as usize;
 
 /// Which of the two protocols a message belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -303,9 +303,17 @@ impl ErrorCause {
     pub fn unrecognized_parameter(raw: &RawParameter) -> ErrorCause {
         ErrorCause::new(ErrorCauseCode::UnrecognizedParameter, raw.tlv.clone())
     }
-    /// An Unrecognized Message cause carrying the message bytes.
+    /// An Unrecognized Message cause carrying the message bytes, cut to
+    /// their first [`MAX_CAUSE_INFO`] bytes so that the cause fits in an
+    /// ERROR message (a message of 65535 bytes does not fit whole).
     pub fn unrecognized_message(message: &[u8]) -> ErrorCause {
-        ErrorCause::new(ErrorCauseCode::UnrecognizedMessage, message.to_vec())
+        let n = message.len().min(MAX_CAUSE_INFO);
+        ErrorCause::new(ErrorCauseCode::UnrecognizedMessage, &message[..n])
+    }
+
+    /// Bytes this cause takes in an Operation Error, padding included.
+    pub fn encoded_len(&self) -> usize {
+        (4 + self.info.len()).next_multiple_of(4)
     }
 }
 
@@ -319,6 +327,16 @@ impl fmt::Debug for ErrorCause {
         )
     }
 }
+
+/// Room for error causes (each padded to 4 bytes) in an ERROR message:
+/// 65535 bytes less the ENRP header (12, the longer one) and the Operation
+/// Error's header (4), rounded down to a multiple of 4 (the last cause's
+/// padding counts in the message length).
+pub const MAX_CAUSES_LEN: usize = (super::MAX_MESSAGE_LEN - 12 - 4) / 4 * 4;
+
+/// Most info bytes in one error cause of an ERROR message (its own header
+/// is 4 bytes).
+pub const MAX_CAUSE_INFO: usize = MAX_CAUSES_LEN - 4;
 
 /// Operation Error parameter (RFC 5354 section 3.12): one or more causes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
@@ -338,16 +356,29 @@ impl OperationError {
     /// receiver sends back for [`Decoded::unrecognized`](super::Decoded) or
     /// [`DecodeError::report`](super::DecodeError::report)); `None` if there
     /// is nothing to report.
+    ///
+    /// The causes stop before they would outgrow an ERROR message
+    /// ([`MAX_CAUSES_LEN`]): parameters are echoed whole and in order,
+    /// and those after the budget is spent are left out (a reported
+    /// parameter is never cut, so each echoed one still decodes). The
+    /// message carrying them held at most 65535 bytes, so the first one
+    /// always fits unless it alone filled the message; then nothing is
+    /// reported.
     pub fn unrecognized_parameters(report: &[RawParameter]) -> Option<OperationError> {
-        if report.is_empty() {
+        let mut room = MAX_CAUSES_LEN;
+        let mut causes = Vec::new();
+        for r in report {
+            let c = ErrorCause::unrecognized_parameter(r);
+            let Some(left) = room.checked_sub(c.encoded_len()) else {
+                break;
+            };
+            room = left;
+            causes.push(c);
+        }
+        if causes.is_empty() {
             return None;
         }
-        Some(OperationError {
-            causes: report
-                .iter()
-                .map(ErrorCause::unrecognized_parameter)
-                .collect(),
-        })
+        Some(OperationError { causes })
     }
 }
 

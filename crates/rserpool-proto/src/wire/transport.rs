@@ -35,6 +35,14 @@ pub enum TransportKind {
     UdpLite,
 }
 
+/// Most addresses per transport that a registrar keeps, as RSPLIB 3.4.4
+/// (`MAX_PE_TRANSPORTADDRESSES`): a registration whose user transport has
+/// more is refused (Invalid Values), a PE learnt from a peer with more is
+/// not stored, and an ASAP transport is cut to this many. With it, a Pool
+/// Element parameter stays below 3 KB, so that budgets of whole PEs keep
+/// every message within 65535 bytes.
+pub const MAX_ADDRESSES: usize = 64;
+
 /// The addresses of an SCTP transport, up to two inline: a registration,
 /// decoded or stored, then needs no allocation of its own (most PEs have
 /// one or two addresses).

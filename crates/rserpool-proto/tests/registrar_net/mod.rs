@@ -234,7 +234,7 @@ impl Net {
             });
             reg.push(r.clone());
         }
-        self.send_raw(i, a, &m.to_bytes());
+        self.send_raw(i, a, &m.to_bytes().expect("encodes"));
     }
 
     /// Takes the endpoint's inbox.
@@ -431,9 +431,13 @@ impl Net {
                     None
                 };
                 if let Some(r) = self.prs[i].as_mut() {
-                    r.asap_received(now, a, &ack.to_bytes());
+                    r.asap_received(now, a, &ack.to_bytes().expect("encodes"));
                     if let Some(reg) = rereg {
-                        r.asap_received(now, a, &AsapMessage::from(reg).to_bytes());
+                        r.asap_received(
+                            now,
+                            a,
+                            &AsapMessage::from(reg).to_bytes().expect("encodes"),
+                        );
                     }
                 }
             }

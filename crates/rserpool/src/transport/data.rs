@@ -51,7 +51,8 @@ impl DataListener {
         let sock = data_socket(carrier, &addr)?;
         sock.set_reuse_address(true)?;
         if addr.is_ipv6() {
-            sock.set_only_v6(true)?;
+            // [::] listens dual-stack (IPv4 too), a given address only there.
+            sock.set_only_v6(!addr.ip().is_unspecified())?;
         }
         sock.bind(&addr.into())?;
         sock.listen(1024)?;

@@ -155,13 +155,27 @@ impl Listener {
     }
 
     /// Binds one address with its port shared with outgoing associations
-    /// ([`connect_from`]), so that they leave from where we listen.
+    /// ([`connect_from`]), so that they leave from where we listen. The
+    /// unspecified IPv6 address (`[::]`) listens dual-stack: on IPv4 too.
+    ///
+    /// The port sharing (SO_REUSEPORT) would also let a second process
+    /// listen on the same address; a listener already there is therefore
+    /// detected first, by a bind without port sharing (which fails with
+    /// `AddrInUse` against any listener on the address).
     pub fn bind_shared(addr: SocketAddr, carrier: Carrier, ppid: Ppid) -> io::Result<Listener> {
+        if addr.port() != 0 {
+            let probe = new_socket(carrier, &addr, ppid)?;
+            probe.set_reuse_address(true)?;
+            if addr.is_ipv6() {
+                probe.set_only_v6(!addr.ip().is_unspecified())?;
+            }
+            probe.bind(&addr.into())?;
+        }
         let sock = new_socket(carrier, &addr, ppid)?;
         sock.set_reuse_address(true)?;
         sock.set_reuse_port(true)?;
         if addr.is_ipv6() {
-            sock.set_only_v6(true)?;
+            sock.set_only_v6(!addr.ip().is_unspecified())?;
         }
         sock.bind(&addr.into())?;
         sock.listen(1024)?;
@@ -236,9 +250,20 @@ pub async fn connect_from(
     carrier: Carrier,
     ppid: Ppid,
 ) -> io::Result<Association> {
+    // From a dual-stack endpoint ([::]) to an IPv4 peer: the IPv4-mapped
+    // address, on a socket of the endpoint's family.
+    let remote = match (local, remote) {
+        (SocketAddr::V6(_), SocketAddr::V4(r)) => {
+            SocketAddr::new(IpAddr::V6(r.ip().to_ipv6_mapped()), r.port())
+        }
+        _ => remote,
+    };
     let sock = new_socket(carrier, &remote, ppid)?;
     sock.set_reuse_address(true)?;
     sock.set_reuse_port(true)?;
+    if local.is_ipv6() {
+        sock.set_only_v6(!local.ip().is_unspecified())?;
+    }
     sock.bind(&local.into())?;
     let stream = connect_socket(sock, remote).await?;
     Ok(Association::new(stream, carrier, DEFAULT_MAX_MESSAGE_SIZE))

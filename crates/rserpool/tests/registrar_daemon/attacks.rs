@@ -35,7 +35,7 @@ async fn enrp_peer(pr: SocketAddr, from: IpAddr, id: ServerId) -> Association {
             },
         },
     });
-    a.send(&p.to_bytes()).await.unwrap();
+    a.send(&p.to_bytes().expect("encodes")).await.unwrap();
     a
 }
 
@@ -83,7 +83,7 @@ async fn attack_a_takeover_server_nobody_agreed_to_moves_no_pe() {
         receiver: ServerId(0x11),
         target_server_id: ServerId(0x22),
     });
-    a.send(&ts.to_bytes()).await.unwrap();
+    a.send(&ts.to_bytes().expect("encodes")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(homes(at1, "victims").await, vec![(0x77, 0x22)]);
 }
@@ -126,7 +126,7 @@ async fn attack_a_squatter_cannot_suppress_a_takeover() {
                             },
                         },
                     });
-                    if a.send(&p.to_bytes()).await.is_err() {
+                    if a.send(&p.to_bytes().expect("encodes")).await.is_err() {
                         break;
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -174,14 +174,14 @@ async fn attack_one_pool_user_cannot_evict_a_pe() {
                 pool_handle: "kept".into(),
                 pe_id: PeId(0x77),
             });
-            a.send(&m.to_bytes()).await.unwrap();
+            a.send(&m.to_bytes().expect("encodes")).await.unwrap();
         }
         // A resolution on the same association: answered after the reports.
         let r = AsapMessage::from(HandleResolution {
             pool_handle: "kept".into(),
             items: None,
         });
-        a.send(&r.to_bytes()).await.unwrap();
+        a.send(&r.to_bytes().expect("encodes")).await.unwrap();
         let _ = tokio::time::timeout(WAIT, a.recv()).await;
     };
     report(9).await;
@@ -223,7 +223,7 @@ async fn attack_a_list_response_does_not_make_the_registrar_connect_out() {
         receiver: ServerId(0x11),
         servers,
     });
-    a.send(&l.to_bytes()).await.unwrap();
+    a.send(&l.to_bytes().expect("encodes")).await.unwrap();
     let n = counter.await.unwrap();
     assert!(
         n <= 1,
@@ -394,7 +394,8 @@ async fn attack_a_client_that_never_reads_is_dropped_not_buffered() {
         pool_handle: "big".into(),
         items: Some(u32::MAX),
     })
-    .to_bytes();
+    .to_bytes()
+    .expect("encodes");
     // 20,000 resolutions (about 50 MB of answers), none read.
     let mut sent = 0;
     for _ in 0..20_000 {

@@ -278,7 +278,8 @@ impl RegistrationMessage {
             pool_handle: self.pool_handle.clone(),
             pool_element: self.element.clone(),
         })
-        .encode(&mut self.bytes);
+        .encode(&mut self.bytes)
+        .expect("a registration with one address fits in a message");
     }
 
     /// The message for the next re-registration.
@@ -586,7 +587,8 @@ async fn generate(spec: LoadSpec) -> Result<Outcome, String> {
             pool_handle: pool.clone(),
             pe_id: PeId(id),
         })
-        .to_bytes();
+        .to_bytes()
+        .expect("a keep-alive ack fits in a message");
         let (registrar, target) = assign(&spec.pe_registrars, i)?;
         let local = spec.endpoint_address;
         let setup = setup_pe(
@@ -695,7 +697,8 @@ async fn generate(spec: LoadSpec) -> Result<Outcome, String> {
         pool_handle: pool.clone(),
         items: None,
     })
-    .to_bytes();
+    .to_bytes()
+    .expect("a handle resolution fits in a message");
     let n_pus = pus.len();
     for (i, conn) in pus.into_iter().enumerate() {
         let first = t0 + phase(i, n_pus, spec.resolve);
