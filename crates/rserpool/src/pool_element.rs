@@ -711,7 +711,8 @@ async fn accept_sessions(
     }
 }
 
-/// TLS handshakes on the data endpoint in progress at once.
+/// TLS handshakes in progress at once on the data endpoint, and on the
+/// control endpoint.
 const MAX_DATA_HANDSHAKES: usize = 256;
 
 /// Hands a new session to the application; false once it is gone.
@@ -736,6 +737,8 @@ async fn accept_registrars(
     tx: mpsc::Sender<Input>,
     tls: Option<(TlsServer, Duration)>,
 ) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let handshakes = Arc::new(AtomicUsize::new(0));
     loop {
         match listener.accept().await {
             Ok((assoc, peer)) => {
@@ -745,9 +748,17 @@ async fn accept_registrars(
                     }
                     continue;
                 };
-                let (server, timeout, tx) = (server.clone(), *timeout, tx.clone());
+                if handshakes.load(Ordering::Relaxed) >= MAX_DATA_HANDSHAKES {
+                    warn!(%peer, "too many TLS handshakes in progress: closing the connection");
+                    continue;
+                }
+                handshakes.fetch_add(1, Ordering::Relaxed);
+                let (server, timeout, tx, count) =
+                    (server.clone(), *timeout, tx.clone(), handshakes.clone());
                 tokio::spawn(async move {
-                    match tokio::time::timeout(timeout, server.accept(assoc)).await {
+                    let r = tokio::time::timeout(timeout, server.accept(assoc)).await;
+                    count.fetch_sub(1, Ordering::Relaxed);
+                    match r {
                         Ok(Ok(a)) if a.identity().is_some_and(|i| i.registrar.is_some()) => {
                             let _ = tx.send(Input::Accepted(a)).await;
                         }
