@@ -1,7 +1,8 @@
 //! `cargo +nightly fuzz run decode`: the ASAP and ENRP decoders on arbitrary
 //! bytes. The first byte picks the protocol; the rest is the message.
 //! Whatever decodes must re-encode to bytes that decode to the same message,
-//! and error cause infos must decode without panicking.
+//! and error cause infos must decode without panicking. The certificate
+//! reader of `identity` runs on the same bytes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -36,6 +37,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = Parameter::decode(bytes, protocol, &opts);
     let _ = AsapMessage::decode(bytes, &opts);
     let _ = EnrpMessage::decode(bytes, &opts);
+    // The certificate reader (identities under TLS) on the same bytes.
+    let _ = rserpool_proto::identity::Identity::from_certificate(bytes);
     if let Ok(d) = Message::decode(protocol, bytes, &opts) {
         // A message of 65535 bytes without its last padding re-encodes
         // padded, one length too long: the encoder refuses it.

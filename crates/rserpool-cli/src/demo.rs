@@ -9,6 +9,7 @@ mod cluster;
 mod narrate;
 mod pool;
 mod scenario;
+mod secure;
 mod timing;
 
 use clap::Parser;
@@ -18,6 +19,11 @@ pub struct Args {
     /// Shorter timers and acts (about 6 s in all), for tests
     #[arg(long)]
     pub fast: bool,
+    /// The scope over TLS: a CA made in a temporary directory, a
+    /// certificate for every registrar and PE; the pool user checks the
+    /// registrars' certificates, and the PEs' on its sessions
+    #[arg(long)]
+    pub tls: bool,
 }
 
 pub fn run(args: &Args) -> i32 {
@@ -41,6 +47,6 @@ pub fn run(args: &Args) -> i32 {
     } else {
         timing::Timing::normal()
     };
-    let passed = rt.block_on(scenario::run(timing));
+    let passed = rt.block_on(scenario::run(timing, args.tls));
     if passed { 0 } else { 1 }
 }

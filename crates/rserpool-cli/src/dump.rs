@@ -29,6 +29,9 @@ pub struct Args {
     /// Give up after this long
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub timeout_ms: u64,
+    /// TLS (a registrar certificate of the scope: the dump is a pseudo-peer)
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 /// Connects a probe with a fresh random server ID. With
@@ -49,6 +52,21 @@ pub async fn connect(
         }
         r => r,
     }
+}
+
+/// One complete dump over TLS (the registrar's ENRP over TLS).
+pub async fn fetch_tls(
+    address: SocketAddr,
+    tls: &rserpool::transport::tls::TlsClient,
+    limit: Duration,
+) -> Result<Snapshot, ProbeError> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let me = ServerId(crate::random_u64() as u32 | 1);
+    let mut probe = Probe::connect_tls(address, tls, me, limit).await?;
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let s = probe.snapshot(left).await;
+    probe.close().await;
+    s
 }
 
 /// One complete dump: connect, fetch, close.
@@ -77,7 +95,20 @@ pub fn run(args: &Args) -> i32 {
         }
     };
     let limit = Duration::from_millis(args.timeout_ms);
-    match rt.block_on(fetch(args.registrar, args.transport, limit)) {
+    let tls = match args.tls.client() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("rserpool dump: {e}");
+            return 2;
+        }
+    };
+    let fetched = rt.block_on(async {
+        match &tls {
+            Some(tls) => fetch_tls(args.registrar, tls, limit).await,
+            None => fetch(args.registrar, args.transport, limit).await,
+        }
+    });
+    match fetched {
         Ok(s) if args.json => match json::render(&s) {
             Ok(doc) => {
                 println!("{doc}");

@@ -11,6 +11,7 @@ mod pe;
 mod pu;
 mod registrar;
 mod resolve;
+mod tls;
 
 use clap::{Parser, Subcommand};
 
@@ -54,6 +55,11 @@ enum Command {
     Resolve(resolve::Args),
     /// Everything on loopback, with failures injected and narrated (about 35 s).
     Demo(demo::Args),
+    /// A scope CA and certificates for TLS (registrars, PEs, pool users).
+    Tls {
+        #[command(subcommand)]
+        command: tls::TlsCommand,
+    },
     /// Shell completions (bash, zsh, fish, elvish, powershell) on stdout.
     Completions {
         #[arg(value_enum)]
@@ -89,6 +95,7 @@ fn main() {
         Command::Pu(args) => std::process::exit(pu::run(&args)),
         Command::Resolve(args) => std::process::exit(resolve::run(&args)),
         Command::Demo(args) => std::process::exit(demo::run(&args)),
+        Command::Tls { command } => std::process::exit(tls::run(command)),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();

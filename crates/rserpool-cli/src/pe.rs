@@ -69,6 +69,14 @@ pub struct Args {
     /// Duration of one step of a compute job
     #[arg(long, value_name = "MS", default_value_t = 100)]
     pub compute_step_ms: u64,
+    /// TLS to registrars: the scope CA and this PE's certificate (one
+    /// that names the pool, from `rserpool tls cert create --pe POOL`)
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
+    /// With --tls-ca: pool users' sessions over TLS too (they see this
+    /// PE's certificate; a pool user needs --tls-data as well)
+    #[arg(long, requires = "tls_ca")]
+    pub tls_data: bool,
     /// Seal session cookies with the pool secret in FILE (16 bytes or more,
     /// the same for every PE of the pool, e.g. `head -c 32 /dev/urandom`):
     /// echoed cookies not sealed by a PE of this pool are refused
@@ -127,6 +135,16 @@ pub fn run(args: &Args) -> i32 {
     cfg.control_addr = args.control;
     cfg.registration_life = Duration::from_millis(args.lifetime_ms);
     cfg.seed = crate::random_u64();
+    match args.tls.config() {
+        Ok(t) => {
+            cfg.tls = t;
+            cfg.data_tls = args.tls_data;
+        }
+        Err(e) => {
+            eprintln!("rserpool pe: {e}");
+            return 2;
+        }
+    }
     if let Some(path) = &args.cookie_key {
         let secret = match std::fs::read(path) {
             Ok(s) => s,

@@ -34,6 +34,13 @@ pub struct Args {
     /// more (a service may answer one line with several messages)
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub linger_ms: u64,
+    /// TLS to registrars: the scope CA (a certificate is optional)
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
+    /// With --tls-ca: sessions to PEs over TLS too; a PE must show a
+    /// certificate of the scope that names the pool
+    #[arg(long, requires = "tls_ca")]
+    pub tls_data: bool,
     /// After end of input, wait up to this long for a reply to every line;
     /// lines left without one make the exit status 1 (0: expect no reply)
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
@@ -54,6 +61,16 @@ pub fn run(args: &Args) -> i32 {
         .then(|| MulticastConfig::new(args.announce_group, args.announce_interface));
     cfg.transport = args.transport;
     cfg.seed = crate::random_u64();
+    match args.tls.config() {
+        Ok(t) => {
+            cfg.tls = t;
+            cfg.data_tls = args.tls_data;
+        }
+        Err(e) => {
+            eprintln!("rserpool pu: {e}");
+            return 2;
+        }
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

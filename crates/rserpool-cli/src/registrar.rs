@@ -29,11 +29,11 @@ pub struct Args {
 #[derive(Debug, Default, Clone, clap::Args, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
-    /// ASAP address for PEs and PUs (repeat for multi-homing) [default: 0.0.0.0:3863]
+    /// ASAP address for PEs and PUs (repeat for multi-homing) [default: 0.0.0.0:3863, with TLS 0.0.0.0:3864]
     #[arg(long = "asap", value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
     #[serde(deserialize_with = "crate::addr::de_list")]
     pub asap: Vec<SocketAddr>,
-    /// ENRP address for peer registrars (repeat for multi-homing) [default: 0.0.0.0:9901]
+    /// ENRP address for peer registrars (repeat for multi-homing) [default: 0.0.0.0:9901, with TLS 0.0.0.0:9902]
     #[arg(long = "enrp", value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
     #[serde(deserialize_with = "crate::addr::de_list")]
     pub enrp: Vec<SocketAddr>,
@@ -149,6 +149,17 @@ pub struct Settings {
     /// Largest accepted message in bytes [default: 65535]
     #[arg(long, value_name = "BYTES")]
     pub max_message_size: Option<usize>,
+    /// This registrar's certificate (PEM, from `rserpool tls cert create
+    /// --registrar ID`): ASAP and ENRP over TLS (TCP), peers and PEs
+    /// authenticated by the scope CA [default: no TLS]
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM)
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// The scope CA's certificate (PEM)
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
     /// Threads running the registrar: 1 is one event loop, as light as a
     /// registrar gets per message; more spread the I/O over cores [default: 1]
     #[arg(long, value_name = "N")]
@@ -254,19 +265,30 @@ impl Settings {
                 .or(base.max_associations_per_host),
             max_message_size: self.max_message_size.or(base.max_message_size),
             threads: self.threads.or(base.threads),
+            tls_cert: self.tls_cert.or(base.tls_cert),
+            tls_key: self.tls_key.or(base.tls_key),
+            tls_ca: self.tls_ca.or(base.tls_ca),
         }
     }
 
     /// The daemon configuration: defaults overridden by what is set.
     pub fn daemon_config(&self, random_id: u32, seed: u64) -> DaemonConfig {
         let id = ServerId(self.identifier.unwrap_or(random_id));
+        // IANA ports: ASAP 3863 and ENRP 9901, over TLS 3864 and 9902.
+        let tls = self.tls_cert.is_some();
         let asap = if self.asap.is_empty() {
-            vec![SocketAddr::from(([0, 0, 0, 0], 3863))]
+            vec![SocketAddr::from((
+                [0, 0, 0, 0],
+                if tls { 3864 } else { 3863 },
+            ))]
         } else {
             self.asap.clone()
         };
         let enrp = if self.enrp.is_empty() {
-            vec![SocketAddr::from(([0, 0, 0, 0], 9901))]
+            vec![SocketAddr::from((
+                [0, 0, 0, 0],
+                if tls { 9902 } else { 9901 },
+            ))]
         } else {
             self.enrp.clone()
         };
@@ -395,7 +417,22 @@ pub fn run(args: &Args) -> i32 {
         }
     };
     let seed = crate::random_u64();
-    let cfg = settings.daemon_config(seed as u32 | 1, seed);
+    let mut cfg = settings.daemon_config(seed as u32 | 1, seed);
+    match crate::tls::tls_config(
+        settings.tls_ca.as_ref(),
+        settings.tls_cert.as_ref(),
+        settings.tls_key.as_ref(),
+    ) {
+        Ok(tls) => cfg.tls = tls,
+        Err(e) => {
+            eprintln!("rserpool registrar: {e}");
+            return 2;
+        }
+    }
+    if cfg.tls.is_some() && !cfg.tls.as_ref().is_some_and(|t| t.has_certificate()) {
+        eprintln!("rserpool registrar: --tls-ca needs --tls-cert and --tls-key");
+        return 2;
+    }
     let rt = match settings.threads.unwrap_or(1) {
         0 | 1 => tokio::runtime::Builder::new_current_thread(),
         n => {
@@ -413,6 +450,7 @@ pub fn run(args: &Args) -> i32 {
             return 1;
         }
     };
+    let tls = cfg.tls.is_some();
     rt.block_on(async move {
         let handle = match start(cfg).await {
             Ok(h) => h,
@@ -421,11 +459,17 @@ pub fn run(args: &Args) -> i32 {
                 return 1;
             }
         };
+        // "tls" stands for TLS over TCP.
+        let carrier = if tls {
+            "tls".to_string()
+        } else {
+            handle.carrier().to_string()
+        };
         for a in handle.asap_addrs() {
-            println!("ASAP {} {a}", handle.carrier());
+            println!("ASAP {carrier} {a}");
         }
         for a in handle.enrp_addrs() {
-            println!("ENRP {} {a}", handle.carrier());
+            println!("ENRP {carrier} {a}");
         }
         if let Some(m) = handle.metrics_addr() {
             println!("metrics http://{m}/metrics");
@@ -486,6 +530,24 @@ mod tests {
         let e = toml::from_str::<Settings>("keep_alive_timeout = 5").unwrap_err();
         assert!(e.to_string().contains("unknown field"), "{e}");
         assert!(toml::from_str::<Settings>("identifier = \"0xzz\"").is_err());
+    }
+
+    #[test]
+    fn tls_moves_the_default_ports_to_iana_tls_ports() {
+        let plain = Settings::default().daemon_config(5, 1);
+        assert_eq!(plain.asap_addrs[0].port(), 3863);
+        assert_eq!(plain.enrp_addrs[0].port(), 9901);
+        let tls: Settings = toml::from_str(
+            r#"
+            tls_cert = "pr.pem"
+            tls_key = "pr-key.pem"
+            tls_ca = "ca.pem"
+            "#,
+        )
+        .unwrap();
+        let d = tls.daemon_config(5, 1);
+        assert_eq!(d.asap_addrs[0].port(), 3864);
+        assert_eq!(d.enrp_addrs[0].port(), 9902);
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub struct Args {
     /// Give up after this long
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub timeout_ms: u64,
+    /// TLS to the registrar: the scope CA (a certificate is optional)
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 pub fn run(args: &Args) -> i32 {
@@ -43,6 +46,13 @@ pub fn run(args: &Args) -> i32 {
         .then(|| MulticastConfig::new(ASAP_ANNOUNCE_GROUP, Ipv4Addr::LOCALHOST));
     cfg.transport = args.transport;
     cfg.seed = crate::random_u64();
+    match args.tls.config() {
+        Ok(t) => cfg.tls = t,
+        Err(e) => {
+            eprintln!("rserpool resolve: {e}");
+            return 2;
+        }
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -128,6 +128,101 @@ fn a_line_typed_into_pu_comes_back_from_an_echo_pe() {
     assert!(status.success(), "pe: {status:?}");
 }
 
+/// Runs `rserpool ARGS` to completion; its stdout.
+fn run(args: &[&str]) -> String {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "rserpool {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn a_scope_made_with_rserpool_tls_carries_a_line_over_tls() {
+    let dir = std::env::temp_dir().join(format!("rserpool-cli-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let d = dir.to_str().unwrap();
+    run(&["tls", "ca", "create", "--dir", d]);
+    run(&["tls", "cert", "create", "--dir", d, "--registrar", "0x11"]);
+    run(&[
+        "tls", "cert", "create", "--dir", d, "--pe", "cli-tls", "--name", "pe1",
+    ]);
+    // A CA is never overwritten.
+    let again = Command::new(BIN)
+        .args(["tls", "ca", "create", "--dir", d])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    let file = |name: &str| dir.join(name).to_str().unwrap().to_string();
+
+    let mut pr = spawn(&[
+        "registrar",
+        "--asap",
+        "127.0.0.1:0",
+        "--enrp",
+        "127.0.0.1:0",
+        "--announce",
+        "false",
+        "--identifier",
+        "0x11",
+        "--tls-ca",
+        &file("ca.pem"),
+        "--tls-cert",
+        &file("registrar-00000011.pem"),
+        "--tls-key",
+        &file("registrar-00000011-key.pem"),
+    ]);
+    let pr_out = lines(pr.0.stdout.take().unwrap());
+    let line = line_where(&pr_out, |l| l.starts_with("ASAP "));
+    assert!(line.starts_with("ASAP tls "), "{line}");
+    let asap = line.rsplit(' ').next().unwrap().to_string();
+
+    let mut pe = spawn(&[
+        "pe",
+        "--pool",
+        "cli-tls",
+        "--registrar",
+        &asap,
+        "--listen",
+        "127.0.0.1:0",
+        "--control",
+        "127.0.0.1:0",
+        "--tls-ca",
+        &file("ca.pem"),
+        "--tls-cert",
+        &file("pe1.pem"),
+        "--tls-key",
+        &file("pe1-key.pem"),
+        "--tls-data",
+    ]);
+    let pe_out = lines(pe.0.stdout.take().unwrap());
+    line_where(&pe_out, |l| l.starts_with("PE "));
+
+    let mut pu = spawn(&[
+        "pu",
+        "--pool",
+        "cli-tls",
+        "--registrar",
+        &asap,
+        "--tls-ca",
+        &file("ca.pem"),
+        "--tls-data",
+    ]);
+    let pu_out = lines(pu.0.stdout.take().unwrap());
+    let mut stdin = pu.0.stdin.take().unwrap();
+    writeln!(stdin, "hello over tls").unwrap();
+    stdin.flush().unwrap();
+    assert_eq!(line_where(&pu_out, |_| true), "hello over tls");
+    drop(stdin);
+    let status = wait(&mut pu.0, Duration::from_secs(10));
+    assert!(status.success(), "pu: {status:?}");
+    drop(pe);
+    drop(pr);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let deadline = std::time::Instant::now() + limit;
     loop {

@@ -10,8 +10,25 @@ const HANG: Duration = Duration::from_secs(180);
 
 #[test]
 fn the_fast_demo_shows_failover_takeover_and_resynchronisation() {
+    let text = fast_demo(&[]);
+    assert!(text.contains("127.0.0.1 (TCP)"), "{text}");
+}
+
+#[test]
+fn the_fast_demo_runs_the_same_story_over_tls() {
+    let text = fast_demo(&["--tls"]);
+    assert!(text.contains("127.0.0.1 (TLS over TCP)"), "{text}");
+    assert!(
+        text.contains("TLS: scope CA and certificates made in"),
+        "{text}"
+    );
+}
+
+/// Runs `rserpool demo --fast EXTRA`, checks every step; its output.
+fn fast_demo(extra: &[&str]) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rserpool"))
         .args(["demo", "--fast"])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -82,4 +99,5 @@ fn the_fast_demo_shows_failover_takeover_and_resynchronisation() {
         .collect();
     assert!(stamps.len() >= 15, "{text}");
     assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "{text}");
+    text
 }

@@ -11,6 +11,8 @@
 //!   checksums (paper section 3).
 //! - [`registrar`]: the registrar (RFC 5352 server side, RFC 5353 peer) as
 //!   an I/O-free state machine.
+//! - [`identity`]: who an authenticated peer is and what it may do, from
+//!   its certificate.
 //! - [`pool_element`]: the pool element's ASAP state machine (server hunt,
 //!   registration, keep-alives, takeover) and its half of the session layer.
 //! - [`pool_user`]: the pool user's ASAP state machine (handle resolution
@@ -20,6 +22,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod handlespace;
+pub mod identity;
 pub mod pool_element;
 pub mod pool_user;
 pub mod registrar;

@@ -7,6 +7,7 @@
 //! - [`http`]: the registrar's HTTP API, watch and dashboard.
 //! - [`pool_element`]: pool elements: registration and sessions.
 //! - [`pool_user`]: pool users: handle resolution and sessions with failover.
+//! - `pki` (feature `pki`): a scope CA and certificates for TLS.
 //! - [`services`]: ready-made pool element services (echo, compute, ...).
 //! - [`cookie`]: session cookies sealed with a pool secret.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -15,6 +16,8 @@ pub mod announce;
 pub mod cookie;
 pub mod http;
 pub mod metrics;
+#[cfg(feature = "pki")]
+pub mod pki;
 pub mod pool_element;
 pub mod pool_user;
 pub mod registrar;

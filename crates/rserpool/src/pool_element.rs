@@ -40,6 +40,7 @@ use crate::announce::{ASAP_ANNOUNCE_GROUP, AnnounceListener, MulticastConfig};
 use crate::cookie::CookieKey;
 use crate::transport::data::{self, DataChannel, DataListener, DataReader, DataWriter};
 use crate::transport::link::{self, Link};
+use crate::transport::tls::{ClientAuth, Expect, TlsClient, TlsConfig, TlsServer};
 use crate::transport::{self, Association, Carrier, Listener, Ppid, TransportMode};
 use rserpool_proto::handlespace::Time;
 use rserpool_proto::pool_element::{
@@ -90,6 +91,12 @@ pub struct PoolElementConfig {
     /// A fixed PE ID; `None` draws a random one.
     pub pe_id: Option<PeId>,
     pub seed: u64,
+    /// TLS to registrars (TCP only): this PE presents its certificate
+    /// (which must name the pool) and checks the registrar's.
+    pub tls: Option<TlsConfig>,
+    /// With `tls`, the data endpoint speaks TLS too: pool users see this
+    /// PE's certificate (they need none of their own).
+    pub data_tls: bool,
     /// Seal the session cookies with the pool secret, and take echoed
     /// ones only if sealed by a PE of this pool (see [`crate::cookie`]);
     /// `None`: plain cookies, as RSPLIB's.
@@ -123,6 +130,8 @@ impl PoolElementConfig {
             timers: AsapTimers::DEFAULT,
             pe_id: None,
             seed: crate::random_seed(),
+            tls: None,
+            data_tls: false,
             cookies: None,
         }
     }
@@ -489,7 +498,31 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
             "no registrar given and announces are off: no registrar can be found",
         ));
     }
-    let carrier = cfg.transport.resolve()?;
+    let data_tls = match &cfg.tls {
+        Some(t) if cfg.data_tls => {
+            Some((t.server(ClientAuth::Optional)?, cfg.timers.connect_timeout))
+        }
+        _ => None,
+    };
+    let (tls, control_tls) = match &cfg.tls {
+        Some(t) if !t.has_certificate() => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a PE over TLS needs its certificate and key (one that names its pool)",
+            ));
+        }
+        Some(t) => (
+            Some(t.client()?),
+            Some((t.server(ClientAuth::Required)?, cfg.timers.connect_timeout)),
+        ),
+        None => (None, None),
+    };
+    let transport_mode = if tls.is_some() {
+        tls_transport(cfg.transport)?
+    } else {
+        cfg.transport
+    };
+    let carrier = transport_mode.resolve()?;
     let named = |what: &'static str, addr: SocketAddr| {
         move |e: io::Error| io::Error::new(e.kind(), format!("{what} address {addr}: {e}"))
     };
@@ -533,8 +566,13 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
         cfg.pool_handle.clone(),
         alive_rx,
         cfg.cookies.clone().map(Arc::new),
+        data_tls,
     )));
-    aux.push(tokio::spawn(accept_registrars(control, tx.clone())));
+    aux.push(tokio::spawn(accept_registrars(
+        control,
+        tx.clone(),
+        control_tls,
+    )));
 
     let origin = Instant::now();
     let pe = PoolElement::new(pe_cfg, Time::ZERO, cfg.seed);
@@ -549,6 +587,7 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
         carrier,
         control_addr,
         connect_timeout: cfg.timers.connect_timeout,
+        tls,
         tx,
         links: HashMap::new(),
         state: state_tx,
@@ -612,25 +651,56 @@ async fn accept_sessions(
     pool_handle: PoolHandle,
     alive: watch::Receiver<bool>,
     cookies: Option<Arc<CookieSealing>>,
+    tls: Option<(TlsServer, Duration)>,
 ) {
+    let handshakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     loop {
-        match listener.accept().await {
+        let accepted = match &tls {
+            None => listener.accept().await,
+            Some((server, timeout)) => match listener.accept_stream().await {
+                Ok((stream, peer)) => {
+                    // The handshake runs in a task of its own, bounded in
+                    // time and number; the session follows it.
+                    use std::sync::atomic::Ordering;
+                    if handshakes.load(Ordering::Relaxed) >= MAX_DATA_HANDSHAKES {
+                        warn!(%peer, "too many TLS handshakes in progress: closing the connection");
+                        continue;
+                    }
+                    handshakes.fetch_add(1, Ordering::Relaxed);
+                    let (server, timeout, count) = (server.clone(), *timeout, handshakes.clone());
+                    let (tx, pool_handle, alive, cookies) = (
+                        tx.clone(),
+                        pool_handle.clone(),
+                        alive.clone(),
+                        cookies.clone(),
+                    );
+                    tokio::spawn(async move {
+                        let r = tokio::time::timeout(timeout, server.accept_data(stream)).await;
+                        count.fetch_sub(1, Ordering::Relaxed);
+                        match r {
+                            Ok(Ok(channel)) => {
+                                let s = ServerSession::new(channel, pool_handle, alive, cookies);
+                                offer_session(&tx, s, peer);
+                            }
+                            Ok(Err(e)) => warn!(%peer, "data channel TLS handshake failed: {e}"),
+                            Err(_) => warn!(%peer, "data channel TLS handshake timed out"),
+                        }
+                    });
+                    continue;
+                }
+                Err(e) => Err(e),
+            },
+        };
+        match accepted {
             Ok((channel, peer)) => {
-                debug!(%peer, "pool user session accepted");
                 let s = ServerSession::new(
                     channel,
                     pool_handle.clone(),
                     alive.clone(),
                     cookies.clone(),
                 );
-                // A full backlog means the application does not take
-                // sessions: refuse this one by dropping it.
-                match tx.try_send(s) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        warn!(%peer, "session backlog full: refusing the session");
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => return,
+                if !offer_session(&tx, s, peer) {
+                    return;
                 }
             }
             Err(e) => {
@@ -641,13 +711,65 @@ async fn accept_sessions(
     }
 }
 
-async fn accept_registrars(listener: Listener, tx: mpsc::Sender<Input>) {
+/// TLS handshakes in progress at once on the data endpoint, and on the
+/// control endpoint.
+const MAX_DATA_HANDSHAKES: usize = 256;
+
+/// Hands a new session to the application; false once it is gone.
+fn offer_session(tx: &mpsc::Sender<ServerSession>, s: ServerSession, peer: SocketAddr) -> bool {
+    debug!(%peer, "pool user session accepted");
+    // A full backlog means the application does not take sessions:
+    // refuse this one by dropping it.
+    match tx.try_send(s) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            warn!(%peer, "session backlog full: refusing the session");
+            true
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
+}
+
+/// Accepts registrars (a new home after a takeover) on the control
+/// endpoint; with TLS only those with a registrar certificate.
+async fn accept_registrars(
+    listener: Listener,
+    tx: mpsc::Sender<Input>,
+    tls: Option<(TlsServer, Duration)>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let handshakes = Arc::new(AtomicUsize::new(0));
     loop {
         match listener.accept().await {
-            Ok((assoc, _)) => {
-                if tx.send(Input::Accepted(assoc)).await.is_err() {
-                    return;
+            Ok((assoc, peer)) => {
+                let Some((server, timeout)) = &tls else {
+                    if tx.send(Input::Accepted(assoc)).await.is_err() {
+                        return;
+                    }
+                    continue;
+                };
+                if handshakes.load(Ordering::Relaxed) >= MAX_DATA_HANDSHAKES {
+                    warn!(%peer, "too many TLS handshakes in progress: closing the connection");
+                    continue;
                 }
+                handshakes.fetch_add(1, Ordering::Relaxed);
+                let (server, timeout, tx, count) =
+                    (server.clone(), *timeout, tx.clone(), handshakes.clone());
+                tokio::spawn(async move {
+                    let r = tokio::time::timeout(timeout, server.accept(assoc)).await;
+                    count.fetch_sub(1, Ordering::Relaxed);
+                    match r {
+                        Ok(Ok(a)) if a.identity().is_some_and(|i| i.registrar.is_some()) => {
+                            let _ = tx.send(Input::Accepted(a)).await;
+                        }
+                        Ok(Ok(a)) => {
+                            let who = a.identity().map(ToString::to_string);
+                            warn!(%peer, ?who, "control association without a registrar certificate: closed");
+                        }
+                        Ok(Err(e)) => warn!(%peer, "control endpoint TLS handshake failed: {e}"),
+                        Err(_) => warn!(%peer, "control endpoint TLS handshake timed out"),
+                    }
+                });
             }
             Err(e) => {
                 warn!("control endpoint accept failed: {e}");
@@ -671,6 +793,7 @@ struct Driver {
     carrier: Carrier,
     control_addr: SocketAddr,
     connect_timeout: Duration,
+    tls: Option<TlsClient>,
     tx: mpsc::Sender<Input>,
     links: HashMap<RegConn, Link>,
     state: watch::Sender<PeState>,
@@ -785,8 +908,15 @@ impl Driver {
                     let carrier = self.carrier;
                     let local = self.control_addr;
                     let timeout = self.connect_timeout;
+                    let tls = self.tls.clone();
                     tokio::spawn(async move {
-                        let r = connect_registrar(local, &to, carrier, timeout).await;
+                        let mut r = connect_registrar(local, &to, carrier, timeout).await;
+                        if let Some(tls) = tls {
+                            r = match r {
+                                Ok(a) => tls_registrar(&tls, a, timeout).await,
+                                Err(e) => Err(e),
+                            };
+                        }
                         let _ = tx.send(Input::Connected(conn, r)).await;
                     });
                 }
@@ -822,6 +952,39 @@ impl Driver {
         });
         done
     }
+}
+
+/// The transport under TLS: TCP (the only mapping TLS runs over).
+pub(crate) fn tls_transport(mode: TransportMode) -> io::Result<TransportMode> {
+    match mode {
+        TransportMode::Sctp => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "TLS runs over the TCP mapping only: use --transport tcp",
+        )),
+        _ => Ok(TransportMode::Tcp),
+    }
+}
+
+/// Starts TLS on a new registrar association; the server must hold a
+/// registrar certificate of the scope.
+pub(crate) async fn tls_registrar(
+    tls: &TlsClient,
+    a: Association,
+    timeout: Duration,
+) -> io::Result<Association> {
+    let peer = a.peer_addr();
+    let r = tokio::time::timeout(timeout, tls.connect(a, Expect::Registrar))
+        .await
+        .unwrap_or_else(|_| {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "TLS handshake timed out",
+            ))
+        });
+    if let Err(e) = &r {
+        warn!(registrar = ?peer, "TLS with the registrar failed: {e}");
+    }
+    r
 }
 
 /// Connects to a registrar from the control endpoint's port, falling back

@@ -31,8 +31,10 @@
 //! ```
 
 use crate::announce::{ASAP_ANNOUNCE_GROUP, MulticastConfig};
-use crate::transport::data::{DataChannel, connect_data};
+use crate::pool_element::{tls_registrar, tls_transport};
+use crate::transport::data::{DataChannel, connect_data, connect_data_stream};
 use crate::transport::link::{self, Link};
+use crate::transport::tls::{TlsClient, TlsConfig};
 use crate::transport::{self, Association, Carrier, Ppid, TransportMode};
 use rserpool_proto::handlespace::Time;
 use rserpool_proto::pool_element::{AsapTimers, RegConn, RegTransmit};
@@ -66,6 +68,14 @@ pub struct PoolUserConfig {
     pub transport: TransportMode,
     pub timers: AsapTimers,
     pub seed: u64,
+    /// TLS to registrars (TCP only): the registrar must present a
+    /// registrar certificate of the scope CA; this pool user presents its
+    /// own if the configuration has one.
+    pub tls: Option<TlsConfig>,
+    /// With `tls`, sessions to PEs run over TLS too: a PE must show a
+    /// certificate of the scope CA that names the pool (its PEs need
+    /// `data_tls` as well). Without it the data channel is plain.
+    pub data_tls: bool,
 }
 
 impl PoolUserConfig {
@@ -81,6 +91,8 @@ impl PoolUserConfig {
             transport: TransportMode::Auto,
             timers: AsapTimers::DEFAULT,
             seed: crate::random_seed(),
+            tls: None,
+            data_tls: false,
         }
     }
 }
@@ -321,7 +333,16 @@ pub async fn start(cfg: PoolUserConfig) -> io::Result<PoolUserHandle> {
             "no registrar given and announces are off: no registrar can be found",
         ));
     }
-    let carrier = cfg.transport.resolve()?;
+    let tls = match &cfg.tls {
+        Some(t) => Some(t.client()?),
+        None => None,
+    };
+    let transport_mode = if tls.is_some() {
+        tls_transport(cfg.transport)?
+    } else {
+        cfg.transport
+    };
+    let carrier = transport_mode.resolve()?;
     let mut pu_cfg = PuConfig::new(cfg.registrars.clone());
     pu_cfg.timers = cfg.timers;
     let (tx, rx) = mpsc::channel::<Input>(1024);
@@ -343,6 +364,9 @@ pub async fn start(cfg: PoolUserConfig) -> io::Result<PoolUserHandle> {
         origin: Instant::now(),
         carrier,
         connect_timeout: cfg.timers.connect_timeout,
+        data_tls: tls.clone().filter(|_| cfg.data_tls),
+        session_pools: HashMap::new(),
+        tls,
         tx,
         reg_links: HashMap::new(),
         pe_links: HashMap::new(),
@@ -375,6 +399,11 @@ struct Driver {
     origin: Instant,
     carrier: Carrier,
     connect_timeout: Duration,
+    tls: Option<TlsClient>,
+    /// TLS on data channels (`PoolUserConfig::data_tls`).
+    data_tls: Option<TlsClient>,
+    /// Each session's pool: a PE's certificate must name it.
+    session_pools: HashMap<SessionId, PoolHandle>,
     tx: mpsc::Sender<Input>,
     reg_links: HashMap<RegConn, Link<Vec<u8>>>,
     pe_links: HashMap<PeConn, Link<Frame>>,
@@ -427,7 +456,8 @@ impl Driver {
             }
             Command::ReportUnreachable(pool, pe) => self.pu.report_unreachable(now, &pool, pe),
             Command::Open(pool, events, reply) => {
-                let id = self.pu.open_session(now, pool);
+                let id = self.pu.open_session(now, pool.clone());
+                self.session_pools.insert(id, pool);
                 self.sessions.insert(id, events);
                 let _ = reply.send(id);
             }
@@ -441,6 +471,7 @@ impl Driver {
             Command::Close(id) => {
                 self.pu.close_session(now, id);
                 self.sessions.remove(&id);
+                self.session_pools.remove(&id);
             }
         }
     }
@@ -535,11 +566,18 @@ impl Driver {
                     let tx = self.tx.clone();
                     let carrier = self.carrier;
                     let timeout = self.connect_timeout;
+                    let tls = self.tls.clone();
                     tokio::spawn(async move {
-                        let r = connect_any(&to, timeout, |a| {
+                        let mut r = connect_any(&to, timeout, |a| {
                             transport::connect(a, carrier, Ppid::Asap)
                         })
                         .await;
+                        if let Some(tls) = tls {
+                            r = match r {
+                                Ok(a) => tls_registrar(&tls, a, timeout).await,
+                                Err(e) => Err(e),
+                            };
+                        }
                         let _ = tx.send(Input::RegConnected(conn, r)).await;
                     });
                 }
@@ -556,17 +594,38 @@ impl Driver {
                     self.reg_links.remove(&conn);
                 }
                 PuTransmit::ConnectPe {
-                    conn, transport, ..
+                    conn,
+                    transport,
+                    session,
+                    ..
                 } => {
                     let tx = self.tx.clone();
                     let timeout = self.connect_timeout;
                     let r = pe_endpoint(&transport, self.carrier);
+                    let tls = self
+                        .data_tls
+                        .clone()
+                        .zip(self.session_pools.get(&session).cloned());
                     tokio::spawn(async move {
-                        let r = match r {
-                            Ok((addrs, carrier)) => {
+                        let r = match (r, tls) {
+                            (Ok((addrs, carrier)), None) => {
                                 connect_any(&addrs, timeout, |a| connect_data(a, carrier)).await
                             }
-                            Err(e) => Err(e),
+                            (Ok((addrs, carrier)), Some((tls, pool))) => {
+                                connect_any(&addrs, timeout, |a| {
+                                    let (tls, pool) = (tls.clone(), pool.clone());
+                                    async move {
+                                        let s = connect_data_stream(a, carrier).await?;
+                                        let r = tls.connect_data(s, &pool).await;
+                                        if let Err(e) = &r {
+                                            warn!(pe = %a, "data channel TLS failed: {e}");
+                                        }
+                                        r
+                                    }
+                                })
+                                .await
+                            }
+                            (Err(e), _) => Err(e),
                         };
                         let _ = tx.send(Input::PeConnected(conn, r)).await;
                     });

@@ -10,6 +10,7 @@ use crate::announce::{AnnounceListener, Announcer, MulticastConfig};
 use crate::http::{self, hub};
 use crate::metrics::{self, Exposition, SnapshotRequest};
 use crate::transport::link::{self, Limits, Link};
+use crate::transport::tls::{ClientAuth, Expect, TlsClient, TlsConfig, TlsServer};
 use crate::transport::{self, Association, Carrier, Listener, Ppid, TransportMode};
 use rserpool_proto::handlespace::{AssocId, Time};
 use rserpool_proto::registrar::{self as core, ConnId, Event, Registrar, Transmit};
@@ -20,6 +21,8 @@ use rserpool_proto::wire::{
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -51,6 +54,9 @@ const RESERVED_FILES: u64 = 64;
 const HR_SAMPLE: u64 = 16;
 /// How long a connection attempt to a peer or PE may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// TLS handshakes in progress at once per listener; connections beyond
+/// are closed unanswered (a handshake costs a signature).
+const MAX_HANDSHAKES: usize = 1024;
 
 /// Everything the daemon needs besides the protocol configuration.
 #[derive(Clone, Debug)]
@@ -84,6 +90,10 @@ pub struct DaemonConfig {
     pub idle_sweep: Duration,
     /// Seed of the registrar's random generator (PE selection, IDs).
     pub seed: u64,
+    /// TLS with the scope CA and this registrar's certificate: ASAP and
+    /// ENRP over TLS (TCP only), ENRP mutually authenticated, PEs
+    /// authenticated by their certificates, pool users by none.
+    pub tls: Option<TlsConfig>,
 }
 
 impl DaemonConfig {
@@ -105,6 +115,7 @@ impl DaemonConfig {
             handshake_timeout: HANDSHAKE_TIMEOUT,
             idle_sweep: IDLE_SWEEP,
             seed: crate::random_seed(),
+            tls: None,
         }
     }
 }
@@ -196,6 +207,24 @@ enum Input {
 
 /// Starts a registrar: binds its sockets, then runs it in the background.
 pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
+    let tls = match &cfg.tls {
+        None => None,
+        Some(t) => {
+            if cfg.transport == TransportMode::Sctp {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "TLS runs over the TCP mapping only: use --transport tcp",
+                ));
+            }
+            cfg.transport = TransportMode::Tcp;
+            cfg.registrar.require_identity = true;
+            Some(RegistrarTls {
+                asap: t.server(ClientAuth::Optional)?,
+                enrp: t.server(ClientAuth::Required)?,
+                client: t.client()?,
+            })
+        }
+    };
     let carrier = cfg.transport.resolve()?;
     let asap = Listener::bind(&cfg.asap_addrs, carrier, Ppid::Asap)
         .map_err(|e| bind_error("ASAP", &cfg.asap_addrs, e))?;
@@ -220,15 +249,18 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
 
     let (tx, rx) = mpsc::channel::<Input>(8192);
     let mut aux = Vec::new();
+    let handshake = cfg.handshake_timeout;
     aux.push(tokio::spawn(accept_loop(
         asap,
         tx.clone(),
         Input::AsapAccepted,
+        tls.as_ref().map(|t| (t.asap.clone(), handshake)),
     )));
     aux.push(tokio::spawn(accept_loop(
         enrp,
         tx.clone(),
         Input::EnrpAccepted,
+        tls.as_ref().map(|t| (t.enrp.clone(), handshake)),
     )));
 
     let (metrics_tx, metrics_rx) = mpsc::channel::<SnapshotRequest>(16);
@@ -243,8 +275,13 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
             calls: calls_tx,
             metrics: metrics_tx,
         };
+        // With a certificate the API is HTTPS, as ASAP and ENRP are TLS.
+        let https = match &cfg.tls {
+            Some(t) => Some(t.server(ClientAuth::Optional)?),
+            None => None,
+        };
         aux.push(tokio::spawn(async move {
-            if let Err(e) = http::serve(listener, channels).await {
+            if let Err(e) = http::serve(listener, channels, https).await {
                 warn!("HTTP endpoint stopped: {e}");
             }
         }));
@@ -294,7 +331,7 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         _ => cfg.max_associations,
     };
     info!(
-        id = %cfg.registrar.id, %carrier, asap = ?asap_addrs, enrp = ?enrp_addrs,
+        id = %cfg.registrar.id, %carrier, tls = tls.is_some(), asap = ?asap_addrs, enrp = ?enrp_addrs,
         "registrar started"
     );
     let (stop_tx, stop_rx) = oneshot::channel();
@@ -342,6 +379,7 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         }),
         // Without an HTTP listener nobody reads the change history.
         http: metrics_addr.is_some(),
+        enrp_tls: tls.map(|t| t.client),
     };
     let task = tokio::spawn(driver.run(rx, metrics_rx, calls_rx, stop_rx));
     Ok(RegistrarHandle {
@@ -393,13 +431,47 @@ fn transport_param(carrier: Carrier, addrs: &[SocketAddr]) -> TransportParam {
     }
 }
 
-async fn accept_loop(listener: Listener, tx: mpsc::Sender<Input>, wrap: fn(Association) -> Input) {
+/// The registrar's TLS ends: its two listeners and its outgoing ENRP.
+struct RegistrarTls {
+    asap: TlsServer,
+    enrp: TlsServer,
+    client: TlsClient,
+}
+
+async fn accept_loop(
+    listener: Listener,
+    tx: mpsc::Sender<Input>,
+    wrap: fn(Association) -> Input,
+    tls: Option<(TlsServer, Duration)>,
+) {
+    let handshakes = Arc::new(AtomicUsize::new(0));
     loop {
         match listener.accept().await {
-            Ok((assoc, _)) => {
-                if tx.send(wrap(assoc)).await.is_err() {
-                    return;
+            Ok((assoc, peer)) => {
+                let Some((server, timeout)) = &tls else {
+                    if tx.send(wrap(assoc)).await.is_err() {
+                        return;
+                    }
+                    continue;
+                };
+                if handshakes.load(Ordering::Relaxed) >= MAX_HANDSHAKES {
+                    warn!(%peer, "too many TLS handshakes in progress: closing the connection");
+                    continue;
                 }
+                handshakes.fetch_add(1, Ordering::Relaxed);
+                let (server, timeout, tx, count) =
+                    (server.clone(), *timeout, tx.clone(), handshakes.clone());
+                tokio::spawn(async move {
+                    let r = tokio::time::timeout(timeout, server.accept(assoc)).await;
+                    count.fetch_sub(1, Ordering::Relaxed);
+                    match r {
+                        Ok(Ok(a)) => {
+                            let _ = tx.send(wrap(a)).await;
+                        }
+                        Ok(Err(e)) => warn!(%peer, "TLS handshake failed: {e}"),
+                        Err(_) => warn!(%peer, "TLS handshake timed out"),
+                    }
+                });
             }
             Err(e) => {
                 // Out of descriptors and the like: do not spin.
@@ -445,6 +517,9 @@ struct Driver {
     hub: hub::Hub,
     /// Whether the HTTP listener runs (the hub records changes only then).
     http: bool,
+    /// TLS for outgoing ENRP associations (the peer must be a registrar)
+    /// and for those to taken-over PEs.
+    enrp_tls: Option<TlsClient>,
 }
 
 impl Driver {
@@ -553,6 +628,10 @@ impl Driver {
                     .peer_addr()
                     .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
                 let id = self.registrar.asap_accepted(now, remote);
+                if let Some(identity) = a.identity() {
+                    debug!(assoc = id, %identity, "ASAP association authenticated");
+                    self.registrar.asap_identity(id, identity.clone());
+                }
                 if a.peer_addresses().len() > 1 {
                     self.registrar.asap_remote_addresses(id, a.peer_addresses());
                 }
@@ -590,6 +669,9 @@ impl Driver {
                 }
             }
             Input::AsapConnected(id, Ok(a)) => {
+                if let Some(identity) = a.identity() {
+                    self.registrar.asap_identity(id, identity.clone());
+                }
                 let link = self.spawn_link(
                     a,
                     Limits {
@@ -623,6 +705,9 @@ impl Driver {
                     .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
                 let conn = self.registrar.enrp_accepted(now, remote);
                 debug!(conn = conn.0, %remote, "ENRP association accepted");
+                if let Some(identity) = a.identity() {
+                    self.registrar.enrp_identity(conn, identity.clone());
+                }
                 let link = self
                     .spawn_link(
                         a,
@@ -634,6 +719,7 @@ impl Driver {
                 self.enrp_links.insert(conn, link);
             }
             Input::EnrpConnected(conn, Ok(a)) => {
+                let identity = a.identity().cloned();
                 if let Some(to) = self.registrar.conn_address(conn) {
                     if self.unreachable_peers.remove(&to) {
                         info!(peer = %to, "peer registrar reachable again");
@@ -649,6 +735,9 @@ impl Driver {
                     move |e| Input::EnrpClosed(conn, e),
                 );
                 self.enrp_links.insert(conn, link);
+                if let Some(identity) = identity {
+                    self.registrar.enrp_identity(conn, identity);
+                }
                 self.registrar.enrp_connected(now, conn);
             }
             Input::EnrpConnected(conn, Err(e)) => {
@@ -746,6 +835,7 @@ impl Driver {
                     let tx = self.tx.clone();
                     let carrier = self.carrier;
                     let local = self.enrp_source;
+                    let tls = self.enrp_tls.clone();
                     tokio::spawn(async move {
                         let timed_out =
                             || io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
@@ -781,12 +871,30 @@ impl Driver {
                             .await
                             .unwrap_or_else(|_| Err(timed_out()));
                         }
+                        if let Some(tls) = tls {
+                            r = match r {
+                                Ok(a) => {
+                                    let up = tokio::time::timeout(
+                                        CONNECT_TIMEOUT,
+                                        tls.connect(a, Expect::Registrar),
+                                    )
+                                    .await
+                                    .unwrap_or_else(|_| Err(timed_out()));
+                                    if let Err(e) = &up {
+                                        warn!(conn = conn.0, %to, "ENRP TLS handshake failed: {e}");
+                                    }
+                                    up
+                                }
+                                Err(e) => Err(e),
+                            };
+                        }
                         let _ = tx.send(Input::EnrpConnected(conn, r)).await;
                     });
                 }
                 Transmit::ConnectAsap { assoc, to } => {
                     let tx = self.tx.clone();
                     let carrier = self.carrier;
+                    let tls = self.enrp_tls.clone();
                     tokio::spawn(async move {
                         let mut last = io::Error::new(
                             io::ErrorKind::AddrNotAvailable,
@@ -800,8 +908,30 @@ impl Driver {
                             .await
                             {
                                 Ok(Ok(a)) => {
-                                    let _ = tx.send(Input::AsapConnected(assoc, Ok(a))).await;
-                                    return;
+                                    // A taken-over PE shows its certificate,
+                                    // which its re-registrations need.
+                                    let r = match &tls {
+                                        None => Ok(a),
+                                        Some(tls) => tokio::time::timeout(
+                                            CONNECT_TIMEOUT,
+                                            tls.connect(a, Expect::Any),
+                                        )
+                                        .await
+                                        .unwrap_or_else(|_| {
+                                            Err(io::Error::new(
+                                                io::ErrorKind::TimedOut,
+                                                "TLS handshake timed out",
+                                            ))
+                                        }),
+                                    };
+                                    match r {
+                                        Ok(a) => {
+                                            let _ =
+                                                tx.send(Input::AsapConnected(assoc, Ok(a))).await;
+                                            return;
+                                        }
+                                        Err(e) => last = e,
+                                    }
                                 }
                                 Ok(Err(e)) => last = e,
                                 Err(_) => {

@@ -605,6 +605,8 @@ async fn handle_resolutions_beyond_the_rate_limit_get_lack_of_resources() {
 async fn associations_beyond_the_limit_get_lack_of_resources() {
     let mut cfg = config(0x501, vec![]);
     cfg.max_associations = 2;
+    // The global limit under test, not the per-host one (all on loopback).
+    cfg.max_associations_per_host = Some(10);
     let pr = start(cfg).await.unwrap();
     let asap = pr.asap_addrs()[0];
     let mut a = Client::connect(asap).await;

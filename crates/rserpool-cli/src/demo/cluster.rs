@@ -1,6 +1,7 @@
 //! Three registrars on loopback, peered by ENRP, that the demo can kill
 //! and restart under the same ID and addresses.
 
+use super::secure::Scope;
 use super::timing::Timing;
 use crate::dump::probe::ProbeError;
 use crate::dump::snapshot::Snapshot;
@@ -10,6 +11,7 @@ use rserpool_proto::registrar::Config;
 use rserpool_proto::wire::{ServerId, TransportParam, TransportUse};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One registrar's identity, which survives its restarts.
@@ -48,6 +50,8 @@ pub fn pr_name(id: ServerId) -> String {
 pub struct Cluster {
     pub slots: Vec<Slot>,
     timing: Timing,
+    /// The TLS scope (`demo --tls`).
+    tls: Option<Arc<Scope>>,
 }
 
 fn config(
@@ -56,7 +60,8 @@ fn config(
     enrp: SocketAddr,
     peers: Vec<SocketAddr>,
     t: &Timing,
-) -> DaemonConfig {
+    tls: Option<&Scope>,
+) -> io::Result<DaemonConfig> {
     let placeholder = TransportParam::Tcp {
         port: 0,
         transport_use: TransportUse::DataOnly,
@@ -79,19 +84,22 @@ fn config(
     // The dashboard, API and metrics, to look at while the demo runs.
     d.metrics = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
     d.seed = crate::random_u64();
-    d
+    if let Some(scope) = tls {
+        d.tls = Some(scope.registrar(id)?);
+    }
+    Ok(d)
 }
 
 impl Cluster {
     /// Starts `n` registrars on free loopback ports; each one knows the
     /// ones started before it as static peers.
-    pub async fn start(n: usize, timing: Timing) -> io::Result<Cluster> {
+    pub async fn start(n: usize, timing: Timing, tls: Option<Arc<Scope>>) -> io::Result<Cluster> {
         let mut slots: Vec<Slot> = Vec::new();
         let any: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 0));
         for i in 0..n {
             let id = ServerId(FIRST_ID + i as u32);
             let peers = slots.iter().map(|s| s.enrp).collect();
-            let h = start(config(id, any, any, peers, &timing)).await?;
+            let h = start(config(id, any, any, peers, &timing, tls.as_deref())?).await?;
             let (asap, enrp) = addrs(&h)?;
             slots.push(Slot {
                 id,
@@ -100,7 +108,12 @@ impl Cluster {
                 handle: Some(h),
             });
         }
-        Ok(Cluster { slots, timing })
+        Ok(Cluster { slots, timing, tls })
+    }
+
+    /// The scope's certificates, when the demo runs with TLS.
+    pub fn tls(&self) -> Option<Arc<Scope>> {
+        self.tls.clone()
     }
 
     /// ASAP endpoints of all registrars, for PEs and PUs.
@@ -132,7 +145,14 @@ impl Cluster {
         let Some(slot) = self.slots.get_mut(i) else {
             return Err(io::Error::other("no such registrar"));
         };
-        let cfg = config(slot.id, slot.asap, slot.enrp, peers, &self.timing);
+        let cfg = config(
+            slot.id,
+            slot.asap,
+            slot.enrp,
+            peers,
+            &self.timing,
+            self.tls.as_deref(),
+        )?;
         // The killed one's sockets close as its tasks wind down.
         let mut last = None;
         for _ in 0..50 {
@@ -153,7 +173,11 @@ impl Cluster {
         let Some(s) = self.slots.get(i) else {
             return Err(ProbeError::Closed);
         };
-        crate::dump::fetch(s.enrp, TransportMode::Tcp, Duration::from_secs(2)).await
+        let limit = Duration::from_secs(2);
+        match &self.tls {
+            Some(scope) => crate::dump::fetch_tls(s.enrp, scope.probe(), limit).await,
+            None => crate::dump::fetch(s.enrp, TransportMode::Tcp, limit).await,
+        }
     }
 
     /// Graceful stop of every running registrar.

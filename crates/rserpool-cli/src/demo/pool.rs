@@ -5,6 +5,7 @@
 
 use super::cluster::pr_name;
 use super::narrate::Narrator;
+use super::secure::Scope;
 use super::timing::Timing;
 use rserpool::pool_element::{self, PoolElementConfig, ServerSession, SessionMessage};
 use rserpool::pool_user::{self, PoolUserConfig, Session, SessionEvent};
@@ -106,6 +107,7 @@ impl EchoPe {
         timing: &Timing,
         n: Narrator,
         seen: Shared,
+        tls: Option<Arc<Scope>>,
     ) -> io::Result<EchoPe> {
         let mut cfg = PoolElementConfig::new(POOL, Policy::RoundRobin);
         let local = SocketAddr::from(([127, 0, 0, 1], 0));
@@ -117,6 +119,11 @@ impl EchoPe {
         cfg.registration_life = timing.registration_life;
         cfg.timers = timers(timing);
         cfg.seed = crate::random_u64();
+        if let Some(scope) = &tls {
+            let name = format!("pe-{:08x}", crate::random_u64() as u32);
+            cfg.tls = Some(scope.pool_element(POOL, &name)?);
+            cfg.data_tls = true;
+        }
         let mut pe = pool_element::start(cfg).await?;
         let id = pe.pe_id();
         let sessions = pe.take_sessions();
@@ -288,6 +295,7 @@ impl UserSession {
         timing: &Timing,
         n: Narrator,
         seen: Shared,
+        tls: Option<Arc<Scope>>,
     ) -> io::Result<UserSession> {
         let mut cfg = PoolUserConfig::new();
         cfg.registrars = registrars;
@@ -295,6 +303,10 @@ impl UserSession {
         cfg.transport = TransportMode::Tcp;
         cfg.timers = timers(timing);
         cfg.seed = crate::random_u64();
+        if let Some(scope) = &tls {
+            cfg.tls = Some(scope.pool_user()?);
+            cfg.data_tls = true;
+        }
         let pu = pool_user::start(cfg).await?;
         let session = pu.open_session(POOL).await.map_err(io::Error::from)?;
         let (stop, rx) = oneshot::channel();

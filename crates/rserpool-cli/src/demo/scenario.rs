@@ -3,6 +3,7 @@
 use super::cluster::{Cluster, pr_name};
 use super::narrate::{Narrator, Summary};
 use super::pool::{EchoPe, HowHomed, POOL, Shared, UserSession};
+use super::secure::Scope;
 use super::timing::Timing;
 use crate::dump::snapshot::Snapshot;
 use rserpool_proto::wire::{PeId, ServerId};
@@ -14,13 +15,34 @@ use tokio::time::Instant;
 const PES: usize = 3;
 
 /// Runs the demo; true if everything it set out to show happened.
-pub async fn run(timing: Timing) -> bool {
+pub async fn run(timing: Timing, tls: bool) -> bool {
     let n = Narrator::new();
     let mut summary = Summary::default();
-    n.say(
-        "RSerPool demo: 3 registrars, a pool of 3 echo PEs and a pool user, all on 127.0.0.1 (TCP)",
-    );
-    let mut cluster = match Cluster::start(3, timing).await {
+    n.say(format!(
+        "RSerPool demo: 3 registrars, a pool of 3 echo PEs and a pool user, all on 127.0.0.1 ({})",
+        if tls { "TLS over TCP" } else { "TCP" }
+    ));
+    let scope = if tls {
+        match Scope::create() {
+            Ok(s) => {
+                n.say(format!(
+                    "TLS: scope CA and certificates made in {} (as `rserpool tls` makes them): \
+                     registrars authenticate each other and the PEs, each PE's certificate names \
+                     its pool, the pool user checks the registrars' certificates and, on its \
+                     sessions, the PEs'",
+                    s.dir().display()
+                ));
+                Some(std::sync::Arc::new(s))
+            }
+            Err(e) => {
+                n.say(format!("cannot make the TLS scope: {e}"));
+                return false;
+            }
+        }
+    } else {
+        None
+    };
+    let mut cluster = match Cluster::start(3, timing, scope.clone()).await {
         Ok(c) => c,
         Err(e) => {
             n.say(format!("cannot start the registrars: {e}"));
@@ -122,7 +144,7 @@ async fn story(
         "starting {PES} echo PEs in pool \"{POOL}\"; they know only PR1's address"
     ));
     for _ in 0..PES {
-        let pe = EchoPe::start(vec![first], timing, *n, seen.clone())
+        let pe = EchoPe::start(vec![first], timing, *n, seen.clone(), cluster.tls())
             .await
             .map_err(|e| format!("cannot start a PE: {e}"))?;
         pes.push(pe);
@@ -164,9 +186,15 @@ async fn story(
 
     // Act 3: a pool user session.
     *session = Some(
-        UserSession::start(cluster.asap_addrs(), timing, *n, seen.clone())
-            .await
-            .map_err(|e| format!("cannot start the pool user: {e}"))?,
+        UserSession::start(
+            cluster.asap_addrs(),
+            timing,
+            *n,
+            seen.clone(),
+            cluster.tls(),
+        )
+        .await
+        .map_err(|e| format!("cannot start the pool user: {e}"))?,
     );
     n.say(format!(
         "pool user opened a session to \"{POOL}\"; it sends a message every {} ms",

@@ -17,7 +17,8 @@
 //! the probe names the address and port it connected from from then on.
 
 use super::snapshot::{Snapshot, SnapshotBuilder};
-use rserpool::transport::{self, AssocReader, AssocWriter, Carrier, Ppid};
+use rserpool::transport::tls::{Expect, TlsClient};
+use rserpool::transport::{self, AssocReader, AssocWriter, Association, Carrier, Ppid};
 use rserpool_proto::handlespace::checksum::ChecksumSum;
 use rserpool_proto::wire::enrp::{
     HandleTableRequest, HandleTableResponse, InitTakeoverAck, ListRequest, ListResponse, Presence,
@@ -106,6 +107,36 @@ impl Probe {
                 .await
                 .map_err(|_| ProbeError::Timeout("the association to come up"))?
                 .map_err(|e| ProbeError::Connect(address, e))?;
+        Probe::introduce(assoc, address, carrier, me, deadline).await
+    }
+
+    /// As [`Probe::connect`] over TLS (TCP): the registrar must accept
+    /// this endpoint's certificate as a registrar's.
+    pub async fn connect_tls(
+        address: SocketAddr,
+        tls: &TlsClient,
+        me: ServerId,
+        limit: Duration,
+    ) -> Result<Probe, ProbeError> {
+        let deadline = Instant::now() + limit;
+        let up = async {
+            let a = transport::connect(address, Carrier::Tcp, Ppid::Enrp).await?;
+            tls.connect(a, Expect::Registrar).await
+        };
+        let assoc = tokio::time::timeout_at(deadline, up)
+            .await
+            .map_err(|_| ProbeError::Timeout("the association to come up"))?
+            .map_err(|e| ProbeError::Connect(address, e))?;
+        Probe::introduce(assoc, address, Carrier::Tcp, me, deadline).await
+    }
+
+    async fn introduce(
+        assoc: Association,
+        address: SocketAddr,
+        carrier: Carrier,
+        me: ServerId,
+        deadline: Instant,
+    ) -> Result<Probe, ProbeError> {
         let local = assoc.local_addr().ok();
         let (out, out_rx) = mpsc::channel(SEND_QUEUE);
         let (tx, rx) = mpsc::channel(READ_AHEAD);
@@ -130,7 +161,8 @@ impl Probe {
         probe.send(first).await?;
         // Half the time left at most, so that the second PRESENCE has
         // time to be answered too.
-        let plain_until = Instant::now() + PLAIN_PRESENCE_WAIT.min(limit / 2);
+        let left = deadline.saturating_duration_since(Instant::now());
+        let plain_until = Instant::now() + PLAIN_PRESENCE_WAIT.min(left / 2);
         let mut named = false;
         loop {
             let wait = if named { deadline } else { plain_until };

@@ -138,6 +138,13 @@ impl<F: SetFamily> Registrar<F> {
             self.send_asap(assoc, m.into());
             return;
         }
+        let identity = self.assocs.get(&assoc).and_then(|a| a.identity.as_ref());
+        if self.config.require_identity && !identity.is_some_and(|i| i.may_register(&pool)) {
+            // RFC 5352 section 9.2: the certificate is the authorization.
+            let m = reject(ErrorCauseCode::RejectionDueToSecurity, Vec::new());
+            self.send_asap(assoc, m.into());
+            return;
+        }
         let transport = fill_addresses(pe.user_transport, remote.map(|r| r.ip()))
             .filter(util::reachable_transport);
         let Some(transport) = transport else {
@@ -218,6 +225,26 @@ impl<F: SetFamily> Registrar<F> {
                         .and_then(|a| a.remote)
                         .map(|r| r.ip());
                     let same_host = holder.is_none() || holder == remote.map(|r| r.ip());
+                    // In an authenticated scope the PE ID belongs to the
+                    // identity that registered it, wherever it connects from.
+                    let holder_identity = e
+                        .association()
+                        .and_then(|a| self.assocs.get(&a))
+                        .and_then(|a| a.identity.as_ref())
+                        .map(|i| i.name.as_str());
+                    let own_identity = self
+                        .assocs
+                        .get(&assoc)
+                        .and_then(|a| a.identity.as_ref())
+                        .map(|i| i.name.as_str());
+                    if self.config.require_identity
+                        && e.association() != Some(assoc)
+                        && holder_identity != own_identity
+                    {
+                        let m = reject(ErrorCauseCode::RejectionDueToSecurity, Vec::new());
+                        self.send_asap(assoc, m.into());
+                        return;
+                    }
                     if e.association() != Some(assoc) && (e.transport() != &transport || !same_host)
                     {
                         let m = reject(ErrorCauseCode::NonUniquePeId, Vec::new());

@@ -243,12 +243,22 @@ impl<F: SetFamily> Registrar<F> {
     }
 
     pub(super) fn on_enrp(&mut self, now: Time, conn: ConnId, bytes: &[u8]) {
-        if !self.conns.contains_key(&conn) {
+        let Some(c) = self.conns.get(&conn) else {
             self.event(Event::ProtocolError {
                 from: Source::Enrp(conn),
                 detail: "message on an unknown ENRP association".into(),
                 answered: false,
                 closed: false,
+            });
+            return;
+        };
+        if self.config.require_identity && c.identity.is_none() {
+            self.close_conn(conn);
+            self.event(Event::ProtocolError {
+                from: Source::Enrp(conn),
+                detail: "ENRP message on an unauthenticated association: closed".into(),
+                answered: false,
+                closed: true,
             });
             return;
         }
@@ -503,6 +513,21 @@ impl<F: SetFamily> Registrar<F> {
             return false;
         };
         let host = self.conns.get(&conn).and_then(|c| c.remote).map(|r| r.ip());
+        let certified = self
+            .conns
+            .get(&conn)
+            .and_then(|c| c.identity.as_ref())
+            .map(|i| (i.may_be_registrar(id), i.to_string()));
+        if let Some((false, name)) = certified {
+            self.close_conn(conn);
+            self.event(Event::ProtocolError {
+                from: Source::Enrp(conn),
+                detail: format!("PRESENCE naming {id} from the certificate of {name}: refused"),
+                answered: false,
+                closed: true,
+            });
+            return false;
+        }
         if !self.host_may_claim(id, host) {
             let d = format!(
                 "PRESENCE naming {id} from {}, not from the host {id} was known at: refused",
@@ -619,7 +644,7 @@ impl<F: SetFamily> Registrar<F> {
     }
 
     /// Closes an association we no longer want (no PeerDown).
-    fn close_conn(&mut self, conn: ConnId) {
+    pub(super) fn close_conn(&mut self, conn: ConnId) {
         if let Some(c) = self.conns.remove(&conn) {
             if let Some(i) = c.static_idx {
                 if let Some(s) = self.statics.get_mut(i) {

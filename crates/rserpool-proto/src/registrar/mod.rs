@@ -51,6 +51,7 @@ use std::time::Duration;
 
 use crate::handlespace::set::{BTreeFamily, SetFamily};
 use crate::handlespace::{AssocId, DueTimer, EntryRef, Handlespace, Time, Xoshiro256};
+use crate::identity::Identity;
 use crate::wire::{
     DecodeOptions, EncodeError, ErrorCauseCode, PeId, PoolHandle, ServerId, TransportParam,
 };
@@ -113,6 +114,13 @@ pub struct Config {
     /// ASAP and lowered to it from ENRP peers: a PE that never
     /// re-registers is gone after this long at most.
     pub max_registration_lifetime: Duration,
+    /// An authenticated scope (TLS): ENRP only from registrar identities
+    /// (and a PRESENCE only under the server ID the identity allows),
+    /// registrations only from PE identities allowed into the pool, and a
+    /// PE ID only re-registered by the identity that registered it. The
+    /// driver hands identities in with [`Registrar::asap_identity`] and
+    /// [`Registrar::enrp_identity`].
+    pub require_identity: bool,
     pub handlespace: crate::handlespace::Config,
     pub decode: DecodeOptions,
 }
@@ -144,6 +152,7 @@ impl Config {
             peer_allow: Vec::new(),
             max_peers: 64,
             max_pes_per_association: 4096,
+            require_identity: false,
             handlespace: crate::handlespace::Config::default(),
             decode: DecodeOptions::default(),
         }
@@ -483,6 +492,15 @@ impl<F: SetFamily> Registrar<F> {
         }
     }
 
+    /// Who the transport authenticated at the other end of an ASAP
+    /// association (a PE's or a pool user's certificate); call it before
+    /// the association's first message.
+    pub fn asap_identity(&mut self, assoc: AssocId, identity: Identity) {
+        if let Some(a) = self.assocs.get_mut(&assoc) {
+            a.identity = Some(identity);
+        }
+    }
+
     /// One complete ASAP message from an association.
     pub fn asap_received(&mut self, now: Time, assoc: AssocId, bytes: &[u8]) {
         let now = self.tick(now);
@@ -525,6 +543,29 @@ impl<F: SetFamily> Registrar<F> {
             self.conns.insert(c, Conn::accepted(remote, self.now));
         }
         c
+    }
+
+    /// Who the transport authenticated at the other end of an ENRP
+    /// association (accepted or opened); call it before the association's
+    /// first message (and before [`Registrar::enrp_connected`]). In an
+    /// authenticated scope an identity without the registrar role closes
+    /// the association at once.
+    pub fn enrp_identity(&mut self, conn: ConnId, identity: Identity) {
+        if self.config.require_identity && identity.registrar.is_none() {
+            if self.conns.contains_key(&conn) {
+                self.close_conn(conn);
+            }
+            self.event(Event::ProtocolError {
+                from: Source::Enrp(conn),
+                detail: format!("ENRP association from {identity}: not a registrar certificate"),
+                answered: false,
+                closed: true,
+            });
+            return;
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.identity = Some(identity);
+        }
     }
 
     /// An outgoing [`Transmit::ConnectEnrp`] succeeded.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::{Config, ConnId};
 use crate::handlespace::{SyncCursor, Time};
+use crate::identity::Identity;
 use crate::wire::{PeId, PoolHandle, ServerId, ServerInformation};
 
 /// An ASAP association (with a PE or a PU).
@@ -20,6 +21,8 @@ pub(super) struct Assoc {
     pub pending: Option<Vec<Vec<u8>>>,
     pub hr: RateWindow,
     pub eu: RateWindow,
+    /// Who the transport authenticated (TLS), if it did.
+    pub identity: Option<Identity>,
 }
 
 impl Assoc {
@@ -30,6 +33,7 @@ impl Assoc {
             pending: None,
             hr: RateWindow::default(),
             eu: RateWindow::default(),
+            identity: None,
         }
     }
     pub fn outgoing(remote: Option<SocketAddr>) -> Assoc {
@@ -39,6 +43,7 @@ impl Assoc {
             pending: Some(Vec::new()),
             hr: RateWindow::default(),
             eu: RateWindow::default(),
+            identity: None,
         }
     }
 }
@@ -85,6 +90,8 @@ pub(super) struct Conn {
     pub expect: Option<ServerId>,
     /// The static peer entry this association serves.
     pub static_idx: Option<usize>,
+    /// Who the transport authenticated (TLS), if it did.
+    pub identity: Option<Identity>,
 }
 
 impl Conn {
@@ -97,6 +104,7 @@ impl Conn {
             peer: None,
             expect: None,
             static_idx: None,
+            identity: None,
         }
     }
     pub fn outgoing(to: SocketAddr, expect: Option<ServerId>, static_idx: Option<usize>) -> Conn {
@@ -108,6 +116,7 @@ impl Conn {
             peer: None,
             expect,
             static_idx,
+            identity: None,
         }
     }
 }

@@ -58,8 +58,15 @@ pub struct Channels {
     pub metrics: mpsc::Sender<SnapshotRequest>,
 }
 
-/// Serves HTTP on `listener` until the registrar task goes away.
-pub async fn serve(listener: TcpListener, channels: Channels) -> io::Result<()> {
+/// Serves HTTP on `listener` until the registrar task goes away; with
+/// `tls` (the registrar's certificate) HTTPS, clients' certificates
+/// optional.
+pub async fn serve(
+    listener: TcpListener,
+    channels: Channels,
+    tls: Option<crate::transport::tls::TlsServer>,
+) -> io::Result<()> {
+    let tls = tls.map(Arc::new);
     let state = api::AppState::new(channels);
     let router = api::router(state);
     let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -78,25 +85,47 @@ pub async fn serve(listener: TcpListener, channels: Channels) -> io::Result<()> 
             continue;
         };
         let service = TowerToHyperService::new(router.clone());
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let (io, progress) = idle::Watched::new(stream);
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEAD_TIMEOUT)
-                .max_buf_size(MAX_HEAD);
-            let conn = builder.serve_connection(TokioIo::new(io), service);
-            tokio::select! {
-                r = conn => {
-                    if let Err(e) = r {
-                        debug!(%peer, "HTTP connection ended: {e}");
+            match tls {
+                None => serve_one(stream, peer, service).await,
+                Some(tls) => {
+                    // The handshake is bounded like a request head.
+                    match tokio::time::timeout(HEAD_TIMEOUT, tls.accept_tcp(stream)).await {
+                        Ok(Ok(s)) => serve_one(s, peer, service).await,
+                        Ok(Err(e)) => debug!(%peer, "HTTPS handshake failed: {e}"),
+                        Err(_) => debug!(%peer, "HTTPS handshake timed out"),
                     }
-                }
-                () = progress.stalled(IDLE_TIMEOUT) => {
-                    debug!(%peer, "HTTP connection idle: closing it");
                 }
             }
             drop(permit);
         });
+    }
+}
+
+/// One HTTP/1 connection until it ends or stalls.
+async fn serve_one<S>(
+    stream: S,
+    peer: std::net::SocketAddr,
+    service: TowerToHyperService<axum::Router>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (io, progress) = idle::Watched::new(stream);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT)
+        .max_buf_size(MAX_HEAD);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    tokio::select! {
+        r = conn => {
+            if let Err(e) = r {
+                debug!(%peer, "HTTP connection ended: {e}");
+            }
+        }
+        () = progress.stalled(IDLE_TIMEOUT) => {
+            debug!(%peer, "HTTP connection idle: closing it");
+        }
     }
 }

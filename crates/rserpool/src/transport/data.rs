@@ -30,9 +30,10 @@ use socket2::{Domain, SockRef, Socket, Type};
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsStream;
 use tracing::debug;
 
 /// Bytes asked of one `read`/`recvmsg`.
@@ -70,6 +71,12 @@ impl DataListener {
     }
 
     pub async fn accept(&self) -> io::Result<(DataChannel, SocketAddr)> {
+        let (stream, peer) = self.accept_stream().await?;
+        Ok((DataChannel::new(stream, self.carrier), peer))
+    }
+
+    /// The next connection as a socket (to start TLS on it).
+    pub(crate) async fn accept_stream(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (stream, peer) = self.inner.accept().await?;
         match self.carrier {
             Carrier::Tcp => stream.set_nodelay(true)?,
@@ -77,15 +84,23 @@ impl DataListener {
             // kernel does not copy the subscription to accepted sockets.
             Carrier::Sctp => sctp::subscribe_data_io(&SockRef::from(&stream))?,
         }
-        Ok((DataChannel::new(stream, self.carrier), peer))
+        Ok((stream, peer))
     }
 }
 
 /// Opens a data channel to a pool element.
 pub async fn connect_data(remote: SocketAddr, carrier: Carrier) -> io::Result<DataChannel> {
-    let sock = data_socket(carrier, &remote)?;
-    let stream = connect_socket(sock, remote).await?;
+    let stream = connect_data_stream(remote, carrier).await?;
     Ok(DataChannel::new(stream, carrier))
+}
+
+/// The socket of a new data channel (to start TLS on it).
+pub(crate) async fn connect_data_stream(
+    remote: SocketAddr,
+    carrier: Carrier,
+) -> io::Result<TcpStream> {
+    let sock = data_socket(carrier, &remote)?;
+    connect_socket(sock, remote).await
 }
 
 /// A socket for a data channel: over SCTP its messages carry PPID 0 unless
@@ -159,8 +174,56 @@ impl DataChannel {
         }
     }
 
+    /// A data channel over an established TLS session (TCP framing).
+    pub(super) fn over_tls(stream: TlsStream<TcpStream>) -> DataChannel {
+        let peer = stream.get_ref().0.peer_addr().ok();
+        let (r, w) = tokio::io::split(stream);
+        DataChannel {
+            reader: DataReader {
+                inner: ReaderInner::Tls {
+                    half: r,
+                    deframer: TcpDeframer::new(DEFAULT_MAX_FRAME),
+                    buf: vec![0; READ_CHUNK],
+                },
+                peer,
+            },
+            writer: DataWriter {
+                inner: WriterInner::Tls {
+                    half: w,
+                    buf: Vec::new(),
+                },
+            },
+        }
+    }
+
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.reader.peer
+    }
+}
+
+/// The next frame of a byte stream in the TCP framing.
+async fn recv_framed<R: AsyncRead + Unpin>(
+    half: &mut R,
+    deframer: &mut TcpDeframer,
+    buf: &mut [u8],
+) -> io::Result<Option<Frame>> {
+    loop {
+        match deframer.next_frame() {
+            Ok(Some(f)) => return Ok(Some(f)),
+            Ok(None) => {}
+            Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+        }
+        let n = half.read(buf).await?;
+        if n == 0 {
+            if deframer.pending() > 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "data channel closed in the middle of a frame",
+                ));
+            }
+            return Ok(None);
+        }
+        deframer.extend(&buf[..n]);
     }
 }
 
@@ -230,6 +293,11 @@ enum ReaderInner {
         deframer: TcpDeframer,
         buf: Vec<u8>,
     },
+    Tls {
+        half: tokio::io::ReadHalf<TlsStream<TcpStream>>,
+        deframer: TcpDeframer,
+        buf: Vec<u8>,
+    },
     Sctp {
         stream: Arc<TcpStream>,
         message: Reassembler,
@@ -256,24 +324,12 @@ impl DataReader {
                 half,
                 deframer,
                 buf,
-            } => loop {
-                match deframer.next_frame() {
-                    Ok(Some(f)) => return Ok(Some(f)),
-                    Ok(None) => {}
-                    Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
-                }
-                let n = half.read(buf).await?;
-                if n == 0 {
-                    if deframer.pending() > 0 {
-                        return Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "data channel closed in the middle of a frame",
-                        ));
-                    }
-                    return Ok(None);
-                }
-                deframer.extend(&buf[..n]);
-            },
+            } => recv_framed(half, deframer, buf).await,
+            ReaderInner::Tls {
+                half,
+                deframer,
+                buf,
+            } => recv_framed(half, deframer, buf).await,
             ReaderInner::Sctp {
                 stream,
                 message,
@@ -319,6 +375,10 @@ enum WriterInner {
         /// Reused encoding buffer.
         buf: Vec<u8>,
     },
+    Tls {
+        half: tokio::io::WriteHalf<TlsStream<TcpStream>>,
+        buf: Vec<u8>,
+    },
     Sctp {
         stream: Arc<TcpStream>,
         shut: bool,
@@ -340,6 +400,15 @@ impl DataWriter {
                     .encode_tcp(buf)
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
                 half.write_all(buf).await
+            }
+            WriterInner::Tls { half, buf } => {
+                buf.clear();
+                frame
+                    .encode_tcp(buf)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                // A TLS record is sealed only when flushed.
+                half.write_all(buf).await?;
+                half.flush().await
             }
             WriterInner::Sctp { stream, .. } => {
                 if frame.payload.is_empty() {
@@ -373,6 +442,7 @@ impl DataWriter {
     pub async fn shutdown(&mut self) -> io::Result<()> {
         match &mut self.inner {
             WriterInner::Tcp { half, .. } => half.shutdown().await,
+            WriterInner::Tls { half, .. } => half.shutdown().await,
             WriterInner::Sctp { stream, shut } => {
                 *shut = true;
                 SockRef::from(stream.as_ref()).shutdown(Shutdown::Write)

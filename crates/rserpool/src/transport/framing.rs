@@ -62,6 +62,11 @@ impl Deframer {
         }
     }
 
+    /// The largest message accepted.
+    pub fn max_message_size(&self) -> usize {
+        self.max_message_size
+    }
+
     /// Space to read into: the caller fills a prefix and reports it with
     /// [`Deframer::filled`].
     pub fn read_buf(&mut self, want: usize) -> &mut [u8] {

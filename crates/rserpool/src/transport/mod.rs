@@ -2,22 +2,27 @@
 //!
 //! Both carriers look the same from above: an [`Association`] sends and
 //! receives whole ASAP or ENRP messages. Kernel SCTP is used where the
-//! kernel has it ([`TransportMode::Auto`]); TCP works everywhere.
+//! kernel has it ([`TransportMode::Auto`]); TCP works everywhere. A TCP
+//! association can run over TLS ([`tls`]), started on it after connect or
+//! accept.
 
 pub mod data;
 pub mod framing;
 pub mod link;
 mod sctp;
+mod stream;
+pub mod tls;
 
 use framing::{Deframer, FramingError};
+use rserpool_proto::identity::Identity;
 use socket2::{Domain, Socket, Type};
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
+use stream::{ReadHalf, WriteHalf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Largest message accepted unless configured otherwise; a full Handle
@@ -286,6 +291,9 @@ pub struct Association {
     pub writer: AssocWriter,
     /// Every address of a multi-homed remote endpoint (SCTP); empty over TCP.
     peer_addrs: Vec<IpAddr>,
+    local: Option<SocketAddr>,
+    /// Who the peer's certificate names (TLS).
+    identity: Option<Identity>,
 }
 
 /// The most remote addresses of one association kept (RSPLIB's limit for a
@@ -299,21 +307,84 @@ impl Association {
             Carrier::Sctp => sctp::peer_addresses(&stream, MAX_PEER_ADDRESSES).unwrap_or_default(),
             Carrier::Tcp => Vec::new(),
         };
+        let local = stream.local_addr().ok();
         let (r, w) = stream.into_split();
         Association {
             peer_addrs,
+            local,
+            identity: None,
             reader: AssocReader {
-                inner: r,
+                inner: ReadHalf::Tcp(r),
                 deframer: Deframer::new(max_message_size),
                 carrier,
                 peer,
             },
             writer: AssocWriter {
-                inner: w,
+                inner: WriteHalf::Tcp(w),
                 carrier,
                 peer,
             },
         }
+    }
+
+    /// An association over an established TLS session (TCP only).
+    fn over_tls(
+        stream: tokio_rustls::TlsStream<TcpStream>,
+        max_message_size: usize,
+        identity: Option<Identity>,
+    ) -> Association {
+        let tcp = stream.get_ref().0;
+        let peer = tcp.peer_addr().ok();
+        let local = tcp.local_addr().ok();
+        let (r, w) = tokio::io::split(stream);
+        Association {
+            peer_addrs: Vec::new(),
+            local,
+            identity,
+            reader: AssocReader {
+                inner: ReadHalf::Tls(r),
+                deframer: Deframer::new(max_message_size),
+                carrier: Carrier::Tcp,
+                peer,
+            },
+            writer: AssocWriter {
+                inner: WriteHalf::Tls(w),
+                carrier: Carrier::Tcp,
+                peer,
+            },
+        }
+    }
+
+    /// The TCP stream of a plain TCP association nothing was read from
+    /// yet (to start TLS on it), with its message size limit.
+    fn into_tcp_stream(self) -> io::Result<(TcpStream, usize)> {
+        let max = self.reader.deframer.max_message_size();
+        if self.reader.deframer.pending() > 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "bytes were read before TLS started",
+            ));
+        }
+        match (self.reader.inner, self.writer.inner, self.reader.carrier) {
+            (ReadHalf::Tcp(r), WriteHalf::Tcp(w), Carrier::Tcp) => {
+                Ok((r.reunite(w).map_err(io::Error::other)?, max))
+            }
+            _ => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "TLS runs over plain TCP associations only",
+            )),
+        }
+    }
+
+    /// Who the peer's certificate names, over TLS with a client or server
+    /// certificate; `None` over plain TCP and SCTP.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+
+    /// Whether the association runs over TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.reader.inner, ReadHalf::Tls(_))
     }
 
     pub fn carrier(&self) -> Carrier {
@@ -326,7 +397,8 @@ impl Association {
 
     /// The local address the association leaves from.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.reader.inner.local_addr()
+        self.local
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no local address"))
     }
 
     /// All addresses of the remote endpoint where the transport knows more
@@ -347,7 +419,7 @@ impl Association {
 /// The receiving half of an association.
 #[derive(Debug)]
 pub struct AssocReader {
-    inner: OwnedReadHalf,
+    inner: ReadHalf,
     deframer: Deframer,
     carrier: Carrier,
     peer: Option<SocketAddr>,
@@ -420,20 +492,19 @@ impl AssocReader {
     /// drained (wait for the next readiness event).
     async fn read_some(&mut self) -> io::Result<Option<usize>> {
         const CHUNK: usize = 16 * 1024;
-        match self.carrier {
-            Carrier::Tcp => self
-                .inner
-                .read_buf(self.deframer.buffer(CHUNK))
-                .await
-                .map(Some),
-            Carrier::Sctp => {
-                self.inner.readable().await?;
-                match self.inner.try_read_buf(self.deframer.buffer(CHUNK)) {
+        match (&mut self.inner, self.carrier) {
+            (ReadHalf::Tcp(r), Carrier::Tcp) => {
+                r.read_buf(self.deframer.buffer(CHUNK)).await.map(Some)
+            }
+            (ReadHalf::Tcp(r), Carrier::Sctp) => {
+                r.readable().await?;
+                match r.try_read_buf(self.deframer.buffer(CHUNK)) {
                     Ok(n) => Ok(Some(n)),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
                     Err(e) => Err(e),
                 }
             }
+            (ReadHalf::Tls(r), _) => r.read_buf(self.deframer.buffer(CHUNK)).await.map(Some),
         }
     }
 
@@ -449,7 +520,7 @@ fn framing_error(e: FramingError) -> io::Error {
 /// The sending half of an association.
 #[derive(Debug)]
 pub struct AssocWriter {
-    inner: OwnedWriteHalf,
+    inner: WriteHalf,
     carrier: Carrier,
     peer: Option<SocketAddr>,
 }
@@ -457,7 +528,14 @@ pub struct AssocWriter {
 impl AssocWriter {
     /// Sends one message; over SCTP one write is one SCTP user message.
     pub async fn send(&mut self, message: &[u8]) -> io::Result<()> {
-        self.inner.write_all(message).await
+        match &mut self.inner {
+            WriteHalf::Tcp(w) => w.write_all(message).await,
+            WriteHalf::Tls(w) => {
+                // A TLS record is sealed only when flushed.
+                w.write_all(message).await?;
+                w.flush().await
+            }
+        }
     }
 
     pub fn peer_addr(&self) -> Option<SocketAddr> {
