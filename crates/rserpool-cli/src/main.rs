@@ -9,6 +9,7 @@ mod monitor;
 mod pe;
 mod pu;
 mod registrar;
+mod sim;
 
 use clap::{Parser, Subcommand};
 
@@ -39,6 +40,8 @@ enum Command {
     Pu(Box<pu::Args>),
     /// Everything on loopback, with failures injected and narrated (about 35 s).
     Demo(demo::Args),
+    /// Deterministic simulation of registrars, PEs and PUs under faults, over many seeds.
+    Sim(Box<sim::Args>),
     /// Measure throughput (run a release build).
     Bench {
         #[command(subcommand)]
@@ -62,6 +65,7 @@ fn main() {
         Command::Pe(args) => std::process::exit(pe::run(&args)),
         Command::Pu(args) => std::process::exit(pu::run(&args)),
         Command::Demo(args) => std::process::exit(demo::run(&args)),
+        Command::Sim(args) => std::process::exit(sim::run(&args)),
         Command::Bench { command } => {
             if let Err(e) = bench::run(command) {
                 eprintln!("rserpool bench: {e}");

@@ -1,0 +1,1 @@
+//! Scale runs in virtual time (see the README's Simulation section).
