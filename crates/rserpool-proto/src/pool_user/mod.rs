@@ -408,7 +408,8 @@ impl PoolUser {
     }
 
     /// Gives up the session's PE (reported as unreachable) and moves to
-    /// another; from [`SessionState::Idle`], tries again to find one.
+    /// another; from [`SessionState::Idle`], tries again to find one, with
+    /// a fresh selection (PEs that failed before may be back).
     pub fn failover(&mut self, now: Time, session: SessionId) {
         let Some(s) = self.sessions.get_mut(&session) else {
             return;
@@ -420,7 +421,10 @@ impl PoolUser {
                 self.pe_failed(now, session);
             }
             None => {
+                // A new selection: without this, a session whose PEs all
+                // failed once stays idle for good even when they are back.
                 s.resolved = false;
+                s.excluded.clear();
                 self.connect_next(now, session);
             }
         }
