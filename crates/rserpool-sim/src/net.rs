@@ -86,7 +86,6 @@ pub struct End {
 pub struct Assoc {
     /// `ends[0]` opened it.
     pub ends: [End; 2],
-    pub kind: Kind,
     /// Aborted: nothing more is delivered but the close reports.
     pub aborted: bool,
     /// Latest delivery time per direction (0: from `ends[0]`), so that

@@ -156,6 +156,8 @@ pub enum Obs {
     Pe(PeEvent),
     Failover,
     Reply,
+    /// A resolution's first PE.
+    Resolved(u32),
 }
 
 /// The world.
@@ -538,7 +540,6 @@ impl World {
                     open: false,
                 },
             ],
-            kind,
             aborted: false,
             last: [self.now; 2],
         });
@@ -1399,6 +1400,10 @@ impl World {
                 }
             }
             PuEvent::Resolved { pool_elements, .. } => {
+                if self.observe {
+                    let first = pool_elements.first().map_or(0, |p| p.pe_id.0);
+                    self.observed.push((now, n, Obs::Resolved(first)));
+                }
                 self.trace
                     .rec(now, n, "PU: resolved", pool_elements.len() as u64, 0, &[]);
             }

@@ -92,3 +92,13 @@ fn regression_idle_session_excluded_every_pe() {
         assert_passes(seed, &cfg);
     }
 }
+
+/// A new registrar and its mentor both connect (static peers on both
+/// sides); one association replaces the other while the Handle Table is on
+/// its way. The table request was lost with the old association and the
+/// sync never completed (found by the synchronisation scale run).
+#[test]
+fn regression_sync_survives_replaced_association() {
+    let (_, entries) = rserpool_sim::scale::sync(1, 1000).expect("the sync completes");
+    assert_eq!(entries, 1000);
+}
