@@ -11,6 +11,7 @@ mod pe;
 mod pu;
 mod registrar;
 mod resolve;
+mod sim;
 mod tls;
 
 use clap::{Parser, Subcommand};
@@ -70,6 +71,8 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: std::path::PathBuf,
     },
+    /// Deterministic simulation of registrars, PEs and PUs under faults, over many seeds.
+    Sim(Box<sim::Args>),
     /// Measure throughput (run a release build).
     Bench {
         #[command(subcommand)]
@@ -102,6 +105,7 @@ fn main() {
             clap_complete::generate(shell, &mut cmd, "rserpool", &mut std::io::stdout());
         }
         Command::Man { out } => std::process::exit(man(&out)),
+        Command::Sim(args) => std::process::exit(sim::run(&args)),
         Command::Bench { command } => {
             if let Err(e) = bench::run(command) {
                 eprintln!("rserpool bench: {e}");

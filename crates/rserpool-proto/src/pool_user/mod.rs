@@ -408,7 +408,9 @@ impl PoolUser {
     }
 
     /// Gives up the session's PE (reported as unreachable) and moves to
-    /// another; from [`SessionState::Idle`], tries again to find one.
+    /// another; from [`SessionState::Idle`], tries again to find one (if
+    /// the registrar then lists only PEs that failed before, they get
+    /// another chance: they may be back).
     pub fn failover(&mut self, now: Time, session: SessionId) {
         let Some(s) = self.sessions.get_mut(&session) else {
             return;
@@ -421,6 +423,7 @@ impl PoolUser {
             }
             None => {
                 s.resolved = false;
+                s.retry = true;
                 self.connect_next(now, session);
             }
         }
@@ -472,6 +475,7 @@ impl PoolUser {
         }
         s.queued_bytes = 0;
         s.excluded.clear();
+        s.retry = false;
         s.resolved = false;
         let event = match s.failover_from.take() {
             Some(from) => PuEvent::Failover {
@@ -756,6 +760,19 @@ impl PoolUser {
         let Some(s) = self.sessions.get_mut(&sid) else {
             return;
         };
+        // A retry whose resolution lists only PEs that failed before gives
+        // them another chance; else a session whose PEs all failed once
+        // (e.g. in a partition) stays idle for good once they are back.
+        if s.retry && s.resolved && !s.excluded.is_empty() {
+            let cached = self.cache.fresh(now, &s.pool_handle).map(|(p, _)| p);
+            let all_failed = cached.is_some_and(|pes| {
+                !pes.is_empty() && pes.iter().all(|p| s.excluded.contains(&p.pe_id))
+            });
+            if all_failed {
+                s.excluded.clear();
+                s.retry = false;
+            }
+        }
         let usable = |p: &&PoolElement| !s.excluded.contains(&p.pe_id);
         let mut candidates: Vec<&PoolElement> = s.card.iter().filter(usable).collect();
         let mut policy = None;

@@ -66,6 +66,8 @@ pub(crate) struct Session {
     /// A resolution was already asked for in this selection, so a second
     /// empty-handed round ends in `Idle` instead of asking again.
     pub resolved: bool,
+    /// The application retried from idle (see `PoolUser::failover`).
+    pub retry: bool,
 }
 
 impl Session {
@@ -83,6 +85,7 @@ impl Session {
             failover_from: None,
             was_up: false,
             resolved: false,
+            retry: false,
         }
     }
 

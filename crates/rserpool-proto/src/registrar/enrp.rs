@@ -564,6 +564,14 @@ impl<F: SetFamily> Registrar<F> {
                 self.close_conn(old);
                 if let Some(p) = self.peers.get_mut(&id) {
                     p.conn = conn;
+                    // Table transfers on the old association are lost with
+                    // it: start them again on this one (on_presence asks
+                    // for the table or audits), or the sync never ends.
+                    p.request = None;
+                    p.serving = None;
+                }
+                if self.sync == SyncState::Syncing(id) {
+                    self.sync = SyncState::Unsynced;
                 }
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.peer = Some(id);
