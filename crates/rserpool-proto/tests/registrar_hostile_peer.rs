@@ -431,3 +431,27 @@ fn one_association_cannot_fill_the_handlespace() {
     assert!(!register(&mut r, ms(6), b, pe_param(4, ip_b, Policy::RoundRobin)).reject);
     assert_eq!(r.handlespace().len(), 4);
 }
+
+#[test]
+fn a_pe_id_copied_to_another_registrar_does_not_move_the_pe() {
+    let mut r = Registrar::new(pr_config(0, &[]), ms(0), 1);
+    let v = peer(&mut r, ms(1), VICTIM, host(7));
+    // The victim PR's PE at 10.9.1.1, learnt by ENRP.
+    add_pe(&mut r, ms(2), v, VICTIM, victim_pe(1));
+    // Its pool and PE ID from elsewhere, with the attacker's address.
+    let a = r.asap_accepted(ms(3), "10.66.0.1:4000".parse().unwrap());
+    let mut copy = pe_param(1, IpAddr::from([10, 66, 0, 1]), Policy::RoundRobin);
+    copy.home_server_id = ServerId(0);
+    let rr = register(&mut r, ms(4), a, copy);
+    assert!(rr.reject);
+    assert_eq!(
+        rr.error.unwrap().causes[0].code,
+        ErrorCauseCode::NonUniquePeId
+    );
+    assert_eq!(home_of(&r, 1), Some(VICTIM));
+    // The PE itself moving here (from its own address) is welcome.
+    let own = r.asap_accepted(ms(5), "10.9.1.1:4000".parse().unwrap());
+    let rr = register(&mut r, ms(6), own, victim_pe(1));
+    assert!(!rr.reject, "{rr:?}");
+    assert_eq!(home_of(&r, 1), Some(pr_id(0)));
+}

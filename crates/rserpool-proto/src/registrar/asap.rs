@@ -252,6 +252,18 @@ impl<F: SetFamily> Registrar<F> {
                         return;
                     }
                 } else {
+                    // A PE moves here from a live peer only from where it
+                    // was (its host is one of its registered addresses):
+                    // otherwise anyone who copies its pool and PE ID to
+                    // another registrar splits the scope's view of it.
+                    let old_home_live = self.peers.contains_key(&e.home());
+                    let from_its_host =
+                        remote.is_some_and(|r| e.transport().addresses().contains(&r.ip()));
+                    if old_home_live && !from_its_host {
+                        let m = reject(ErrorCauseCode::NonUniquePeId, Vec::new());
+                        self.send_asap(assoc, m.into());
+                        return;
+                    }
                     previous_home = Some((existing, e.home()));
                     self.hs.set_home(existing, me);
                 }
