@@ -194,7 +194,8 @@ impl<F: SetFamily> Registrar<F> {
             });
         let me = self.config.id;
 
-        if self.hs.find(&pool, pe_id).is_none()
+        let existing = self.hs.find(&pool, pe_id);
+        if existing.is_none()
             && self
                 .hs
                 .association_entries(assoc)
@@ -210,26 +211,23 @@ impl<F: SetFamily> Registrar<F> {
         // this PR, e.g. after its home failed); one registered here through
         // another association with another transport is a different PE.
         let mut previous_home = None;
-        if let Some(existing) = self.hs.find(&pool, pe_id) {
+        if let Some(existing) = existing {
             if let Some(e) = self.hs.entry(existing) {
-                if e.home() == me {
+                if e.home() == me && e.association() != Some(assoc) {
                     // A PE ID belongs to the association that registered
                     // it; another may take it over only from the same
                     // host with the same transport (a PE that reconnects
                     // before its old association is found gone), so that
                     // nobody can seize a PE by repeating what a handle
-                    // resolution shows of it.
-                    let holder = e
-                        .association()
-                        .and_then(|a| self.assocs.get(&a))
-                        .and_then(|a| a.remote)
-                        .map(|r| r.ip());
-                    let same_host = holder.is_none() || holder == remote.map(|r| r.ip());
-                    // In an authenticated scope the PE ID belongs to the
-                    // identity that registered it, wherever it connects from.
-                    let holder_identity = e
-                        .association()
-                        .and_then(|a| self.assocs.get(&a))
+                    // resolution shows of it. In an authenticated scope
+                    // it belongs to the identity that registered it,
+                    // wherever that connects from. (Re-registrations on
+                    // the PE's own association, the common case, skip
+                    // all of this.)
+                    let holder = e.association().and_then(|a| self.assocs.get(&a));
+                    let holder_ip = holder.and_then(|a| a.remote).map(|r| r.ip());
+                    let same_host = holder_ip.is_none() || holder_ip == remote.map(|r| r.ip());
+                    let holder_identity = holder
                         .and_then(|a| a.identity.as_ref())
                         .map(|i| i.name.as_str());
                     let own_identity = self
@@ -237,21 +235,17 @@ impl<F: SetFamily> Registrar<F> {
                         .get(&assoc)
                         .and_then(|a| a.identity.as_ref())
                         .map(|i| i.name.as_str());
-                    if self.config.require_identity
-                        && e.association() != Some(assoc)
-                        && holder_identity != own_identity
-                    {
+                    if self.config.require_identity && holder_identity != own_identity {
                         let m = reject(ErrorCauseCode::RejectionDueToSecurity, Vec::new());
                         self.send_asap(assoc, m.into());
                         return;
                     }
-                    if e.association() != Some(assoc) && (e.transport() != &transport || !same_host)
-                    {
+                    if e.transport() != &transport || !same_host {
                         let m = reject(ErrorCauseCode::NonUniquePeId, Vec::new());
                         self.send_asap(assoc, m.into());
                         return;
                     }
-                } else {
+                } else if e.home() != me {
                     // A PE moves here from a live peer only from where it
                     // was (its host is one of its registered addresses):
                     // otherwise anyone who copies its pool and PE ID to
