@@ -52,25 +52,15 @@ const RETRY: Duration = Duration::from_millis(500);
 
 pub fn run(args: &Args) -> i32 {
     crate::logging::init();
-    let mut cfg = PoolUserConfig::new();
-    cfg.registrars = args.registrars.clone();
-    // Registrars given: those only; else found by their announces.
-    cfg.announces = args
-        .registrars
-        .is_empty()
-        .then(|| MulticastConfig::new(args.announce_group, args.announce_interface));
-    cfg.transport = args.transport;
-    cfg.seed = crate::random_u64();
-    match args.tls.config() {
-        Ok(t) => {
-            cfg.tls = t;
-            cfg.data_tls = args.tls_data;
-        }
+    let announces = MulticastConfig::new(args.announce_group, args.announce_interface);
+    let mut cfg = match config(&args.registrars, announces, args.transport, &args.tls) {
+        Ok(c) => c,
         Err(e) => {
             eprintln!("rserpool pu: {e}");
             return 2;
         }
-    }
+    };
+    cfg.data_tls = args.tls_data;
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -201,6 +191,24 @@ pub fn run(args: &Args) -> i32 {
         }
         0
     })
+}
+
+/// A pool user's configuration from the command line (also `rserpool
+/// resolve`'s): registrars given means those only, else the ones found by
+/// their announces on `announces`.
+pub fn config(
+    registrars: &[SocketAddr],
+    announces: MulticastConfig,
+    transport: TransportMode,
+    tls: &crate::tls::TlsArgs,
+) -> Result<PoolUserConfig, String> {
+    let mut cfg = PoolUserConfig::new();
+    cfg.registrars = registrars.to_vec();
+    cfg.announces = registrars.is_empty().then_some(announces);
+    cfg.transport = transport;
+    cfg.seed = crate::random_u64();
+    cfg.tls = tls.config()?;
+    Ok(cfg)
 }
 
 /// One human sentence for a session that found no PE.

@@ -5,7 +5,7 @@
 use crate::dump::format;
 use clap::Parser;
 use rserpool::announce::{ASAP_ANNOUNCE_GROUP, MulticastConfig};
-use rserpool::pool_user::{PoolUserConfig, PuError, start};
+use rserpool::pool_user::{PuError, start};
 use rserpool::transport::TransportMode;
 use rserpool_proto::pool_user::ResolutionFailure;
 use rserpool_proto::wire::PoolElement;
@@ -37,22 +37,14 @@ pub struct Args {
 
 pub fn run(args: &Args) -> i32 {
     crate::logging::init();
-    let mut cfg = PoolUserConfig::new();
-    cfg.registrars = args.registrars.clone();
-    // Registrars given: those only.
-    cfg.announces = args
-        .registrars
-        .is_empty()
-        .then(|| MulticastConfig::new(ASAP_ANNOUNCE_GROUP, Ipv4Addr::LOCALHOST));
-    cfg.transport = args.transport;
-    cfg.seed = crate::random_u64();
-    match args.tls.config() {
-        Ok(t) => cfg.tls = t,
+    let announces = MulticastConfig::new(ASAP_ANNOUNCE_GROUP, Ipv4Addr::LOCALHOST);
+    let cfg = match crate::pu::config(&args.registrars, announces, args.transport, &args.tls) {
+        Ok(c) => c,
         Err(e) => {
             eprintln!("rserpool resolve: {e}");
             return 2;
         }
-    }
+    };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
