@@ -737,46 +737,19 @@ async fn accept_registrars(
     tx: mpsc::Sender<Input>,
     tls: Option<(TlsServer, Duration)>,
 ) {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let handshakes = Arc::new(AtomicUsize::new(0));
-    loop {
-        match listener.accept().await {
-            Ok((assoc, peer)) => {
-                let Some((server, timeout)) = &tls else {
-                    if tx.send(Input::Accepted(assoc)).await.is_err() {
-                        return;
-                    }
-                    continue;
-                };
-                if handshakes.load(Ordering::Relaxed) >= MAX_DATA_HANDSHAKES {
-                    warn!(%peer, "too many TLS handshakes in progress: closing the connection");
-                    continue;
-                }
-                handshakes.fetch_add(1, Ordering::Relaxed);
-                let (server, timeout, tx, count) =
-                    (server.clone(), *timeout, tx.clone(), handshakes.clone());
-                tokio::spawn(async move {
-                    let r = tokio::time::timeout(timeout, server.accept(assoc)).await;
-                    count.fetch_sub(1, Ordering::Relaxed);
-                    match r {
-                        Ok(Ok(a)) if a.identity().is_some_and(|i| i.registrar.is_some()) => {
-                            let _ = tx.send(Input::Accepted(a)).await;
-                        }
-                        Ok(Ok(a)) => {
-                            let who = a.identity().map(ToString::to_string);
-                            warn!(%peer, ?who, "control association without a registrar certificate: closed");
-                        }
-                        Ok(Err(e)) => warn!(%peer, "control endpoint TLS handshake failed: {e}"),
-                        Err(_) => warn!(%peer, "control endpoint TLS handshake timed out"),
-                    }
-                });
+    let with_tls = tls.is_some();
+    let deliver = move |a: Association, peer: SocketAddr| {
+        let tx = tx.clone();
+        async move {
+            if with_tls && a.identity().is_none_or(|i| i.registrar.is_none()) {
+                let who = a.identity().map(ToString::to_string);
+                warn!(%peer, ?who, "control association without a registrar certificate: closed");
+                return true;
             }
-            Err(e) => {
-                warn!("control endpoint accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            tx.send(Input::Accepted(a)).await.is_ok()
         }
-    }
+    };
+    crate::transport::tls::accept_loop(listener, tls, MAX_DATA_HANDSHAKES, deliver).await;
 }
 
 enum Input {

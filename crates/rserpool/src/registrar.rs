@@ -21,8 +21,6 @@ use rserpool_proto::wire::{
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -444,42 +442,11 @@ async fn accept_loop(
     wrap: fn(Association) -> Input,
     tls: Option<(TlsServer, Duration)>,
 ) {
-    let handshakes = Arc::new(AtomicUsize::new(0));
-    loop {
-        match listener.accept().await {
-            Ok((assoc, peer)) => {
-                let Some((server, timeout)) = &tls else {
-                    if tx.send(wrap(assoc)).await.is_err() {
-                        return;
-                    }
-                    continue;
-                };
-                if handshakes.load(Ordering::Relaxed) >= MAX_HANDSHAKES {
-                    warn!(%peer, "too many TLS handshakes in progress: closing the connection");
-                    continue;
-                }
-                handshakes.fetch_add(1, Ordering::Relaxed);
-                let (server, timeout, tx, count) =
-                    (server.clone(), *timeout, tx.clone(), handshakes.clone());
-                tokio::spawn(async move {
-                    let r = tokio::time::timeout(timeout, server.accept(assoc)).await;
-                    count.fetch_sub(1, Ordering::Relaxed);
-                    match r {
-                        Ok(Ok(a)) => {
-                            let _ = tx.send(wrap(a)).await;
-                        }
-                        Ok(Err(e)) => warn!(%peer, "TLS handshake failed: {e}"),
-                        Err(_) => warn!(%peer, "TLS handshake timed out"),
-                    }
-                });
-            }
-            Err(e) => {
-                // Out of descriptors and the like: do not spin.
-                warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
+    let deliver = move |a: Association, _peer: SocketAddr| {
+        let tx = tx.clone();
+        async move { tx.send(wrap(a)).await.is_ok() }
+    };
+    crate::transport::tls::accept_loop(listener, tls, MAX_HANDSHAKES, deliver).await;
 }
 
 struct Driver {

@@ -352,3 +352,59 @@ impl ServerCertVerifier for ScopeVerifier {
         self.inner.supported_verify_schemes()
     }
 }
+
+/// Accepts associations on `listener` and hands each to `deliver`; with
+/// `tls`, after a handshake bounded in time, at most `max_handshakes` at
+/// once (more are closed). `deliver` returns false once nobody takes
+/// associations any more, which ends the loop.
+pub async fn accept_loop<F, Fut>(
+    listener: super::Listener,
+    tls: Option<(TlsServer, std::time::Duration)>,
+    max_handshakes: usize,
+    deliver: F,
+) where
+    F: Fn(Association, std::net::SocketAddr) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let handshakes = Arc::new(AtomicUsize::new(0));
+    loop {
+        match listener.accept().await {
+            Ok((assoc, peer)) => {
+                let Some((server, timeout)) = &tls else {
+                    if !deliver(assoc, peer).await {
+                        return;
+                    }
+                    continue;
+                };
+                if handshakes.load(Ordering::Relaxed) >= max_handshakes {
+                    tracing::warn!(%peer, "too many TLS handshakes in progress: closing the connection");
+                    continue;
+                }
+                handshakes.fetch_add(1, Ordering::Relaxed);
+                let (server, timeout, deliver, count) = (
+                    server.clone(),
+                    *timeout,
+                    deliver.clone(),
+                    handshakes.clone(),
+                );
+                tokio::spawn(async move {
+                    let r = tokio::time::timeout(timeout, server.accept(assoc)).await;
+                    count.fetch_sub(1, Ordering::Relaxed);
+                    match r {
+                        Ok(Ok(a)) => {
+                            deliver(a, peer).await;
+                        }
+                        Ok(Err(e)) => tracing::warn!(%peer, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::warn!(%peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+            Err(e) => {
+                // Out of descriptors and the like: do not spin.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
