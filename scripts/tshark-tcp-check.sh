@@ -49,8 +49,8 @@ CAPPID=$!
 for _ in $(seq 50); do grep -q . "$OUT/dumpcap.log" 2>/dev/null && break; [ -s "$CAP" ] && break; sleep 0.1; done
 sleep 1
 
-FAST=(--transport tcp --announce false --max-hres-items 16 --keep-alive-transmission-interval-ms 400
-      --peer-heartbeat-cycle-ms 1000 --mentor-discovery-timeout-ms 500)
+FAST=(--transport tcp --no-announce --max-hres-items 16 --keep-alive-transmission-interval 400ms
+      --peer-heartbeat-cycle 1s --mentor-discovery-timeout 500ms)
 "$bin" registrar --asap 127.0.0.1:3863 --enrp 127.0.0.1:9901 --identifier 0xa1 "${FAST[@]}" \
   > "$OUT/registrar-a.log" 2>&1 &
 PIDS+=($!)

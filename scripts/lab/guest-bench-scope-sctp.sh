@@ -146,7 +146,7 @@ stop_all() {
 ours() {  # ours NAME ADDR ID [PEER]  (OURS_ARGS: more registrar flags, e.g. --threads 2)
   # shellcheck disable=SC2086
   bg "$1" env RUST_LOG=warn ./rserpool registrar ${OURS_ARGS:-} --transport sctp --asap "$2:3863" --enrp "$2:9901" \
-    --identifier "$3" --announce false --max-hres-items 3 ${4:+--peer "$4:9901"}
+    --identifier "$3" --no-announce --max-hres-items 3 ${4:+--peer "$4:9901"}
 }
 rsplib() {  # rsplib NAME ADDR ID [PEER]
   bg "$1" rspregistrar -asap="$2:3863" -enrp="$2:9901" -identifier="$3" -asapannounce=off \

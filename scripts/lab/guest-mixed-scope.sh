@@ -31,9 +31,9 @@ COMMON="-logcolor=off -loglevel=3"
 RSP_TIMERS="-peerheartbeatcycle=2000 -peermaxtimelastheard=5000 -peermaxtimenoresponse=2000 \
   -endpointkeepalivetransmissioninterval=2000 -endpointkeepalivetimeoutinterval=2000 \
   -takeoverexpiryinterval=5000"
-OUR_TIMERS="--peer-heartbeat-cycle-ms 2000 --max-time-last-heard-ms 5000 \
-  --max-time-no-response-ms 2000 --keep-alive-transmission-interval-ms 2000 \
-  --keep-alive-timeout-ms 2000 --takeover-expiry-ms 5000"
+OUR_TIMERS="--peer-heartbeat-cycle 2s --max-time-last-heard 5s \
+  --max-time-no-response 2s --keep-alive-transmission-interval 2s \
+  --keep-alive-timeout 2s --takeover-expiry 5s"
 declare -A PID
 bg() { local name=$1; shift; "$@" >> "$L/$name.log" 2>&1 & PID[$name]=$!; echo "started $name (pid $!): $*"; }
 
@@ -50,7 +50,7 @@ start_rsp() {  # start_rsp NAME ADDR ID PEER1 PEER2
 start_ours() {
   # shellcheck disable=SC2086
   RUST_LOG=info,rserpool=debug bg ours ./rserpool registrar --transport sctp --asap $C:3863 \
-    --enrp $C:9901 --identifier 0x33 --peer $A:9901 --peer $B:9901 --announce false $OUR_TIMERS
+    --enrp $C:9901 --identifier 0x33 --peer $A:9901 --peer $B:9901 --no-announce $OUR_TIMERS
   wait_log "$L/ours.log" 'registrar started' 30 || say "our registrar did NOT start: $(tail -n 3 "$L/ours.log")"
 }
 

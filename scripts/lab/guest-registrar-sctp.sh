@@ -115,7 +115,7 @@ tail -n 15 "$L/pu-daytime.log"
 step "(a) our pool user (rserpool pu) on EchoPool (RSPLIB rspserver PEs) through our registrar"
 ( echo "hello from rserpool pu"; sleep 3; echo "second line from rserpool pu"; sleep 2 ) \
   | RUST_LOG=info,rserpool=debug timeout -s INT 30 ./rserpool pu --transport sctp --pool EchoPool \
-      --registrar $PR:3863 --linger-ms 3000 > "$L/pu-ours-echo.out" 2> "$L/pu-ours-echo.err"
+      --registrar $PR:3863 --linger 3s > "$L/pu-ours-echo.out" 2> "$L/pu-ours-echo.err"
 echo "--- stdout (echoed lines)"; cat "$L/pu-ours-echo.out"
 echo "--- stderr"; tail -n 15 "$L/pu-ours-echo.err"
 
@@ -132,7 +132,7 @@ ping1() { printf '\001\000\000\014\000\000\000\000\000\000\000\001\n'; }
 ping2() { printf '\001\000\000\014\000\000\000\000\000\000\000\002\n'; }
 ( ping1; sleep 5; ping2; sleep 4 ) \
   | RUST_LOG=info,rserpool=debug timeout -s INT 30 ./rserpool pu --transport sctp --pool PingPongPool \
-      --registrar $PR:3863 --linger-ms 3000 > "$L/pu-ours-pingpong.out" 2> "$L/pu-ours-pingpong.err"
+      --registrar $PR:3863 --linger 3s > "$L/pu-ours-pingpong.out" 2> "$L/pu-ours-pingpong.err"
 echo "--- stdout (Pongs, hex)"; od -An -tx1 -v "$L/pu-ours-pingpong.out"
 echo "--- stderr"; grep -vE ' (DEBUG|TRACE) ' "$L/pu-ours-pingpong.err" | tail -n 15
 tail -n 6 "$L/pe-pingpong1.log" "$L/pe-pingpong2.log"
@@ -158,14 +158,14 @@ tail -n 15 "$L/pu-rsp-ourpe.log"
 step "our pool user on OurEchoPool (our PE) through our registrar: both ends ours, over SCTP"
 ( echo "hello ours to ours"; sleep 3; echo "second line ours to ours"; sleep 2 ) \
   | RUST_LOG=info,rserpool=debug timeout -s INT 30 ./rserpool pu --transport sctp --pool OurEchoPool \
-      --registrar $PR:3863 --linger-ms 3000 > "$L/pu-ours-ourpe.out" 2> "$L/pu-ours-ourpe.err"
+      --registrar $PR:3863 --linger 3s > "$L/pu-ours-ourpe.out" 2> "$L/pu-ours-ourpe.err"
 echo "--- stdout"; cat "$L/pu-ours-ourpe.out"
 echo "--- stderr"; grep -vE ' (DEBUG|TRACE) ' "$L/pu-ours-ourpe.err" | tail -n 10
 
 step "our PE at the RSPLIB registrar without a concrete address (--listen 0.0.0.0:0): accepted?"
 rsp_probe_line=$(wc -l < "$L/rspregistrar.log")
 RUST_LOG=info bg pe-ours-any ./rserpool pe --transport sctp --pool AnyAddrPool --service echo \
-  --registrar $PR2:3863 --lifetime-ms 30000
+  --registrar $PR2:3863 --lifetime 30s
 wait_log "$L/pe-ours-any.log" ' registered|registration failed|reported an error' 15
 grep -E 'registered|registration failed|error' "$L/pe-ours-any.log" | head -n 3
 any_verdict=$(grep -qE ' registered' "$L/pe-ours-any.log" && echo accepted \

@@ -13,6 +13,7 @@ mod registrar;
 mod resolve;
 mod sim;
 mod tls;
+mod units;
 
 use clap::{Parser, Subcommand};
 

@@ -45,7 +45,7 @@ pub struct Args {
     pub registrars: Vec<SocketAddr>,
     /// Multicast group of ASAP Server Announces
     #[arg(long, value_name = "GROUP:PORT", default_value_t = ASAP_ANNOUNCE_GROUP)]
-    pub announce_group: SocketAddrV4,
+    pub asap_announce_group: SocketAddrV4,
     /// Interface address for announces
     #[arg(long, value_name = "ADDR", default_value_t = Ipv4Addr::LOCALHOST)]
     pub announce_interface: Ipv4Addr,
@@ -64,11 +64,11 @@ pub struct Args {
     #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:0", value_parser = crate::addr::parse)]
     pub control: SocketAddr,
     /// Registration lifetime
-    #[arg(long, value_name = "MS", default_value_t = 30_000)]
-    pub lifetime_ms: u64,
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::units::duration)]
+    pub lifetime: Duration,
     /// Duration of one step of a compute job
-    #[arg(long, value_name = "MS", default_value_t = 100)]
-    pub compute_step_ms: u64,
+    #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = crate::units::duration)]
+    pub compute_step: Duration,
     /// TLS to registrars: the scope CA and this PE's certificate (one
     /// that names the pool, from `rserpool tls cert create --pe POOL`)
     #[command(flatten)]
@@ -83,8 +83,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub cookie_key: Option<std::path::PathBuf>,
     /// With --cookie-key: echoed cookies older than this are refused
-    #[arg(long, value_name = "S", default_value_t = 86_400)]
-    pub cookie_max_age: u64,
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = crate::units::duration)]
+    pub cookie_max_age: Duration,
 }
 
 fn parse_policy_type(s: &str) -> Result<PolicyType, String> {
@@ -129,11 +129,11 @@ pub fn run(args: &Args) -> i32 {
     cfg.announces = args
         .registrars
         .is_empty()
-        .then(|| MulticastConfig::new(args.announce_group, args.announce_interface));
+        .then(|| MulticastConfig::new(args.asap_announce_group, args.announce_interface));
     cfg.transport = args.transport;
     cfg.data_addr = args.listen;
     cfg.control_addr = args.control;
-    cfg.registration_life = Duration::from_millis(args.lifetime_ms);
+    cfg.registration_life = args.lifetime;
     cfg.seed = crate::random_u64();
     match args.tls.config() {
         Ok(t) => {
@@ -165,11 +165,11 @@ pub fn run(args: &Args) -> i32 {
         };
         cfg.cookies = Some(rserpool::pool_element::CookieSealing {
             key,
-            max_age: Duration::from_secs(args.cookie_max_age),
+            max_age: args.cookie_max_age,
         });
     }
     let mut service = ServiceConfig::new(args.service);
-    service.compute_step = Duration::from_millis(args.compute_step_ms);
+    service.compute_step = args.compute_step;
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -23,7 +23,7 @@ pub struct Args {
     pub registrars: Vec<SocketAddr>,
     /// Multicast group of ASAP Server Announces
     #[arg(long, value_name = "GROUP:PORT", default_value_t = ASAP_ANNOUNCE_GROUP)]
-    pub announce_group: SocketAddrV4,
+    pub asap_announce_group: SocketAddrV4,
     /// Interface address for announces
     #[arg(long, value_name = "ADDR", default_value_t = Ipv4Addr::LOCALHOST)]
     pub announce_interface: Ipv4Addr,
@@ -32,8 +32,8 @@ pub struct Args {
     pub transport: TransportMode,
     /// After end of input and a reply to every line, wait this long for
     /// more (a service may answer one line with several messages)
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
-    pub linger_ms: u64,
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = crate::units::duration)]
+    pub linger: Duration,
     /// TLS to registrars: the scope CA (a certificate is optional)
     #[command(flatten)]
     pub tls: crate::tls::TlsArgs,
@@ -43,8 +43,8 @@ pub struct Args {
     pub tls_data: bool,
     /// After end of input, wait up to this long for a reply to every line;
     /// lines left without one make the exit status 1 (0: expect no reply)
-    #[arg(long, value_name = "MS", default_value_t = 30_000)]
-    pub reply_timeout_ms: u64,
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::units::duration)]
+    pub reply_timeout: Duration,
 }
 
 /// Pause before looking for a PE again after none was found.
@@ -52,7 +52,7 @@ const RETRY: Duration = Duration::from_millis(500);
 
 pub fn run(args: &Args) -> i32 {
     crate::logging::init();
-    let announces = MulticastConfig::new(args.announce_group, args.announce_interface);
+    let announces = MulticastConfig::new(args.asap_announce_group, args.announce_interface);
     let mut cfg = match config(&args.registrars, announces, args.transport, &args.tls) {
         Ok(c) => c,
         Err(e) => {
@@ -72,8 +72,8 @@ pub fn run(args: &Args) -> i32 {
         }
     };
     let pool = args.pool.clone();
-    let linger = Duration::from_millis(args.linger_ms);
-    let reply_timeout = Duration::from_millis(args.reply_timeout_ms);
+    let linger = args.linger;
+    let reply_timeout = args.reply_timeout;
     rt.block_on(async move {
         let pu = match start(cfg).await {
             Ok(pu) => pu,
@@ -183,7 +183,7 @@ pub fn run(args: &Args) -> i32 {
         if replies < sent && reply_timeout > Duration::ZERO {
             eprintln!(
                 "rserpool pu: {} of {sent} line(s) got no reply within {} ms \
-                 (a service that answers nothing, as discard: --reply-timeout-ms 0)",
+                 (a service that answers nothing, as discard: --reply-timeout 0s)",
                 sent - replies,
                 reply_timeout.as_millis()
             );

@@ -28,8 +28,8 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
     /// Give up after this long
-    #[arg(long, value_name = "MS", default_value_t = 5000)]
-    pub timeout_ms: u64,
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::units::duration)]
+    pub timeout: Duration,
     /// TLS to the registrar: the scope CA (a certificate is optional)
     #[command(flatten)]
     pub tls: crate::tls::TlsArgs,
@@ -55,7 +55,7 @@ pub fn run(args: &Args) -> i32 {
             return 1;
         }
     };
-    let limit = Duration::from_millis(args.timeout_ms);
+    let limit = args.timeout;
     let pool = args.pool.clone();
     let result = rt.block_on(async move {
         let pu = start(cfg).await.map_err(|e| e.to_string())?;

@@ -114,8 +114,8 @@ impl Registrar {
         cmd.args(["registrar", "--identifier", &id.to_string()])
             .args(["--asap", "127.0.0.1:0", "--enrp", "127.0.0.1:0"])
             .args(["--metrics", "127.0.0.1:0", "--transport", "tcp"])
-            .args(["--announce", "false", "--enrp-announce-group", &group])
-            .args(["--mentor-discovery-timeout-ms", "300"]);
+            .args(["--no-announce", "--enrp-announce-group", &group])
+            .args(["--mentor-discovery-timeout", "300ms"]);
         if let Some(p) = peer {
             cmd.args(["--peer", p]);
         }

@@ -66,8 +66,7 @@ fn a_line_typed_into_pu_comes_back_from_an_echo_pe() {
         "127.0.0.1:0",
         "--enrp",
         "127.0.0.1:0",
-        "--announce",
-        "false",
+        "--no-announce",
         "--transport",
         "tcp",
     ]);
@@ -163,8 +162,7 @@ fn a_scope_made_with_rserpool_tls_carries_a_line_over_tls() {
         "127.0.0.1:0",
         "--enrp",
         "127.0.0.1:0",
-        "--announce",
-        "false",
+        "--no-announce",
         "--identifier",
         "0x11",
         "--tls-ca",
@@ -242,8 +240,7 @@ fn resolve_prints_the_pools_pes_and_fails_on_an_unknown_pool() {
         "127.0.0.1:0",
         "--enrp",
         "127.0.0.1:0",
-        "--announce",
-        "false",
+        "--no-announce",
         "--transport",
         "tcp",
     ]);
@@ -270,7 +267,7 @@ fn resolve_prints_the_pools_pes_and_fails_on_an_unknown_pool() {
     let resolve = |pool: &str| {
         Command::new(BIN)
             .args(["resolve", "--pool", pool, "--registrar", &asap])
-            .args(["--transport", "tcp", "--timeout-ms", "5000"])
+            .args(["--transport", "tcp", "--timeout", "5s"])
             .env("RUST_LOG", "off")
             .output()
             .unwrap()
@@ -341,8 +338,8 @@ fn pu_fails_with_one_sentence_when_nothing_can_be_reached() {
             &free,
             "--transport",
             "tcp",
-            "--reply-timeout-ms",
-            "1500",
+            "--reply-timeout",
+            "1500ms",
         ],
         "hello\n",
     );
@@ -361,8 +358,7 @@ fn pu_fails_with_one_sentence_when_nothing_can_be_reached() {
         "127.0.0.1:0",
         "--enrp",
         "127.0.0.1:0",
-        "--announce",
-        "false",
+        "--no-announce",
         "--transport",
         "tcp",
     ]);
@@ -380,8 +376,8 @@ fn pu_fails_with_one_sentence_when_nothing_can_be_reached() {
             &asap,
             "--transport",
             "tcp",
-            "--reply-timeout-ms",
-            "2500",
+            "--reply-timeout",
+            "2500ms",
         ],
         "hello\n",
     );
@@ -402,8 +398,7 @@ fn pu_waits_for_a_slow_answer_after_end_of_input() {
         "127.0.0.1:0",
         "--enrp",
         "127.0.0.1:0",
-        "--announce",
-        "false",
+        "--no-announce",
         "--transport",
         "tcp",
     ]);
@@ -419,8 +414,8 @@ fn pu_waits_for_a_slow_answer_after_end_of_input() {
         "slow",
         "--service",
         "compute",
-        "--compute-step-ms",
-        "100",
+        "--compute-step",
+        "100ms",
         "--registrar",
         &asap,
         "--transport",
@@ -462,8 +457,8 @@ fn pu_waits_for_a_slow_answer_after_end_of_input() {
             &asap,
             "--transport",
             "tcp",
-            "--reply-timeout-ms",
-            "0",
+            "--reply-timeout",
+            "0ms",
         ],
         "into the void\n",
     );
@@ -478,8 +473,7 @@ fn a_pe_whose_registration_is_refused_exits_1_and_says_why() {
         "127.0.0.1:0",
         "--enrp",
         "127.0.0.1:0",
-        "--announce",
-        "false",
+        "--no-announce",
         "--transport",
         "tcp",
     ]);
@@ -532,8 +526,7 @@ fn host_names_are_addresses_and_logs_can_be_json() {
             .args([
                 "--enrp",
                 "localhost:0",
-                "--announce",
-                "false",
+                "--no-announce",
                 "--transport",
                 "tcp",
             ])
@@ -567,4 +560,334 @@ fn lines_of_stderr(err: std::process::ChildStderr) -> mpsc::Receiver<String> {
         }
     });
     rx
+}
+
+/// Spawns with stdout and stderr piped and the given log filter.
+fn spawn_logged(
+    args: &[&str],
+    log: &str,
+) -> (Proc, mpsc::Receiver<String>, mpsc::Receiver<String>) {
+    let mut p = Proc(
+        Command::new(BIN)
+            .args(args)
+            .env("RUST_LOG", log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let out = lines(p.0.stdout.take().unwrap());
+    let err = lines_of_stderr(p.0.stderr.take().unwrap());
+    (p, out, err)
+}
+
+/// The address a registrar printed on its `ASAP ...` or `ENRP ...` line.
+fn printed(out: &mpsc::Receiver<String>, kind: &str) -> String {
+    line_where(out, |l| l.starts_with(kind))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// A loopback port nobody listens on (bound, then freed).
+fn dead_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A multicast group of its own per test (239.255.x.y), so that tests
+/// running at once do not hear each other.
+fn own_group(salt: u16) -> String {
+    let n = (std::process::id() as u16).wrapping_add(salt);
+    format!("239.255.{}.{}:{}", n >> 8, n & 0xff, 20_000 + (n % 20_000))
+}
+
+#[test]
+fn the_registrar_file_takes_the_flag_names_and_print_config_shows_the_result() {
+    let dir = std::env::temp_dir().join(format!("rserpool-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("registrar.toml");
+    std::fs::write(
+        &file,
+        "peer = [\"127.0.0.1:19901\"]\nkeep-alive-timeout = \"2s\"\nmax-hres-items = 7\nno-announce = true\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["registrar", "--config"])
+        .arg(&file)
+        .args(["--print-config", "--max-hres-items", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    for line in [
+        "peer = [\"127.0.0.1:19901\"]",
+        "keep-alive-timeout = \"2s\"",
+        "max-hres-items = 5",
+        "no-announce = true",
+        "keep-alive-transmission-interval = \"5s\"",
+        "max-time-last-heard = \"1m 1s\"",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
+    // What it prints is a file it reads back.
+    std::fs::write(&file, &text).unwrap();
+    let again = Command::new(BIN)
+        .args(["registrar", "--config"])
+        .arg(&file)
+        .arg("--print-config")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(again.stdout).unwrap(), text);
+
+    // Durations need units; old spellings are refused with a sentence.
+    let out = Command::new(BIN)
+        .args([
+            "registrar",
+            "--keep-alive-timeout",
+            "5000",
+            "--print-config",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no unit"));
+    std::fs::write(&file, "keep-alive-timeout-ms = 5000\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["registrar", "--print-config", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown field") && err.contains("keep-alive-timeout-ms"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn policies_are_read_in_either_spelling_everywhere() {
+    for spelling in ["least-used", "LeastUsed"] {
+        let out = Command::new(BIN)
+            .args(["pe", "--pool", "p", "--policy", spelling, "--help"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{spelling}: {out:?}");
+    }
+    let out = Command::new(BIN)
+        .args([
+            "pe",
+            "--pool",
+            "p",
+            "--policy",
+            "least-loved",
+            "--registrar",
+            "127.0.0.1:1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown policy"));
+}
+
+#[test]
+fn the_version_names_the_commit() {
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let v = String::from_utf8(out.stdout).unwrap();
+    assert!(v.starts_with("rserpool ") && v.contains("(commit "), "{v}");
+}
+
+#[test]
+fn a_taken_address_is_named_and_the_registrar_exits_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(BIN)
+        .args(["registrar", "--asap", &addr, "--enrp", "127.0.0.1:0"])
+        .args(["--no-announce", "--transport", "tcp"])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&addr) && err.contains("already in use"),
+        "{err}"
+    );
+}
+
+/// A PE told which registrar to use does not register elsewhere, even when
+/// another registrar announces itself on its announce group.
+#[test]
+fn a_pe_given_a_registrar_uses_only_that_one() {
+    let group = own_group(1);
+    let (_pr, pr_out, _pr_err) = spawn_logged(
+        &[
+            "registrar",
+            "--asap",
+            "127.0.0.1:0",
+            "--enrp",
+            "127.0.0.1:0",
+            "--transport",
+            "tcp",
+            "--asap-announce-group",
+            &group,
+            "--server-announce-cycle",
+            "200ms",
+        ],
+        "off",
+    );
+    let asap = printed(&pr_out, "ASAP ");
+    let dead = format!("127.0.0.1:{}", dead_port());
+    let (_pe, _pe_out, pe_err) = spawn_logged(
+        &[
+            "pe",
+            "--pool",
+            "explicit",
+            "--registrar",
+            &dead,
+            "--asap-announce-group",
+            &group,
+            "--transport",
+            "tcp",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        "info",
+    );
+    // It says it cannot reach the registrar it was given...
+    line_where(&pe_err, |l| l.contains(&dead));
+    // ...and over several announce cycles it never registers at the other.
+    std::thread::sleep(Duration::from_secs(2));
+    let out = Command::new(BIN)
+        .args(["resolve", "--pool", "explicit", "--registrar", &asap])
+        .args(["--transport", "tcp", "--timeout", "3s"])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "the PE registered elsewhere: {out:?}"
+    );
+}
+
+/// Peer up and down, takeover and resynchronisation are INFO lines, and
+/// an unreachable --peer is named at INFO.
+#[test]
+fn peers_takeover_and_unreachable_peers_are_logged_at_info() {
+    let dead = format!("127.0.0.1:{}", dead_port());
+    let fast = [
+        "--transport",
+        "tcp",
+        "--no-announce",
+        "--peer-heartbeat-cycle",
+        "300ms",
+        "--max-time-last-heard",
+        "1s",
+        "--max-time-no-response",
+        "500ms",
+        "--mentor-discovery-timeout",
+        "300ms",
+    ];
+    let mut a_args = vec![
+        "registrar",
+        "--asap",
+        "127.0.0.1:0",
+        "--enrp",
+        "127.0.0.1:0",
+    ];
+    a_args.extend(["--identifier", "0xa1", "--peer", &dead]);
+    a_args.extend(fast);
+    let (mut a, a_out, a_err) = spawn_logged(&a_args, "info");
+    let a_asap = printed(&a_out, "ASAP ");
+    let a_enrp = printed(&a_out, "ENRP ");
+    line_where(&a_err, |l| {
+        l.contains("cannot reach peer registrar") && l.contains(&dead)
+    });
+
+    let mut b_args = vec![
+        "registrar",
+        "--asap",
+        "127.0.0.1:0",
+        "--enrp",
+        "127.0.0.1:0",
+    ];
+    b_args.extend(["--identifier", "0xb2", "--peer", &a_enrp]);
+    b_args.extend(fast);
+    let (_b, _b_out, b_err) = spawn_logged(&b_args, "info");
+    line_where(&b_err, |l| l.contains("peer up"));
+    line_where(&b_err, |l| l.contains("handlespace synchronised"));
+
+    let (_pe, pe_out, _pe_err) = spawn_logged(
+        &[
+            "pe",
+            "--pool",
+            "logged",
+            "--registrar",
+            &a_asap,
+            "--transport",
+            "tcp",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        "off",
+    );
+    line_where(&pe_out, |l| l.starts_with("PE "));
+    std::thread::sleep(Duration::from_millis(500));
+    a.0.kill().unwrap();
+    line_where(&b_err, |l| l.contains("peer down"));
+    line_where(&b_err, |l| l.contains("takeover started"));
+    line_where(&b_err, |l| l.contains("takeover completed"));
+}
+
+#[test]
+fn health_and_readiness_answer_beside_the_metrics() {
+    let (_pr, out, _err) = spawn_logged(
+        &[
+            "registrar",
+            "--asap",
+            "127.0.0.1:0",
+            "--enrp",
+            "127.0.0.1:0",
+            "--no-announce",
+            "--transport",
+            "tcp",
+            "--http",
+            "127.0.0.1:0",
+            "--mentor-discovery-timeout",
+            "200ms",
+        ],
+        "off",
+    );
+    let metrics = line_where(&out, |l| l.starts_with("metrics "));
+    let base = metrics
+        .trim_start_matches("metrics http://")
+        .trim_end_matches("/metrics")
+        .to_string();
+    let get = |path: &str| -> String {
+        let mut s = std::net::TcpStream::connect(&base).unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut r = String::new();
+        std::io::Read::read_to_string(&mut s, &mut r).unwrap();
+        r
+    };
+    assert!(get("/healthz").starts_with("HTTP/1.0 200"), "healthz");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = get("/readyz");
+        if r.starts_with("HTTP/1.0 200") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never ready: {r}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(get("/metrics").contains("rserpool_"));
 }

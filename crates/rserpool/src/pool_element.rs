@@ -833,7 +833,7 @@ impl Driver {
                 self.pe.registrar_connected(now, conn);
             }
             Input::Connected(conn, Err(e)) => {
-                debug!(conn = conn.0, "registrar connect failed: {e}");
+                info!(conn = conn.0, "cannot reach registrar {e}: still hunting");
                 self.pe.registrar_closed(now, conn);
             }
             Input::Accepted(a) => {
@@ -995,7 +995,12 @@ async fn connect_registrar(
             Err(_) => last = io::Error::new(io::ErrorKind::TimedOut, "connect timed out"),
         }
     }
-    Err(last)
+    // The error names every address tried: the operator's first question.
+    let tried: Vec<String> = to.iter().map(SocketAddr::to_string).collect();
+    Err(io::Error::new(
+        last.kind(),
+        format!("{} ({last})", tried.join(", ")),
+    ))
 }
 
 fn log_event(e: &PeEvent) {

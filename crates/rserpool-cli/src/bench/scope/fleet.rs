@@ -98,9 +98,9 @@ impl Fleet {
                 .args(["--asap", &at(ports[0])])
                 .args(["--enrp", &at(ports[1])])
                 .args(["--metrics", &at(ports[2])])
-                .args(["--transport", transport, "--announce", "false"])
+                .args(["--transport", transport, "--no-announce"])
                 .args(["--enrp-announce-group", &format!("239.0.0.51:{group_port}")])
-                .args(["--mentor-discovery-timeout-ms", "500"])
+                .args(["--mentor-discovery-timeout", "500ms"])
                 // The generator's PEs and PUs all come from one host.
                 .args(["--max-associations-per-host", "1000000"])
                 .args(["--threads", &threads.to_string()]);
