@@ -7,7 +7,7 @@
 #
 # OUTDIR (default handlespace-results) receives rserpool.csv, rsplib.csv,
 # comparison.txt (ours, RSPLIB's, ratio per cell and size), ratios.md (the
-# ratio table as in the README) and figure5/figure6 (PNG, SVG). Run it on a
+# ratio table as in docs/performance.md) and figure5/figure6 (PNG, SVG). Run it on a
 # quiet machine: about 20 minutes with the defaults (2 s x 3 repetitions).
 set -eu
 out=${1:-handlespace-results}
