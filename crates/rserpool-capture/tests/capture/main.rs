@@ -1,0 +1,7 @@
+//! The capture reader's integration tests, one binary (each file a module)
+//! so that CI links once.
+#![allow(clippy::unwrap_used)]
+
+mod capture_roundtrip;
+mod real_capture;
+mod synthetic;
