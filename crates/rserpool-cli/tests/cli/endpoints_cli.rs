@@ -891,3 +891,72 @@ fn health_and_readiness_answer_beside_the_metrics() {
     }
     assert!(get("/metrics").contains("rserpool_"));
 }
+
+/// `--no-announce` also stops joining by multicast: a registrar that hears
+/// another's Presence announces joins it only when it announces itself.
+#[test]
+fn a_registrar_with_no_announce_does_not_join_by_multicast() {
+    let group = own_group(2);
+    let fast = ["--transport", "tcp", "--peer-heartbeat-cycle", "300ms"];
+    let mut a_args = vec![
+        "registrar",
+        "--asap",
+        "127.0.0.1:0",
+        "--enrp",
+        "127.0.0.1:0",
+    ];
+    a_args.extend(["--identifier", "0xa1", "--enrp-announce-group", &group]);
+    a_args.extend(fast);
+    let (_a, a_out, _a_err) = spawn_logged(&a_args, "off");
+    let a_enrp = printed(&a_out, "ENRP ");
+    let mut b_args = vec![
+        "registrar",
+        "--asap",
+        "127.0.0.1:0",
+        "--enrp",
+        "127.0.0.1:0",
+    ];
+    b_args.extend(["--identifier", "0xb2", "--no-announce"]);
+    b_args.extend(["--enrp-announce-group", &group]);
+    b_args.extend(fast);
+    let (_b, _b_out, _b_err) = spawn_logged(&b_args, "off");
+    // One that announces itself joins, which shows the multicast works here.
+    let mut c_args = vec![
+        "registrar",
+        "--asap",
+        "127.0.0.1:0",
+        "--enrp",
+        "127.0.0.1:0",
+    ];
+    c_args.extend(["--identifier", "0xc3", "--enrp-announce-group", &group]);
+    c_args.extend(fast);
+    let (_c, _c_out, _c_err) = spawn_logged(&c_args, "off");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let peers = loop {
+        let out = Command::new(BIN)
+            .args(["dump", "--registrar", &a_enrp, "--transport", "tcp"])
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if text.contains("0x000000c3") || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(
+        peers.contains("0x000000c3"),
+        "the announcing registrar did not join:\n{peers}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let out = Command::new(BIN)
+        .args(["dump", "--registrar", &a_enrp, "--transport", "tcp"])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains("0x000000b2"),
+        "--no-announce joined by multicast:\n{text}"
+    );
+}
