@@ -4,6 +4,8 @@
 //! is handed in as a value. That keeps the same code usable in the
 //! registrar daemon, in unit tests, in benchmarks and in a simulator.
 //!
+//! - [`Time`] and [`Rng`]: the clock reading and the randomness every
+//!   state machine is handed.
 //! - [`wire`]: ASAP (RFC 5352) and ENRP (RFC 5353) messages and their
 //!   RFC 5354 parameters, with a strict, total decoder and a byte-exact
 //!   encoder.
@@ -26,4 +28,9 @@ pub mod identity;
 pub mod pool_element;
 pub mod pool_user;
 pub mod registrar;
+pub mod rng;
+pub mod time;
 pub mod wire;
+
+pub use rng::{Rng, Xoshiro256};
+pub use time::Time;

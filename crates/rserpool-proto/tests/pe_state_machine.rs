@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rserpool_proto::handlespace::Time;
+use rserpool_proto::Time;
 use rserpool_proto::pool_element::{
     PeConfig, PeEvent, PePhase, PeSession, PeTransmit, PoolElement, RegConn, RegistrationFailure,
     SessionInput, SetLoadError,

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use rserpool_proto::handlespace::Time;
+use rserpool_proto::Time;
 use rserpool_proto::pool_element::{PeSession, RegConn, RegTransmit, SessionInput};
 use rserpool_proto::pool_user::channel::{Frame, PPID_ASAP, TcpDeframer};
 use rserpool_proto::pool_user::{

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use rserpool_proto::handlespace::Time;
+use rserpool_proto::Time;
 use rserpool_proto::pool_user::channel::Frame;
 
 /// A node's name for one of its associations, in the state machine's terms.

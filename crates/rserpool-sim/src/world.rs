@@ -7,7 +7,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 use std::time::Duration;
 
-use rserpool_proto::handlespace::{Rng, Time, Xoshiro256};
 use rserpool_proto::pool_element::{
     PeConfig, PeEvent, PePhase, PeSession, PoolElement, RegConn, RegTransmit, SessionInput,
 };
@@ -18,6 +17,7 @@ use rserpool_proto::pool_user::{
 use rserpool_proto::registrar::{Config, ConnId, Event, Registrar, Transmit};
 use rserpool_proto::wire::asap::{self, AsapMessage};
 use rserpool_proto::wire::{DecodeOptions, PoolHandle, ServerId, TransportParam, TransportUse};
+use rserpool_proto::{Rng, Time, Xoshiro256};
 
 use crate::faults::FaultItem;
 use crate::net::{Assoc, End, Handle, Input, Kind, Partition, Payload, Queued};

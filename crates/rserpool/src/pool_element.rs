@@ -42,7 +42,7 @@ use crate::transport::data::{self, DataChannel, DataListener, DataReader, DataWr
 use crate::transport::link::{self, Link};
 use crate::transport::tls::{ClientAuth, Expect, TlsClient, TlsConfig, TlsServer};
 use crate::transport::{self, Association, Carrier, Listener, Ppid, TransportMode};
-use rserpool_proto::handlespace::Time;
+use rserpool_proto::Time;
 use rserpool_proto::pool_element::{
     AsapTimers, PeConfig, PeEvent, PeSession, PeState, PeTransmit, PoolElement, RegConn,
     RegistrationFailure, SessionInput, SetLoadError,

@@ -36,7 +36,7 @@ use crate::transport::data::{DataChannel, connect_data, connect_data_stream};
 use crate::transport::link::{self, Link};
 use crate::transport::tls::{TlsClient, TlsConfig};
 use crate::transport::{self, Association, Carrier, Ppid, TransportMode};
-use rserpool_proto::handlespace::Time;
+use rserpool_proto::Time;
 use rserpool_proto::pool_element::{AsapTimers, RegConn, RegTransmit};
 use rserpool_proto::pool_user::channel::Frame;
 use rserpool_proto::pool_user::{

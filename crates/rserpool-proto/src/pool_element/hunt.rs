@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
 
-use crate::handlespace::Time;
+use crate::Time;
 use crate::wire::asap::ServerAnnounce;
 use crate::wire::{PORT_ASAP, ServerId, TransportParam};
 

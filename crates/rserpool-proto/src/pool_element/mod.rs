@@ -14,7 +14,7 @@
 //! and business cards to a pool user, cookie echoes from it.
 //!
 //! ```
-//! use rserpool_proto::handlespace::Time;
+//! use rserpool_proto::Time;
 //! use rserpool_proto::pool_element::{PeConfig, PeTransmit, PoolElement};
 //! use rserpool_proto::wire::{Policy, PoolHandle, TransportParam};
 //!
@@ -44,9 +44,9 @@ pub use session::{PeSession, SessionInput};
 pub(crate) use hunt::{HuntProgress, Hunter};
 pub(crate) use reply::decode as decode_asap;
 
-use crate::handlespace::{Rng, Time, Xoshiro256};
 use crate::wire::asap::{self, AsapMessage};
 use crate::wire::{DecodeError, EncodeError, OperationError, PeId, Policy, PolicyType, ServerId};
+use crate::{Rng, Time, Xoshiro256};
 
 /// What the driver does for a pool element: registrar associations only.
 pub type PeTransmit = RegTransmit;

@@ -18,7 +18,7 @@
 //! [`PuEvent`]s.
 //!
 //! ```
-//! use rserpool_proto::handlespace::Time;
+//! use rserpool_proto::Time;
 //! use rserpool_proto::pool_element::RegTransmit;
 //! use rserpool_proto::pool_user::{PoolUser, PuConfig, PuTransmit, SessionState};
 //! use rserpool_proto::wire::PoolHandle;
@@ -46,7 +46,6 @@ use std::net::SocketAddr;
 
 pub use session::{PeConn, SessionId, SessionState};
 
-use crate::handlespace::{Rng, Time, Xoshiro256};
 use crate::pool_element::{
     AsapTimers, HuntProgress, Hunter, RegConn, RegTransmit, RegistrarConfig,
 };
@@ -55,6 +54,7 @@ use crate::wire::{
     DecodeError, DecodeOptions, OperationError, PeId, PolicyType, PoolElement, PoolHandle,
     TransportParam,
 };
+use crate::{Rng, Time, Xoshiro256};
 
 use cache::Cache;
 use channel::{Frame, PPID_ASAP};

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use crate::handlespace::Time;
+use crate::Time;
 use crate::wire::{PeId, PoolElement, PoolHandle, TransportUse};
 
 use super::channel::Frame;

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use super::util::{self, fill_addresses, pool_element, type_index};
 use super::{Event, Registrar, RemovalReason, Source, Transmit};
+use crate::Time;
 use crate::handlespace::set::SetFamily;
 use crate::handlespace::{
-    AssocId, DueTimer, EntryRef, HsError, Registered, Registration, Time, TimerKind, Unreachable,
+    AssocId, DueTimer, EntryRef, HsError, Registered, Registration, TimerKind, Unreachable,
 };
 use crate::wire::asap::{self, AsapMessage, msg_type};
 use crate::wire::enrp::UpdateAction;

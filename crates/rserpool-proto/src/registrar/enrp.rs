@@ -9,7 +9,7 @@ use super::asap::{Reply, decode_reply};
 use super::state::{MAX_BACKOFF, MIN_BACKOFF, Peer, SyncState};
 use super::util::{self, type_index};
 use super::{ConnId, Event, PeerDownReason, Registrar, Source, Transmit};
-use crate::handlespace::Time;
+use crate::Time;
 use crate::handlespace::set::SetFamily;
 use crate::wire::enrp::{self, EnrpMessage, UpdateAction, msg_type};
 use crate::wire::{

@@ -50,11 +50,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::handlespace::set::{BTreeFamily, SetFamily};
-use crate::handlespace::{AssocId, DueTimer, EntryRef, Handlespace, Time, Xoshiro256};
+use crate::handlespace::{AssocId, DueTimer, EntryRef, Handlespace};
 use crate::identity::Identity;
 use crate::wire::{
     DecodeOptions, EncodeError, ErrorCauseCode, PeId, PoolHandle, ServerId, TransportParam,
 };
+use crate::{Time, Xoshiro256};
 
 pub use asap::MAX_POOL_HANDLE_LEN;
 use state::{Assoc, Conn, Peer, StaticPeer, SyncState, Takeover};

@@ -7,8 +7,9 @@ use std::collections::HashSet;
 use super::state::{Serving, SyncState, TableRequest};
 use super::util::{self, pool_element};
 use super::{ConnId, Event, Registrar, RemovalReason};
+use crate::Time;
 use crate::handlespace::set::SetFamily;
-use crate::handlespace::{EntryRef, Registration, SyncCursor, Time, TimerKind};
+use crate::handlespace::{EntryRef, Registration, SyncCursor, TimerKind};
 use crate::wire::enrp::{self, UpdateAction};
 use crate::wire::{PoolElement, PoolHandle, ServerId};
 

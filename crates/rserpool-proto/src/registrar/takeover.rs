@@ -26,8 +26,9 @@ use std::net::SocketAddr;
 use super::state::{Assoc, Takeover};
 use super::util;
 use super::{Event, Registrar, RemovalReason, Transmit};
+use crate::Time;
 use crate::handlespace::set::SetFamily;
-use crate::handlespace::{AssocId, EntryRef, Registration, Time, TimerKind};
+use crate::handlespace::{AssocId, EntryRef, Registration, TimerKind};
 use crate::wire::ServerId;
 use crate::wire::enrp;
 
