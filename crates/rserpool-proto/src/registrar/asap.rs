@@ -6,7 +6,6 @@ use std::time::Duration;
 use super::util::{self, fill_addresses, pool_element, type_index};
 use super::{Event, Registrar, RemovalReason, Source, Transmit};
 use crate::Time;
-use crate::handlespace::set::SetFamily;
 use crate::handlespace::{
     AssocId, DueTimer, EntryRef, HsError, Registered, Registration, TimerKind, Unreachable,
 };
@@ -27,7 +26,7 @@ const MAX_POLICY_LEN: usize = 4 + 4 + 4 * 4;
 /// Most PEs whose unreachable reporters are remembered at once.
 const MAX_REPORTED_PES: usize = 16_384;
 
-impl<F: SetFamily> Registrar<F> {
+impl Registrar {
     pub(super) fn on_asap(&mut self, now: Time, assoc: AssocId, bytes: &[u8]) {
         if !self.assocs.contains_key(&assoc) {
             self.event(Event::ProtocolError {

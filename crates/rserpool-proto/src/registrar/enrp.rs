@@ -10,7 +10,6 @@ use super::state::{MAX_BACKOFF, MIN_BACKOFF, Peer, SyncState};
 use super::util::{self, type_index};
 use super::{ConnId, Event, PeerDownReason, Registrar, Source, Transmit};
 use crate::Time;
-use crate::handlespace::set::SetFamily;
 use crate::wire::enrp::{self, EnrpMessage, UpdateAction, msg_type};
 use crate::wire::{
     CauseInfo, DecodeError, MAX_MESSAGE_LEN, Message, OperationError, PoolElement, PoolHandle,
@@ -19,7 +18,7 @@ use crate::wire::{
 
 use super::state::Conn;
 
-impl<F: SetFamily> Registrar<F> {
+impl Registrar {
     fn server_info(&self) -> ServerInformation {
         ServerInformation {
             server_id: self.config.id,

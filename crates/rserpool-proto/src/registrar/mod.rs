@@ -49,7 +49,6 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use crate::handlespace::set::{BTreeFamily, SetFamily};
 use crate::handlespace::{AssocId, DueTimer, EntryRef, Handlespace};
 use crate::identity::Identity;
 use crate::wire::{
@@ -337,9 +336,9 @@ pub struct Stats {
 }
 
 /// The registrar state machine. See the module documentation.
-pub struct Registrar<F: SetFamily = BTreeFamily> {
+pub struct Registrar {
     config: Config,
-    hs: Handlespace<F>,
+    hs: Handlespace,
     rng: Xoshiro256,
     stats: Stats,
     transmits: VecDeque<Transmit>,
@@ -376,7 +375,7 @@ pub struct Registrar<F: SetFamily = BTreeFamily> {
     stopped: bool,
 }
 
-impl<F: SetFamily> std::fmt::Debug for Registrar<F> {
+impl std::fmt::Debug for Registrar {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registrar")
             .field("id", &self.config.id)
@@ -387,7 +386,7 @@ impl<F: SetFamily> std::fmt::Debug for Registrar<F> {
     }
 }
 
-impl<F: SetFamily> Registrar<F> {
+impl Registrar {
     /// A registrar with an empty handlespace; it connects to its static
     /// peers at once (see [`Registrar::poll_transmit`]).
     pub fn new(mut config: Config, now: Time, seed: u64) -> Self {
@@ -432,7 +431,7 @@ impl<F: SetFamily> Registrar<F> {
     pub fn config(&self) -> &Config {
         &self.config
     }
-    pub fn handlespace(&self) -> &Handlespace<F> {
+    pub fn handlespace(&self) -> &Handlespace {
         &self.hs
     }
     pub fn stats(&self) -> &Stats {

@@ -8,7 +8,6 @@ use super::state::{Serving, SyncState, TableRequest};
 use super::util::{self, pool_element};
 use super::{ConnId, Event, Registrar, RemovalReason};
 use crate::Time;
-use crate::handlespace::set::SetFamily;
 use crate::handlespace::{EntryRef, Registration, SyncCursor, TimerKind};
 use crate::wire::enrp::{self, UpdateAction};
 use crate::wire::{PoolElement, PoolHandle, ServerId};
@@ -19,7 +18,7 @@ const HTR_OVERHEAD: usize = 12;
 /// few hundred bytes) still fits under 65535.
 const HTR_SIZE_BUDGET: usize = 60_000;
 
-impl<F: SetFamily> Registrar<F> {
+impl Registrar {
     pub(super) fn pick_mentor(&mut self) {
         if self.sync != SyncState::Unsynced {
             return;
