@@ -15,14 +15,20 @@
 //!   an I/O-free state machine.
 //! - [`identity`]: who an authenticated peer is and what it may do, from
 //!   its certificate.
+//! - [`asap_endpoint`]: what pool elements and pool users share: server
+//!   hunt, the registrar association, the ASAP timers.
+//! - [`data_channel`]: the PU-PE data channel's frames (PPID and payload)
+//!   and their TCP framing.
 //! - [`pool_element`]: the pool element's ASAP state machine (server hunt,
 //!   registration, keep-alives, takeover) and its half of the session layer.
 //! - [`pool_user`]: the pool user's ASAP state machine (handle resolution
 //!   with a cache, unreachability reports) and the session layer (failover
-//!   with cookie replay, business cards, the data channel framing).
+//!   with cookie replay, business cards).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod asap_endpoint;
+pub mod data_channel;
 pub mod handlespace;
 pub mod identity;
 pub mod pool_element;

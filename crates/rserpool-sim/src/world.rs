@@ -7,10 +7,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 use std::time::Duration;
 
+use rserpool_proto::asap_endpoint::{RegConn, RegTransmit};
+use rserpool_proto::data_channel::Frame;
 use rserpool_proto::pool_element::{
-    PeConfig, PeEvent, PePhase, PeSession, PoolElement, RegConn, RegTransmit, SessionInput,
+    PeConfig, PeEvent, PePhase, PeSession, PoolElement, SessionInput,
 };
-use rserpool_proto::pool_user::channel::Frame;
 use rserpool_proto::pool_user::{
     PeConn, PoolUser, PuConfig, PuEvent, PuTransmit, SessionId, SessionState,
 };

@@ -29,20 +29,21 @@
 //! ```
 
 mod config;
-mod hunt;
-mod reply;
 mod session;
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
 
-pub use config::{AsapTimers, PeConfig, RegistrarConfig};
-pub use hunt::{RegConn, RegTransmit};
+pub use config::PeConfig;
 pub use session::{PeSession, SessionInput};
 
-pub(crate) use hunt::{HuntProgress, Hunter};
-pub(crate) use reply::decode as decode_asap;
+// The shared ASAP endpoint parts the PE's API speaks of, re-exported so
+// that `pool_element::{AsapTimers, RegConn, ...}` keeps working.
+#[doc(no_inline)]
+pub use crate::asap_endpoint::{AsapTimers, RegConn, RegTransmit, RegistrarConfig};
+
+use crate::asap_endpoint::{HuntProgress, Hunter, decode_asap};
 
 use crate::wire::asap::{self, AsapMessage};
 use crate::wire::{DecodeError, EncodeError, OperationError, PeId, Policy, PolicyType, ServerId};
@@ -317,7 +318,7 @@ impl PoolElement {
 
     /// An ASAP message from a registrar on `conn`.
     pub fn registrar_received(&mut self, now: Time, conn: RegConn, bytes: &[u8]) {
-        let incoming = reply::decode(bytes);
+        let incoming = decode_asap(bytes);
         if let Some(bytes) = incoming.reply {
             self.transmits.push_back(RegTransmit::Send { conn, bytes });
         }
@@ -349,7 +350,7 @@ impl PoolElement {
 
     /// An ASAP Server Announce datagram from `from`.
     pub fn announce_received(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) {
-        if let Ok(AsapMessage::ServerAnnounce(a)) = reply::decode(bytes).message {
+        if let Ok(AsapMessage::ServerAnnounce(a)) = decode_asap(bytes).message {
             if self.hunter.set.learn(now, from, &a) {
                 self.hunter.announced(now, &mut self.transmits);
             }

@@ -9,7 +9,7 @@
 //! [`PoolUser::failover`]) a session reports it, picks another PE (from the
 //! last BUSINESS_CARD if the PE sent one, else from the cache or a new
 //! resolution), replays the last COOKIE in a COOKIE_ECHO before anything
-//! else, and sends the messages queued meanwhile. See [`channel`] for how
+//! else, and sends the messages queued meanwhile. See [`data_channel`](crate::data_channel) for how
 //! control and data share a PE association.
 //!
 //! The driver runs the [`PuTransmit`]s, reports association events and
@@ -19,7 +19,7 @@
 //!
 //! ```
 //! use rserpool_proto::Time;
-//! use rserpool_proto::pool_element::RegTransmit;
+//! use rserpool_proto::asap_endpoint::RegTransmit;
 //! use rserpool_proto::pool_user::{PoolUser, PuConfig, PuTransmit, SessionState};
 //! use rserpool_proto::wire::PoolHandle;
 //!
@@ -37,8 +37,12 @@
 //! ```
 
 mod cache;
-pub mod channel;
 mod session;
+
+/// The data channel framing, which now lives in [`crate::data_channel`]
+/// (the pool element uses it too); kept under this name so existing
+/// imports compile.
+pub use crate::data_channel as channel;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -46,9 +50,10 @@ use std::net::SocketAddr;
 
 pub use session::{PeConn, SessionId, SessionState};
 
-use crate::pool_element::{
-    AsapTimers, HuntProgress, Hunter, RegConn, RegTransmit, RegistrarConfig,
+use crate::asap_endpoint::{
+    AsapTimers, HuntProgress, Hunter, RegConn, RegTransmit, RegistrarConfig, decode_asap,
 };
+use crate::data_channel::{Frame, PPID_ASAP};
 use crate::wire::asap::{self, AsapMessage};
 use crate::wire::{
     DecodeError, DecodeOptions, OperationError, PeId, PolicyType, PoolElement, PoolHandle,
@@ -57,7 +62,6 @@ use crate::wire::{
 use crate::{Rng, Time, Xoshiro256};
 
 use cache::Cache;
-use channel::{Frame, PPID_ASAP};
 use session::Session;
 
 /// A pool user's configuration.
@@ -326,7 +330,7 @@ impl PoolUser {
         if self.link != Link::Up(conn) {
             return;
         }
-        let incoming = crate::pool_element::decode_asap(bytes);
+        let incoming = decode_asap(bytes);
         if let Some(bytes) = incoming.reply {
             self.reg_out.push_back(RegTransmit::Send { conn, bytes });
         }
@@ -346,8 +350,7 @@ impl PoolUser {
 
     /// An ASAP Server Announce datagram from `from`.
     pub fn announce_received(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) {
-        if let Ok(AsapMessage::ServerAnnounce(a)) = crate::pool_element::decode_asap(bytes).message
-        {
+        if let Ok(AsapMessage::ServerAnnounce(a)) = decode_asap(bytes).message {
             if self.hunter.set.learn(now, from, &a) {
                 self.hunter.announced(now, &mut self.reg_out);
             }

@@ -8,7 +8,7 @@ use std::fmt;
 use crate::Time;
 use crate::wire::{PeId, PoolElement, PoolHandle, TransportUse};
 
-use super::channel::Frame;
+use crate::data_channel::Frame;
 
 /// A session of a [`PoolUser`](super::PoolUser).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
