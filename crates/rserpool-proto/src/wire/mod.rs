@@ -49,6 +49,8 @@ pub mod transport;
 
 use std::fmt;
 
+pub(crate) use codec::{raw, size};
+
 pub use asap::AsapMessage;
 pub use enrp::EnrpMessage;
 pub use error::{DecodeError, EncodeError, Location, TooLong};

@@ -30,6 +30,14 @@ pub mod param_type {
     /// 0x003f with the action bits 10 (skip) set.
     pub const HANDLE_RESOLUTION_OPTION: u16 = 0x803f;
 
+    /// Whether `t` is one of the five transport parameter types.
+    pub fn is_transport(t: u16) -> bool {
+        matches!(
+            t,
+            DCCP_TRANSPORT | SCTP_TRANSPORT | TCP_TRANSPORT | UDP_TRANSPORT | UDP_LITE_TRANSPORT
+        )
+    }
+
     /// The RFC name of a parameter type, `None` for unknown types.
     pub fn name(t: u16) -> Option<&'static str> {
         Some(match t {
