@@ -21,9 +21,22 @@ pub enum RegTransmit {
     /// Open an ASAP association to a registrar (one endpoint, possibly
     /// multi-homed: all addresses are the same registrar). Report the
     /// outcome with `registrar_connected` or `registrar_closed`.
-    Connect { conn: RegConn, to: Vec<SocketAddr> },
+    Connect {
+        /// The association.
+        conn: RegConn,
+        /// Addresses of the registrar (one endpoint).
+        to: Vec<SocketAddr>,
+    },
     /// Send one ASAP message (SCTP PPID 11; over TCP the message as is).
-    Send { conn: RegConn, bytes: Vec<u8> },
+    Send {
+        /// The association.
+        conn: RegConn,
+        /// One encoded ASAP message.
+        bytes: Vec<u8>,
+    },
     /// Close (or abort) the association; no further reports for it.
-    Close { conn: RegConn },
+    Close {
+        /// The association.
+        conn: RegConn,
+    },
 }

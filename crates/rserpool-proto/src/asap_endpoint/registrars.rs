@@ -22,6 +22,7 @@ pub struct RegistrarConfig {
 }
 
 impl RegistrarConfig {
+    /// These registrars, up to 32 remembered from announces.
     pub fn new(static_registrars: Vec<SocketAddr>) -> Self {
         RegistrarConfig {
             static_registrars,

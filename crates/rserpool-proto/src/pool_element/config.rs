@@ -9,6 +9,7 @@ use crate::wire::{PeId, Policy, PoolHandle, TransportParam};
 /// What a pool element registers, and how.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeConfig {
+    /// The pool to register in.
     pub pool_handle: PoolHandle,
     /// Policy with this PE's values (load, weight, ...).
     pub policy: Policy,
@@ -17,7 +18,9 @@ pub struct PeConfig {
     /// Registration lifetime announced to the registrar (sent in
     /// milliseconds, at most `i32::MAX`).
     pub registration_life: Duration,
+    /// Where to find registrars.
     pub registrars: RegistrarConfig,
+    /// ASAP timers and thresholds.
     pub timers: AsapTimers,
     /// A fixed PE identifier; `None` draws one from the seed.
     pub pe_id: Option<PeId>,

@@ -73,35 +73,47 @@ pub enum PeEvent {
     /// Registered with a (new) registrar association. Periodic
     /// re-registrations on the same association do not repeat this.
     Registered {
+        /// The identifier registered.
         pe_id: PeId,
+        /// The registrar, if its ID is known.
         registrar: Option<ServerId>,
     },
+    /// A registration attempt failed.
     RegistrationFailed {
+        /// Why.
         cause: RegistrationFailure,
     },
     /// The home registrar's association was lost; hunting for a new one.
     HomeLost {
+        /// The registrar lost, if its ID is known.
         registrar: Option<ServerId>,
     },
     /// A registrar took this PE over (Keep-Alive with the H flag) and is
     /// its home now.
     HomeChanged {
+        /// The previous home, if known.
         from: Option<ServerId>,
+        /// The new home.
         to: ServerId,
     },
     /// Shut down; `confirmed` when the registrar answered the
     /// DEREGISTRATION.
     Deregistered {
+        /// Whether the registrar confirmed the deregistration.
         confirmed: bool,
     },
     /// A registrar sent bytes that do not decode.
     BadMessage {
+        /// The registrar association it came on.
         conn: RegConn,
+        /// What is wrong with them.
         error: DecodeError,
     },
     /// A registrar sent an ASAP ERROR.
     PeerError {
+        /// The registrar association it came on.
         conn: RegConn,
+        /// Its causes.
         error: OperationError,
     },
 }
@@ -109,18 +121,26 @@ pub enum PeEvent {
 /// The registration's phase, as [`PoolElement::state`] shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PePhase {
+    /// Looking for a registrar.
     Hunting,
+    /// REGISTRATION sent, waiting for the response.
     Registering,
+    /// Registered; re-registers every T4.
     Registered,
+    /// Refused; retries after a back-off.
     BackingOff,
+    /// DEREGISTRATION sent, waiting for the response.
     Deregistering,
+    /// Shut down.
     Stopped,
 }
 
 /// A summary of the pool element's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PeState {
+    /// The PE's identifier.
     pub pe_id: PeId,
+    /// The registration phase.
     pub phase: PePhase,
     /// Whether a registrar has accepted the current registration (also
     /// while re-registering and while hunting after losing it: the pool
@@ -241,6 +261,7 @@ impl PoolElement {
         pe
     }
 
+    /// This PE's identifier (fixed, or drawn from the seed).
     pub fn pe_id(&self) -> PeId {
         self.pe_id
     }
@@ -250,6 +271,7 @@ impl PoolElement {
         self.policy
     }
 
+    /// A summary of the PE's state.
     pub fn state(&self) -> PeState {
         PeState {
             pe_id: self.pe_id,
@@ -446,10 +468,12 @@ impl PoolElement {
 
     // ----- outputs -----
 
+    /// The next thing the driver must do, if any.
     pub fn poll_transmit(&mut self) -> Option<PeTransmit> {
         self.transmits.pop_front()
     }
 
+    /// The next event for the application, if any.
     pub fn poll_event(&mut self) -> Option<PeEvent> {
         self.events.pop_front()
     }

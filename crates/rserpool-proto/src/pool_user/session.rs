@@ -37,9 +37,19 @@ pub enum SessionState {
     /// Waiting for a handle resolution.
     Resolving,
     /// Connecting to a PE.
-    Connecting { conn: PeConn, pe_id: PeId },
+    Connecting {
+        /// The data association.
+        conn: PeConn,
+        /// The PE.
+        pe_id: PeId,
+    },
     /// Talking to a PE.
-    Up { conn: PeConn, pe_id: PeId },
+    Up {
+        /// The data association.
+        conn: PeConn,
+        /// The PE.
+        pe_id: PeId,
+    },
     /// No PE could be found; [`PoolUser::failover`](super::PoolUser::failover)
     /// tries again. Messages stay queued.
     Idle,
