@@ -7,12 +7,12 @@
 use super::cells::{Cell, PolicyName, Variant};
 use rserpool_proto::handlespace::set::SetFamily;
 use rserpool_proto::handlespace::{
-    EntryRef, Handlespace, HsError, Registered, Registration, Rng, SyncCursor, Time, TimerKind,
-    Xoshiro256,
+    EntryRef, Handlespace, HsError, Registered, Registration, SyncCursor, TimerKind,
 };
 use rserpool_proto::wire::{
     AddressList, PeId, Policy, PoolHandle, ServerId, TransportParam, TransportUse,
 };
+use rserpool_proto::{Rng, Time, Xoshiro256};
 use std::collections::HashSet;
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};

@@ -10,9 +10,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use rserpool_proto::handlespace::{
-    Config, EntryRef, Handlespace, Registration, Rng, SyncCursor, Time, TimerKind, Xoshiro256,
+    Config, EntryRef, Handlespace, Registration, SyncCursor, TimerKind,
 };
 use rserpool_proto::wire::{PeId, Policy, PoolHandle, ServerId, TransportParam};
+use rserpool_proto::{Rng, Time, Xoshiro256};
 
 const RUN: Duration = Duration::from_millis(300);
 

@@ -10,7 +10,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
 
-use rserpool_proto::handlespace::Time;
+use rserpool_proto::Time;
 use rserpool_proto::registrar::{Config, Registrar};
 use rserpool_proto::wire::asap::{self, AsapMessage};
 use rserpool_proto::wire::{

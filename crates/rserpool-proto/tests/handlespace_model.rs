@@ -9,12 +9,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 use rserpool_proto::handlespace::set::{BTreeFamily, RbTreeFamily, SetFamily, TreapFamily};
 use rserpool_proto::handlespace::{
-    Config, DueTimer, EntryRef, Handlespace, HsError, Registration, Resource, SyncCursor, Time,
-    TimerKind, Unreachable, Xoshiro256,
+    Config, DueTimer, EntryRef, Handlespace, HsError, Registration, Resource, SyncCursor,
+    TimerKind, Unreachable,
 };
 use rserpool_proto::wire::{
     PeId, Policy, PolicyType, PoolHandle, ServerId, TransportParam, TransportUse,
 };
+use rserpool_proto::{Time, Xoshiro256};
 
 const MAX: u64 = u32::MAX as u64;
 const HANDLES: [&[u8]; 3] = [b"alpha", b"b", b"\x00\xffodd"];

@@ -6,12 +6,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rserpool_proto::handlespace::{
-    Config, DueTimer, EntryRef, Handlespace, HsError, Registration, Resource, SyncCursor, Time,
-    TimerKind, Unreachable, Xoshiro256,
+    Config, DueTimer, EntryRef, Handlespace, HsError, Registration, Resource, SyncCursor,
+    TimerKind, Unreachable,
 };
 use rserpool_proto::wire::{
     PeId, Policy, PolicyType, PoolHandle, ServerId, TransportKind, TransportParam, TransportUse,
 };
+use rserpool_proto::{Time, Xoshiro256};
 
 fn udp() -> TransportParam {
     TransportParam::Udp {
@@ -464,7 +465,7 @@ fn lost_association_drops_its_pes() {
 #[test]
 fn degenerate_generator_still_yields_distinct_pes() {
     struct Stuck;
-    impl rserpool_proto::handlespace::Rng for Stuck {
+    impl rserpool_proto::Rng for Stuck {
         fn next_u64(&mut self) -> u64 {
             7
         }

@@ -8,8 +8,9 @@
 use std::collections::BTreeSet;
 
 use proptest::prelude::*;
-use rserpool_proto::handlespace::Time;
-use rserpool_proto::pool_element::{PeConfig, PePhase, PeTransmit, PoolElement, RegConn};
+use rserpool_proto::Time;
+use rserpool_proto::asap_endpoint::RegConn;
+use rserpool_proto::pool_element::{PeConfig, PePhase, PeTransmit, PoolElement};
 use rserpool_proto::wire::asap::{self, AsapMessage};
 use rserpool_proto::wire::{PeId, Policy, PoolHandle, ServerId, TransportParam, TransportUse};
 

@@ -5,9 +5,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rserpool_proto::handlespace::Time;
+use rserpool_proto::Time;
+use rserpool_proto::asap_endpoint::RegConn;
 use rserpool_proto::pool_element::{
-    PeConfig, PeEvent, PePhase, PeSession, PeTransmit, PoolElement, RegConn, RegistrationFailure,
+    PeConfig, PeEvent, PePhase, PeSession, PeTransmit, PoolElement, RegistrationFailure,
     SessionInput, SetLoadError,
 };
 use rserpool_proto::wire::asap::{self, AsapMessage};
@@ -594,8 +595,7 @@ fn pe_session_builds_control_frames_and_sorts_what_arrives() {
     let echo = AsapMessage::from(asap::CookieEcho {
         cookie: b"state-17".to_vec(),
     });
-    let frame =
-        rserpool_proto::pool_user::channel::Frame::new(11, echo.to_bytes().expect("encodes"));
+    let frame = rserpool_proto::data_channel::Frame::new(11, echo.to_bytes().expect("encodes"));
     assert_eq!(
         s.receive(frame).unwrap(),
         SessionInput::CookieEcho(b"state-17".to_vec())
@@ -603,11 +603,11 @@ fn pe_session_builds_control_frames_and_sorts_what_arrives() {
     assert_eq!(s.echoed_cookie(), Some(&b"state-17"[..]));
     let data = s.data(0, b"hello".to_vec()).unwrap();
     assert_eq!(s.receive(data.clone()).unwrap(), SessionInput::Data(data));
-    let bad = rserpool_proto::pool_user::channel::Frame::new(11, vec![1, 2, 3]);
+    let bad = rserpool_proto::data_channel::Frame::new(11, vec![1, 2, 3]);
     assert!(s.receive(bad).is_err());
 
     let mut plain = PeSession::new(TransportUse::DataOnly);
     assert!(plain.cookie(b"c").is_err());
-    let f = rserpool_proto::pool_user::channel::Frame::new(11, vec![1, 2, 3]);
+    let f = rserpool_proto::data_channel::Frame::new(11, vec![1, 2, 3]);
     assert_eq!(plain.receive(f.clone()).unwrap(), SessionInput::Data(f));
 }

@@ -9,9 +9,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
-use rserpool_proto::handlespace::Time;
-use rserpool_proto::pool_element::{RegConn, RegTransmit};
-use rserpool_proto::pool_user::channel::{Frame, PPID_ASAP};
+use rserpool_proto::Time;
+use rserpool_proto::asap_endpoint::{RegConn, RegTransmit};
+use rserpool_proto::data_channel::{Frame, PPID_ASAP};
 use rserpool_proto::pool_user::{
     PeConn, PoolUser, PuConfig, PuEvent, PuTransmit, SendError, SessionId, SessionState,
 };

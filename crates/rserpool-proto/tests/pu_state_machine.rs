@@ -4,9 +4,10 @@
 
 use std::net::SocketAddr;
 
-use rserpool_proto::handlespace::Time;
-use rserpool_proto::pool_element::{PeSession, RegConn, RegTransmit, SessionInput};
-use rserpool_proto::pool_user::channel::{Frame, PPID_ASAP, TcpDeframer};
+use rserpool_proto::Time;
+use rserpool_proto::asap_endpoint::{RegConn, RegTransmit};
+use rserpool_proto::data_channel::{Frame, PPID_ASAP, TcpDeframer};
+use rserpool_proto::pool_element::{PeSession, SessionInput};
 use rserpool_proto::pool_user::{
     PeConn, PoolUser, PuConfig, PuEvent, PuTransmit, ResolutionFailure, SendError, SessionFailure,
     SessionId, SessionState,

@@ -11,7 +11,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use proptest::prelude::*;
-use rserpool_proto::handlespace::{AssocId, Time};
+use rserpool_proto::Time;
+use rserpool_proto::handlespace::AssocId;
 use rserpool_proto::registrar::{Config, ConnId, Event, Registrar, Transmit};
 use rserpool_proto::wire::asap::{self, AsapMessage};
 use rserpool_proto::wire::enrp::{self, EnrpMessage, UpdateAction};

@@ -7,7 +7,7 @@ mod net;
 use net::*;
 use std::time::Duration;
 
-use rserpool_proto::handlespace::Time;
+use rserpool_proto::Time;
 use rserpool_proto::registrar::{Config, Event, PeerDownReason, Registrar, Transmit};
 use rserpool_proto::wire::asap::AsapMessage;
 use rserpool_proto::wire::enrp::{self, EnrpMessage, UpdateAction};

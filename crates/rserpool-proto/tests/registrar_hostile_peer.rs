@@ -11,7 +11,7 @@ use net::*;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use rserpool_proto::handlespace::Time;
+use rserpool_proto::Time;
 use rserpool_proto::registrar::{ConnId, Event, Registrar, Transmit};
 use rserpool_proto::wire::asap::{self, AsapMessage};
 use rserpool_proto::wire::enrp::{self, EnrpMessage, UpdateAction};

@@ -9,7 +9,7 @@ mod net;
 use net::*;
 use std::net::{IpAddr, SocketAddr};
 
-use rserpool_proto::handlespace::Time;
+use rserpool_proto::Time;
 use rserpool_proto::identity::Identity;
 use rserpool_proto::registrar::{ConnId, Registrar, Transmit};
 use rserpool_proto::wire::asap::{self, AsapMessage};

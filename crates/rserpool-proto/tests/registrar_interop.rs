@@ -10,7 +10,7 @@ mod net;
 use net::*;
 use std::net::{IpAddr, SocketAddr};
 
-use rserpool_proto::handlespace::Time;
+use rserpool_proto::Time;
 use rserpool_proto::registrar::{ConnId, Event, Registrar, Transmit};
 use rserpool_proto::wire::asap::{self, AsapMessage};
 use rserpool_proto::wire::enrp::{self, EnrpMessage, UpdateAction};

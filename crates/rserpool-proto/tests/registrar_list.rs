@@ -2,7 +2,7 @@
 //! to, the registrar itself never (whatever ID the list gives it).
 #![allow(clippy::unwrap_used)]
 
-use rserpool_proto::handlespace::Time;
+use rserpool_proto::Time;
 use rserpool_proto::registrar::{Config, Registrar, Transmit};
 use rserpool_proto::wire::enrp::{ListResponse, Presence};
 use rserpool_proto::wire::{

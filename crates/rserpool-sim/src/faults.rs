@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use rserpool_proto::handlespace::{Rng, Time};
 use rserpool_proto::pool_user::PuConfig;
 use rserpool_proto::wire::{Policy, ServerId};
+use rserpool_proto::{Rng, Time};
 
 use crate::net::Partition;
 use crate::world::{Ev, NState, Role, World, pr_asap_addr};

@@ -5,8 +5,8 @@ use std::cmp::Ordering;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use rserpool_proto::handlespace::Time;
-use rserpool_proto::pool_user::channel::Frame;
+use rserpool_proto::Time;
+use rserpool_proto::data_channel::Frame;
 
 /// A node's name for one of its associations, in the state machine's terms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use rserpool_proto::handlespace::Time;
+use rserpool_proto::Time;
 use rserpool_proto::pool_element::PeEvent;
 use rserpool_proto::pool_user::PuConfig;
 use rserpool_proto::registrar::Event;

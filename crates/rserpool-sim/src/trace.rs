@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use rserpool_proto::handlespace::Time;
+use rserpool_proto::Time;
 
 /// One trace record: what happened at a node, with two numbers.
 #[derive(Clone, Debug)]

@@ -7,17 +7,18 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 use std::time::Duration;
 
-use rserpool_proto::handlespace::{Rng, Time, Xoshiro256};
+use rserpool_proto::asap_endpoint::{RegConn, RegTransmit};
+use rserpool_proto::data_channel::Frame;
 use rserpool_proto::pool_element::{
-    PeConfig, PeEvent, PePhase, PeSession, PoolElement, RegConn, RegTransmit, SessionInput,
+    PeConfig, PeEvent, PePhase, PeSession, PoolElement, SessionInput,
 };
-use rserpool_proto::pool_user::channel::Frame;
 use rserpool_proto::pool_user::{
     PeConn, PoolUser, PuConfig, PuEvent, PuTransmit, SessionId, SessionState,
 };
 use rserpool_proto::registrar::{Config, ConnId, Event, Registrar, Transmit};
 use rserpool_proto::wire::asap::{self, AsapMessage};
 use rserpool_proto::wire::{DecodeOptions, PoolHandle, ServerId, TransportParam, TransportUse};
+use rserpool_proto::{Rng, Time, Xoshiro256};
 
 use crate::faults::FaultItem;
 use crate::net::{Assoc, End, Handle, Input, Kind, Partition, Payload, Queued};

@@ -42,12 +42,13 @@ use crate::transport::data::{self, DataChannel, DataListener, DataReader, DataWr
 use crate::transport::link::{self, Link};
 use crate::transport::tls::{ClientAuth, Expect, TlsClient, TlsConfig, TlsServer};
 use crate::transport::{self, Association, Carrier, Listener, Ppid, TransportMode};
-use rserpool_proto::handlespace::Time;
+use rserpool_proto::Time;
+use rserpool_proto::asap_endpoint::{AsapTimers, RegConn};
+use rserpool_proto::data_channel::Frame;
 use rserpool_proto::pool_element::{
-    AsapTimers, PeConfig, PeEvent, PeSession, PeState, PeTransmit, PoolElement, RegConn,
-    RegistrationFailure, SessionInput, SetLoadError,
+    PeConfig, PeEvent, PeSession, PeState, PeTransmit, PoolElement, RegistrationFailure,
+    SessionInput, SetLoadError,
 };
-use rserpool_proto::pool_user::channel::Frame;
 use rserpool_proto::wire::asap::BusinessCard;
 use rserpool_proto::wire::{AddressList, PeId, Policy, PoolHandle, TransportParam, TransportUse};
 use std::collections::HashMap;

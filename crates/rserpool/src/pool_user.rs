@@ -36,9 +36,9 @@ use crate::transport::data::{DataChannel, connect_data, connect_data_stream};
 use crate::transport::link::{self, Link};
 use crate::transport::tls::{TlsClient, TlsConfig};
 use crate::transport::{self, Association, Carrier, Ppid, TransportMode};
-use rserpool_proto::handlespace::Time;
-use rserpool_proto::pool_element::{AsapTimers, RegConn, RegTransmit};
-use rserpool_proto::pool_user::channel::Frame;
+use rserpool_proto::Time;
+use rserpool_proto::asap_endpoint::{AsapTimers, RegConn, RegTransmit};
+use rserpool_proto::data_channel::Frame;
 use rserpool_proto::pool_user::{
     PeConn, PoolUser, PuConfig, PuEvent, PuTransmit, ResolutionFailure, SendError, SessionFailure,
     SessionId,

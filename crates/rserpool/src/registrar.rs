@@ -12,7 +12,8 @@ use crate::metrics::{self, Exposition, SnapshotRequest};
 use crate::transport::link::{self, Limits, Link};
 use crate::transport::tls::{ClientAuth, Expect, TlsClient, TlsConfig, TlsServer};
 use crate::transport::{self, Association, Carrier, Listener, Ppid, TransportMode};
-use rserpool_proto::handlespace::{AssocId, Time};
+use rserpool_proto::Time;
+use rserpool_proto::handlespace::AssocId;
 use rserpool_proto::registrar::{self as core, ConnId, Event, Registrar, Transmit};
 use rserpool_proto::wire::{
     AsapMessage, EnrpMessage, ErrorCause, ErrorCauseCode, OperationError, Protocol, ServerId,

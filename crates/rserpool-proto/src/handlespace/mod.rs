@@ -1,9 +1,10 @@
 //! The handlespace: pools of PE entries, with every set a registrar needs
 //! (paper section 3), built for speed.
 //!
-//! One [`Handlespace`] holds all pools. It is I/O-free: time ([`Time`]) and
-//! randomness ([`Rng`]) are handed in. Entries live in slabs with stable
-//! slots: a 32-byte hot part (what a traversal reads), the cold part
+//! One [`Handlespace`] holds all pools. It is I/O-free: time
+//! ([`Time`](crate::Time)) and randomness ([`Rng`](crate::Rng)) are handed
+//! in. Entries live in slabs with stable slots: a 32-byte hot part (what a
+//! traversal reads), the cold part
 //! (transports, association) and the slot state (set bookkeeping,
 //! selection state) in parallel arrays; each job has its own structure:
 //! - pools by handle, entries by (pool, PE ID): keyed hash maps;
@@ -25,7 +26,8 @@
 //! tie group, its degradation grows.
 //!
 //! ```
-//! use rserpool_proto::handlespace::{Handlespace, Registration, Xoshiro256, EntryRef};
+//! use rserpool_proto::handlespace::{Handlespace, Registration, EntryRef};
+//! use rserpool_proto::Xoshiro256;
 //! use rserpool_proto::wire::{PeId, Policy, PoolHandle, ServerId, TransportParam};
 //!
 //! let mut hs: Handlespace = Handlespace::default();
@@ -57,15 +59,17 @@ mod lists;
 mod ordered;
 mod policy;
 mod pool_map;
-mod rng;
 pub mod set;
 mod space;
-mod time;
 mod wheel;
 
 pub use checksum::Checksum;
 pub use entry::{AssocId, EntryRef, PeEntry, Registration, TimerKind};
 pub use error::{HsError, Resource};
-pub use rng::{Rng, Xoshiro256};
 pub use space::{Config, DueTimer, Handlespace, Registered, SyncCursor, SyncStep, Unreachable};
-pub use time::Time;
+// Time and randomness live at the crate root (every role uses them); they
+// are re-exported here because the handlespace's methods take them.
+#[doc(no_inline)]
+pub use crate::rng::{Rng, Xoshiro256};
+#[doc(no_inline)]
+pub use crate::time::Time;

@@ -17,10 +17,10 @@ use super::lists::{Links, NIL};
 use super::ordered::{HEAD, SelKey, Windowed, key_slot, key_value, sel_key};
 use super::policy::{self, Kind};
 use super::pool_map::PoolMap;
-use super::rng::Rng;
 use super::set::{BTreeFamily, OrderedSet, SetFamily};
-use super::time::Time;
 use super::wheel::Wheel;
+use crate::rng::Rng;
+use crate::time::Time;
 use crate::wire::{PeId, PolicyType, PoolHandle, ServerId, TransportKind, TransportUse};
 
 /// Hash maps keyed by network-supplied values use a randomly seeded hasher
@@ -1449,7 +1449,7 @@ fn rebase_rounds<S: OrderedSet<SelKey>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handlespace::rng::Xoshiro256;
+    use crate::rng::Xoshiro256;
     use crate::wire::{Policy, TransportParam};
 
     #[test]

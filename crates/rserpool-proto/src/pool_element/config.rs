@@ -1,89 +1,15 @@
-//! ASAP timers and thresholds (RFC 5352 section 5) and the pool element's
-//! configuration.
+//! The pool element's configuration.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::asap_endpoint::{AsapTimers, RegistrarConfig};
 use crate::wire::{PeId, Policy, PoolHandle, TransportParam};
-
-/// ASAP timers and thresholds shared by pool elements and pool users.
-/// Defaults are those of RFC 5352 section 5 (CONSTANTS.md section 8).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AsapTimers {
-    /// T1-ENRPrequest: wait for the answer to a handle resolution.
-    pub t1_enrp_request: Duration,
-    /// T2-registration: wait for a REGISTRATION_RESPONSE.
-    pub t2_registration: Duration,
-    /// T3-deregistration: wait for a DEREGISTRATION_RESPONSE.
-    pub t3_deregistration: Duration,
-    /// T4-reregistration upper bound; the interval used is also at most
-    /// the registration lifetime less 20 s (see [`PeConfig::reregistration_interval`]).
-    pub t4_reregistration: Duration,
-    /// T5-serverHunt: a hunt that finds no registrar within this time is
-    /// reported (PE) or fails the waiting requests (PU); hunting goes on.
-    pub t5_server_hunt: Duration,
-    /// T6-serverAnnounce: pause between two rounds over all known
-    /// registrars, and the wait for announces when none is known.
-    pub t6_server_announce: Duration,
-    /// T7-ENRPoutdate: a registrar learned from announces is forgotten
-    /// this long after its last announce.
-    pub t7_enrp_outdate: Duration,
-    /// Connecting to a registrar or a PE is abandoned after this long
-    /// (RSPLIB's connect timeout; the driver may report failure earlier).
-    pub connect_timeout: Duration,
-    /// MAX-REG-ATTEMPT: REGISTRATION retransmissions before hunting.
-    pub max_reg_attempt: u32,
-    /// MAX-REQUEST-RETRANSMIT: request retransmissions before hunting.
-    pub max_request_retransmit: u32,
-    /// stale.cache.value: how long a PU serves a resolution from its cache.
-    pub stale_cache_value: Duration,
-}
-
-impl AsapTimers {
-    pub const DEFAULT: AsapTimers = AsapTimers {
-        t1_enrp_request: Duration::from_secs(15),
-        t2_registration: Duration::from_secs(30),
-        t3_deregistration: Duration::from_secs(30),
-        t4_reregistration: Duration::from_secs(600),
-        t5_server_hunt: Duration::from_secs(120),
-        t6_server_announce: Duration::from_secs(1),
-        t7_enrp_outdate: Duration::from_secs(5),
-        connect_timeout: Duration::from_millis(7500),
-        max_reg_attempt: 2,
-        max_request_retransmit: 2,
-        stale_cache_value: Duration::from_secs(30),
-    };
-}
-
-impl Default for AsapTimers {
-    fn default() -> Self {
-        AsapTimers::DEFAULT
-    }
-}
-
-/// Where a PE or PU finds registrars: a static list (tried in order) and
-/// ASAP Server Announces (when the driver listens for them).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RegistrarConfig {
-    /// Registrars' ASAP endpoints, tried in this order before announced ones.
-    pub static_registrars: Vec<SocketAddr>,
-    /// Most registrars remembered from announces (bounds memory against a
-    /// flood of forged announces; the oldest is replaced).
-    pub max_announced: usize,
-}
-
-impl RegistrarConfig {
-    pub fn new(static_registrars: Vec<SocketAddr>) -> Self {
-        RegistrarConfig {
-            static_registrars,
-            max_announced: 32,
-        }
-    }
-}
 
 /// What a pool element registers, and how.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeConfig {
+    /// The pool to register in.
     pub pool_handle: PoolHandle,
     /// Policy with this PE's values (load, weight, ...).
     pub policy: Policy,
@@ -92,7 +18,9 @@ pub struct PeConfig {
     /// Registration lifetime announced to the registrar (sent in
     /// milliseconds, at most `i32::MAX`).
     pub registration_life: Duration,
+    /// Where to find registrars.
     pub registrars: RegistrarConfig,
+    /// ASAP timers and thresholds.
     pub timers: AsapTimers,
     /// A fixed PE identifier; `None` draws one from the seed.
     pub pe_id: Option<PeId>,

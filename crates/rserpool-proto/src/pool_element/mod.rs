@@ -14,7 +14,7 @@
 //! and business cards to a pool user, cookie echoes from it.
 //!
 //! ```
-//! use rserpool_proto::handlespace::Time;
+//! use rserpool_proto::Time;
 //! use rserpool_proto::pool_element::{PeConfig, PeTransmit, PoolElement};
 //! use rserpool_proto::wire::{Policy, PoolHandle, TransportParam};
 //!
@@ -29,24 +29,25 @@
 //! ```
 
 mod config;
-mod hunt;
-mod reply;
 mod session;
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
 
-pub use config::{AsapTimers, PeConfig, RegistrarConfig};
-pub use hunt::{RegConn, RegTransmit};
+pub use config::PeConfig;
 pub use session::{PeSession, SessionInput};
 
-pub(crate) use hunt::{HuntProgress, Hunter};
-pub(crate) use reply::decode as decode_asap;
+// The shared ASAP endpoint parts the PE's API speaks of, re-exported so
+// that `pool_element::{AsapTimers, RegConn, ...}` keeps working.
+#[doc(no_inline)]
+pub use crate::asap_endpoint::{AsapTimers, RegConn, RegTransmit, RegistrarConfig};
 
-use crate::handlespace::{Rng, Time, Xoshiro256};
+use crate::asap_endpoint::{HuntProgress, Hunter, decode_asap};
+
 use crate::wire::asap::{self, AsapMessage};
 use crate::wire::{DecodeError, EncodeError, OperationError, PeId, Policy, PolicyType, ServerId};
+use crate::{Rng, Time, Xoshiro256};
 
 /// What the driver does for a pool element: registrar associations only.
 pub type PeTransmit = RegTransmit;
@@ -72,35 +73,47 @@ pub enum PeEvent {
     /// Registered with a (new) registrar association. Periodic
     /// re-registrations on the same association do not repeat this.
     Registered {
+        /// The identifier registered.
         pe_id: PeId,
+        /// The registrar, if its ID is known.
         registrar: Option<ServerId>,
     },
+    /// A registration attempt failed.
     RegistrationFailed {
+        /// Why.
         cause: RegistrationFailure,
     },
     /// The home registrar's association was lost; hunting for a new one.
     HomeLost {
+        /// The registrar lost, if its ID is known.
         registrar: Option<ServerId>,
     },
     /// A registrar took this PE over (Keep-Alive with the H flag) and is
     /// its home now.
     HomeChanged {
+        /// The previous home, if known.
         from: Option<ServerId>,
+        /// The new home.
         to: ServerId,
     },
     /// Shut down; `confirmed` when the registrar answered the
     /// DEREGISTRATION.
     Deregistered {
+        /// Whether the registrar confirmed the deregistration.
         confirmed: bool,
     },
     /// A registrar sent bytes that do not decode.
     BadMessage {
+        /// The registrar association it came on.
         conn: RegConn,
+        /// What is wrong with them.
         error: DecodeError,
     },
     /// A registrar sent an ASAP ERROR.
     PeerError {
+        /// The registrar association it came on.
         conn: RegConn,
+        /// Its causes.
         error: OperationError,
     },
 }
@@ -108,18 +121,26 @@ pub enum PeEvent {
 /// The registration's phase, as [`PoolElement::state`] shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PePhase {
+    /// Looking for a registrar.
     Hunting,
+    /// REGISTRATION sent, waiting for the response.
     Registering,
+    /// Registered; re-registers every T4.
     Registered,
+    /// Refused; retries after a back-off.
     BackingOff,
+    /// DEREGISTRATION sent, waiting for the response.
     Deregistering,
+    /// Shut down.
     Stopped,
 }
 
 /// A summary of the pool element's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PeState {
+    /// The PE's identifier.
     pub pe_id: PeId,
+    /// The registration phase.
     pub phase: PePhase,
     /// Whether a registrar has accepted the current registration (also
     /// while re-registering and while hunting after losing it: the pool
@@ -240,6 +261,7 @@ impl PoolElement {
         pe
     }
 
+    /// This PE's identifier (fixed, or drawn from the seed).
     pub fn pe_id(&self) -> PeId {
         self.pe_id
     }
@@ -249,6 +271,7 @@ impl PoolElement {
         self.policy
     }
 
+    /// A summary of the PE's state.
     pub fn state(&self) -> PeState {
         PeState {
             pe_id: self.pe_id,
@@ -317,7 +340,7 @@ impl PoolElement {
 
     /// An ASAP message from a registrar on `conn`.
     pub fn registrar_received(&mut self, now: Time, conn: RegConn, bytes: &[u8]) {
-        let incoming = reply::decode(bytes);
+        let incoming = decode_asap(bytes);
         if let Some(bytes) = incoming.reply {
             self.transmits.push_back(RegTransmit::Send { conn, bytes });
         }
@@ -349,7 +372,7 @@ impl PoolElement {
 
     /// An ASAP Server Announce datagram from `from`.
     pub fn announce_received(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) {
-        if let Ok(AsapMessage::ServerAnnounce(a)) = reply::decode(bytes).message {
+        if let Ok(AsapMessage::ServerAnnounce(a)) = decode_asap(bytes).message {
             if self.hunter.set.learn(now, from, &a) {
                 self.hunter.announced(now, &mut self.transmits);
             }
@@ -445,10 +468,12 @@ impl PoolElement {
 
     // ----- outputs -----
 
+    /// The next thing the driver must do, if any.
     pub fn poll_transmit(&mut self) -> Option<PeTransmit> {
         self.transmits.pop_front()
     }
 
+    /// The next event for the application, if any.
     pub fn poll_event(&mut self) -> Option<PeEvent> {
         self.events.pop_front()
     }

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::pool_user::channel::{Frame, PPID_ASAP};
+use crate::data_channel::{Frame, PPID_ASAP};
 use crate::wire::asap::{self, AsapMessage};
 use crate::wire::{
     DecodeError, DecodeOptions, EncodeError, Policy, PoolElement, PoolHandle, TransportUse,

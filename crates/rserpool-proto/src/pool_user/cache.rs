@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::handlespace::Time;
+use crate::Time;
 use crate::wire::{PeId, Policy, PoolElement, PoolHandle};
 
 #[derive(Clone, Debug)]

@@ -9,7 +9,7 @@
 //! [`PoolUser::failover`]) a session reports it, picks another PE (from the
 //! last BUSINESS_CARD if the PE sent one, else from the cache or a new
 //! resolution), replays the last COOKIE in a COOKIE_ECHO before anything
-//! else, and sends the messages queued meanwhile. See [`channel`] for how
+//! else, and sends the messages queued meanwhile. See [`data_channel`](crate::data_channel) for how
 //! control and data share a PE association.
 //!
 //! The driver runs the [`PuTransmit`]s, reports association events and
@@ -18,8 +18,8 @@
 //! [`PuEvent`]s.
 //!
 //! ```
-//! use rserpool_proto::handlespace::Time;
-//! use rserpool_proto::pool_element::RegTransmit;
+//! use rserpool_proto::Time;
+//! use rserpool_proto::asap_endpoint::RegTransmit;
 //! use rserpool_proto::pool_user::{PoolUser, PuConfig, PuTransmit, SessionState};
 //! use rserpool_proto::wire::PoolHandle;
 //!
@@ -37,8 +37,12 @@
 //! ```
 
 mod cache;
-pub mod channel;
 mod session;
+
+/// The data channel framing, which now lives in [`crate::data_channel`]
+/// (the pool element uses it too); kept under this name so existing
+/// imports compile.
+pub use crate::data_channel as channel;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -46,24 +50,26 @@ use std::net::SocketAddr;
 
 pub use session::{PeConn, SessionId, SessionState};
 
-use crate::handlespace::{Rng, Time, Xoshiro256};
-use crate::pool_element::{
-    AsapTimers, HuntProgress, Hunter, RegConn, RegTransmit, RegistrarConfig,
+use crate::asap_endpoint::{
+    AsapTimers, HuntProgress, Hunter, RegConn, RegTransmit, RegistrarConfig, decode_asap,
 };
+use crate::data_channel::{Frame, PPID_ASAP};
 use crate::wire::asap::{self, AsapMessage};
 use crate::wire::{
     DecodeError, DecodeOptions, OperationError, PeId, PolicyType, PoolElement, PoolHandle,
     TransportParam,
 };
+use crate::{Rng, Time, Xoshiro256};
 
 use cache::Cache;
-use channel::{Frame, PPID_ASAP};
 use session::Session;
 
 /// A pool user's configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PuConfig {
+    /// Where to find registrars.
     pub registrars: RegistrarConfig,
+    /// ASAP timers and thresholds.
     pub timers: AsapTimers,
     /// How many PEs a resolution asks for (RSPLIB's Handle Resolution
     /// option); `None` leaves it to the registrar.
@@ -77,6 +83,7 @@ pub struct PuConfig {
 }
 
 impl PuConfig {
+    /// A configuration with the RFC defaults and these static registrars.
     pub fn new(registrars: Vec<SocketAddr>) -> Self {
         PuConfig {
             registrars: RegistrarConfig::new(registrars),
@@ -97,18 +104,26 @@ pub enum PuTransmit {
     /// Open a data association to a PE at `transport`; report the outcome
     /// with `pe_connected` or `pe_closed`.
     ConnectPe {
+        /// The data association.
         conn: PeConn,
+        /// The session.
         session: SessionId,
+        /// The PE chosen.
         pe_id: PeId,
+        /// The PE's user transport.
         transport: TransportParam,
     },
     /// Send one frame (SCTP: one message with the frame's PPID; TCP: see
     /// [`channel`]).
     SendPe {
+        /// The data association.
         conn: PeConn,
+        /// The frame.
         frame: Frame,
     },
+    /// Close the data association; no further reports for it.
     ClosePe {
+        /// The data association.
         conn: PeConn,
     },
 }
@@ -129,58 +144,82 @@ pub enum ResolutionFailure {
 pub enum SessionFailure {
     /// The pool has no PE left that has not failed.
     NoPoolElement,
+    /// The pool could not be resolved.
     Resolution(ResolutionFailure),
 }
 
 /// Where a bad message came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Peer {
+    /// A registrar association.
     Registrar(RegConn),
+    /// A session's PE association.
     Session(SessionId),
 }
 
 /// What happened, for the application.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PuEvent {
+    /// A resolution (asked for with `resolve`) has an answer.
     Resolved {
+        /// The pool.
         pool_handle: PoolHandle,
+        /// Its PEs, in the order the registrar chose.
         pool_elements: Vec<PoolElement>,
         /// Served from the cache, without asking a registrar.
         cached: bool,
     },
+    /// A resolution failed.
     ResolutionFailed {
+        /// The pool.
         pool_handle: PoolHandle,
+        /// Why.
         cause: ResolutionFailure,
     },
     /// The session's first PE is connected.
     SessionUp {
+        /// The session.
         session: SessionId,
+        /// The PE.
         pe_id: PeId,
     },
     /// The session moved to another PE.
     Failover {
+        /// The session.
         session: SessionId,
+        /// The PE that failed.
         from: PeId,
+        /// The PE now used.
         to: PeId,
         /// A COOKIE_ECHO with the last cookie went out before anything else.
         cookie_replayed: bool,
     },
     /// A message from the session's PE.
     Data {
+        /// The session.
         session: SessionId,
+        /// The message.
         frame: Frame,
     },
     /// The session has no PE for now (see [`SessionState::Idle`]).
     SessionFailed {
+        /// The session.
         session: SessionId,
+        /// Why.
         cause: SessionFailure,
     },
+    /// A registrar or PE sent bytes that do not decode.
     BadMessage {
+        /// Who sent them.
         from: Peer,
+        /// What is wrong with them.
         error: DecodeError,
     },
+    /// A registrar sent an ASAP ERROR.
     PeerError {
+        /// The registrar association.
         conn: RegConn,
+        /// Its causes.
         error: OperationError,
     },
 }
@@ -188,6 +227,7 @@ pub enum PuEvent {
 /// Why [`PoolUser::send`] refused a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SendError {
+    /// No session with this ID (closed, or never opened).
     NoSuchSession,
     /// PPID 11 is ASAP's on the data channel.
     ReservedPpid,
@@ -306,6 +346,7 @@ impl PoolUser {
 
     // ----- registrar association -----
 
+    /// The driver connected registrar association `conn`.
     pub fn registrar_connected(&mut self, now: Time, conn: RegConn) {
         if self.hunter.connected(conn).is_some() {
             self.link = Link::Up(conn);
@@ -313,6 +354,7 @@ impl PoolUser {
         }
     }
 
+    /// Registrar association `conn` closed or failed to connect.
     pub fn registrar_closed(&mut self, now: Time, conn: RegConn) {
         if self.hunter.closed(now, conn, &mut self.reg_out) {
             return;
@@ -322,11 +364,12 @@ impl PoolUser {
         }
     }
 
+    /// One ASAP message arrived on registrar association `conn`.
     pub fn registrar_received(&mut self, now: Time, conn: RegConn, bytes: &[u8]) {
         if self.link != Link::Up(conn) {
             return;
         }
-        let incoming = crate::pool_element::decode_asap(bytes);
+        let incoming = decode_asap(bytes);
         if let Some(bytes) = incoming.reply {
             self.reg_out.push_back(RegTransmit::Send { conn, bytes });
         }
@@ -346,8 +389,7 @@ impl PoolUser {
 
     /// An ASAP Server Announce datagram from `from`.
     pub fn announce_received(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) {
-        if let Ok(AsapMessage::ServerAnnounce(a)) = crate::pool_element::decode_asap(bytes).message
-        {
+        if let Ok(AsapMessage::ServerAnnounce(a)) = decode_asap(bytes).message {
             if self.hunter.set.learn(now, from, &a) {
                 self.hunter.announced(now, &mut self.reg_out);
             }
@@ -365,6 +407,7 @@ impl PoolUser {
         id
     }
 
+    /// Where a session stands; `None` for an unknown session.
     pub fn session_state(&self, session: SessionId) -> Option<SessionState> {
         self.sessions.get(&session).map(|s| s.state)
     }
@@ -429,6 +472,7 @@ impl PoolUser {
         }
     }
 
+    /// Closes a session and its PE association; queued messages are dropped.
     pub fn close_session(&mut self, _now: Time, session: SessionId) {
         if let Some(s) = self.sessions.remove(&session) {
             if let Some(conn) = s.conn() {
@@ -534,6 +578,7 @@ impl PoolUser {
 
     // ----- time and outputs -----
 
+    /// Runs the timers due at `now` (call at [`PoolUser::poll_timeout`]).
     pub fn handle_timeout(&mut self, now: Time) {
         if self.hunter.timeout(now, &mut self.reg_out) == HuntProgress::GaveUp {
             self.hunter.stop(&mut self.reg_out);
@@ -590,6 +635,7 @@ impl PoolUser {
         }
     }
 
+    /// When [`PoolUser::handle_timeout`] must be called next, if ever.
     pub fn poll_timeout(&self) -> Option<Time> {
         let requests = self
             .requests
@@ -600,6 +646,7 @@ impl PoolUser {
         requests.chain(sessions).chain(self.hunter.deadline()).min()
     }
 
+    /// The next thing the driver must do, if any.
     pub fn poll_transmit(&mut self) -> Option<PuTransmit> {
         if let Some(t) = self.reg_out.pop_front() {
             return Some(PuTransmit::Registrar(t));
@@ -607,6 +654,7 @@ impl PoolUser {
         self.transmits.pop_front()
     }
 
+    /// The next event for the application, if any.
     pub fn poll_event(&mut self) -> Option<PuEvent> {
         self.events.pop_front()
     }

@@ -5,10 +5,10 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use crate::handlespace::Time;
+use crate::Time;
 use crate::wire::{PeId, PoolElement, PoolHandle, TransportUse};
 
-use super::channel::Frame;
+use crate::data_channel::Frame;
 
 /// A session of a [`PoolUser`](super::PoolUser).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -37,9 +37,19 @@ pub enum SessionState {
     /// Waiting for a handle resolution.
     Resolving,
     /// Connecting to a PE.
-    Connecting { conn: PeConn, pe_id: PeId },
+    Connecting {
+        /// The data association.
+        conn: PeConn,
+        /// The PE.
+        pe_id: PeId,
+    },
     /// Talking to a PE.
-    Up { conn: PeConn, pe_id: PeId },
+    Up {
+        /// The data association.
+        conn: PeConn,
+        /// The PE.
+        pe_id: PeId,
+    },
     /// No PE could be found; [`PoolUser::failover`](super::PoolUser::failover)
     /// tries again. Messages stay queued.
     Idle,

@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use super::util::{self, fill_addresses, pool_element, type_index};
 use super::{Event, Registrar, RemovalReason, Source, Transmit};
-use crate::handlespace::set::SetFamily;
+use crate::Time;
 use crate::handlespace::{
-    AssocId, DueTimer, EntryRef, HsError, Registered, Registration, Time, TimerKind, Unreachable,
+    AssocId, DueTimer, EntryRef, HsError, Registered, Registration, TimerKind, Unreachable,
 };
 use crate::wire::asap::{self, AsapMessage, msg_type};
 use crate::wire::enrp::UpdateAction;
+use crate::wire::raw;
+use crate::wire::size::{MAX_POLICY_LEN, pool_element_len, pool_handle_len};
 use crate::wire::{
     DecodeError, ErrorCause, ErrorCauseCode, HEADER_LEN, MAX_MESSAGE_LEN, OperationError,
     param_type,
@@ -20,13 +22,10 @@ use crate::wire::{
 /// bytes); keeps every Handle Table block far below the message size limit.
 pub const MAX_POOL_HANDLE_LEN: usize = 1024;
 
-/// The longest Pool Member Selection Policy parameter: type and up to four
-/// values.
-const MAX_POLICY_LEN: usize = 4 + 4 + 4 * 4;
 /// Most PEs whose unreachable reporters are remembered at once.
 const MAX_REPORTED_PES: usize = 16_384;
 
-impl<F: SetFamily> Registrar<F> {
+impl Registrar {
     pub(super) fn on_asap(&mut self, now: Time, assoc: AssocId, bytes: &[u8]) {
         if !self.assocs.contains_key(&assoc) {
             self.event(Event::ProtocolError {
@@ -148,7 +147,7 @@ impl<F: SetFamily> Registrar<F> {
         let transport = fill_addresses(pe.user_transport, remote.map(|r| r.ip()))
             .filter(util::reachable_transport);
         let Some(transport) = transport else {
-            let info = util::pe_param_tlv(raw, util::is_transport_type);
+            let info = raw::pool_element_param(raw, param_type::is_transport);
             let m = reject(ErrorCauseCode::InvalidValues, info);
             self.send_asap(assoc, m.into());
             return;
@@ -397,13 +396,13 @@ impl<F: SetFamily> Registrar<F> {
                 // Whole PEs while the response stays within 65535 bytes
                 // (the most a policy parameter takes counted up front), as
                 // Handle Table Responses are budgeted.
-                let mut size = HEADER_LEN + util::handle_size(&h.pool_handle) + MAX_POLICY_LEN;
+                let mut size = HEADER_LEN + pool_handle_len(&h.pool_handle) + MAX_POLICY_LEN;
                 let pes: Vec<_> = self.resolve_buf[..n]
                     .iter()
                     .filter_map(|r| self.hs.entry(*r))
                     .map(|e| pool_element(e, false))
                     .take_while(|pe| {
-                        size += util::pool_element_size(pe);
+                        size += pool_element_len(pe);
                         size <= MAX_MESSAGE_LEN
                     })
                     .collect();
@@ -729,11 +728,11 @@ fn registration_cause(e: &HsError, raw: &[u8]) -> (ErrorCauseCode, Vec<u8>) {
     match e {
         HsError::InconsistentPoolingPolicy { .. } => (
             ErrorCauseCode::InconsistentPoolingPolicy,
-            util::pe_param_tlv(raw, |t| t == param_type::POOL_MEMBER_SELECTION_POLICY),
+            raw::pool_element_param(raw, |t| t == param_type::POOL_MEMBER_SELECTION_POLICY),
         ),
         HsError::InconsistentTransportType { .. } => (
             ErrorCauseCode::InconsistentTransportType,
-            util::pe_param_tlv(raw, util::is_transport_type),
+            raw::pool_element_param(raw, param_type::is_transport),
         ),
         HsError::InconsistentDataControlConfiguration { .. } => (
             ErrorCauseCode::InconsistentDataControlConfiguration,

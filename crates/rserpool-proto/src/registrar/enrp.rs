@@ -9,9 +9,9 @@ use super::asap::{Reply, decode_reply};
 use super::state::{MAX_BACKOFF, MIN_BACKOFF, Peer, SyncState};
 use super::util::{self, type_index};
 use super::{ConnId, Event, PeerDownReason, Registrar, Source, Transmit};
-use crate::handlespace::Time;
-use crate::handlespace::set::SetFamily;
+use crate::Time;
 use crate::wire::enrp::{self, EnrpMessage, UpdateAction, msg_type};
+use crate::wire::size::{ENRP_HEADER_LEN, server_information_len};
 use crate::wire::{
     CauseInfo, DecodeError, MAX_MESSAGE_LEN, Message, OperationError, PoolElement, PoolHandle,
     Protocol, ServerId, ServerInformation, TransportParam,
@@ -19,7 +19,7 @@ use crate::wire::{
 
 use super::state::Conn;
 
-impl<F: SetFamily> Registrar<F> {
+impl Registrar {
     fn server_info(&self) -> ServerInformation {
         ServerInformation {
             server_id: self.config.id,
@@ -372,14 +372,14 @@ impl<F: SetFamily> Registrar<F> {
             EnrpMessage::ListRequest(_) => {
                 // As many peers as fit in one message (a peer's own
                 // Presence may list many addresses).
-                let mut size = util::ENRP_HEADER_LEN;
+                let mut size = ENRP_HEADER_LEN;
                 let servers = self
                     .peers
                     .iter()
                     .filter(|(id, _)| **id != sender)
                     .map(|(_, p)| &p.info)
                     .filter(|si| {
-                        let n = util::server_info_size(si);
+                        let n = server_information_len(si);
                         let fits = size + n <= MAX_MESSAGE_LEN;
                         size += if fits { n } else { 0 };
                         fits

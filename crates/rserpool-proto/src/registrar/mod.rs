@@ -49,12 +49,12 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use crate::handlespace::set::{BTreeFamily, SetFamily};
-use crate::handlespace::{AssocId, DueTimer, EntryRef, Handlespace, Time, Xoshiro256};
+use crate::handlespace::{AssocId, DueTimer, EntryRef, Handlespace};
 use crate::identity::Identity;
 use crate::wire::{
     DecodeOptions, EncodeError, ErrorCauseCode, PeId, PoolHandle, ServerId, TransportParam,
 };
+use crate::{Time, Xoshiro256};
 
 pub use asap::MAX_POOL_HANDLE_LEN;
 use state::{Assoc, Conn, Peer, StaticPeer, SyncState, Takeover};
@@ -68,6 +68,7 @@ pub struct ConnId(pub u64);
 /// else RSPLIB's).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
+    /// This registrar's server ID.
     pub id: ServerId,
     /// This PR's ASAP endpoint(s), put into ASAP Server Announce.
     pub asap_transport: Option<TransportParam>,
@@ -79,18 +80,25 @@ pub struct Config {
     pub max_hres_items: u32,
     /// MAX-BAD-PE-REPORT.
     pub max_bad_pe_reports: u32,
+    /// How often the registrar checks a home PE with an Endpoint Keep-Alive.
     pub keep_alive_transmission_interval: Duration,
+    /// How long a Keep-Alive waits for its acknowledgement before the PE is removed.
     pub keep_alive_timeout: Duration,
     /// SERVER-ANNOUNCE-CYCLE; announces are sent only when `announce` is set.
     pub server_announce_cycle: Duration,
     /// Send ASAP Server Announce and ENRP Presence by multicast.
     pub announce: bool,
+    /// PEER-HEARTBEAT-CYCLE: how often a Presence goes to each peer.
     pub peer_heartbeat_cycle: Duration,
+    /// MAX-TIME-LAST-HEARD: a peer silent this long is asked for a Presence.
     pub max_time_last_heard: Duration,
+    /// MAX-TIME-NO-RESPONSE: a peer that does not answer within this is taken for dead.
     pub max_time_no_response: Duration,
     /// How long to wait for a mentor before serving alone.
     pub mentor_discovery_timeout: Duration,
+    /// TAKEOVER-EXPIRY: how long a takeover waits for the peers to agree.
     pub takeover_expiry: Duration,
+    /// Most PE entries in one Handle Table Response.
     pub max_elements_per_htr: usize,
     /// Handle resolutions per second per association (None: unlimited).
     pub max_hr_rate: Option<u32>,
@@ -121,7 +129,9 @@ pub struct Config {
     /// driver hands identities in with [`Registrar::asap_identity`] and
     /// [`Registrar::enrp_identity`].
     pub require_identity: bool,
+    /// The handlespace's own limits and tuning.
     pub handlespace: crate::handlespace::Config,
+    /// Limits for decoding what peers and clients send.
     pub decode: DecodeOptions,
 }
 
@@ -162,32 +172,45 @@ impl Config {
 /// What the driver must do. Bytes are complete, encoded ASAP/ENRP messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Transmit {
+    /// Send one ASAP message on an association.
     Asap {
+        /// The ASAP association.
         assoc: AssocId,
+        /// One encoded message.
         bytes: Vec<u8>,
     },
     /// Abort an ASAP association (stream unusable, or the PR drops the client).
     CloseAsap {
+        /// The ASAP association.
         assoc: AssocId,
     },
+    /// Send one ENRP message to a peer.
     Enrp {
+        /// The ENRP association.
         conn: ConnId,
+        /// One encoded message.
         bytes: Vec<u8>,
     },
     /// Open an ENRP association to `to`; answer with enrp_connected or enrp_closed.
     ConnectEnrp {
+        /// The name for the new association.
         conn: ConnId,
+        /// The peer's ENRP address.
         to: SocketAddr,
     },
+    /// Close an ENRP association; no further reports for it.
     CloseEnrp {
+        /// The ENRP association.
         conn: ConnId,
     },
     /// ASAP Server Announce to the ASAP announce multicast group.
     AnnounceAsap {
+        /// The encoded Server Announce.
         bytes: Vec<u8>,
     },
     /// ENRP Presence to the ENRP multicast group.
     AnnounceEnrp {
+        /// The encoded Presence.
         bytes: Vec<u8>,
     },
     /// Open an ASAP association to a PE this PR has taken over (to any of
@@ -195,7 +218,9 @@ pub enum Transmit {
     /// [`Registrar::asap_closed`]. Messages for it follow as `Asap`
     /// transmits only after it is connected.
     ConnectAsap {
+        /// The name for the new association.
         assoc: AssocId,
+        /// The PE's ASAP addresses.
         to: Vec<SocketAddr>,
     },
 }
@@ -203,90 +228,143 @@ pub enum Transmit {
 /// What happened, for logs and metrics.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
+    /// A PE registered with this registrar (its home).
     PeRegistered {
+        /// The pool.
         pool: PoolHandle,
+        /// The PE.
         pe: PeId,
+        /// The association it registered on.
         assoc: AssocId,
     },
+    /// A PE renewed its registration.
     PeReregistered {
+        /// The pool.
         pool: PoolHandle,
+        /// The PE.
         pe: PeId,
     },
+    /// A PE left the handlespace.
     PeRemoved {
+        /// The pool.
         pool: PoolHandle,
+        /// The PE.
         pe: PeId,
+        /// Why.
         reason: RemovalReason,
     },
     /// A PE entry learnt from a peer (Handle Update, Handle Table) was
     /// stored: new, or `updated` when it was known.
     PeLearned {
+        /// The pool.
         pool: PoolHandle,
+        /// The PE.
         pe: PeId,
+        /// The entry's home registrar.
         home: ServerId,
+        /// Whether the entry was already known.
         updated: bool,
     },
     /// A PE entry got another home PR by a takeover.
     PeHomeChanged {
+        /// The pool.
         pool: PoolHandle,
+        /// The PE.
         pe: PeId,
+        /// The previous home registrar.
         from: ServerId,
+        /// The new home registrar.
         to: ServerId,
     },
+    /// A peer registrar is live (its Presence arrived).
     PeerUp {
+        /// The peer registrar.
         peer: ServerId,
+        /// The association it is live on.
         conn: ConnId,
     },
+    /// A peer registrar is no longer live.
     PeerDown {
+        /// The peer registrar.
         peer: ServerId,
+        /// Why.
         reason: PeerDownReason,
     },
+    /// A handle table synchronisation with a peer began.
     SyncStarted {
+        /// The peer registrar.
         peer: ServerId,
     },
+    /// A handle table synchronisation ended.
     SyncCompleted {
+        /// The peer registrar.
         peer: ServerId,
+        /// PE entries received.
         entries: usize,
     },
+    /// A peer's checksum of its own PEs differs from this registrar's view; a resynchronisation follows.
     ChecksumMismatch {
+        /// The peer registrar.
         peer: ServerId,
+        /// The checksum computed here.
         expected: u16,
+        /// The checksum the peer announced.
         announced: u16,
     },
+    /// This registrar began to take over a dead peer.
     TakeoverStarted {
+        /// The registrar taken over.
         target: ServerId,
     },
+    /// The takeover succeeded: its PEs are this registrar's now.
     TakeoverCompleted {
+        /// The registrar taken over.
         target: ServerId,
+        /// PEs taken over.
         pes: usize,
     },
+    /// The takeover was given up (another registrar won, or the peer came back).
     TakeoverAbandoned {
+        /// The registrar taken over.
         target: ServerId,
     },
     /// A malformed or unexpected message; `answered` says whether an Error
     /// was sent back, `closed` whether the association was aborted.
     ProtocolError {
+        /// Where it came from.
         from: Source,
+        /// What was wrong.
         detail: String,
+        /// Whether an Error was sent back.
         answered: bool,
+        /// Whether the association was aborted.
         closed: bool,
     },
+    /// A request was dropped: the association exceeded its rate.
     RateLimited {
+        /// The ASAP association.
         assoc: AssocId,
+        /// Which kind of request.
         what: &'static str,
     },
     /// A peer answered with an ENRP Error: its causes, and the PEs it
     /// refused where the Error names them (these are not sent to it again
     /// until they change).
     PeerError {
+        /// The peer.
         peer: ServerId,
+        /// The error causes.
         causes: Vec<ErrorCauseCode>,
+        /// The PEs it refused.
         refused: Vec<(PoolHandle, PeId)>,
     },
     /// A message was not sent: it does not fit in 65535 bytes. The
     /// registrar's budgets keep every message it builds within the limit,
     /// so this names a bug rather than bad input.
     Unsent {
+        /// Where it should have gone.
         to: Source,
+        /// What did not fit.
         error: EncodeError,
     },
 }
@@ -294,28 +372,41 @@ pub enum Event {
 /// Where a message came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
+    /// An ASAP association.
     Asap(AssocId),
+    /// An ENRP association.
     Enrp(ConnId),
+    /// A multicast announce.
     Announce,
 }
 
 /// Why a PE left the handlespace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RemovalReason {
+    /// The PE deregistered.
     Deregistered,
+    /// The PE did not acknowledge a Keep-Alive in time.
     KeepAliveTimeout,
+    /// The PE's ASAP association was lost.
     AssociationLost,
+    /// The registration lifetime ran out.
     LifetimeExpired,
+    /// Enough pool users reported the PE unreachable (MAX-BAD-PE-REPORT).
     UnreachableReports,
+    /// A peer registrar's Handle Update removed it.
     PeerUpdate,
+    /// Its home registrar died and it was not taken over.
     PeerDown,
 }
 
 /// Why a peer is no longer considered live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PeerDownReason {
+    /// Nothing heard within MAX-TIME-NO-RESPONSE.
     Timeout,
+    /// Its association was lost and it did not come back in time.
     AssociationLost,
+    /// Another association took its server ID.
     Replaced,
 }
 
@@ -324,21 +415,28 @@ pub enum PeerDownReason {
 pub struct Stats {
     /// By ASAP message type (index = type byte, 0 = unknown).
     pub asap_in: [u64; 16],
+    /// By ASAP message type sent.
     pub asap_out: [u64; 16],
+    /// By ENRP message type received.
     pub enrp_in: [u64; 16],
+    /// By ENRP message type sent.
     pub enrp_out: [u64; 16],
     /// Error causes sent, index = cause code.
     pub errors_by_cause: [u64; 16],
+    /// Messages that did not decode.
     pub decode_errors: u64,
+    /// Handle table synchronisations completed.
     pub syncs: u64,
+    /// Takeovers completed.
     pub takeovers: u64,
+    /// Requests dropped by the rate limits.
     pub rate_limited: u64,
 }
 
 /// The registrar state machine. See the module documentation.
-pub struct Registrar<F: SetFamily = BTreeFamily> {
+pub struct Registrar {
     config: Config,
-    hs: Handlespace<F>,
+    hs: Handlespace,
     rng: Xoshiro256,
     stats: Stats,
     transmits: VecDeque<Transmit>,
@@ -375,7 +473,7 @@ pub struct Registrar<F: SetFamily = BTreeFamily> {
     stopped: bool,
 }
 
-impl<F: SetFamily> std::fmt::Debug for Registrar<F> {
+impl std::fmt::Debug for Registrar {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registrar")
             .field("id", &self.config.id)
@@ -386,7 +484,7 @@ impl<F: SetFamily> std::fmt::Debug for Registrar<F> {
     }
 }
 
-impl<F: SetFamily> Registrar<F> {
+impl Registrar {
     /// A registrar with an empty handlespace; it connects to its static
     /// peers at once (see [`Registrar::poll_transmit`]).
     pub fn new(mut config: Config, now: Time, seed: u64) -> Self {
@@ -425,15 +523,19 @@ impl<F: SetFamily> Registrar<F> {
         r
     }
 
+    /// This registrar's server ID.
     pub fn id(&self) -> ServerId {
         self.config.id
     }
+    /// The configuration in use.
     pub fn config(&self) -> &Config {
         &self.config
     }
-    pub fn handlespace(&self) -> &Handlespace<F> {
+    /// The handlespace, read-only.
+    pub fn handlespace(&self) -> &Handlespace {
         &self.hs
     }
+    /// The counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
@@ -694,9 +796,11 @@ impl<F: SetFamily> Registrar<F> {
 
     // ---- outputs ----
 
+    /// The next thing the driver must do, if any.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
     }
+    /// The next event for logs and metrics, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }

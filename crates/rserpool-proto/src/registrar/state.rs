@@ -5,7 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::{Config, ConnId};
-use crate::handlespace::{SyncCursor, Time};
+use crate::Time;
+use crate::handlespace::SyncCursor;
 use crate::identity::Identity;
 use crate::wire::{PeId, PoolHandle, ServerId, ServerInformation};
 

@@ -7,18 +7,17 @@ use std::collections::HashSet;
 use super::state::{Serving, SyncState, TableRequest};
 use super::util::{self, pool_element};
 use super::{ConnId, Event, Registrar, RemovalReason};
-use crate::handlespace::set::SetFamily;
-use crate::handlespace::{EntryRef, Registration, SyncCursor, Time, TimerKind};
+use crate::Time;
+use crate::handlespace::{EntryRef, Registration, SyncCursor, TimerKind};
 use crate::wire::enrp::{self, UpdateAction};
+use crate::wire::size::{ENRP_HEADER_LEN, pool_element_len, pool_handle_len};
 use crate::wire::{PoolElement, PoolHandle, ServerId};
 
-/// Header and server IDs of a Handle Table Response.
-const HTR_OVERHEAD: usize = 12;
 /// A block stops growing beyond this many bytes; one more entry (at most a
 /// few hundred bytes) still fits under 65535.
 const HTR_SIZE_BUDGET: usize = 60_000;
 
-impl<F: SetFamily> Registrar<F> {
+impl Registrar {
     pub(super) fn pick_mentor(&mut self) {
         if self.sync != SyncState::Unsynced {
             return;
@@ -91,7 +90,7 @@ impl<F: SetFamily> Registrar<F> {
         let owner = own_only.then_some(self.config.id);
         let max = self.config.max_elements_per_htr.max(1);
         let mut pools: Vec<enrp::PoolEntries> = Vec::new();
-        let mut size = HTR_OVERHEAD;
+        let mut size = ENRP_HEADER_LEN;
         let mut next = Some(cursor);
         let mut count = 0;
         let refusals = !p.rejected.is_empty();
@@ -110,11 +109,11 @@ impl<F: SetFamily> Registrar<F> {
                 if refusals && self.refused_by(id, h, &pe) {
                     return;
                 }
-                size += util::pool_element_size(&pe);
+                size += pool_element_len(&pe);
                 match pools.last_mut() {
                     Some(last) if &last.pool_handle == h => last.pool_elements.push(pe),
                     _ => {
-                        size += 4 + h.0.len().next_multiple_of(4);
+                        size += pool_handle_len(h);
                         pools.push(enrp::PoolEntries {
                             pool_handle: h.clone(),
                             pool_elements: vec![pe],

@@ -26,12 +26,12 @@ use std::net::SocketAddr;
 use super::state::{Assoc, Takeover};
 use super::util;
 use super::{Event, Registrar, RemovalReason, Transmit};
-use crate::handlespace::set::SetFamily;
-use crate::handlespace::{AssocId, EntryRef, Registration, Time, TimerKind};
+use crate::Time;
+use crate::handlespace::{AssocId, EntryRef, Registration, TimerKind};
 use crate::wire::ServerId;
 use crate::wire::enrp;
 
-impl<F: SetFamily> Registrar<F> {
+impl Registrar {
     pub(super) fn start_takeover(&mut self, now: Time, target: ServerId) {
         if target == self.config.id
             || self.takeovers.contains_key(&target)

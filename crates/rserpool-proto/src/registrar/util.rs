@@ -1,5 +1,5 @@
-//! Small helpers: message type indexes, parameter lookup in raw messages,
-//! transport address handling.
+//! Small helpers: message type indexes, error cause counting, transport
+//! address handling.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -8,8 +8,7 @@ use foldhash::fast::FixedState;
 
 use crate::handlespace::PeEntry;
 use crate::wire::{
-    AddressList, HEADER_LEN, MAX_ADDRESSES, OperationError, PoolElement, PoolHandle,
-    ServerInformation, TransportParam, TransportUse, param_type,
+    AddressList, MAX_ADDRESSES, OperationError, PoolElement, TransportParam, TransportUse,
 };
 
 /// Counter index of a message type: the type byte, 0 for unknown ones.
@@ -29,52 +28,6 @@ pub(super) fn count_causes(counters: &mut [u64; 16], e: &OperationError) {
             *n += 1;
         }
     }
-}
-
-/// The raw TLV (without padding) of the first parameter inside the Pool
-/// Element parameter of a raw ASAP message whose type satisfies `want`;
-/// empty if there is none. Used as the info of an error cause.
-pub(super) fn pe_param_tlv(msg: &[u8], want: impl Fn(u16) -> bool) -> Vec<u8> {
-    let Some(body) = msg.get(HEADER_LEN..) else {
-        return Vec::new();
-    };
-    for (t, tlv) in tlvs(body) {
-        if t == param_type::POOL_ELEMENT {
-            // PE ID, home server ID, registration life: 12 bytes.
-            let inner = tlv.get(4 + 12..).unwrap_or(&[]);
-            for (t, tlv) in tlvs(inner) {
-                if want(t) {
-                    return tlv.to_vec();
-                }
-            }
-        }
-    }
-    Vec::new()
-}
-
-/// Iterates the TLVs of a parameter sequence, stopping at the first bad one.
-fn tlvs(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
-    std::iter::from_fn(move || {
-        let t = u16::from_be_bytes([*b.first()?, *b.get(1)?]);
-        let len = usize::from(u16::from_be_bytes([*b.get(2)?, *b.get(3)?]));
-        if len < 4 {
-            return None;
-        }
-        let tlv = b.get(..len)?;
-        b = b.get(len.next_multiple_of(4)..).unwrap_or(&[]);
-        Some((t, tlv))
-    })
-}
-
-pub(super) fn is_transport_type(t: u16) -> bool {
-    matches!(
-        t,
-        param_type::SCTP_TRANSPORT
-            | param_type::TCP_TRANSPORT
-            | param_type::UDP_TRANSPORT
-            | param_type::DCCP_TRANSPORT
-            | param_type::UDP_LITE_TRANSPORT
-    )
 }
 
 /// Replaces unspecified addresses (0.0.0.0, ::) of a PE's transport with
@@ -282,41 +235,4 @@ pub(super) fn pool_element(e: PeEntry<'_>, with_asap: bool) -> PoolElement {
             None
         },
     }
-}
-
-/// Encoded size of a transport parameter (padded).
-fn transport_size(t: &TransportParam) -> usize {
-    let addrs: usize = t
-        .addresses()
-        .iter()
-        .map(|a| if a.is_ipv4() { 8 } else { 20 })
-        .sum();
-    let extra = if matches!(t, TransportParam::Dccp { .. }) {
-        4
-    } else {
-        0
-    };
-    8 + extra + addrs
-}
-
-/// Header and server IDs of every ENRP message.
-pub(super) const ENRP_HEADER_LEN: usize = 12;
-
-/// Encoded size of a Server Information parameter.
-pub(super) fn server_info_size(si: &ServerInformation) -> usize {
-    8 + transport_size(&si.transport)
-}
-
-/// Encoded size of a Pool Handle parameter (padded).
-pub(super) fn handle_size(h: &PoolHandle) -> usize {
-    4 + h.0.len().next_multiple_of(4)
-}
-
-/// Encoded size of a Pool Element parameter (an upper bound).
-pub(super) fn pool_element_size(pe: &PoolElement) -> usize {
-    4 + 12
-        + transport_size(&pe.user_transport)
-        + 8
-        + 4 * pe.policy.values().1
-        + pe.asap_transport.as_ref().map_or(0, transport_size)
 }

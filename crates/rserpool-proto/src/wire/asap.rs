@@ -11,19 +11,33 @@ use super::transport::TransportParam;
 
 /// ASAP message type codes (CONSTANTS.md section 3).
 pub mod msg_type {
+    /// `REGISTRATION`.
     pub const REGISTRATION: u8 = 0x01;
+    /// `DEREGISTRATION`.
     pub const DEREGISTRATION: u8 = 0x02;
+    /// `REGISTRATION_RESPONSE`.
     pub const REGISTRATION_RESPONSE: u8 = 0x03;
+    /// `DEREGISTRATION_RESPONSE`.
     pub const DEREGISTRATION_RESPONSE: u8 = 0x04;
+    /// `HANDLE_RESOLUTION`.
     pub const HANDLE_RESOLUTION: u8 = 0x05;
+    /// `HANDLE_RESOLUTION_RESPONSE`.
     pub const HANDLE_RESOLUTION_RESPONSE: u8 = 0x06;
+    /// `ENDPOINT_KEEP_ALIVE`.
     pub const ENDPOINT_KEEP_ALIVE: u8 = 0x07;
+    /// `ENDPOINT_KEEP_ALIVE_ACK`.
     pub const ENDPOINT_KEEP_ALIVE_ACK: u8 = 0x08;
+    /// `ENDPOINT_UNREACHABLE`.
     pub const ENDPOINT_UNREACHABLE: u8 = 0x09;
+    /// `SERVER_ANNOUNCE`.
     pub const SERVER_ANNOUNCE: u8 = 0x0a;
+    /// `COOKIE`.
     pub const COOKIE: u8 = 0x0b;
+    /// `COOKIE_ECHO`.
     pub const COOKIE_ECHO: u8 = 0x0c;
+    /// `BUSINESS_CARD`.
     pub const BUSINESS_CARD: u8 = 0x0d;
+    /// `ERROR`.
     pub const ERROR: u8 = 0x0e;
 
     /// The RFC name in upper snake case, `None` for unknown types.
@@ -60,7 +74,9 @@ pub mod flags {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Registration {
+    /// The pool.
     pub pool_handle: PoolHandle,
+    /// The PE as it registers.
     pub pool_element: PoolElement,
 }
 
@@ -68,7 +84,9 @@ pub struct Registration {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Deregistration {
+    /// The pool.
     pub pool_handle: PoolHandle,
+    /// The pool element's identifier.
     pub pe_id: PeId,
 }
 
@@ -77,9 +95,13 @@ pub struct Deregistration {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RegistrationResponse {
+    /// The R flag: the registration was refused.
     pub reject: bool,
+    /// The pool.
     pub pool_handle: PoolHandle,
+    /// The pool element's identifier.
     pub pe_id: PeId,
+    /// Why the request failed, if it did.
     pub error: Option<OperationError>,
 }
 
@@ -87,8 +109,11 @@ pub struct RegistrationResponse {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DeregistrationResponse {
+    /// The pool.
     pub pool_handle: PoolHandle,
+    /// The pool element's identifier.
     pub pe_id: PeId,
+    /// Why the request failed, if it did.
     pub error: Option<OperationError>,
 }
 
@@ -96,6 +121,7 @@ pub struct DeregistrationResponse {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct HandleResolution {
+    /// The pool.
     pub pool_handle: PoolHandle,
     /// RSPLIB's Handle Resolution option (parameter 0x803f): how many PEs
     /// the PU wants (0xffffffff = all).
@@ -107,9 +133,13 @@ pub struct HandleResolution {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct HandleResolutionResponse {
+    /// The pool.
     pub pool_handle: PoolHandle,
+    /// The pool's policy (RSPLIB sends it).
     pub policy: Option<Policy>,
+    /// The selected PEs, in the order to try them.
     pub pool_elements: Vec<PoolElement>,
+    /// Why the request failed, if it did.
     pub error: Option<OperationError>,
 }
 
@@ -118,9 +148,13 @@ pub struct HandleResolutionResponse {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct EndpointKeepAlive {
+    /// The H flag: the sender is now the PE's home registrar (takeover).
     pub home: bool,
+    /// The sending registrar's ID.
     pub server_id: ServerId,
+    /// The pool.
     pub pool_handle: PoolHandle,
+    /// The PE asked about; `None` asks all of the pool's PEs on the association.
     pub pe_id: Option<PeId>,
 }
 
@@ -128,7 +162,9 @@ pub struct EndpointKeepAlive {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct EndpointKeepAliveAck {
+    /// The pool.
     pub pool_handle: PoolHandle,
+    /// The pool element's identifier.
     pub pe_id: PeId,
 }
 
@@ -136,7 +172,9 @@ pub struct EndpointKeepAliveAck {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct EndpointUnreachable {
+    /// The pool.
     pub pool_handle: PoolHandle,
+    /// The pool element's identifier.
     pub pe_id: PeId,
 }
 
@@ -146,7 +184,9 @@ pub struct EndpointUnreachable {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ServerAnnounce {
+    /// The announcing registrar's ID.
     pub server_id: ServerId,
+    /// Its ASAP endpoints (RSPLIB sends none: then the source address).
     pub transports: Vec<TransportParam>,
 }
 
@@ -154,6 +194,7 @@ pub struct ServerAnnounce {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Cookie {
+    /// The PE's state for this session, opaque to the pool user.
     #[cfg_attr(feature = "serde", serde(serialize_with = "super::serde_hex"))]
     pub cookie: Vec<u8>,
 }
@@ -162,6 +203,7 @@ pub struct Cookie {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct CookieEcho {
+    /// The last cookie received from the failed PE.
     #[cfg_attr(feature = "serde", serde(serialize_with = "super::serde_hex"))]
     pub cookie: Vec<u8>,
 }
@@ -171,8 +213,11 @@ pub struct CookieEcho {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct BusinessCard {
+    /// The pool.
     pub pool_handle: PoolHandle,
+    /// The pool's policy (RSPLIB sends it).
     pub policy: Option<Policy>,
+    /// PEs to fail over to, in order of preference.
     pub pool_elements: Vec<PoolElement>,
 }
 
@@ -180,6 +225,7 @@ pub struct BusinessCard {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Error {
+    /// What the sender could not handle.
     pub error: OperationError,
 }
 
@@ -191,19 +237,33 @@ pub struct Error {
     serde(tag = "type", content = "body", rename_all = "SCREAMING_SNAKE_CASE")
 )]
 pub enum AsapMessage {
+    /// `REGISTRATION`.
     Registration(Registration),
+    /// `DEREGISTRATION`.
     Deregistration(Deregistration),
+    /// `REGISTRATION_RESPONSE`.
     RegistrationResponse(RegistrationResponse),
+    /// `DEREGISTRATION_RESPONSE`.
     DeregistrationResponse(DeregistrationResponse),
+    /// `HANDLE_RESOLUTION`.
     HandleResolution(HandleResolution),
+    /// `HANDLE_RESOLUTION_RESPONSE`.
     HandleResolutionResponse(HandleResolutionResponse),
+    /// `ENDPOINT_KEEP_ALIVE`.
     EndpointKeepAlive(EndpointKeepAlive),
+    /// `ENDPOINT_KEEP_ALIVE_ACK`.
     EndpointKeepAliveAck(EndpointKeepAliveAck),
+    /// `ENDPOINT_UNREACHABLE`.
     EndpointUnreachable(EndpointUnreachable),
+    /// `SERVER_ANNOUNCE`.
     ServerAnnounce(ServerAnnounce),
+    /// `COOKIE`.
     Cookie(Cookie),
+    /// `COOKIE_ECHO`.
     CookieEcho(CookieEcho),
+    /// `BUSINESS_CARD`.
     BusinessCard(BusinessCard),
+    /// `ERROR`.
     Error(Error),
 }
 
@@ -235,6 +295,7 @@ impl AsapMessage {
         msg_type::name(self.msg_type()).unwrap_or("UNKNOWN")
     }
 
+    /// Always [`Protocol::Asap`](super::Protocol::Asap).
     pub fn protocol(&self) -> super::Protocol {
         super::Protocol::Asap
     }
@@ -276,6 +337,7 @@ macro_rules! asap_from {
             pub fn type_name(&self) -> &'static str {
                 stringify!($code)
             }
+            /// Always [`Protocol::Asap`](super::Protocol::Asap).
             pub fn protocol(&self) -> super::Protocol {
                 super::Protocol::Asap
             }

@@ -9,15 +9,25 @@ use super::param::{OperationError, PoolElement, ServerInformation};
 
 /// ENRP message type codes (CONSTANTS.md section 4).
 pub mod msg_type {
+    /// `PRESENCE`.
     pub const PRESENCE: u8 = 0x01;
+    /// `HANDLE_TABLE_REQUEST`.
     pub const HANDLE_TABLE_REQUEST: u8 = 0x02;
+    /// `HANDLE_TABLE_RESPONSE`.
     pub const HANDLE_TABLE_RESPONSE: u8 = 0x03;
+    /// `HANDLE_UPDATE`.
     pub const HANDLE_UPDATE: u8 = 0x04;
+    /// `LIST_REQUEST`.
     pub const LIST_REQUEST: u8 = 0x05;
+    /// `LIST_RESPONSE`.
     pub const LIST_RESPONSE: u8 = 0x06;
+    /// `INIT_TAKEOVER`.
     pub const INIT_TAKEOVER: u8 = 0x07;
+    /// `INIT_TAKEOVER_ACK`.
     pub const INIT_TAKEOVER_ACK: u8 = 0x08;
+    /// `TAKEOVER_SERVER`.
     pub const TAKEOVER_SERVER: u8 = 0x09;
+    /// `ERROR`.
     pub const ERROR: u8 = 0x0a;
 
     /// The RFC name in upper snake case, `None` for unknown types.
@@ -58,7 +68,9 @@ pub mod flags {
 pub struct Presence {
     /// R flag.
     pub reply_required: bool,
+    /// The sending registrar's ID.
     pub sender: ServerId,
+    /// The receiving registrar's ID (0 when the sender does not know it yet).
     pub receiver: ServerId,
     /// PE Checksum parameter over the sender's own PEs (RSPLIB always sends
     /// it). The two bytes read big-endian: the RFC 1071 checksum over
@@ -67,6 +79,7 @@ pub struct Presence {
     /// it in host order, which gives the same bytes (checked against the
     /// capture: 0x1615 for its four PEs).
     pub checksum: Option<u16>,
+    /// The sender's ID and ENRP endpoint.
     pub server_info: ServerInformation,
 }
 
@@ -76,7 +89,9 @@ pub struct Presence {
 pub struct HandleTableRequest {
     /// W flag: only the PEs the receiver is home registrar of.
     pub own_children_only: bool,
+    /// The sending registrar's ID.
     pub sender: ServerId,
+    /// The receiving registrar's ID (0 when the sender does not know it yet).
     pub receiver: ServerId,
 }
 
@@ -84,6 +99,7 @@ pub struct HandleTableRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct PoolEntries {
+    /// The pool.
     pub pool_handle: PoolHandle,
     /// One or more PEs (with their ASAP transport, as RSPLIB sends them).
     pub pool_elements: Vec<PoolElement>,
@@ -97,8 +113,11 @@ pub struct HandleTableResponse {
     pub reject: bool,
     /// M flag.
     pub more_to_send: bool,
+    /// The sending registrar's ID.
     pub sender: ServerId,
+    /// The receiving registrar's ID (0 when the sender does not know it yet).
     pub receiver: ServerId,
+    /// The pools, each with some of its PEs.
     pub pools: Vec<PoolEntries>,
 }
 
@@ -107,11 +126,14 @@ pub struct HandleTableResponse {
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[repr(u16)]
 pub enum UpdateAction {
+    /// ADD_PE: add or update.
     AddPe = 0,
+    /// DEL_PE: remove.
     DelPe = 1,
 }
 
 impl UpdateAction {
+    /// The action with this wire code.
     pub fn from_code(code: u16) -> Option<UpdateAction> {
         match code {
             0 => Some(UpdateAction::AddPe),
@@ -119,6 +141,7 @@ impl UpdateAction {
             _ => None,
         }
     }
+    /// The code on the wire.
     pub fn code(self) -> u16 {
         self as u16
     }
@@ -130,10 +153,15 @@ impl UpdateAction {
 pub struct HandleUpdate {
     /// T flag (RSPLIB takeover extension).
     pub takeover_suggested: bool,
+    /// The sending registrar's ID.
     pub sender: ServerId,
+    /// The receiving registrar's ID (0 when the sender does not know it yet).
     pub receiver: ServerId,
+    /// Add or remove.
     pub action: UpdateAction,
+    /// The pool.
     pub pool_handle: PoolHandle,
+    /// The PE, with its home registrar.
     pub pool_element: PoolElement,
 }
 
@@ -141,7 +169,9 @@ pub struct HandleUpdate {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ListRequest {
+    /// The sending registrar's ID.
     pub sender: ServerId,
+    /// The receiving registrar's ID (0 when the sender does not know it yet).
     pub receiver: ServerId,
 }
 
@@ -151,8 +181,11 @@ pub struct ListRequest {
 pub struct ListResponse {
     /// R flag.
     pub reject: bool,
+    /// The sending registrar's ID.
     pub sender: ServerId,
+    /// The receiving registrar's ID (0 when the sender does not know it yet).
     pub receiver: ServerId,
+    /// The registrars the sender knows.
     pub servers: Vec<ServerInformation>,
 }
 
@@ -160,8 +193,11 @@ pub struct ListResponse {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct InitTakeover {
+    /// The sending registrar's ID.
     pub sender: ServerId,
+    /// The receiving registrar's ID (0 when the sender does not know it yet).
     pub receiver: ServerId,
+    /// The registrar being taken over.
     pub target_server_id: ServerId,
 }
 
@@ -169,8 +205,11 @@ pub struct InitTakeover {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct InitTakeoverAck {
+    /// The sending registrar's ID.
     pub sender: ServerId,
+    /// The receiving registrar's ID (0 when the sender does not know it yet).
     pub receiver: ServerId,
+    /// The registrar being taken over.
     pub target_server_id: ServerId,
 }
 
@@ -178,8 +217,11 @@ pub struct InitTakeoverAck {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct TakeoverServer {
+    /// The sending registrar's ID.
     pub sender: ServerId,
+    /// The receiving registrar's ID (0 when the sender does not know it yet).
     pub receiver: ServerId,
+    /// The registrar being taken over.
     pub target_server_id: ServerId,
 }
 
@@ -187,8 +229,11 @@ pub struct TakeoverServer {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Error {
+    /// The sending registrar's ID.
     pub sender: ServerId,
+    /// The receiving registrar's ID (0 when the sender does not know it yet).
     pub receiver: ServerId,
+    /// What the sender could not handle.
     pub error: OperationError,
 }
 
@@ -200,15 +245,25 @@ pub struct Error {
     serde(tag = "type", content = "body", rename_all = "SCREAMING_SNAKE_CASE")
 )]
 pub enum EnrpMessage {
+    /// `PRESENCE`.
     Presence(Presence),
+    /// `HANDLE_TABLE_REQUEST`.
     HandleTableRequest(HandleTableRequest),
+    /// `HANDLE_TABLE_RESPONSE`.
     HandleTableResponse(HandleTableResponse),
+    /// `HANDLE_UPDATE`.
     HandleUpdate(HandleUpdate),
+    /// `LIST_REQUEST`.
     ListRequest(ListRequest),
+    /// `LIST_RESPONSE`.
     ListResponse(ListResponse),
+    /// `INIT_TAKEOVER`.
     InitTakeover(InitTakeover),
+    /// `INIT_TAKEOVER_ACK`.
     InitTakeoverAck(InitTakeoverAck),
+    /// `TAKEOVER_SERVER`.
     TakeoverServer(TakeoverServer),
+    /// `ERROR`.
     Error(Error),
 }
 
@@ -236,6 +291,7 @@ impl EnrpMessage {
         msg_type::name(self.msg_type()).unwrap_or("UNKNOWN")
     }
 
+    /// Always [`Protocol::Enrp`](super::Protocol::Enrp).
     pub fn protocol(&self) -> super::Protocol {
         super::Protocol::Enrp
     }
@@ -296,6 +352,7 @@ macro_rules! enrp_from {
             pub fn type_name(&self) -> &'static str {
                 stringify!($code)
             }
+            /// Always [`Protocol::Enrp`](super::Protocol::Enrp).
             pub fn protocol(&self) -> super::Protocol {
                 super::Protocol::Enrp
             }

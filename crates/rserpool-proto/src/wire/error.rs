@@ -11,13 +11,18 @@ use super::param::{ErrorCauseCode, RawParameter, UnknownAction, param_type};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Location {
+    /// The protocol of the message.
     pub protocol: Protocol,
+    /// The type byte.
     pub msg_type: Option<u8>,
+    /// The innermost parameter being read, if any.
     pub param_type: Option<u16>,
+    /// Byte offset from the start of the input.
     pub offset: usize,
 }
 
 impl Location {
+    /// A location at `offset` outside any message type or parameter.
     pub fn new(protocol: Protocol, offset: usize) -> Location {
         Location {
             protocol,
@@ -58,67 +63,114 @@ pub enum DecodeError {
     /// The input ends before a header or fixed field: `needed` bytes from
     /// the offset, `available` there.
     Truncated {
+        /// Where in the input.
         at: Location,
+        /// Bytes needed.
         needed: usize,
+        /// Bytes available from its start.
         available: usize,
     },
     /// The message header's length is below the header size, or does not
     /// match the number of bytes given (`actual`).
     BadMessageLength {
+        /// Where in the input.
         at: Location,
+        /// The length field.
         declared: usize,
+        /// The bytes given.
         actual: usize,
     },
     /// The message (declared or given) exceeds `DecodeOptions::max_message_size`.
     MessageTooLarge {
+        /// Where in the input.
         at: Location,
+        /// The length found.
         length: usize,
+        /// The limit.
         max: usize,
     },
     /// A message type this protocol does not define; a registrar answers
     /// with an Unrecognized Message error cause.
-    UnknownMessageType { at: Location, msg_type: u8 },
+    UnknownMessageType {
+        /// Where in the input.
+        at: Location,
+        /// The type byte.
+        msg_type: u8,
+    },
     /// A parameter's (or error cause's) length field is below 4 or runs past
     /// the end of what contains it (`available` bytes from its start).
     BadParameterLength {
+        /// Where in the input.
         at: Location,
+        /// The length found.
         length: usize,
+        /// Bytes available from its start.
         available: usize,
     },
     /// A known parameter with a value of the wrong size for its type (e.g.
     /// an IPv4 address of 6 bytes, a policy with too few or too many values).
     BadValueLength {
+        /// Where in the input.
         at: Location,
+        /// The length found.
         length: usize,
+        /// The length the type requires.
         expected: usize,
     },
     /// Padding after a parameter is non-zero, or cut short (a container
     /// ends inside the padding).
-    BadPadding { at: Location },
+    BadPadding {
+        /// Where in the input.
+        at: Location,
+    },
     /// Parameters nested deeper than `DecodeOptions::max_depth`.
-    TooDeep { at: Location, max_depth: usize },
+    TooDeep {
+        /// Where in the input.
+        at: Location,
+        /// The limit.
+        max_depth: usize,
+    },
     /// More parameters (and error causes) in one message than
     /// `DecodeOptions::max_parameters`.
-    TooManyParameters { at: Location, max: usize },
+    TooManyParameters {
+        /// Where in the input.
+        at: Location,
+        /// The limit.
+        max: usize,
+    },
     /// A parameter of unknown type whose action bits say stop (00 or 01):
     /// the message is rejected. `report` holds what must be reported in an
     /// Unrecognized Parameter error cause (this parameter if its action is
     /// 01, plus those with action 11 seen before it); empty for action 00.
     UnrecognizedParameter {
+        /// Where in the input.
         at: Location,
+        /// The parameter's action bits.
         action: UnknownAction,
+        /// What to report in an Unrecognized Parameter cause.
         report: Vec<RawParameter>,
     },
     /// A known parameter where this message or parameter does not allow it
     /// (wrong order, duplicate, or not part of it at all).
-    UnexpectedParameter { at: Location },
+    UnexpectedParameter {
+        /// Where in the input.
+        at: Location,
+    },
     /// A mandatory parameter is absent; `expected` is its type code.
-    MissingParameter { at: Location, expected: u16 },
+    MissingParameter {
+        /// Where in the input.
+        at: Location,
+        /// The length the type requires.
+        expected: u16,
+    },
     /// A field holds a value that is not defined (`field` names it): policy
     /// type, transport use, update action.
     InvalidValue {
+        /// Where in the input.
         at: Location,
+        /// Which field.
         field: &'static str,
+        /// The value found.
         value: u32,
     },
 }

@@ -19,9 +19,11 @@ pub struct ServerId(pub u32);
 pub struct PoolHandle(pub Vec<u8>);
 
 impl PoolHandle {
+    /// A pool handle with these bytes.
     pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
         PoolHandle(bytes.into())
     }
+    /// The bytes of the handle.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }

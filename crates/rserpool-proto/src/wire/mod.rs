@@ -49,6 +49,8 @@ pub mod transport;
 
 use std::fmt;
 
+pub(crate) use codec::{raw, size};
+
 pub use asap::AsapMessage;
 pub use enrp::EnrpMessage;
 pub use error::{DecodeError, EncodeError, Location, TooLong};
@@ -80,7 +82,9 @@ pub const MAX_MESSAGE_LEN: usize = u16::MAX as usize;
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum Protocol {
+    /// Aggregate Server Access Protocol (RFC 5352).
     Asap,
+    /// Endpoint Handlespace Redundancy Protocol (RFC 5353).
     Enrp,
 }
 
@@ -100,6 +104,7 @@ impl Protocol {
             _ => None,
         }
     }
+    /// The SCTP payload protocol identifier (11 ASAP, 12 ENRP).
     pub fn ppid(self) -> u32 {
         match self {
             Protocol::Asap => PPID_ASAP,
@@ -134,11 +139,14 @@ impl fmt::Display for Protocol {
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum Message {
+    /// An ASAP message.
     Asap(AsapMessage),
+    /// An ENRP message.
     Enrp(EnrpMessage),
 }
 
 impl Message {
+    /// The protocol it belongs to.
     pub fn protocol(&self) -> Protocol {
         match self {
             Message::Asap(_) => Protocol::Asap,
@@ -152,12 +160,14 @@ impl Message {
             Message::Enrp(m) => m.type_name(),
         }
     }
+    /// The message type byte.
     pub fn msg_type(&self) -> u8 {
         match self {
             Message::Asap(m) => m.msg_type(),
             Message::Enrp(m) => m.msg_type(),
         }
     }
+    /// The flags byte it is encoded with.
     pub fn flags(&self) -> u8 {
         match self {
             Message::Asap(m) => m.flags(),
@@ -194,6 +204,7 @@ pub struct DecodeOptions {
 }
 
 impl DecodeOptions {
+    /// The limits used unless told otherwise.
     pub const DEFAULT: DecodeOptions = DecodeOptions {
         max_message_size: 65535,
         max_depth: 8,
@@ -214,7 +225,9 @@ impl Default for DecodeOptions {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Decoded<M = Message> {
+    /// The message.
     pub message: M,
+    /// Unrecognized parameters to report (action 11).
     pub unrecognized: Vec<RawParameter>,
 }
 

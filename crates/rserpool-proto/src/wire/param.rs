@@ -11,24 +11,47 @@ use super::transport::TransportParam;
 
 /// Parameter type codes (RFC 5354 section 3, CONSTANTS.md section 5).
 pub mod param_type {
+    /// IPv4 Address.
     pub const IPV4_ADDRESS: u16 = 0x0001;
+    /// IPv6 Address.
     pub const IPV6_ADDRESS: u16 = 0x0002;
+    /// DCCP Transport.
     pub const DCCP_TRANSPORT: u16 = 0x0003;
+    /// SCTP Transport.
     pub const SCTP_TRANSPORT: u16 = 0x0004;
+    /// TCP Transport.
     pub const TCP_TRANSPORT: u16 = 0x0005;
+    /// UDP Transport.
     pub const UDP_TRANSPORT: u16 = 0x0006;
+    /// UDP-Lite Transport.
     pub const UDP_LITE_TRANSPORT: u16 = 0x0007;
+    /// Pool Member Selection Policy.
     pub const POOL_MEMBER_SELECTION_POLICY: u16 = 0x0008;
+    /// Pool Handle.
     pub const POOL_HANDLE: u16 = 0x0009;
+    /// Pool Element.
     pub const POOL_ELEMENT: u16 = 0x000a;
+    /// Server Information.
     pub const SERVER_INFORMATION: u16 = 0x000b;
+    /// Operation Error.
     pub const OPERATION_ERROR: u16 = 0x000c;
+    /// Cookie.
     pub const COOKIE: u16 = 0x000d;
+    /// PE Identifier.
     pub const PE_IDENTIFIER: u16 = 0x000e;
+    /// PE Checksum.
     pub const PE_CHECKSUM: u16 = 0x000f;
     /// RSPLIB's Handle Resolution option (draft-dreibholz-rserpool-asap-hropt):
     /// 0x003f with the action bits 10 (skip) set.
     pub const HANDLE_RESOLUTION_OPTION: u16 = 0x803f;
+
+    /// Whether `t` is one of the five transport parameter types.
+    pub fn is_transport(t: u16) -> bool {
+        matches!(
+            t,
+            DCCP_TRANSPORT | SCTP_TRANSPORT | TCP_TRANSPORT | UDP_TRANSPORT | UDP_LITE_TRANSPORT
+        )
+    }
 
     /// The RFC name of a parameter type, `None` for unknown types.
     pub fn name(t: u16) -> Option<&'static str> {
@@ -70,6 +93,7 @@ pub enum UnknownAction {
 }
 
 impl UnknownAction {
+    /// The action coded in the top two bits of `param_type`.
     pub fn of_type(param_type: u16) -> UnknownAction {
         match param_type >> 14 {
             0 => UnknownAction::StopDiscard,
@@ -78,9 +102,11 @@ impl UnknownAction {
             _ => UnknownAction::SkipReport,
         }
     }
+    /// Whether the message is rejected.
     pub fn stops(self) -> bool {
         matches!(self, UnknownAction::StopDiscard | UnknownAction::StopReport)
     }
+    /// Whether the parameter is reported to the sender.
     pub fn reports(self) -> bool {
         matches!(self, UnknownAction::StopReport | UnknownAction::SkipReport)
     }
@@ -100,15 +126,18 @@ pub struct RawParameter {
 }
 
 impl RawParameter {
+    /// The type code (0 when the TLV is too short).
     pub fn param_type(&self) -> u16 {
         match self.tlv.as_slice() {
             [a, b, ..] => u16::from_be_bytes([*a, *b]),
             _ => 0,
         }
     }
+    /// What a receiver does with it.
     pub fn action(&self) -> UnknownAction {
         UnknownAction::of_type(self.param_type())
     }
+    /// The value after the TLV header.
     pub fn value(&self) -> &[u8] {
         self.tlv.get(4..).unwrap_or(&[])
     }
@@ -131,6 +160,7 @@ impl fmt::Debug for RawParameter {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct PoolElement {
+    /// The PE's identifier.
     pub pe_id: PeId,
     /// The PE's home registrar; 0 when not yet known (in a REGISTRATION).
     pub home_server_id: ServerId,
@@ -138,6 +168,7 @@ pub struct PoolElement {
     pub registration_life: i32,
     /// Where pool users reach the PE.
     pub user_transport: TransportParam,
+    /// Its policy and policy values.
     pub policy: Policy,
     /// The transport of the PE's ASAP endpoint as its registrar saw it.
     /// RSPLIB sends it in ENRP messages only (Handle Update, Handle Table
@@ -151,7 +182,9 @@ pub struct PoolElement {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ServerInformation {
+    /// The registrar's ID.
     pub server_id: ServerId,
+    /// Its ENRP endpoint.
     pub transport: TransportParam,
 }
 
@@ -159,21 +192,32 @@ pub struct ServerInformation {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum ErrorCauseCode {
+    /// A parameter the receiver does not know (info: the parameter).
     UnrecognizedParameter,
+    /// A message type the receiver does not know (info: the message).
     UnrecognizedMessage,
+    /// A value out of range (info: the parameter).
     InvalidValues,
+    /// The PE ID is registered by another PE.
     NonUniquePeId,
+    /// The policy differs from the pool's (info: the policy).
     InconsistentPoolingPolicy,
+    /// The registrar has no room.
     LackOfResources,
+    /// The transport differs from the pool's (info: the transport).
     InconsistentTransportType,
+    /// The data/control use differs from the pool's.
     InconsistentDataControlConfiguration,
+    /// No such pool.
     UnknownPoolHandle,
+    /// Refused for security reasons.
     RejectionDueToSecurity,
     /// A code this implementation does not know; kept as is.
     Other(u16),
 }
 
 impl ErrorCauseCode {
+    /// Every code the RFC defines.
     pub const KNOWN: [ErrorCauseCode; 10] = [
         ErrorCauseCode::UnrecognizedParameter,
         ErrorCauseCode::UnrecognizedMessage,
@@ -187,6 +231,7 @@ impl ErrorCauseCode {
         ErrorCauseCode::RejectionDueToSecurity,
     ];
 
+    /// The code on the wire.
     pub fn code(self) -> u16 {
         use ErrorCauseCode::*;
         match self {
@@ -226,6 +271,7 @@ impl ErrorCauseCode {
         }
     }
 
+    /// The RFC name.
     pub fn name(self) -> &'static str {
         use ErrorCauseCode::*;
         match self {
@@ -283,12 +329,15 @@ pub enum CauseInfoKind {
 #[derive(Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ErrorCause {
+    /// What went wrong.
     pub code: ErrorCauseCode,
+    /// The cause-specific info (raw bytes).
     #[cfg_attr(feature = "serde", serde(serialize_with = "super::serde_hex"))]
     pub info: Vec<u8>,
 }
 
 impl ErrorCause {
+    /// A cause with `info`.
     pub fn new(code: ErrorCauseCode, info: impl Into<Vec<u8>>) -> ErrorCause {
         ErrorCause {
             code,
@@ -342,10 +391,12 @@ pub const MAX_CAUSE_INFO: usize = MAX_CAUSES_LEN - 4;
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct OperationError {
+    /// The causes, at least one.
     pub causes: Vec<ErrorCause>,
 }
 
 impl OperationError {
+    /// An Operation Error with one cause.
     pub fn single(cause: ErrorCause) -> OperationError {
         OperationError {
             causes: vec![cause],
@@ -388,17 +439,27 @@ impl OperationError {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum Parameter {
+    /// IPv4 Address.
     Ipv4Address(Ipv4Addr),
+    /// IPv6 Address.
     Ipv6Address(Ipv6Addr),
     /// DCCP, SCTP, TCP, UDP or UDP-Lite transport.
     Transport(TransportParam),
+    /// Pool Member Selection Policy.
     PoolMemberSelectionPolicy(Policy),
+    /// Pool Handle.
     PoolHandle(PoolHandle),
+    /// Pool Element.
     PoolElement(PoolElement),
+    /// Server Information.
     ServerInformation(ServerInformation),
+    /// Operation Error.
     OperationError(OperationError),
+    /// Cookie (opaque to ASAP).
     Cookie(#[cfg_attr(feature = "serde", serde(serialize_with = "super::serde_hex"))] Vec<u8>),
+    /// PE Identifier.
     PeIdentifier(PeId),
+    /// PE Checksum.
     PeChecksum(u16),
     /// Handle Resolution option: how many PEs the PU wants (0xffffffff = all).
     HandleResolutionOption(u32),

@@ -9,25 +9,42 @@
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[repr(u32)]
 pub enum PolicyType {
+    /// Round Robin (RFC 5356).
     RoundRobin = 0x0000_0001,
+    /// Weighted Round Robin (RFC 5356).
     WeightedRoundRobin = 0x0000_0002,
+    /// Random (RFC 5356).
     Random = 0x0000_0003,
+    /// Weighted Random (RFC 5356).
     WeightedRandom = 0x0000_0004,
+    /// Priority (RFC 5356).
     Priority = 0x0000_0005,
+    /// Least Used (RFC 5356).
     LeastUsed = 0x4000_0001,
+    /// Least Used with Degradation (RFC 5356).
     LeastUsedDegradation = 0x4000_0002,
+    /// Priority Least Used (RFC 5356).
     PriorityLeastUsed = 0x4000_0003,
+    /// Randomized Least Used (RFC 5356).
     RandomizedLeastUsed = 0x4000_0004,
+    /// Randomized Priority Least Used (RSPLIB).
     RandomizedPriorityLeastUsed = 0xb000_1001,
+    /// Randomized Least Used with Degradation (RSPLIB).
     RandomizedLeastUsedDegradation = 0xb000_1002,
+    /// Priority Least Used with Degradation (RSPLIB).
     PriorityLeastUsedDegradation = 0xb000_1003,
+    /// Randomized Priority Least Used with Degradation (RSPLIB).
     RandomizedPriorityLeastUsedDegradation = 0xb000_1004,
+    /// Weighted Random with Distance Penalty Factor (RSPLIB).
     WeightedRandomDpf = 0xb000_2001,
+    /// Least Used with Distance Penalty Factor (RSPLIB).
     LeastUsedDpf = 0xb000_2002,
+    /// Least Used with Degradation and Distance Penalty Factor (RSPLIB).
     LeastUsedDegradationDpf = 0xb000_2003,
 }
 
 impl PolicyType {
+    /// Every policy type, in code order.
     pub const ALL: [PolicyType; 16] = [
         PolicyType::RoundRobin,
         PolicyType::WeightedRoundRobin,
@@ -47,10 +64,12 @@ impl PolicyType {
         PolicyType::LeastUsedDegradationDpf,
     ];
 
+    /// The policy type with this wire code.
     pub fn from_code(code: u32) -> Option<PolicyType> {
         PolicyType::ALL.into_iter().find(|p| *p as u32 == code)
     }
 
+    /// The code on the wire.
     pub fn code(self) -> u32 {
         self as u32
     }
@@ -111,66 +130,110 @@ impl PolicyType {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum Policy {
+    /// Round Robin (RFC 5356).
     RoundRobin,
+    /// Weighted Round Robin (RFC 5356).
     WeightedRoundRobin {
+        /// Relative capacity: the PE's share of the selections.
         weight: u32,
     },
+    /// Random (RFC 5356).
     Random,
+    /// Weighted Random (RFC 5356).
     WeightedRandom {
+        /// Relative capacity: the PE's share of the selections.
         weight: u32,
     },
+    /// Priority (RFC 5356).
     Priority {
+        /// Priority: a higher value is chosen first.
         priority: u32,
     },
+    /// Least Used (RFC 5356).
     LeastUsed {
+        /// Current load: 0 is idle, `u32::MAX` is full.
         load: u32,
     },
+    /// Least Used with Degradation (RFC 5356).
     LeastUsedDegradation {
+        /// Current load: 0 is idle, `u32::MAX` is full.
         load: u32,
+        /// Load added per selection until the next re-registration.
         degradation: u32,
     },
+    /// Priority Least Used (RFC 5356).
     PriorityLeastUsed {
+        /// Current load: 0 is idle, `u32::MAX` is full.
         load: u32,
+        /// Load degradation: a static penalty added to the load.
         degradation: u32,
     },
+    /// Randomized Least Used (RFC 5356).
     RandomizedLeastUsed {
+        /// Current load: 0 is idle, `u32::MAX` is full.
         load: u32,
     },
+    /// Randomized Priority Least Used (RSPLIB).
     RandomizedPriorityLeastUsed {
+        /// Current load: 0 is idle, `u32::MAX` is full.
         load: u32,
+        /// Load degradation: a static penalty added to the load.
         degradation: u32,
     },
+    /// Randomized Least Used with Degradation (RSPLIB).
     RandomizedLeastUsedDegradation {
+        /// Current load: 0 is idle, `u32::MAX` is full.
         load: u32,
+        /// Load added per selection until the next re-registration.
         degradation: u32,
     },
+    /// Priority Least Used with Degradation (RSPLIB).
     PriorityLeastUsedDegradation {
+        /// Current load: 0 is idle, `u32::MAX` is full.
         load: u32,
+        /// Load degradation: a static penalty added to the load.
         degradation: u32,
     },
+    /// Randomized Priority Least Used with Degradation (RSPLIB).
     RandomizedPriorityLeastUsedDegradation {
+        /// Current load: 0 is idle, `u32::MAX` is full.
         load: u32,
+        /// Load degradation: a static penalty added to the load.
         degradation: u32,
     },
+    /// Weighted Random with Distance Penalty Factor (RSPLIB).
     WeightedRandomDpf {
+        /// Relative capacity: the PE's share of the selections.
         weight: u32,
+        /// Weight lost per distance unit (a fraction of `u32::MAX`).
         weight_dpf: u32,
+        /// Distance to the PE, set by the registrar that hands it out.
         distance: u32,
     },
+    /// Least Used with Distance Penalty Factor (RSPLIB).
     LeastUsedDpf {
+        /// Current load: 0 is idle, `u32::MAX` is full.
         load: u32,
+        /// Load added per distance unit (a fraction of `u32::MAX`).
         load_dpf: u32,
+        /// Distance to the PE, set by the registrar that hands it out.
         distance: u32,
     },
+    /// Least Used with Degradation and Distance Penalty Factor (RSPLIB).
     LeastUsedDegradationDpf {
+        /// Current load: 0 is idle, `u32::MAX` is full.
         load: u32,
+        /// Load added per selection until the next re-registration.
         degradation: u32,
+        /// Load added per distance unit (a fraction of `u32::MAX`).
         load_dpf: u32,
+        /// Distance to the PE, set by the registrar that hands it out.
         distance: u32,
     },
 }
 
 impl Policy {
+    /// The policy type (without values).
     pub fn policy_type(&self) -> PolicyType {
         use Policy as P;
         use PolicyType as T;

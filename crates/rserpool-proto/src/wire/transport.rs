@@ -9,11 +9,14 @@ use std::net::IpAddr;
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[repr(u16)]
 pub enum TransportUse {
+    /// Data only.
     DataOnly = 0,
+    /// Data, and ASAP control messages on the same association.
     DataPlusControl = 1,
 }
 
 impl TransportUse {
+    /// The transport use with this wire code.
     pub fn from_code(code: u16) -> Option<TransportUse> {
         match code {
             0 => Some(TransportUse::DataOnly),
@@ -28,10 +31,15 @@ impl TransportUse {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum TransportKind {
+    /// SCTP.
     Sctp,
+    /// TCP.
     Tcp,
+    /// UDP.
     Udp,
+    /// DCCP.
     Dccp,
+    /// UDP-Lite.
     UdpLite,
 }
 
@@ -54,31 +62,49 @@ pub type AddressList = smallvec::SmallVec<[IpAddr; 2]>;
 pub enum TransportParam {
     /// SCTP, multi-homed: one or more addresses.
     Sctp {
+        /// Port number.
         port: u16,
+        /// Whether the association also carries ASAP control messages.
         transport_use: TransportUse,
+        /// The (multi-homed) addresses, at least one.
         addresses: AddressList,
     },
+    /// TCP Transport: one address.
     Tcp {
+        /// Port number.
         port: u16,
+        /// Whether the association also carries ASAP control messages.
         transport_use: TransportUse,
+        /// The address.
         address: IpAddr,
     },
+    /// UDP Transport: one address.
     Udp {
+        /// Port number.
         port: u16,
+        /// The address.
         address: IpAddr,
     },
+    /// DCCP Transport: one address and a service code.
     Dccp {
+        /// Port number.
         port: u16,
+        /// The DCCP service code.
         service_code: u32,
+        /// The address.
         address: IpAddr,
     },
+    /// UDP-Lite Transport: one address.
     UdpLite {
+        /// Port number.
         port: u16,
+        /// The address.
         address: IpAddr,
     },
 }
 
 impl TransportParam {
+    /// The transport protocol.
     pub fn kind(&self) -> TransportKind {
         match self {
             TransportParam::Sctp { .. } => TransportKind::Sctp,
@@ -89,6 +115,7 @@ impl TransportParam {
         }
     }
 
+    /// The port.
     pub fn port(&self) -> u16 {
         match self {
             TransportParam::Sctp { port, .. }
@@ -108,6 +135,7 @@ impl TransportParam {
         }
     }
 
+    /// The addresses (one, except for SCTP).
     pub fn addresses(&self) -> &[IpAddr] {
         match self {
             TransportParam::Sctp { addresses, .. } => addresses,

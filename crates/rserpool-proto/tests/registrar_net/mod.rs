@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use rserpool_proto::handlespace::{AssocId, Time};
+use rserpool_proto::Time;
+use rserpool_proto::handlespace::AssocId;
 use rserpool_proto::registrar::{Config, ConnId, Event, Registrar, Transmit};
 use rserpool_proto::wire::asap::{self, AsapMessage};
 use rserpool_proto::wire::{

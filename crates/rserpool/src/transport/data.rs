@@ -25,7 +25,7 @@
 //! ASAP and framed data never have to be told apart by content.
 
 use super::{Association, Carrier, Listener, Ppid, connect_socket, sctp};
-use rserpool_proto::pool_user::channel::{DEFAULT_MAX_FRAME, Frame, TcpDeframer};
+use rserpool_proto::data_channel::{DEFAULT_MAX_FRAME, Frame, TcpDeframer};
 use socket2::{Domain, SockRef, Socket, Type};
 use std::io;
 use std::net::{Shutdown, SocketAddr};

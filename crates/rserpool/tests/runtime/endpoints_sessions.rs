@@ -8,7 +8,7 @@ use rserpool::pool_user::{self, PoolUserConfig, PoolUserHandle, Session, Session
 use rserpool::registrar::{DaemonConfig, RegistrarHandle, start};
 use rserpool::services::{self, Service, ServiceConfig, ServiceHost};
 use rserpool::transport::TransportMode;
-use rserpool_proto::pool_element::AsapTimers;
+use rserpool_proto::asap_endpoint::AsapTimers;
 use rserpool_proto::registrar::Config;
 use rserpool_proto::wire::{PeId, Policy, ServerId, TransportParam, TransportUse};
 use std::net::SocketAddr;
@@ -441,7 +441,7 @@ async fn sealed_cookies_survive_failover_and_forged_ones_are_refused() {
     use rserpool::cookie::CookieKey;
     use rserpool::pool_element::CookieSealing;
     use rserpool::transport::data::connect_data;
-    use rserpool_proto::pool_user::channel::Frame;
+    use rserpool_proto::data_channel::Frame;
     use rserpool_proto::wire::asap::{AsapMessage, CookieEcho};
 
     let pr = registrar(3).await;

@@ -10,7 +10,7 @@ use hyper_util::rt::TokioIo;
 use rserpool::pool_element::{self, PoolElementConfig, PoolElementHandle};
 use rserpool::registrar::{DaemonConfig, RegistrarHandle, start};
 use rserpool::transport::{Carrier, Ppid, TransportMode, connect};
-use rserpool_proto::pool_element::AsapTimers;
+use rserpool_proto::asap_endpoint::AsapTimers;
 use rserpool_proto::registrar::Config;
 use rserpool_proto::wire::asap::HandleResolution;
 use rserpool_proto::wire::{

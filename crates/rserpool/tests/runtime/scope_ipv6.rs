@@ -10,7 +10,7 @@ use rserpool::pool_user::{self, PoolUserConfig, PoolUserHandle, SessionEvent};
 use rserpool::registrar::{DaemonConfig, RegistrarHandle, start};
 use rserpool::services::{self, Service, ServiceConfig, ServiceHost};
 use rserpool::transport::TransportMode;
-use rserpool_proto::pool_element::AsapTimers;
+use rserpool_proto::asap_endpoint::AsapTimers;
 use rserpool_proto::registrar::Config;
 use rserpool_proto::wire::{PeId, Policy, PoolElement, ServerId, TransportParam, TransportUse};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};

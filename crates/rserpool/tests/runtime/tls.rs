@@ -9,7 +9,7 @@ use rserpool::pool_user::{self, PoolUserConfig};
 use rserpool::registrar::{DaemonConfig, RegistrarHandle, start};
 use rserpool::transport::tls::{Expect, TlsConfig};
 use rserpool::transport::{Association, Carrier, Ppid, TransportMode, connect};
-use rserpool_proto::pool_element::AsapTimers;
+use rserpool_proto::asap_endpoint::AsapTimers;
 use rserpool_proto::registrar::Config;
 use rserpool_proto::wire::asap::{
     Deregistration, EndpointKeepAliveAck, HandleResolution, Registration,
@@ -531,7 +531,7 @@ async fn a_data_channel_needs_a_pe_certificate_for_the_pool() {
         .connect_data(tcp, &PoolHandle::from("a"))
         .await
         .unwrap();
-    let f = rserpool_proto::pool_user::channel::Frame::new(7, b"sealed".to_vec());
+    let f = rserpool_proto::data_channel::Frame::new(7, b"sealed".to_vec());
     c.writer.send(&f).await.unwrap();
     let back = tokio::time::timeout(WAIT, c.reader.recv())
         .await

@@ -1,5 +1,5 @@
-//! Time as the handlespace sees it: a plain timestamp handed in by the
-//! caller, so the handlespace never reads a clock.
+//! Time as the protocol core sees it: a plain timestamp handed in by the
+//! caller, so no state machine ever reads a clock.
 
 use std::fmt;
 use std::ops::Add;
@@ -9,14 +9,18 @@ use std::ops::Add;
 pub struct Time(pub u64);
 
 impl Time {
+    /// The caller's origin.
     pub const ZERO: Time = Time(0);
 
+    /// `us` microseconds after the origin.
     pub const fn from_micros(us: u64) -> Time {
         Time(us)
     }
+    /// `ms` milliseconds after the origin, saturating at the end of time.
     pub const fn from_millis(ms: u64) -> Time {
         Time(ms.saturating_mul(1000))
     }
+    /// Microseconds since the origin.
     pub const fn as_micros(self) -> u64 {
         self.0
     }

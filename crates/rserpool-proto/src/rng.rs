@@ -1,8 +1,9 @@
-//! Randomness handed in by the caller: the handlespace never touches a
+//! Randomness handed in by the caller: the protocol core never touches a
 //! global generator, so runs with the same seed are reproducible.
 
 /// A source of uniformly distributed 64-bit values.
 pub trait Rng {
+    /// The next value of the sequence.
     fn next_u64(&mut self) -> u64;
 
     /// A uniform value in `0..n` (0 when `n` is 0), by Lemire's
@@ -20,6 +21,7 @@ pub struct Xoshiro256 {
 }
 
 impl Xoshiro256 {
+    /// A generator whose sequence is fixed by `seed`.
     pub fn seed_from_u64(seed: u64) -> Self {
         let mut x = seed;
         let mut next = || {

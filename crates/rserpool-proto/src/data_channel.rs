@@ -33,10 +33,12 @@ pub const DEFAULT_MAX_FRAME: usize = 1 << 20;
 pub struct Frame {
     /// The SCTP payload protocol identifier (11 for ASAP control).
     pub ppid: u32,
+    /// The message.
     pub payload: Vec<u8>,
 }
 
 impl Frame {
+    /// A frame with `ppid` and `payload`.
     pub fn new(ppid: u32, payload: impl Into<Vec<u8>>) -> Frame {
         Frame {
             ppid,
@@ -69,7 +71,12 @@ impl fmt::Debug for Frame {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FrameError {
     /// A payload longer than the receiver accepts (or than 32 bits hold).
-    TooLarge { length: usize, max: usize },
+    TooLarge {
+        /// The payload length.
+        length: usize,
+        /// The largest accepted.
+        max: usize,
+    },
 }
 
 impl fmt::Display for FrameError {
@@ -120,6 +127,7 @@ impl TcpDeframer {
         }
     }
 
+    /// Appends received bytes (ignored once framing has failed).
     pub fn extend(&mut self, bytes: &[u8]) {
         if self.failed {
             return;
