@@ -4,7 +4,7 @@
  * Drives the red-black-tree handlespace management of Debian's librsplib3
  * (librsphsmgt.so.3, the `_SimpleRedBlackTree` symbols) with the workload
  * of `rserpool bench handlespace` (ARCHITECTURE.md, "Benchmark protocol
- * (handlespace, paper section 4.1)"; crates/rserpool-cli/src/bench/) and
+ * (handlespace, paper section 4.1)"; crates/rserpool-bench/src/) and
  * prints the same CSV (impl column `rsplib`), so that
  *
  *   rserpool bench handlespace --rsplib rsplib-local.csv --compare ours.csv
@@ -219,7 +219,7 @@ void transportAddressBlockNew(struct TransportAddressBlock* block, int protocol,
                               uint16_t flags, const union SocketAddress* addresses,
                               size_t count, size_t maxAddresses);
 
-/* ====== The workload's constants (crates/rserpool-cli/src/bench) ======= */
+/* ====== The workload's constants (crates/rserpool-bench/src) ======= */
 
 #define OWN_ID          0x01000001u  /* this registrar                     */
 #define PEER_ID         0x01000002u  /* home of the PEs it does not own    */

@@ -1,7 +1,6 @@
 //! `rserpool`: one binary for every RSerPool role and tool.
 
 mod addr;
-mod bench;
 mod demo;
 mod dump;
 mod inspect;
@@ -77,7 +76,7 @@ enum Command {
     /// Measure throughput (run a release build).
     Bench {
         #[command(subcommand)]
-        command: bench::BenchCommand,
+        command: rserpool_bench::BenchCommand,
     },
 }
 
@@ -108,7 +107,7 @@ fn main() {
         Command::Man { out } => std::process::exit(man(&out)),
         Command::Sim(args) => std::process::exit(sim::run(&args)),
         Command::Bench { command } => {
-            if let Err(e) = bench::run(command) {
+            if let Err(e) = rserpool_bench::run(command) {
                 eprintln!("rserpool bench: {e}");
                 std::process::exit(1);
             }

@@ -40,10 +40,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The transport names of `--transport`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 #[value(rename_all = "lower")]
 pub enum TransportName {
+    /// TCP, one connection per association.
     Tcp,
+    /// Kernel SCTP.
     Sctp,
 }
 
@@ -65,6 +68,7 @@ fn parse_policy(s: &str) -> Result<PolicyType, String> {
     })
 }
 
+/// The options of `rserpool bench scope`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ScopeArgs {
     /// Registrars to start, peered by ENRP [default: 2; with --target: their number]
@@ -115,8 +119,10 @@ pub struct ScopeArgs {
     /// Multiplies the PE and PU counts of --scenario (e.g. 0.1 for a quick run).
     #[arg(long, default_value_t = 1.0)]
     pub scale: f64,
+    /// Registrars that run already.
     #[command(flatten)]
     pub remote: Box<RemoteArgs>,
+    /// Where results go, or come from.
     #[command(flatten)]
     pub files: Box<FileArgs>,
     /// Internal: be the load generator of one run.

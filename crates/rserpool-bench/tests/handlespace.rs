@@ -1,10 +1,12 @@
 //! `rserpool bench handlespace` end to end with tiny pools and short
-//! measurements: the CSV's shape and that every requested cell is there.
-//! Nothing here judges speed.
+//! measurements, through the library as the `rserpool` binary calls it: the
+//! CSV's shape and that every requested cell is there. Nothing here judges
+//! speed.
 #![allow(clippy::unwrap_used)]
 
+use clap::Parser;
+use rserpool_bench::BenchCommand;
 use std::collections::BTreeSet;
-use std::process::Command;
 
 const HEADER: &str = "impl,operation,policy,variant,pool_size,ops_per_sec,repetition";
 
@@ -28,8 +30,19 @@ fn rsplib_cells() -> BTreeSet<(String, String, String)> {
     cells
 }
 
-fn rserpool() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_rserpool"))
+/// `rserpool bench` as the binary parses it.
+#[derive(Debug, Parser)]
+struct Bench {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+/// Runs `rserpool bench ARGS...` as the binary does; the error is the
+/// message the binary prints before exiting with status 1.
+fn bench(args: &[&str]) -> Result<(), String> {
+    let cli = Bench::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
+        .map_err(|e| e.to_string())?;
+    rserpool_bench::run(cli.command)
 }
 
 fn scratch(name: &str) -> std::path::PathBuf {
@@ -38,24 +51,32 @@ fn scratch(name: &str) -> std::path::PathBuf {
     dir
 }
 
+fn path(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
 #[test]
 fn every_requested_cell_has_a_positive_rate() {
-    let out = rserpool()
-        .args([
-            "bench",
-            "handlespace",
-            "--sizes",
-            "40,64",
-            "--seconds",
-            "0.05",
-        ])
-        .args(["--reps", "1", "--set", "btree,rbtree,treap", "--seed", "7"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let mut lines = stdout.lines();
+    let dir = scratch("cells");
+    let csv = dir.join("cells.csv");
+    bench(&[
+        "handlespace",
+        "--sizes",
+        "40,64",
+        "--seconds",
+        "0.05",
+        "--reps",
+        "1",
+        "--set",
+        "btree,rbtree,treap",
+        "--seed",
+        "7",
+        "--output",
+        path(&csv),
+    ])
+    .unwrap();
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
     assert_eq!(lines.next(), Some(HEADER));
     let mut seen = BTreeSet::new();
     for line in lines {
@@ -78,31 +99,29 @@ fn every_requested_cell_has_a_positive_rate() {
         }
     }
     assert_eq!(seen.len(), 3 * 17 * 2);
-    assert!(
-        stderr.contains("[102/102]"),
-        "progress goes to stderr: {stderr}"
-    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
-fn output_file_then_compare_against_rsplib() {
+fn output_file_then_compare_against_rsplib_and_plot() {
     let dir = scratch("compare");
     let ours = dir.join("ours.csv");
-    let status = rserpool()
-        .args(["bench", "handlespace", "--sizes", "30", "--seconds", "0.02"])
-        .args([
-            "--reps",
-            "3",
-            "--ops",
-            "sync,timer",
-            "--set",
-            "treap",
-            "--output",
-        ])
-        .arg(&ours)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    bench(&[
+        "handlespace",
+        "--sizes",
+        "30",
+        "--seconds",
+        "0.02",
+        "--reps",
+        "3",
+        "--ops",
+        "sync,timer",
+        "--set",
+        "treap",
+        "--output",
+        path(&ours),
+    ])
+    .unwrap();
     let text = std::fs::read_to_string(&ours).unwrap();
     // sync once, timer with owned=0 and owned=100; three repetitions each
     assert_eq!(text.lines().count(), 1 + 3 * 3, "{text}");
@@ -118,43 +137,29 @@ fn output_file_then_compare_against_rsplib() {
         format!("{HEADER},ops,wall_s,cpu_s\nrsplib,sync,RoundRobin,-,30,10.0,1,20,2.0,2.0\n"),
     )
     .unwrap();
-    let out = rserpool()
-        .args(["bench", "handlespace", "--compare"])
-        .arg(&ours)
-        .arg("--rsplib")
-        .arg(&rsplib)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let table = String::from_utf8(out.stdout).unwrap();
-    let sync = table.lines().find(|l| l.contains(" sync ")).unwrap();
-    // RSPLIB's 10 traversals a second at N = 30: ours are far above, ratio > 1
-    let ratio: f64 = sync.split_whitespace().last().unwrap().parse().unwrap();
-    assert!(ratio > 1.0, "{sync}");
-    let timer = table.lines().find(|l| l.contains("owned=100")).unwrap();
-    assert!(
-        timer.ends_with('-'),
-        "no RSPLIB figure for this cell: {timer}"
-    );
+    let figs = dir.join("figs");
+    bench(&[
+        "handlespace",
+        "--compare",
+        path(&ours),
+        "--rsplib",
+        path(&rsplib),
+        "--plot",
+        path(&figs),
+    ])
+    .unwrap();
+    for f in ["figure5.png", "figure5.svg", "figure6.png", "figure6.svg"] {
+        assert!(figs.join(f).exists(), "{f} missing");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn bad_options_fail_with_a_message() {
-    let out = rserpool()
-        .args(["bench", "handlespace", "--sizes", "0"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--sizes"));
-    let out = rserpool()
-        .args(["bench", "handlespace", "--compare", "/nonexistent/x.csv"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.csv"));
+    let e = bench(&["handlespace", "--sizes", "0"]).unwrap_err();
+    assert!(e.contains("--sizes"), "{e}");
+    let e = bench(&["handlespace", "--compare", "/nonexistent/x.csv"]).unwrap_err();
+    assert!(e.contains("/nonexistent/x.csv"), "{e}");
+    let e = bench(&["handlespace", "--set", "skiplist"]).unwrap_err();
+    assert!(e.contains("skiplist"), "{e}");
 }

@@ -108,7 +108,7 @@ pub fn run_once(setup: &Setup<'_>, point: &Point, repetition: u32) -> Result<Row
     for m in &metrics {
         cmd.args(["--target-metrics", &m.to_string()]);
     }
-    let id_base = (crate::random_u64() as u32 & 0x7fff_ffff) | 1;
+    let id_base = (rserpool::random_seed() as u32 & 0x7fff_ffff) | 1;
     cmd.args(["--registrars", &asap.len().to_string()])
         .args(["--pes", &point.pes.to_string()])
         .args(["--rereg-interval", &point.rereg_ms.to_string()])

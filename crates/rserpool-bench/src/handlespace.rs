@@ -2,17 +2,9 @@
 //! the paper (section 4.1), run the way RSPLIB was measured
 //! (`perf/README.md`), with CSV output, comparison and figures.
 
-mod cells;
-mod compare;
-mod csv;
-mod driver;
-mod plot;
-mod scope;
-mod stats;
-mod workload;
-
-use cells::{Cell, Operation, PolicyName};
-use csv::Row;
+use crate::cells::{self, Cell, Operation, PolicyName};
+use crate::csv::{self, Row};
+use crate::{compare, driver, plot, workload};
 use rserpool_proto::handlespace::set::{BTreeFamily, RbTreeFamily, SetFamily, TreapFamily};
 use std::io::Write;
 use std::path::PathBuf;
@@ -21,8 +13,11 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 #[value(rename_all = "lower")]
 pub enum SetName {
+    /// The B-tree (the handlespace's default).
     Btree,
+    /// A red-black tree.
     Rbtree,
+    /// A treap.
     Treap,
 }
 
@@ -38,14 +33,7 @@ impl SetName {
     }
 }
 
-#[derive(Debug, clap::Subcommand)]
-pub enum BenchCommand {
-    /// Handlespace operations per second (paper section 4.1), as CSV.
-    Handlespace(HandlespaceArgs),
-    /// Registrar CPU load against PEs, registrars and PUs (paper section 4.2), as CSV.
-    Scope(scope::ScopeArgs),
-}
-
+/// The options of `rserpool bench handlespace`.
 #[derive(Debug, clap::Args)]
 pub struct HandlespaceArgs {
     /// Pool sizes (number of PEs).
@@ -101,14 +89,6 @@ pub struct HandlespaceArgs {
     pub seed: u64,
 }
 
-/// Runs a bench subcommand; the error is the message for the user.
-pub fn run(command: BenchCommand) -> Result<(), String> {
-    match command {
-        BenchCommand::Handlespace(args) => handlespace(&args),
-        BenchCommand::Scope(args) => scope::run(args),
-    }
-}
-
 fn read_csv(path: &PathBuf) -> Result<Vec<Row>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     csv::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
@@ -139,7 +119,8 @@ fn validate(args: &HandlespaceArgs) -> Result<Vec<Cell>, String> {
     Ok(cells)
 }
 
-fn handlespace(args: &HandlespaceArgs) -> Result<(), String> {
+/// Runs `rserpool bench handlespace`; the error is the message for the user.
+pub fn run(args: &HandlespaceArgs) -> Result<(), String> {
     let rsplib = args.rsplib.as_ref().map(read_csv).transpose()?;
     let rows = match &args.compare {
         Some(path) => read_csv(path)?,
@@ -265,6 +246,7 @@ fn measure_cell<F: SetFamily>(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::BenchCommand;
     use clap::Parser;
 
     #[derive(Debug, Parser)]

@@ -1,8 +1,10 @@
-//! `rserpool bench scope` end to end with tiny numbers: real registrar
-//! processes on loopback, PEs and PUs from the generator process, and the
-//! CSV it writes. Nothing here judges speed: rates must only be positive,
-//! and every update must have reached the peer registrar.
-#![allow(clippy::unwrap_used)]
+//! `rserpool bench` through the binary. The scope benchmark end to end with
+//! tiny numbers: real registrar processes on loopback, PEs and PUs from the
+//! generator process (both started as this binary), and the CSV it writes.
+//! The handlespace benchmark's streams: CSV on stdout, progress on stderr.
+//! Nothing here judges speed: rates must only be positive, and every update
+//! must have reached the peer registrar. (The handlespace benchmark's own
+//! tests are in the rserpool-bench crate.)
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -213,4 +215,71 @@ fn nonsense_is_refused_before_anything_starts() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--pu-registrar 2"));
+}
+
+#[test]
+fn handlespace_csv_on_stdout_progress_and_comparison_on_stderr() {
+    let out = rserpool()
+        .args(["bench", "handlespace", "--sizes", "30", "--seconds", "0.02"])
+        .args(["--reps", "1", "--ops", "sync", "--set", "btree,treap"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "impl,operation,policy,variant,pool_size,ops_per_sec,repetition"
+    );
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(
+        lines[1].starts_with("rserpool,sync,RoundRobin,-,30,"),
+        "{stdout}"
+    );
+    assert!(lines[2].starts_with("rserpool-treap,sync,"), "{stdout}");
+    assert!(
+        stderr.contains("[2/2]"),
+        "progress goes to stderr: {stderr}"
+    );
+
+    // --compare reads that CSV back; the table against RSPLIB's goes to stdout.
+    let dir = scratch("handlespace");
+    let ours = dir.join("ours.csv");
+    std::fs::write(&ours, &stdout).unwrap();
+    let rsplib = dir.join("rsplib.csv");
+    std::fs::write(
+        &rsplib,
+        format!(
+            "{},ops,wall_s,cpu_s\nrsplib,sync,RoundRobin,-,30,10.0,1,20,2.0,2.0\n",
+            lines[0]
+        ),
+    )
+    .unwrap();
+    let out = rserpool()
+        .args(["bench", "handlespace", "--compare"])
+        .arg(&ours)
+        .arg("--rsplib")
+        .arg(&rsplib)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8(out.stdout).unwrap();
+    let sync = table.lines().find(|l| l.contains(" sync ")).unwrap();
+    // RSPLIB's 10 traversals a second at N = 30: ours are far above, ratio > 1
+    let ratio: f64 = sync.split_whitespace().last().unwrap().parse().unwrap();
+    assert!(ratio > 1.0, "{sync}");
+
+    // A bad option: status 1 and the flag named on stderr.
+    let out = rserpool()
+        .args(["bench", "handlespace", "--sizes", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--sizes"));
+    std::fs::remove_dir_all(&dir).unwrap();
 }
