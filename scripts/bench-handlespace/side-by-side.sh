@@ -5,6 +5,9 @@
 #
 #   scripts/bench-handlespace/side-by-side.sh [OUTDIR] [--sizes ...] [--seconds S] [--reps R] [--ops ...]
 #
+# The options are the RSPLIB harness's (scripts/rsplib-handlespace); for
+# `rserpool bench handlespace` --seconds S becomes --duration Ss.
+#
 # OUTDIR (default handlespace-results) receives rserpool.csv, rsplib.csv,
 # comparison.txt (ours, RSPLIB's, ratio per cell and size), ratios.md (the
 # ratio table as in docs/performance.md) and figure5/figure6 (PNG, SVG). Run it on a
@@ -19,6 +22,16 @@ mkdir -p "$out"
 echo "== RSPLIB (log: $out/rsplib.log)"
 scripts/rsplib-handlespace/run.sh "$@" > "$out/rsplib.csv" 2> "$out/rsplib.log"
 echo "== rserpool (log: $out/rserpool.log)"
+# The same options with the duration spelled as rserpool spells it.
+n=$#
+while [ "$n" -gt 0 ]; do
+    a=$1; shift; n=$((n - 1))
+    case $a in
+    --seconds) set -- "$@" --duration "${1}s"; shift; n=$((n - 1)) ;;
+    --seconds=*) set -- "$@" --duration "${a#--seconds=}s" ;;
+    *) set -- "$@" "$a" ;;
+    esac
+done
 "$bin" bench handlespace --set btree --output "$out/rserpool.csv" "$@" 2> "$out/rserpool.log"
 "$bin" bench handlespace --compare "$out/rserpool.csv" --rsplib "$out/rsplib.csv" \
     > "$out/comparison.txt"

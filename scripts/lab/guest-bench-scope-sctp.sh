@@ -155,13 +155,13 @@ rsplib() {  # rsplib NAME ADDR ID [PEER]
 alive() { kill -0 "$1" 2>/dev/null; }
 ticks() { awk '{sub(/^.*\) /, ""); print $12, $13}' "/proc/$1/stat" 2>/dev/null || echo "0 0"; }  # utime stime
 
-REREG_LOAD="--pes $REREG_PES --rereg-interval $REREG_MS"
-RES_LOAD="--pes $RES_PES --rereg-interval $RES_PES_MS --pus $RES_PUS --resolve-interval $RES_MS"
+REREG_LOAD="--pes $REREG_PES --rereg-interval ${REREG_MS}ms"
+RES_LOAD="--pes $RES_PES --rereg-interval ${RES_PES_MS}ms --pus $RES_PUS --resolve-interval ${RES_MS}ms"
 # The same rates with many more associations (one per PE), as a registrar serving a large pool sees.
-REREG2K_LOAD="--pes $MANY_PES --rereg-interval $MANY_MS"
-RES2K_LOAD="--pes $MANY_PES --rereg-interval $MANY_RES_MS --pus $RES_PUS --resolve-interval $RES_MS"
+REREG2K_LOAD="--pes $MANY_PES --rereg-interval ${MANY_MS}ms"
+RES2K_LOAD="--pes $MANY_PES --rereg-interval ${MANY_RES_MS}ms --pus $RES_PUS --resolve-interval ${RES_MS}ms"
 SINGLE_LOADS="rereg res"; [ "$MANY" = 1 ] && SINGLE_LOADS="rereg res rereg2k res2k"
-COMMON="--transport sctp --endpoint-address $GEN --duration $DURATION --warmup $WARMUP --reps 1"
+COMMON="--transport sctp --endpoint-address $GEN --duration ${DURATION}s --warmup ${WARMUP}s --reps 1"
 
 # bench PHASE LOAD IMPL ROUND TARGET-ARGS...: one run; its row goes to all.csv, tagged.
 bench() {
@@ -250,7 +250,7 @@ say "Loads: rereg = $REREG_PES PEs re-registering every $REREG_MS ms;" \
   "res = $RES_PUS PUs resolving every $RES_MS ms (plus $RES_PES PEs every $RES_PES_MS ms)."
 [ "$MANY" = 1 ] && say "Many associations (one registrar only): rereg2k = $MANY_PES PEs re-registering every $MANY_MS ms;" \
   "res2k = $RES_PUS PUs resolving every $RES_MS ms with $MANY_PES PEs registered (every $MANY_RES_MS ms)."
-say "Each run: --warmup $WARMUP --duration $DURATION; $ROUNDS rounds, ours and RSPLIB (and the others) alternating."
+say "Each run: --warmup ${WARMUP}s --duration ${DURATION}s; $ROUNDS rounds, ours and RSPLIB (and the others) alternating."
 say "CPU s per 1000 ops = registrar CPU % / 100 x window / ops in the window (= 10 x CPU% / rate)."
 say "res corrected: minus the re-registrations of its PEs at that registrar's rereg cost."
 say "Means ± 95 % t-intervals over the rounds; ratio = mean ours / mean RSPLIB, and the mean of"

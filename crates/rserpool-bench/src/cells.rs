@@ -39,8 +39,7 @@ impl Operation {
 }
 
 /// The pool policies benchmarked, named as in RSPLIB's figures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
-#[value(rename_all = "PascalCase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PolicyName {
     RoundRobin,
     Random,

@@ -5,11 +5,10 @@ use std::time::{Duration, Instant};
 /// Target time between two clock reads.
 const CLOCK_EVERY: f64 = 0.001;
 
-/// Runs `step` as often as it can for `seconds`, reading the clock about
+/// Runs `step` as often as it can for `budget`, reading the clock about
 /// once a millisecond (batches sized from the rate so far); returns the
 /// operations done and the seconds they took.
-pub fn run_for(seconds: f64, mut step: impl FnMut()) -> (u64, f64) {
-    let budget = Duration::from_secs_f64(seconds.max(0.0));
+pub fn run_for(budget: Duration, mut step: impl FnMut()) -> (u64, f64) {
     let start = Instant::now();
     let mut ops: u64 = 0;
     let mut batch: u64 = 1;
@@ -39,7 +38,7 @@ mod tests {
     #[test]
     fn counts_every_step_and_stops_after_the_budget() {
         let mut calls = 0u64;
-        let (ops, secs) = run_for(0.02, || calls += 1);
+        let (ops, secs) = run_for(Duration::from_millis(20), || calls += 1);
         assert_eq!(ops, calls);
         assert!(ops > 0);
         assert!(secs >= 0.02, "{secs}");
@@ -47,7 +46,7 @@ mod tests {
 
     #[test]
     fn zero_budget_still_runs_once() {
-        let (ops, _) = run_for(0.0, || {});
+        let (ops, _) = run_for(Duration::ZERO, || {});
         assert_eq!(ops, 1);
     }
 }

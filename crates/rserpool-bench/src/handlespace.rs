@@ -4,10 +4,24 @@
 
 use crate::cells::{self, Cell, Operation, PolicyName};
 use crate::csv::{self, Row};
+use crate::units;
 use crate::{compare, driver, plot, workload};
 use rserpool_proto::handlespace::set::{BTreeFamily, RbTreeFamily, SetFamily, TreapFamily};
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// Clap value parser for `--policies`: a policy RSPLIB's benchmark ran,
+/// in either spelling.
+fn parse_policy(s: &str) -> Result<PolicyName, String> {
+    let p = units::policy(s)?;
+    PolicyName::ALL
+        .into_iter()
+        .find(|n| n.name() == p.name())
+        .ok_or_else(|| {
+            format!("{s:?}: RSPLIB's benchmark ran round-robin, random and least-used only")
+        })
+}
 
 /// The set family names of `--set`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -43,9 +57,9 @@ pub struct HandlespaceArgs {
         default_value = "1000,5000,10000,20000,30000"
     )]
     pub sizes: Vec<usize>,
-    /// Seconds per measurement.
-    #[arg(long, default_value_t = 2.0)]
-    pub seconds: f64,
+    /// Time per measurement (`2s`, `500ms`).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = units::duration)]
+    pub duration: Duration,
     /// Repetitions per cell and pool size.
     #[arg(long, default_value_t = 3)]
     pub reps: u32,
@@ -56,12 +70,13 @@ pub struct HandlespaceArgs {
         default_value = "regdereg,rereg,timer,handleresolution,sync"
     )]
     pub ops: Vec<Operation>,
-    /// Pool policies; each operation runs with those of them RSPLIB was
-    /// measured with.
+    /// Pool policies (round-robin, random, least-used; `RoundRobin` is read
+    /// too); each operation runs with those of them RSPLIB was measured with.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "RoundRobin,Random,LeastUsed"
+        default_value = "round-robin,random,least-used",
+        value_parser = parse_policy
     )]
     pub policies: Vec<PolicyName>,
     /// Ordered-set implementations to run the handlespace on.
@@ -98,11 +113,8 @@ fn validate(args: &HandlespaceArgs) -> Result<Vec<Cell>, String> {
     if args.sizes.is_empty() || args.sizes.contains(&0) {
         return Err("--sizes: every pool size must be at least 1".into());
     }
-    if !(args.seconds.is_finite() && args.seconds > 0.0) {
-        return Err(format!(
-            "--seconds {}: must be a positive number",
-            args.seconds
-        ));
+    if args.duration.is_zero() {
+        return Err("--duration 0s: measure for some time, e.g. 2s".into());
     }
     if args.reps == 0 {
         return Err("--reps: at least one repetition".into());
@@ -171,13 +183,13 @@ fn measure(args: &HandlespaceArgs) -> Result<Vec<Row>, String> {
                     let seed = cell_seed(args.seed, cell, size, repetition);
                     let (ops, secs) = match set {
                         SetName::Btree => {
-                            measure_cell::<BTreeFamily>(cell, size, args.seconds, seed)
+                            measure_cell::<BTreeFamily>(cell, size, args.duration, seed)
                         }
                         SetName::Rbtree => {
-                            measure_cell::<RbTreeFamily>(cell, size, args.seconds, seed)
+                            measure_cell::<RbTreeFamily>(cell, size, args.duration, seed)
                         }
                         SetName::Treap => {
-                            measure_cell::<TreapFamily>(cell, size, args.seconds, seed)
+                            measure_cell::<TreapFamily>(cell, size, args.duration, seed)
                         }
                     }?;
                     let row = Row {
@@ -229,16 +241,16 @@ fn cell_seed(base: u64, cell: Cell, size: usize, repetition: u32) -> u64 {
 fn measure_cell<F: SetFamily>(
     cell: Cell,
     size: usize,
-    seconds: f64,
+    time: Duration,
     seed: u64,
 ) -> Result<(u64, f64), String> {
     let mut w = workload::Workload::<F>::build(cell, size, seed)?;
     Ok(match cell.operation {
-        Operation::RegDereg => driver::run_for(seconds, || w.regdereg()),
-        Operation::ReReg => driver::run_for(seconds, || w.rereg()),
-        Operation::Timer => driver::run_for(seconds, || w.timer()),
-        Operation::HandleResolution => driver::run_for(seconds, || w.handle_resolution()),
-        Operation::Sync => driver::run_for(seconds, || w.sync()),
+        Operation::RegDereg => driver::run_for(time, || w.regdereg()),
+        Operation::ReReg => driver::run_for(time, || w.rereg()),
+        Operation::Timer => driver::run_for(time, || w.timer()),
+        Operation::HandleResolution => driver::run_for(time, || w.handle_resolution()),
+        Operation::Sync => driver::run_for(time, || w.sync()),
     })
 }
 
@@ -267,7 +279,7 @@ mod tests {
     fn defaults_are_the_rsplib_protocol() {
         let a = parse(&["handlespace"]).unwrap();
         assert_eq!(a.sizes, [1000, 5000, 10000, 20000, 30000]);
-        assert_eq!(a.seconds, 2.0);
+        assert_eq!(a.duration, Duration::from_secs(2));
         assert_eq!(a.reps, 3);
         assert_eq!(a.ops, Operation::ALL);
         assert_eq!(a.policies, PolicyName::ALL);
@@ -287,11 +299,12 @@ mod tests {
             "Random",
             "--set",
             "treap",
-            "--seconds",
-            "0.5",
+            "--duration",
+            "500ms",
         ])
         .unwrap();
         assert_eq!(a.sizes, [10, 20]);
+        assert_eq!(a.duration, Duration::from_millis(500));
         assert_eq!(a.ops, [Operation::HandleResolution, Operation::Sync]);
         assert_eq!(a.policies, [PolicyName::Random]);
         assert_eq!(a.sets, [SetName::Treap]);
@@ -302,13 +315,15 @@ mod tests {
     #[test]
     fn rejects_unknown_names_and_bad_numbers() {
         assert!(parse(&["handlespace", "--ops", "fly"]).is_err());
-        assert!(parse(&["handlespace", "--policies", "roundrobin"]).is_err());
+        assert!(parse(&["handlespace", "--policies", "fastest"]).is_err());
+        assert!(parse(&["handlespace", "--policies", "weighted-random"]).is_err());
+        assert!(parse(&["handlespace", "--duration", "2"]).is_err());
         assert!(parse(&["handlespace", "--set", "skiplist"]).is_err());
         assert!(parse(&["handlespace", "--sizes", "10,x"]).is_err());
         let a = parse(&["handlespace", "--sizes", "0"]).unwrap();
         assert!(validate(&a).unwrap_err().contains("--sizes"));
-        let a = parse(&["handlespace", "--seconds=-1"]).unwrap();
-        assert!(validate(&a).unwrap_err().contains("--seconds"));
+        let a = parse(&["handlespace", "--duration", "0s"]).unwrap();
+        assert!(validate(&a).unwrap_err().contains("--duration"));
         let a = parse(&["handlespace", "--ops", "sync", "--policies", "Random"]).unwrap();
         assert!(validate(&a).unwrap_err().contains("no cell"));
     }

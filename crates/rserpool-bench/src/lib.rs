@@ -21,6 +21,7 @@ pub mod handlespace;
 mod plot;
 pub mod scope;
 mod stats;
+mod units;
 mod workload;
 
 /// The subcommands of `rserpool bench`.

@@ -8,8 +8,8 @@
 //! registrars' metrics endpoints that every update reached every peer.
 //!
 //! ```text
-//! rserpool bench scope --registrars 2 --pes 2000 --rereg-interval 250 --reps 3
-//! rserpool bench scope --pes 1000 --pus 500 --resolve-interval 100 --pu-registrar 2
+//! rserpool bench scope --registrars 2 --pes 2000 --rereg-interval 250ms --reps 3
+//! rserpool bench scope --pes 1000 --pus 500 --resolve-interval 100ms --pu-registrar 2
 //! rserpool bench scope --scenario pes --output pes.csv --plot figs
 //! rserpool bench scope --target 10.0.0.1:3863 --target-pid 4242 --pes 500
 //! rserpool bench scope --replot pes.csv --plot figs
@@ -40,6 +40,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::units;
+
 /// The transport names of `--transport`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 #[value(rename_all = "lower")]
@@ -59,15 +61,6 @@ impl TransportName {
     }
 }
 
-fn parse_policy(s: &str) -> Result<PolicyType, String> {
-    PolicyType::from_name(s).ok_or_else(|| {
-        format!(
-            "unknown policy {s:?}; one of: {}",
-            PolicyType::ALL.map(PolicyType::name).join(", ")
-        )
-    })
-}
-
 /// The options of `rserpool bench scope`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ScopeArgs {
@@ -77,17 +70,18 @@ pub struct ScopeArgs {
     /// Pool elements, each on its own ASAP association.
     #[arg(long, default_value_t = 1000)]
     pub pes: usize,
-    /// Milliseconds between a PE's re-registrations (the paper's a).
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
-    pub rereg_interval: u64,
+    /// Time between a PE's re-registrations (the paper's a; `250ms`, `1s`).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = units::duration)]
+    pub rereg_interval: Duration,
     /// Pool users, each on its own ASAP association.
     #[arg(long, default_value_t = 0)]
     pub pus: usize,
-    /// Milliseconds between a PU's handle resolutions (the paper's r).
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
-    pub resolve_interval: u64,
-    /// Pool policy of the PEs; adaptive ones re-register with a new load.
-    #[arg(long, default_value = "RoundRobin", value_parser = parse_policy)]
+    /// Time between a PU's handle resolutions (the paper's r; `100ms`, `1s`).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = units::duration)]
+    pub resolve_interval: Duration,
+    /// Pool policy of the PEs (round-robin, random, least-used, ...; `RoundRobin`
+    /// is read too); adaptive ones re-register with a new load.
+    #[arg(long, default_value = "round-robin", value_parser = units::policy)]
     pub policy: PolicyType,
     /// The registrar (1-based) the PEs register at; several (`1,2`) take turns.
     #[arg(long, value_name = "N[,N...]", default_value = "1")]
@@ -95,12 +89,12 @@ pub struct ScopeArgs {
     /// The registrar (1-based) the PUs resolve at; several (`1,2`) take turns.
     #[arg(long, value_name = "N[,N...]", default_value = "1")]
     pub pu_registrar: Assignment,
-    /// Seconds of steady state measured per repetition.
-    #[arg(long, value_name = "S", default_value_t = 10.0)]
-    pub duration: f64,
-    /// Seconds of load before the measurement starts.
-    #[arg(long, value_name = "S", default_value_t = 3.0)]
-    pub warmup: f64,
+    /// Steady state measured per repetition (`10s`).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = units::duration)]
+    pub duration: Duration,
+    /// Load before the measurement starts (`3s`; `0s` for none).
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = units::duration)]
+    pub warmup: Duration,
     /// Repetitions per point (means and 95 % confidence intervals).
     #[arg(long, default_value_t = 3)]
     pub reps: u32,
@@ -172,13 +166,28 @@ pub struct FileArgs {
 /// Most registrars: lab hosts are numbered below the generator's.
 const MAX_REGISTRARS: usize = 50;
 
-fn seconds(what: &str, v: f64, zero_ok: bool) -> Result<Duration, String> {
-    if v.is_finite() && (v > 0.0 || (zero_ok && v == 0.0)) && v < 1e6 {
-        Ok(Duration::from_secs_f64(v))
+/// The longest --duration or --warmup: a day.
+const MAX_TIME: Duration = Duration::from_secs(86_400);
+
+fn bounded(what: &str, v: Duration, zero_ok: bool) -> Result<Duration, String> {
+    if (zero_ok || !v.is_zero()) && v <= MAX_TIME {
+        Ok(v)
     } else {
         Err(format!(
-            "--{what} {v}: must be a positive number of seconds"
+            "--{what} {}: must be more than 0s and at most a day",
+            units::format(v)
         ))
+    }
+}
+
+/// An interval in whole milliseconds, at least one.
+fn millis(flag: &str, v: Duration) -> Result<u64, String> {
+    match u64::try_from(v.as_millis()) {
+        Ok(ms) if ms >= 1 && Duration::from_millis(ms) == v => Ok(ms),
+        _ => Err(format!(
+            "{flag} {}: a whole number of milliseconds, at least 1ms",
+            units::format(v)
+        )),
     }
 }
 
@@ -199,9 +208,8 @@ fn point_of(args: &ScopeArgs) -> Result<Point, String> {
     if args.pes + args.pus == 0 {
         return Err("--pes and --pus are both 0: nothing to generate".into());
     }
-    if args.rereg_interval == 0 || args.resolve_interval == 0 {
-        return Err("--rereg-interval and --resolve-interval must be at least 1 ms".into());
-    }
+    let rereg_ms = millis("--rereg-interval", args.rereg_interval)?;
+    let resolve_ms = millis("--resolve-interval", args.resolve_interval)?;
     for (flag, v) in [
         ("--pe-registrar", args.pe_registrar),
         ("--pu-registrar", args.pu_registrar),
@@ -213,9 +221,9 @@ fn point_of(args: &ScopeArgs) -> Result<Point, String> {
     Ok(Point {
         registrars: k,
         pes: args.pes,
-        rereg_ms: args.rereg_interval,
+        rereg_ms,
         pus: args.pus,
-        resolve_ms: args.resolve_interval,
+        resolve_ms,
         policy: args.policy,
         pe_registrar: args.pe_registrar,
         pu_registrar: args.pu_registrar,
@@ -224,8 +232,8 @@ fn point_of(args: &ScopeArgs) -> Result<Point, String> {
 
 /// Checks everything that does not need the machine.
 fn validate(args: &ScopeArgs) -> Result<(), String> {
-    seconds("duration", args.duration, false)?;
-    seconds("warmup", args.warmup, true)?;
+    bounded("duration", args.duration, false)?;
+    bounded("warmup", args.warmup, true)?;
     if args.reps == 0 {
         return Err("--reps: at least one repetition".into());
     }
@@ -318,8 +326,8 @@ fn generate(args: &ScopeArgs) -> Result<(), String> {
         pu_registrars: p.pu_registrar.members().map(|n| n - 1).collect(),
         resolve: Duration::from_millis(p.resolve_ms),
         policy: p.policy,
-        warmup: seconds("warmup", args.warmup, true)?,
-        duration: seconds("duration", args.duration, false)?,
+        warmup: args.warmup,
+        duration: args.duration,
         pe_id_base: args.pe_id_base,
         endpoint_address: args.remote.endpoint_address,
     })
@@ -394,8 +402,8 @@ fn measure(args: &ScopeArgs) -> Result<(), String> {
         registrars,
         transport: args.transport.name(),
         registrar_threads: args.registrar_threads,
-        warmup: seconds("warmup", args.warmup, true)?,
-        duration: seconds("duration", args.duration, false)?,
+        warmup: args.warmup,
+        duration: args.duration,
         logdir: logdir.clone(),
         scenario: args.scenario.map_or("custom", Scenario::name).to_string(),
         endpoint_address: args.remote.endpoint_address,
@@ -636,17 +644,17 @@ mod tests {
             "--pes",
             "500",
             "--rereg-interval",
-            "250",
+            "250ms",
             "--pus",
             "20",
             "--resolve-interval",
-            "100",
+            "100ms",
             "--policy",
             "least-used",
             "--duration",
-            "5",
+            "5s",
             "--warmup",
-            "1",
+            "1s",
             "--reps",
             "4",
             "--transport",
@@ -742,9 +750,16 @@ mod tests {
             "--pu-registrar",
         );
         check(&["--pes", "0"], "--pes");
-        check(&["--rereg-interval", "0"], "--rereg-interval");
-        check(&["--duration", "0"], "--duration");
-        check(&["--warmup=-1"], "--warmup");
+        check(&["--rereg-interval", "0ms"], "--rereg-interval");
+        check(&["--resolve-interval", "1500us"], "--resolve-interval");
+        check(&["--duration", "0s"], "--duration");
+        check(&["--warmup", "2days"], "--warmup");
+        // durations need a unit
+        assert!(parse(&["--duration", "10"]).is_err());
+        assert!(parse(&["--warmup=-1s"]).is_err());
+        // the RSPLIB spelling of a policy is read too
+        let a = parse(&["--policy", "RoundRobin"]).unwrap();
+        assert_eq!(a.policy, PolicyType::RoundRobin);
         check(&["--reps", "0"], "--reps");
         check(&["--scenario", "pes", "--scale", "0"], "--scale");
     }

@@ -8,6 +8,7 @@ use super::lab::Lab;
 use super::outcome::Outcome;
 use super::report::Row;
 use super::scenario::Point;
+use crate::units;
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -111,14 +112,14 @@ pub fn run_once(setup: &Setup<'_>, point: &Point, repetition: u32) -> Result<Row
     let id_base = (rserpool::random_seed() as u32 & 0x7fff_ffff) | 1;
     cmd.args(["--registrars", &asap.len().to_string()])
         .args(["--pes", &point.pes.to_string()])
-        .args(["--rereg-interval", &point.rereg_ms.to_string()])
+        .args(["--rereg-interval", &format!("{}ms", point.rereg_ms)])
         .args(["--pus", &point.pus.to_string()])
-        .args(["--resolve-interval", &point.resolve_ms.to_string()])
-        .args(["--policy", point.policy.name()])
+        .args(["--resolve-interval", &format!("{}ms", point.resolve_ms)])
+        .args(["--policy", &units::kebab(point.policy)])
         .args(["--pe-registrar", &point.pe_registrar.to_string()])
         .args(["--pu-registrar", &point.pu_registrar.to_string()])
-        .args(["--duration", &setup.duration.as_secs_f64().to_string()])
-        .args(["--warmup", &setup.warmup.as_secs_f64().to_string()])
+        .args(["--duration", &units::format(setup.duration)])
+        .args(["--warmup", &units::format(setup.warmup)])
         .args(["--transport", setup.transport])
         .args(["--pe-id-base", &id_base.to_string()]);
     if let Some(ip) = setup.endpoint_address {

@@ -2,6 +2,7 @@
 //! module) so that CI links once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod bench;
 mod endpoints_cli;
 mod inspect;
 mod tools_demo;

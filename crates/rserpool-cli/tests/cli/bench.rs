@@ -5,7 +5,6 @@
 //! Nothing here judges speed: rates must only be positive, and every update
 //! must have reached the peer registrar. (The handlespace benchmark's own
 //! tests are in the rserpool-bench crate.)
-#![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -51,9 +50,9 @@ fn two_registrars_on_loopback() {
     let csv = dir.join("scope.csv");
     let out = rserpool()
         .args(["bench", "scope", "--loopback", "--registrars", "2"])
-        .args(["--pes", "20", "--rereg-interval", "200"])
-        .args(["--pus", "5", "--resolve-interval", "200"])
-        .args(["--duration", "2", "--warmup", "0.5", "--reps", "1"])
+        .args(["--pes", "20", "--rereg-interval", "200ms"])
+        .args(["--pus", "5", "--resolve-interval", "200ms"])
+        .args(["--duration", "2s", "--warmup", "500ms", "--reps", "1"])
         .arg("--output")
         .arg(&csv)
         .arg("--plot")
@@ -176,19 +175,19 @@ fn running_registrars_as_targets_with_resolutions_at_the_peer() {
             "--pes",
             "10",
             "--rereg-interval",
-            "250",
+            "250ms",
             "--policy",
-            "LeastUsed",
+            "least-used",
         ])
         .args([
             "--pus",
             "4",
             "--resolve-interval",
-            "100",
+            "100ms",
             "--pu-registrar",
             "2",
         ])
-        .args(["--duration", "1.5", "--warmup", "0.5", "--reps", "1"])
+        .args(["--duration", "1500ms", "--warmup", "500ms", "--reps", "1"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -221,7 +220,14 @@ fn nonsense_is_refused_before_anything_starts() {
 #[test]
 fn handlespace_csv_on_stdout_progress_and_comparison_on_stderr() {
     let out = rserpool()
-        .args(["bench", "handlespace", "--sizes", "30", "--seconds", "0.02"])
+        .args([
+            "bench",
+            "handlespace",
+            "--sizes",
+            "30",
+            "--duration",
+            "20ms",
+        ])
         .args(["--reps", "1", "--ops", "sync", "--set", "btree,treap"])
         .output()
         .unwrap();
