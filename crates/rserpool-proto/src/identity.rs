@@ -367,7 +367,7 @@ mod tests {
     /// RSA key, an O before the CN, a DNS name, a critical extension).
     #[test]
     fn an_openssl_certificate_is_read() {
-        let der = include_bytes!("../tests/data/openssl_pe_cert.der");
+        let der = include_bytes!("../tests/proto/data/openssl_pe_cert.der");
         let id = Identity::from_certificate(der).unwrap();
         assert_eq!(id.name, "pe-openssl");
         assert!(id.may_register(&PoolHandle::from("echo")));

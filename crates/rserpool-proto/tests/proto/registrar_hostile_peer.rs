@@ -4,8 +4,7 @@
 //! absurd lifetimes. Each test performs the attack and checks that it fails.
 #![allow(clippy::unwrap_used)]
 
-#[path = "registrar_net/mod.rs"]
-mod net;
+use crate::registrar_net as net;
 
 use net::*;
 use std::net::{IpAddr, SocketAddr};

@@ -1,8 +1,7 @@
 //! Registrar ENRP behaviour: peering, synchronisation, audits, takeover;
 //! several registrars on the in-memory network.
 
-#[path = "registrar_net/mod.rs"]
-mod net;
+use crate::registrar_net as net;
 
 use net::*;
 use std::time::Duration;

@@ -4,8 +4,7 @@
 //! private causes, refused entries not sent again.
 #![allow(clippy::unwrap_used)]
 
-#[path = "registrar_net/mod.rs"]
-mod net;
+use crate::registrar_net as net;
 
 use net::*;
 use std::net::{IpAddr, SocketAddr};

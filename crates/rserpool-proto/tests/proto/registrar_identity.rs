@@ -3,8 +3,7 @@
 //! re-register which PE ID. Without `require_identity` nothing changes.
 #![allow(clippy::unwrap_used)]
 
-#[path = "registrar_net/mod.rs"]
-mod net;
+use crate::registrar_net as net;
 
 use net::*;
 use std::net::{IpAddr, SocketAddr};

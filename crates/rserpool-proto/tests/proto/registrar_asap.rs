@@ -1,7 +1,6 @@
 //! Registrar ASAP server side, through the in-memory network.
 
-#[path = "registrar_net/mod.rs"]
-mod net;
+use crate::registrar_net as net;
 
 use net::*;
 use rserpool_proto::registrar::{Event, RemovalReason};
