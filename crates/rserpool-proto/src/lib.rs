@@ -18,6 +18,8 @@
 //! - [`pool_user`]: the pool user's ASAP state machine (handle resolution
 //!   with a cache, unreachability reports) and the session layer (failover
 //!   with cookie replay, business cards, the data channel framing).
+//! - [`probe`]: the ENRP probe, a pseudo-peer that reads a registrar's
+//!   handlespace and peer list (what `rserpool dump` and `monitor` show).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -25,5 +27,6 @@ pub mod handlespace;
 pub mod identity;
 pub mod pool_element;
 pub mod pool_user;
+pub mod probe;
 pub mod registrar;
 pub mod wire;
