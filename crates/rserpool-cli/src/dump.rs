@@ -1,17 +1,14 @@
 //! `rserpool dump`: a registrar's handlespace, read over ENRP as a
-//! pseudo-peer (see [`probe`]), printed as text or JSON.
+//! pseudo-peer (see [`rserpool::probe`]), printed as text or JSON.
 
 pub mod format;
 pub mod json;
-pub mod probe;
-pub mod snapshot;
 pub mod text;
 
 use clap::Parser;
-use probe::{Probe, ProbeError};
-use rserpool::transport::{Carrier, TransportMode};
-use rserpool_proto::wire::ServerId;
-use snapshot::Snapshot;
+use rserpool::probe::{DumpError, DumpOptions, Snapshot};
+use rserpool::transport::TransportMode;
+use rserpool::transport::tls::TlsClient;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -34,39 +31,22 @@ pub struct Args {
     pub tls: crate::tls::TlsArgs,
 }
 
-/// Connects a probe with a fresh random server ID. With
-/// [`TransportMode::Auto`], a refused SCTP association is retried over TCP,
-/// since the registrar may run either.
-pub async fn connect(
-    address: SocketAddr,
-    mode: TransportMode,
-    limit: Duration,
-) -> Result<Probe, ProbeError> {
-    let me = ServerId(crate::random_u64() as u32 | 1);
-    let first = mode
-        .resolve()
-        .map_err(|e| ProbeError::Connect(address, e))?;
-    match Probe::connect(address, first, me, limit).await {
-        Err(ProbeError::Connect(..)) if mode == TransportMode::Auto && first == Carrier::Sctp => {
-            Probe::connect(address, Carrier::Tcp, me, limit).await
-        }
-        r => r,
-    }
+/// How `dump`, `monitor` and the demo reach a registrar.
+pub fn options(mode: TransportMode, tls: Option<&TlsClient>, limit: Duration) -> DumpOptions {
+    let mut o = DumpOptions::default();
+    o.transport = mode;
+    o.tls = tls.cloned();
+    o.timeout = limit;
+    o
 }
 
 /// One complete dump over TLS (the registrar's ENRP over TLS).
 pub async fn fetch_tls(
     address: SocketAddr,
-    tls: &rserpool::transport::tls::TlsClient,
+    tls: &TlsClient,
     limit: Duration,
-) -> Result<Snapshot, ProbeError> {
-    let deadline = tokio::time::Instant::now() + limit;
-    let me = ServerId(crate::random_u64() as u32 | 1);
-    let mut probe = Probe::connect_tls(address, tls, me, limit).await?;
-    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-    let s = probe.snapshot(left).await;
-    probe.close().await;
-    s
+) -> Result<Snapshot, DumpError> {
+    rserpool::probe::dump(address, &options(TransportMode::Tcp, Some(tls), limit)).await
 }
 
 /// One complete dump: connect, fetch, close.
@@ -74,13 +54,8 @@ pub async fn fetch(
     address: SocketAddr,
     mode: TransportMode,
     limit: Duration,
-) -> Result<Snapshot, ProbeError> {
-    let deadline = tokio::time::Instant::now() + limit;
-    let mut probe = connect(address, mode, limit).await?;
-    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-    let s = probe.snapshot(left).await;
-    probe.close().await;
-    s
+) -> Result<Snapshot, DumpError> {
+    rserpool::probe::dump(address, &options(mode, None, limit)).await
 }
 
 pub fn run(args: &Args) -> i32 {
@@ -102,12 +77,8 @@ pub fn run(args: &Args) -> i32 {
             return 2;
         }
     };
-    let fetched = rt.block_on(async {
-        match &tls {
-            Some(tls) => fetch_tls(args.registrar, tls, limit).await,
-            None => fetch(args.registrar, args.transport, limit).await,
-        }
-    });
+    let options = options(args.transport, tls.as_ref(), limit);
+    let fetched = rt.block_on(rserpool::probe::dump(args.registrar, &options));
     match fetched {
         Ok(s) if args.json => match json::render(&s) {
             Ok(doc) => {

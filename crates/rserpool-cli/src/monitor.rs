@@ -1,5 +1,5 @@
 //! `rserpool monitor`: a live view of registrars, pools, PEs, loads and
-//! policies, from periodic dumps over ENRP (see [`crate::dump::probe`]).
+//! policies, from periodic dumps over ENRP (see [`rserpool::probe`]).
 //!
 //! Registrars come from `--registrar`, or, without it, from ENRP Presence
 //! announces; the peers each registrar lists are followed, so one known
@@ -8,9 +8,9 @@
 pub mod discover;
 pub mod view;
 
-use crate::dump::probe::{Probe, ProbeError};
 use clap::Parser;
 use rserpool::announce::{ENRP_ANNOUNCE_GROUP, MulticastConfig};
+use rserpool::probe::{DumpError, Probe};
 use rserpool::transport::TransportMode;
 use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
@@ -108,15 +108,16 @@ impl Monitor {
                 let mut probe = match probe {
                     Some(p) => p,
                     // Introducing itself can take a second more than a
-                    // refresh (see `probe::PLAIN_PRESENCE_WAIT`).
+                    // refresh (see `rserpool::probe::PLAIN_PRESENCE_WAIT`).
                     None => {
-                        match crate::dump::connect(address, mode, limit.max(CONNECT_LIMIT)).await {
+                        let options = crate::dump::options(mode, None, limit.max(CONNECT_LIMIT));
+                        match Probe::connect(address, &options).await {
                             Ok(p) => {
                                 start = Instant::now();
                                 p
                             }
                             Err(e) => {
-                                let refused = matches!(&e, ProbeError::Connect(..));
+                                let refused = matches!(&e, DumpError::Connect(..));
                                 return (address, None, Err((e.to_string(), refused)));
                             }
                         }

@@ -24,6 +24,8 @@
 //! - [`pool_user`]: the pool user's ASAP state machine (handle resolution
 //!   with a cache, unreachability reports) and the session layer (failover
 //!   with cookie replay, business cards).
+//! - [`probe`]: the ENRP probe, a pseudo-peer that reads a registrar's
+//!   handlespace and peer list (what `rserpool dump` and `monitor` show).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -36,6 +38,7 @@ pub mod handlespace;
 pub mod identity;
 pub mod pool_element;
 pub mod pool_user;
+pub mod probe;
 pub mod registrar;
 pub mod rng;
 pub mod time;

@@ -7,6 +7,8 @@
 //! - [`http`]: the registrar's HTTP API, watch and dashboard.
 //! - [`pool_element`]: pool elements: registration and sessions.
 //! - [`pool_user`]: pool users: handle resolution and sessions with failover.
+//! - [`probe`]: a registrar's handlespace and peers, read over ENRP
+//!   ([`probe::dump`]).
 //! - `pki` (feature `pki`): a scope CA and certificates for TLS.
 //! - [`services`]: ready-made pool element services (echo, compute, ...).
 //! - [`cookie`]: session cookies sealed with a pool secret.
@@ -20,6 +22,7 @@ pub mod metrics;
 pub mod pki;
 pub mod pool_element;
 pub mod pool_user;
+pub mod probe;
 pub mod registrar;
 pub mod services;
 pub mod transport;

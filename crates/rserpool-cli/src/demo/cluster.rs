@@ -3,8 +3,7 @@
 
 use super::secure::Scope;
 use super::timing::Timing;
-use crate::dump::probe::ProbeError;
-use crate::dump::snapshot::Snapshot;
+use rserpool::probe::{DumpError as ProbeError, Snapshot};
 use rserpool::registrar::{DaemonConfig, RegistrarHandle, start};
 use rserpool::transport::TransportMode;
 use rserpool_proto::registrar::Config;

@@ -5,7 +5,7 @@ use super::narrate::{Narrator, Summary};
 use super::pool::{EchoPe, HowHomed, POOL, Shared, UserSession};
 use super::secure::Scope;
 use super::timing::Timing;
-use crate::dump::snapshot::Snapshot;
+use rserpool::probe::Snapshot;
 use rserpool_proto::wire::{PeId, ServerId};
 use std::collections::BTreeMap;
 use std::time::Duration;

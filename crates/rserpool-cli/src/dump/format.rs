@@ -1,6 +1,8 @@
 //! Text forms of wire values shared by `dump` and `monitor`.
 
-use rserpool_proto::wire::{Policy, PolicyType, PoolHandle, TransportParam, TransportUse};
+use rserpool_proto::wire::{
+    Policy, PolicyType, PoolHandle, TransportKind, TransportParam, TransportUse,
+};
 use std::net::SocketAddr;
 
 /// The names of a policy's values, in wire order.
@@ -64,6 +66,14 @@ pub fn policy_values_text(p: &Policy) -> String {
     match full.split_once(' ') {
         Some((_, values)) => values.to_string(),
         None => "-".to_string(),
+    }
+}
+
+/// The transport of a probe's association, as `rserpool dump` names it.
+pub fn carrier(kind: TransportKind) -> &'static str {
+    match kind {
+        TransportKind::Sctp => "sctp",
+        _ => "tcp",
     }
 }
 

@@ -3,7 +3,7 @@
 //! in the order the text dump shows them.
 
 use super::format;
-use super::snapshot::{Pool, Snapshot};
+use rserpool::probe::{Pool, Snapshot};
 use rserpool_proto::wire::{Policy, PoolElement, ServerInformation, TransportParam, TransportUse};
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
@@ -113,7 +113,7 @@ pub fn render(s: &Snapshot) -> Result<String, serde_json::Error> {
         registrar: Registrar {
             id: s.registrar.server_id.0,
             address: s.address.to_string(),
-            carrier: s.carrier.to_string(),
+            carrier: format::carrier(s.transport).to_string(),
             endpoint: Transport(&s.registrar.transport),
             checksum: s.checksum,
         },

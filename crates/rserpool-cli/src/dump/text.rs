@@ -1,7 +1,7 @@
 //! The human-readable dump, in the spirit of RSPLIB's hsdump.
 
 use super::format;
-use super::snapshot::Snapshot;
+use rserpool::probe::Snapshot;
 use std::fmt::Write;
 
 pub fn render(s: &Snapshot) -> String {
@@ -14,7 +14,7 @@ pub fn render(s: &Snapshot) -> String {
         "Registrar {} at {} ({}), ENRP endpoint {}{checksum}",
         s.registrar.server_id,
         s.address,
-        s.carrier,
+        format::carrier(s.transport),
         format::endpoint(&s.registrar.transport),
     );
     let _ = writeln!(out, "Peers: {}", s.peers.len());

@@ -2,7 +2,7 @@
 //! merged over all registrars' views, so disagreements show.
 
 use crate::dump::format;
-use crate::dump::snapshot::Snapshot;
+use rserpool::probe::Snapshot;
 use rserpool_proto::wire::{PoolElement, PoolHandle, ServerId};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -257,8 +257,8 @@ pub fn clock() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dump::snapshot::{Pool, Snapshot};
-    use rserpool::transport::Carrier;
+    use rserpool::probe::{Pool, Snapshot};
+    use rserpool_proto::wire::TransportKind;
     use rserpool_proto::wire::{PeId, Policy, ServerInformation, TransportParam, TransportUse};
 
     fn tcp(port: u16) -> TransportParam {
@@ -290,7 +290,7 @@ mod tests {
                         transport: tcp(port),
                     },
                     address: SocketAddr::from(([127, 0, 0, 1], port)),
-                    carrier: Carrier::Tcp,
+                    transport: TransportKind::Tcp,
                     checksum: Some(0x1234),
                     peers: vec![],
                     pools: vec![Pool {

@@ -1,37 +1,40 @@
 //! One registrar's view: its identity, its peers and its handlespace, as
 //! plain sorted data that renders the same way every time.
 
-use rserpool::transport::Carrier;
-use rserpool_proto::wire::enrp::PoolEntries;
-use rserpool_proto::wire::{PolicyType, PoolElement, PoolHandle, ServerInformation};
+use crate::wire::enrp::PoolEntries;
+use crate::wire::{PolicyType, PoolElement, PoolHandle, ServerInformation, TransportKind};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-/// A registrar's handlespace at one moment.
-#[derive(Clone, Debug)]
+/// A registrar's handlespace at one moment, as its probe read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Snapshot {
     /// ID and ENRP endpoint, from the registrar's PRESENCE.
     pub registrar: ServerInformation,
     /// Where the probe reached it.
     pub address: SocketAddr,
-    pub carrier: Carrier,
-    /// The PE checksum over its own PEs, as its PRESENCE announced it.
+    /// The transport of the probe's association (SCTP or TCP).
+    pub transport: TransportKind,
+    /// The PE checksum over its own PEs, as its last PRESENCE announced it.
     pub checksum: Option<u16>,
-    /// Its live peer registrars, by ID.
+    /// Its live peer registrars, by ID (other probes left out).
     pub peers: Vec<ServerInformation>,
     /// Pools by handle, each with its PEs by ID.
     pub pools: Vec<Pool>,
 }
 
-#[derive(Clone, Debug)]
+/// One pool of a [`Snapshot`].
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pool {
+    /// The pool's handle.
     pub handle: PoolHandle,
+    /// Its PEs, by ID.
     pub elements: Vec<PoolElement>,
 }
 
 impl Pool {
     /// The policy of its PEs; `None` if they disagree (a registrar refuses
-    /// that, so it shows an inconsistency).
+    /// that, so it shows an inconsistency) or the pool is empty.
     pub fn policy(&self) -> Option<PolicyType> {
         let mut types = self.elements.iter().map(|e| e.policy.policy_type());
         let first = types.next()?;
@@ -40,6 +43,7 @@ impl Pool {
 }
 
 impl Snapshot {
+    /// PEs in all pools.
     pub fn element_count(&self) -> usize {
         self.pools.iter().map(|p| p.elements.len()).sum()
     }
@@ -57,12 +61,12 @@ impl Snapshot {
 
 /// Collects Handle Table Response blocks; a pool may be split across blocks.
 #[derive(Debug, Default)]
-pub struct SnapshotBuilder {
+pub(crate) struct TableBuilder {
     pools: BTreeMap<PoolHandle, BTreeMap<u32, PoolElement>>,
 }
 
-impl SnapshotBuilder {
-    pub fn add_block(&mut self, pools: Vec<PoolEntries>) {
+impl TableBuilder {
+    pub(crate) fn add_block(&mut self, pools: Vec<PoolEntries>) {
         for p in pools {
             let entry = self.pools.entry(p.pool_handle).or_default();
             for e in p.pool_elements {
@@ -71,36 +75,21 @@ impl SnapshotBuilder {
         }
     }
 
-    pub fn finish(
-        self,
-        registrar: ServerInformation,
-        address: SocketAddr,
-        carrier: Carrier,
-        checksum: Option<u16>,
-        peers: Vec<ServerInformation>,
-    ) -> Snapshot {
-        Snapshot {
-            registrar,
-            address,
-            carrier,
-            checksum,
-            peers,
-            pools: self
-                .pools
-                .into_iter()
-                .map(|(handle, elements)| Pool {
-                    handle,
-                    elements: elements.into_values().collect(),
-                })
-                .collect(),
-        }
+    pub(crate) fn finish(self) -> Vec<Pool> {
+        self.pools
+            .into_iter()
+            .map(|(handle, elements)| Pool {
+                handle,
+                elements: elements.into_values().collect(),
+            })
+            .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rserpool_proto::wire::{PeId, Policy, ServerId, TransportParam, TransportUse};
+    use crate::wire::{PeId, Policy, ServerId, TransportParam, TransportUse};
 
     fn pe(id: u32, policy: Policy) -> PoolElement {
         PoolElement {
@@ -119,7 +108,7 @@ mod tests {
 
     #[test]
     fn blocks_merge_by_pool_and_sort_by_id() {
-        let mut b = SnapshotBuilder::default();
+        let mut b = TableBuilder::default();
         b.add_block(vec![PoolEntries {
             pool_handle: "b".into(),
             pool_elements: vec![pe(9, Policy::RoundRobin), pe(3, Policy::RoundRobin)],
@@ -142,13 +131,14 @@ mod tests {
                 address: [127, 0, 0, 1].into(),
             },
         };
-        let s = b.finish(
-            info,
-            "127.0.0.1:9901".parse().unwrap(),
-            Carrier::Tcp,
-            None,
-            vec![],
-        );
+        let s = Snapshot {
+            registrar: info,
+            address: "127.0.0.1:9901".parse().unwrap(),
+            transport: TransportKind::Tcp,
+            checksum: None,
+            peers: vec![],
+            pools: b.finish(),
+        };
         let handles: Vec<String> = s.pools.iter().map(|p| p.handle.to_string()).collect();
         assert_eq!(handles, ["a", "b"]);
         let ids: Vec<u32> = s.pools[1].elements.iter().map(|e| e.pe_id.0).collect();
