@@ -6,12 +6,19 @@ use std::net::SocketAddr;
 /// Which layer of a frame a diagnostic is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Layer {
+    /// The capture file's own structure: pcap records, pcapng blocks.
     File,
+    /// The link-layer header (Ethernet, Linux cooked capture, loopback...).
     Link,
+    /// The IPv4 header.
     Ipv4,
+    /// The IPv6 header and its extension headers.
     Ipv6,
+    /// The SCTP common header and chunks (RFC 9260).
     Sctp,
+    /// The TCP header.
     Tcp,
+    /// The UDP header.
     Udp,
 }
 
@@ -53,7 +60,9 @@ impl fmt::Display for Severity {
 /// A flow direction, for diagnostics about streams and associations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Flow {
+    /// The sender's address and port.
     pub src: SocketAddr,
+    /// The receiver's address and port.
     pub dst: SocketAddr,
 }
 
@@ -67,65 +76,141 @@ impl fmt::Display for Flow {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DiagnosticKind {
     /// The file starts with neither a pcap magic number nor a pcapng section header.
-    UnknownFileFormat { magic: Vec<u8> },
+    UnknownFileFormat {
+        /// The first bytes of the file (up to four).
+        magic: Vec<u8>,
+    },
     /// The file ends in the middle of a record or block.
     TruncatedFile {
+        /// Where the record, block or file header starts, in bytes from the
+        /// start of the file.
         offset: u64,
+        /// Its length in bytes, counted from `offset`.
         needed: u64,
+        /// The bytes the file still held from `offset`.
         available: u64,
     },
     /// The input could not be read any further.
-    ReadError { offset: u64, message: String },
+    ReadError {
+        /// The bytes read before the error.
+        offset: u64,
+        /// The I/O error's text.
+        message: String,
+    },
     /// The record or block structure is broken; reading stopped here.
-    MalformedFile { offset: u64, reason: &'static str },
+    MalformedFile {
+        /// Where the broken record or block starts, in bytes from the start
+        /// of the file.
+        offset: u64,
+        /// What is impossible about it.
+        reason: &'static str,
+    },
     /// A pcapng packet block names an interface no IDB described.
-    UnknownInterface { interface: u32 },
-    /// Frames of this link type cannot be decoded (reported once per interface).
-    UnsupportedLinkType { link_type: u32 },
+    UnknownInterface {
+        /// The interface ID in the block (an index into the section's IDBs).
+        interface: u32,
+    },
+    /// Frames of this link type cannot be decoded (reported once per link type).
+    UnsupportedLinkType {
+        /// The LINKTYPE_* value (see [`link_type`](crate::link::link_type)).
+        link_type: u32,
+    },
     /// A header runs past the captured bytes of the frame.
     Truncated {
+        /// The layer whose header is cut short.
         layer: Layer,
+        /// The bytes it needs, counted from the start of that layer.
         needed: usize,
+        /// The bytes it has.
         available: usize,
     },
     /// A header is present but its contents are impossible.
-    Malformed { layer: Layer, reason: &'static str },
+    Malformed {
+        /// The layer of the header.
+        layer: Layer,
+        /// What is impossible about it.
+        reason: &'static str,
+    },
     /// IP fragments are not reassembled; this one was skipped.
-    IpFragment { layer: Layer },
+    IpFragment {
+        /// IPv4 or IPv6.
+        layer: Layer,
+    },
     /// An SCTP DATA chunk whose TSN was already delivered (a retransmission).
-    SctpDuplicate { flow: Flow, tsn: u32 },
+    SctpDuplicate {
+        /// The direction the chunk travelled.
+        flow: Flow,
+        /// Its transmission sequence number.
+        tsn: u32,
+    },
     /// SCTP fragments that never formed a whole message.
     SctpIncomplete {
+        /// The direction the fragments travelled.
         flow: Flow,
+        /// The SCTP stream they were sent on.
         stream: u16,
+        /// Their user data, in bytes.
         bytes: usize,
     },
-    /// Too many SCTP fragments waiting; the oldest were dropped.
-    SctpReassemblyLimit { flow: Flow, dropped_bytes: usize },
+    /// Too many SCTP fragments waiting (64 MiB per direction); all that
+    /// waited were dropped.
+    SctpReassemblyLimit {
+        /// The direction concerned.
+        flow: Flow,
+        /// The user data given up, in bytes.
+        dropped_bytes: usize,
+    },
     /// The capture picked a TCP connection up after its SYN.
-    TcpMidStream { flow: Flow },
+    TcpMidStream {
+        /// The direction picked up.
+        flow: Flow,
+    },
     /// Bytes of a TCP stream were never captured; framing resumes after them.
-    TcpGap { flow: Flow, missing: u64 },
+    TcpGap {
+        /// The direction with the hole.
+        flow: Flow,
+        /// The size of the hole in sequence space, in bytes.
+        missing: u64,
+    },
     /// A message header in a TCP stream gave a length below 4.
-    TcpFraming { flow: Flow, length: u16 },
+    TcpFraming {
+        /// The direction that is no longer decoded.
+        flow: Flow,
+        /// The length field found.
+        length: u16,
+    },
     /// The TCP stream ended inside a message.
-    TcpIncomplete { flow: Flow, bytes: usize },
-    /// Too much out-of-order TCP data waiting; the hole was declared a gap.
-    TcpReorderLimit { flow: Flow },
+    TcpIncomplete {
+        /// The direction that ended.
+        flow: Flow,
+        /// The bytes of the unfinished message.
+        bytes: usize,
+    },
+    /// Too much out-of-order TCP data waiting (4 MiB per direction); the
+    /// hole was declared a gap.
+    TcpReorderLimit {
+        /// The direction concerned.
+        flow: Flow,
+    },
 }
 
 /// One diagnostic, tied to the frame it came from where there is one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// The frame number (1-based, as in Wireshark); `None` for problems of
+    /// the file itself and for leftovers found at the end of the capture.
     pub frame: Option<u64>,
+    /// What happened.
     pub kind: DiagnosticKind,
 }
 
 impl Diagnostic {
+    /// Ties `kind` to `frame`.
     pub fn new(frame: Option<u64>, kind: DiagnosticKind) -> Self {
         Diagnostic { frame, kind }
     }
 
+    /// Problems of the file are errors, deliberate skips notes, the rest warnings.
     pub fn severity(&self) -> Severity {
         use DiagnosticKind::*;
         match self.kind {

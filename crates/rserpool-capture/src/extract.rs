@@ -14,10 +14,14 @@ use crate::{sctp, tcp};
 pub const ASAP_PORT: u16 = 3863;
 /// The registered port of ENRP (SCTP, and UDP for presence announces).
 pub const ENRP_PORT: u16 = 9901;
+/// The SCTP payload protocol identifier of ASAP (RFC 5352, IANA).
 pub const PPID_ASAP: u32 = 11;
+/// The SCTP payload protocol identifier of ENRP (RFC 5353, IANA).
 pub const PPID_ENRP: u32 = 12;
-/// PPIDs of the Internet drafts before RFC 5352/5353, still seen in old stacks.
+/// The PPID of ASAP in the Internet drafts before RFC 5352, still seen in
+/// old stacks.
 pub const PPID_ASAP_DRAFT: u32 = 0xfaee_b5d1;
+/// The PPID of ENRP in the Internet drafts before RFC 5353.
 pub const PPID_ENRP_DRAFT: u32 = 0xfaee_b5d2;
 
 /// The protocol named by an SCTP payload protocol identifier.
@@ -43,7 +47,9 @@ pub fn protocol_by_ports(src: u16, dst: u16) -> Option<Protocol> {
 /// registrar on another port, a test setup).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ports {
+    /// Further ports whose traffic is ASAP.
     pub asap: Vec<u16>,
+    /// Further ports whose traffic is ENRP.
     pub enrp: Vec<u16>,
 }
 
@@ -71,6 +77,8 @@ impl Ports {
 pub struct Extraction {
     /// Messages in frame order (stable for several messages in one frame).
     pub messages: Vec<CapturedMessage>,
+    /// Everything odd, about in the order it was met; problems found at the
+    /// end of the capture (unfilled gaps, unfinished messages) come last.
     pub diagnostics: Vec<Diagnostic>,
     /// The number of packets read (numbered non-packet blocks not included).
     pub frames: u64,
@@ -95,6 +103,7 @@ pub struct Extractor {
 }
 
 impl Extractor {
+    /// An extractor for the registered ports only.
     pub fn new() -> Self {
         Self::default()
     }
@@ -107,6 +116,8 @@ impl Extractor {
         }
     }
 
+    /// Takes the next frame of the file: counts it, and hands what it
+    /// carries to the SCTP, TCP or UDP layer.
     pub fn push_frame(&mut self, frame: &Frame<'_>) {
         self.out.frames += 1;
         if self.out.first_timestamp.is_none() {

@@ -6,16 +6,24 @@ use crate::bytes::be16;
 use crate::diag::{DiagnosticKind, Layer};
 use crate::link::{Network, Skip};
 
+/// The IP protocol number of TCP (IANA "Assigned Internet Protocol Numbers").
 pub const PROTO_TCP: u8 = 6;
+/// The IP protocol number of UDP.
 pub const PROTO_UDP: u8 = 17;
+/// The IP protocol number of SCTP.
 pub const PROTO_SCTP: u8 = 132;
 
 /// A transport-layer payload with the IP addresses around it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Datagram<'a> {
+    /// The source address of the IP header.
     pub src: IpAddr,
+    /// The destination address of the IP header.
     pub dst: IpAddr,
+    /// The transport protocol number (for IPv6, after the extension headers).
     pub protocol: u8,
+    /// The transport header and data, cut to the length the IP header gives
+    /// (all captured bytes where that length is 0, as in TSO captures).
     pub payload: &'a [u8],
 }
 
@@ -31,6 +39,8 @@ fn malformed(layer: Layer, reason: &'static str) -> Skip {
     Skip::Bad(DiagnosticKind::Malformed { layer, reason })
 }
 
+/// Reads an IPv4 or IPv6 header. Fragments are skipped with a diagnostic,
+/// not reassembled; checksums are not checked.
 pub fn parse(net: Network<'_>) -> Result<Datagram<'_>, Skip> {
     match net {
         Network::Ipv4(p) => ipv4(p),

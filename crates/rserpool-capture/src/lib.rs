@@ -10,6 +10,7 @@
 //! The layers are usable on their own: [`FrameReader`] for frames,
 //! [`link`] and [`ip`] for headers, [`sctp`] and [`tcp`] for chunks,
 //! segments and reassembly.
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 

@@ -5,17 +5,25 @@ use crate::diag::{DiagnosticKind, Layer};
 
 /// LINKTYPE_* values this module understands.
 pub mod link_type {
+    /// BSD loopback: a 4-byte address family in the capturing host's byte order.
     pub const NULL: u32 = 0;
+    /// Ethernet II, possibly with 802.1Q/802.1ad VLAN tags.
     pub const ETHERNET: u32 = 1;
     /// DLT_RAW as written by some BSDs.
     pub const RAW_BSD: u32 = 12;
     /// DLT_RAW as written by OpenBSD.
     pub const RAW_OPENBSD: u32 = 14;
+    /// Raw IP; the version nibble tells IPv4 from IPv6.
     pub const RAW: u32 = 101;
+    /// OpenBSD loopback: like [`NULL`], but the family is big-endian.
     pub const LOOP: u32 = 108;
+    /// Linux cooked capture (`tcpdump -i any`), a 16-byte header.
     pub const LINUX_SLL: u32 = 113;
+    /// Raw IPv4 only.
     pub const IPV4: u32 = 228;
+    /// Raw IPv6 only.
     pub const IPV6: u32 = 229;
+    /// Linux cooked capture v2, a 20-byte header.
     pub const LINUX_SLL2: u32 = 276;
 }
 
@@ -28,7 +36,9 @@ const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
 /// The network layer a frame carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Network<'a> {
+    /// An IPv4 packet, header first.
     Ipv4(&'a [u8]),
+    /// An IPv6 packet, header first.
     Ipv6(&'a [u8]),
 }
 

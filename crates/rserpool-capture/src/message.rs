@@ -9,11 +9,14 @@ use std::net::SocketAddr;
 /// timestamp before 1970; the nanoseconds are always in `0..1_000_000_000`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp {
+    /// Whole seconds since 1970-01-01 00:00:00 UTC; negative before it.
     pub secs: i64,
+    /// Nanoseconds after `secs`.
     pub nanos: u32,
 }
 
 impl Timestamp {
+    /// The epoch itself.
     pub const ZERO: Timestamp = Timestamp { secs: 0, nanos: 0 };
 
     /// Builds a timestamp, carrying whole seconds out of `nanos`.
@@ -72,7 +75,12 @@ impl fmt::Display for Protocol {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Carrier {
     /// One SCTP user message (DATA or I-DATA, reassembled if fragmented).
-    Sctp { ppid: u32, stream: u16 },
+    Sctp {
+        /// The payload protocol identifier of the message's first fragment.
+        ppid: u32,
+        /// The SCTP stream it was sent on.
+        stream: u16,
+    },
     /// One message framed out of a reassembled TCP byte stream.
     Tcp,
     /// One UDP datagram (server announces and presence messages).
@@ -103,9 +111,14 @@ pub struct CapturedMessage {
     pub frame: u64,
     /// The timestamp of that frame.
     pub timestamp: Timestamp,
+    /// The sender's address and port, from that frame (a multi-homed SCTP
+    /// peer may send the fragments of one message from several addresses).
     pub src: SocketAddr,
+    /// The receiver's address and port, from that frame.
     pub dst: SocketAddr,
+    /// The transport, with its PPID and stream for SCTP.
     pub carrier: Carrier,
+    /// ASAP or ENRP: by the SCTP PPID where it names one, else by the ports.
     pub protocol: Protocol,
     /// The message exactly as captured: common header, body, nothing else.
     pub bytes: Vec<u8>,

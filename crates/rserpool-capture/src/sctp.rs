@@ -6,7 +6,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use crate::bytes::{be16, be32, pad4};
 use crate::diag::{DiagnosticKind, Flow, Layer};
 
+/// The chunk type of DATA (RFC 9260, section 3.3.1).
 pub const CHUNK_DATA: u8 = 0;
+/// The chunk type of I-DATA, interleaved user messages (RFC 8260, section 2.1).
 pub const CHUNK_IDATA: u8 = 64;
 
 const FLAG_END: u8 = 0x01;
@@ -21,23 +23,32 @@ const REMEMBERED_TSNS: usize = 4096;
 /// The SCTP common header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CommonHeader {
+    /// The sender's port.
     pub src_port: u16,
+    /// The receiver's port.
     pub dst_port: u16,
+    /// The tag the receiver chose at setup; with the ports it names one
+    /// direction of one association, whatever addresses are used.
     pub verification_tag: u32,
 }
 
 /// One chunk of a packet: type, flags and value (without padding).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Chunk<'a> {
+    /// The chunk type, e.g. [`CHUNK_DATA`].
     pub kind: u8,
+    /// The chunk flags; their meaning depends on the type.
     pub flags: u8,
+    /// What follows the 4-byte chunk header, up to the chunk length.
     pub value: &'a [u8],
 }
 
 /// A DATA or I-DATA chunk, possibly one fragment of a user message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DataChunk<'a> {
+    /// The transmission sequence number, one per chunk of the association.
     pub tsn: u32,
+    /// The stream identifier.
     pub stream: u16,
     /// The stream sequence number (DATA) or message identifier (I-DATA).
     pub sequence: u32,
@@ -46,10 +57,15 @@ pub struct DataChunk<'a> {
     pub ppid: Option<u32>,
     /// The fragment sequence number of an I-DATA chunk (0 for DATA).
     pub fsn: u32,
+    /// An I-DATA chunk (RFC 8260) rather than DATA.
     pub interleaved: bool,
+    /// The U flag: delivered outside the stream's order.
     pub unordered: bool,
+    /// The B flag: the first fragment of a user message.
     pub begin: bool,
+    /// The E flag: the last fragment of a user message.
     pub end: bool,
+    /// The user data this chunk carries.
     pub data: &'a [u8],
 }
 
@@ -147,8 +163,11 @@ impl<'a> Chunk<'a> {
 /// A whole user message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserMessage {
+    /// The stream it was sent on.
     pub stream: u16,
+    /// The payload protocol identifier of its first fragment.
     pub ppid: u32,
+    /// The fragments' user data, joined.
     pub data: Vec<u8>,
 }
 
@@ -292,6 +311,7 @@ pub struct Reassembler {
 }
 
 impl Reassembler {
+    /// A reassembler with no association seen yet.
     pub fn new() -> Self {
         Self::default()
     }

@@ -7,22 +7,32 @@ use std::net::IpAddr;
 use crate::bytes::{Endian, pad4};
 use crate::message::Timestamp;
 
+/// The EtherType of IPv4, for [`ethernet`], [`sll`] and [`sll2`].
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
+/// The EtherType of IPv6.
 pub const ETHERTYPE_IPV6: u16 = 0x86dd;
 
 /// TCP header flags.
 pub mod tcp_flags {
+    /// The sender has no more data.
     pub const FIN: u8 = 0x01;
+    /// Opens a connection; the sequence number is the initial one.
     pub const SYN: u8 = 0x02;
+    /// Aborts the connection.
     pub const RST: u8 = 0x04;
+    /// Push: hand the data to the application now.
     pub const PSH: u8 = 0x08;
+    /// The acknowledgement number is valid.
     pub const ACK: u8 = 0x10;
 }
 
 /// SCTP DATA chunk flags.
 pub mod data_flags {
+    /// E: the last fragment of a user message.
     pub const END: u8 = 0x01;
+    /// B: the first fragment of a user message.
     pub const BEGIN: u8 = 0x02;
+    /// U: delivered outside the stream's order.
     pub const UNORDERED: u8 = 0x04;
     /// A whole, unfragmented message.
     pub const WHOLE: u8 = BEGIN | END;
@@ -60,6 +70,7 @@ pub fn ip(src: IpAddr, dst: IpAddr, protocol: u8, payload: &[u8]) -> Vec<u8> {
     }
 }
 
+/// A UDP datagram: 8-byte header (checksum zero) and payload.
 pub fn udp(src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
     let mut p = Vec::with_capacity(8 + payload.len());
     p.extend_from_slice(&src_port.to_be_bytes());
@@ -70,6 +81,8 @@ pub fn udp(src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
     p
 }
 
+/// A TCP segment: a 20-byte header without options (acknowledgement 0,
+/// window 65535) and payload; `flags` from [`tcp_flags`].
 pub fn tcp(src_port: u16, dst_port: u16, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
     let mut p = Vec::with_capacity(20 + payload.len());
     p.extend_from_slice(&src_port.to_be_bytes());
@@ -103,6 +116,8 @@ pub fn sctp_chunk(kind: u8, flags: u8, value: &[u8]) -> Vec<u8> {
     c
 }
 
+/// A DATA chunk (RFC 9260, section 3.3.1); `ssn` is the stream sequence
+/// number, `flags` from [`data_flags`].
 pub fn sctp_data(tsn: u32, stream: u16, ssn: u16, ppid: u32, flags: u8, data: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(12 + data.len());
     v.extend_from_slice(&tsn.to_be_bytes());
@@ -327,10 +342,12 @@ impl Pcapng {
         self
     }
 
+    /// The file as written so far.
     pub fn bytes(&self) -> &[u8] {
         &self.out
     }
 
+    /// The finished file.
     pub fn into_bytes(self) -> Vec<u8> {
         self.out
     }

@@ -24,25 +24,34 @@ const MAX_PENDING_BYTES: usize = 4 * 1024 * 1024;
 /// A parsed TCP segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Segment<'a> {
+    /// The sender's port.
     pub src_port: u16,
+    /// The receiver's port.
     pub dst_port: u16,
+    /// The sequence number of the first payload byte, or of the SYN itself.
     pub seq: u32,
+    /// The flag byte (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10...).
     pub flags: u8,
+    /// The bytes after the header and its options.
     pub payload: &'a [u8],
 }
 
 impl Segment<'_> {
+    /// SYN: the connection starts, and `seq` is the initial sequence number.
     pub fn syn(&self) -> bool {
         self.flags & SYN != 0
     }
+    /// FIN: the sender sends nothing after this segment's payload.
     pub fn fin(&self) -> bool {
         self.flags & FIN != 0
     }
+    /// RST: the connection is aborted.
     pub fn rst(&self) -> bool {
         self.flags & RST != 0
     }
 }
 
+/// Reads a TCP header, options skipped; the checksum is not checked.
 pub fn parse_segment(p: &[u8]) -> Result<Segment<'_>, DiagnosticKind> {
     if p.len() < 20 {
         return Err(DiagnosticKind::Truncated {
@@ -77,22 +86,30 @@ pub fn parse_segment(p: &[u8]) -> Result<Segment<'_>, DiagnosticKind> {
 /// Where a framed message came from: the segment that completed it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Origin {
+    /// Its frame number (1-based, as in Wireshark).
     pub frame: u64,
+    /// Its capture time.
     pub timestamp: Timestamp,
 }
 
 /// A message framed out of a stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StreamMessage {
+    /// The direction it travelled.
     pub flow: Flow,
+    /// The segment that completed it.
     pub origin: Origin,
+    /// The message: common header and body, as long as the header's length
+    /// field says.
     pub bytes: Vec<u8>,
 }
 
 /// An output event: a message or a problem seen at some frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
+    /// A whole message.
     Message(StreamMessage),
+    /// A problem and the frame it showed at (`None` at the end of the capture).
     Problem(Option<u64>, DiagnosticKind),
 }
 
@@ -253,6 +270,7 @@ pub struct Reassembler {
 }
 
 impl Reassembler {
+    /// A reassembler with no connection seen yet.
     pub fn new() -> Self {
         Self::default()
     }

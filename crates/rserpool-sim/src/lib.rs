@@ -29,6 +29,8 @@
 //! [`scale`] has the virtual-time measurements (failover, takeover,
 //! synchronisation, policy spread).
 
+#![warn(missing_docs)]
+
 pub mod check;
 mod faults;
 mod net;
@@ -99,6 +101,7 @@ impl Fault {
 pub struct FaultSet(u16);
 
 impl FaultSet {
+    /// No faults: the protocol alone, on a network that never fails.
     pub const NONE: FaultSet = FaultSet(0);
 
     /// Every fault kind.
@@ -106,10 +109,12 @@ impl FaultSet {
         FaultSet(Fault::ALL.iter().fold(0, |a, f| a | f.bit()))
     }
 
+    /// Whether `f` may be injected.
     pub fn contains(self, f: Fault) -> bool {
         self.0 & f.bit() != 0
     }
 
+    /// This set with `f` added.
     pub fn with(self, f: Fault) -> FaultSet {
         FaultSet(self.0 | f.bit())
     }
@@ -178,9 +183,12 @@ pub struct SimConfig {
     pub pes: usize,
     /// Pool users, each with one or two sessions.
     pub pus: usize,
+    /// The fault kinds the schedule draws from.
     pub faults: FaultSet,
     /// The fault phase; afterwards the network heals and the run settles.
     pub duration: Duration,
+    /// The registrars' timer set; it also sets the settle time and the
+    /// dead-PE bound the checkers use.
     pub timers: Timers,
     /// Trace records kept for a violation report.
     pub trace_tail: usize,
@@ -222,11 +230,13 @@ pub struct RunStats {
 /// The result of one seed.
 #[derive(Clone, Debug)]
 pub struct Outcome {
+    /// The seed the run was made from; running it again gives the same run.
     pub seed: u64,
     /// FNV-1a digest of the event trace: equal seeds give equal digests.
     pub digest: u64,
     /// Events processed.
     pub events: u64,
+    /// What happened, in counts.
     pub stats: RunStats,
     /// What the checkers found (empty: the run passed).
     pub violations: Vec<String>,
@@ -235,6 +245,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// True if no checker found a violation.
     pub fn passed(&self) -> bool {
         self.violations.is_empty()
     }

@@ -17,6 +17,7 @@ use crate::message::Timestamp;
 pub struct Frame<'a> {
     /// 1-based, as Wireshark numbers frames.
     pub number: u64,
+    /// When it was captured (with the pcapng interface's `if_tsoffset` added).
     pub timestamp: Timestamp,
     /// The LINKTYPE_* value of the interface the packet was captured on.
     pub link_type: u32,
@@ -24,6 +25,8 @@ pub struct Frame<'a> {
     pub interface: u32,
     /// The captured bytes (possibly fewer than the packet had on the wire).
     pub data: &'a [u8],
+    /// The packet's length on the wire, as the file states it; more than
+    /// `data` holds when the snapshot length cut the packet.
     pub original_len: u32,
 }
 
@@ -146,6 +149,8 @@ pub struct FrameReader<R> {
 }
 
 impl<R: Read> FrameReader<R> {
+    /// Reads `src`, recognising the format at the first frame. Reads are
+    /// record-sized, so wrap a file in a `BufReader`.
     pub fn new(src: R) -> Self {
         FrameReader {
             src: Source {
