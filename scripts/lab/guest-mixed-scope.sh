@@ -79,7 +79,7 @@ sleep 12
 norm() { tr 'A-F' 'a-f' | sed 's/^0*//' | sort -u | tr '\n' ' ' | sed 's/ $//'; }
 pes_hsdump() { timeout -s INT 15 hsdump "$1:9901" -logcolor=off > "$2" 2>&1
   grep -o 'sel:#[0-9]*: \$[0-9a-fA-F]*' "$2" | sed 's/.*\$//' | norm; }
-pes_dump() { timeout -s INT 20 ./rserpool dump --transport sctp --registrar "$1:9901" > "$2" 2>&1
+pes_dump() { timeout -s INT 20 ./rserpool dump --transport sctp --peer "$1:9901" > "$2" 2>&1
   grep -o '^  PE 0x[0-9a-f]*' "$2" | sed 's/.*0x//' | norm; }
 pes_resolve() { timeout -s INT 20 ./rserpool resolve --transport sctp --pool "$2" \
     --registrar "$1:3863" > "$3" 2>&1
@@ -102,7 +102,7 @@ check() {  # check STEP  (registrars listed in ALIVE as name:addr:kind)
       # `rserpool dump` and `rserpool monitor` read an RSPLIB registrar as its own hsdump does.
       local ours_view mon
       ours_view=$(pes_dump "$addr" "$f.rserpool-dump")
-      timeout -s INT 20 ./rserpool monitor --once --transport sctp --registrar "$addr:9901" \
+      timeout -s INT 20 ./rserpool monitor --once --transport sctp --peer "$addr:9901" \
         > "$f.monitor" 2>&1
       mon=$(grep -oiE '0x[0-9a-f]{8}' "$f.monitor" | sed 's/0x//' | norm)
       if [ -n "$pes" ] && [ "$ours_view" = "$pes" ]; then

@@ -149,7 +149,7 @@ step "hsdump of the RSPLIB registrar with our PE"
 timeout -s INT 10 hsdump $PR2:9901 -logcolor=off > "$L/hsdump-rsplib-ourpe.log" 2>&1
 grep -A8 'OurEchoPool' "$L/hsdump-rsplib-ourpe.log" | head -n 20
 step "rserpool dump of our registrar (our PE learnt by ENRP from the RSPLIB registrar)"
-timeout -s INT 15 ./rserpool dump --transport sctp --registrar $PR:9901 > "$L/dump-ours-ourpe.log" 2>&1
+timeout -s INT 15 ./rserpool dump --transport sctp --peer $PR:9901 > "$L/dump-ours-ourpe.log" 2>&1
 grep -i -B1 -A4 'OurEchoPool' "$L/dump-ours-ourpe.log" | head -n 20
 step "rspterminal on OurEchoPool through the RSPLIB registrar"
 ( echo "hello from rspterminal"; sleep 3; echo "second line from rspterminal"; sleep 3 ) \

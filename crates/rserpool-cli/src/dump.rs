@@ -14,8 +14,9 @@ use std::time::Duration;
 
 #[derive(Debug, Parser)]
 pub struct Args {
-    /// ENRP address of the registrar (its --enrp address)
-    #[arg(long, value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
+    /// ENRP address of the registrar (its --enrp address, as `registrar
+    /// --peer` names it)
+    #[arg(long = "peer", value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
     pub registrar: SocketAddr,
     /// Print one JSON document instead of text
     #[arg(long)]
@@ -24,8 +25,8 @@ pub struct Args {
     #[arg(long, value_name = "auto|sctp|tcp", default_value = "auto")]
     pub transport: TransportMode,
     /// Give up after this long
-    #[arg(long, value_name = "MS", default_value_t = 5000)]
-    pub timeout_ms: u64,
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::units::duration)]
+    pub timeout: Duration,
     /// TLS (a registrar certificate of the scope: the dump is a pseudo-peer)
     #[command(flatten)]
     pub tls: crate::tls::TlsArgs,
@@ -69,7 +70,7 @@ pub fn run(args: &Args) -> i32 {
             return 1;
         }
     };
-    let limit = Duration::from_millis(args.timeout_ms);
+    let limit = args.timeout;
     let tls = match args.tls.client() {
         Ok(t) => t,
         Err(e) => {

@@ -23,12 +23,13 @@ use view::{Status, Target};
 
 #[derive(Debug, Parser)]
 pub struct Args {
-    /// ENRP address of a registrar to watch (repeatable) [default: discover by announces]
-    #[arg(long = "registrar", value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
+    /// ENRP address of a registrar to watch (its --enrp address, as
+    /// `registrar --peer` names it; repeatable) [default: discover by announces]
+    #[arg(long = "peer", value_name = "ADDR:PORT", value_parser = crate::addr::parse)]
     pub registrars: Vec<SocketAddr>,
     /// Refresh interval
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
-    pub interval: u64,
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = crate::units::duration)]
+    pub interval: Duration,
     /// Print one frame without terminal codes and exit (for scripts)
     #[arg(long)]
     pub once: bool,
@@ -37,16 +38,16 @@ pub struct Args {
     pub transport: TransportMode,
     /// Multicast group of ENRP Presence announces
     #[arg(long, value_name = "GROUP:PORT", default_value_t = ENRP_ANNOUNCE_GROUP)]
-    pub announce_group: SocketAddrV4,
+    pub enrp_announce_group: SocketAddrV4,
     /// Interface address to listen for announces on
     #[arg(long, value_name = "ADDR", default_value_t = Ipv4Addr::LOCALHOST)]
     pub announce_interface: Ipv4Addr,
     /// Most PE rows per pool [default: 20 live, all with --once]
     #[arg(long, value_name = "N")]
     pub pes_per_pool: Option<usize>,
-    /// With --once and no --registrar: how long to wait for an announce
-    #[arg(long, value_name = "MS", default_value_t = 31_000)]
-    pub discovery_ms: u64,
+    /// With --once and no --peer: how long to wait for an announce
+    #[arg(long, value_name = "DURATION", default_value = "31s", value_parser = crate::units::duration)]
+    pub discovery: Duration,
     /// Print one JSON snapshot of every registrar found and exit (as --once)
     #[arg(long)]
     pub json: bool,
@@ -236,7 +237,7 @@ pub fn run(args: &Args) -> i32 {
 }
 
 fn interval(args: &Args) -> Duration {
-    Duration::from_millis(args.interval.max(50))
+    args.interval.max(Duration::from_millis(50))
 }
 
 /// Per-refresh time limit: a slow registrar must not stall the view long.
@@ -246,11 +247,11 @@ fn limit(args: &Args) -> Duration {
 
 fn listen(args: &Args) -> Result<mpsc::Receiver<discover::Heard>, String> {
     let (tx, rx) = mpsc::channel(64);
-    let cfg = MulticastConfig::new(args.announce_group, args.announce_interface);
+    let cfg = MulticastConfig::new(args.enrp_announce_group, args.announce_interface);
     discover::spawn(&cfg, tx).map_err(|e| {
         format!(
             "cannot listen for announces on {} via {}: {e}",
-            args.announce_group, args.announce_interface
+            args.enrp_announce_group, args.announce_interface
         )
     })?;
     Ok(rx)
@@ -263,15 +264,16 @@ async fn once(args: &Args) -> Result<i32, String> {
     }
     if args.registrars.is_empty() {
         let mut rx = listen(args)?;
-        let wait = Duration::from_millis(args.discovery_ms);
+        let wait = args.discovery;
         match tokio::time::timeout(wait, rx.recv()).await {
             Ok(Some(h)) => {
                 m.add(h.enrp);
             }
             _ => {
                 return Err(format!(
-                    "no registrar announced itself on {} within {} ms",
-                    args.announce_group, args.discovery_ms
+                    "no registrar announced itself on {} within {} (try --peer ENRP_ADDR:PORT)",
+                    args.enrp_announce_group,
+                    crate::units::format(args.discovery)
                 ));
             }
         }
@@ -324,7 +326,7 @@ async fn live(args: &Args) -> Result<i32, String> {
         if m.targets.is_empty() {
             text.push_str(&format!(
                 "waiting for ENRP announces on {} via {}\n",
-                args.announce_group, args.announce_interface
+                args.enrp_announce_group, args.announce_interface
             ));
         }
         let size = crossterm::terminal::size().ok();

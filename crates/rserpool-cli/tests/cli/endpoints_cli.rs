@@ -934,7 +934,7 @@ fn a_registrar_with_no_announce_does_not_join_by_multicast() {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let peers = loop {
         let out = Command::new(BIN)
-            .args(["dump", "--registrar", &a_enrp, "--transport", "tcp"])
+            .args(["dump", "--peer", &a_enrp, "--transport", "tcp"])
             .env("RUST_LOG", "off")
             .output()
             .unwrap();
@@ -950,7 +950,7 @@ fn a_registrar_with_no_announce_does_not_join_by_multicast() {
     );
     std::thread::sleep(Duration::from_secs(2));
     let out = Command::new(BIN)
-        .args(["dump", "--registrar", &a_enrp, "--transport", "tcp"])
+        .args(["dump", "--peer", &a_enrp, "--transport", "tcp"])
         .env("RUST_LOG", "off")
         .output()
         .unwrap();

@@ -113,14 +113,7 @@ fn json_elements(doc: &serde_json::Value) -> BTreeSet<(String, u64, u64)> {
 async fn json_until(addr: SocketAddr, want: &BTreeSet<(String, u64, u64)>) -> serde_json::Value {
     let mut last = None;
     for _ in 0..100 {
-        let out = dump(&[
-            "--registrar",
-            &addr.to_string(),
-            "--json",
-            "--transport",
-            "tcp",
-        ])
-        .await;
+        let out = dump(&["--peer", &addr.to_string(), "--json", "--transport", "tcp"]).await;
         assert!(
             out.status.success(),
             "{}",
@@ -189,7 +182,7 @@ async fn dump_lists_exactly_the_registered_pes_in_text_and_json() {
     // The peer's view is the same handlespace.
     json_until(pr2.enrp_addrs()[0], &want).await;
 
-    let out = dump(&["--registrar", &e1.to_string(), "--transport", "tcp"]).await;
+    let out = dump(&["--peer", &e1.to_string(), "--transport", "tcp"]).await;
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("Registrar 0x00000011 at "), "{text}");
@@ -228,7 +221,7 @@ async fn dump_lists_exactly_the_registered_pes_in_text_and_json() {
 async fn an_empty_registrar_dumps_an_empty_handlespace() {
     let pr = registrar(0x33, vec![], 128).await;
     let e = pr.enrp_addrs()[0].to_string();
-    let out = dump(&["--registrar", &e, "--json", "--transport", "tcp"]).await;
+    let out = dump(&["--peer", &e, "--json", "--transport", "tcp"]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -239,7 +232,7 @@ async fn an_empty_registrar_dumps_an_empty_handlespace() {
     assert_eq!(doc["pools"], serde_json::json!([]));
     assert_eq!(doc["peers"], serde_json::json!([]));
     // Repeated dumps work: the registrar does not hold the last probe against the next.
-    let out = dump(&["--registrar", &e, "--transport", "tcp"]).await;
+    let out = dump(&["--peer", &e, "--transport", "tcp"]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -260,12 +253,12 @@ async fn an_unreachable_registrar_fails_with_a_reason() {
         .local_addr()
         .unwrap();
     let out = dump(&[
-        "--registrar",
+        "--peer",
         &free.to_string(),
         "--transport",
         "tcp",
-        "--timeout-ms",
-        "2000",
+        "--timeout",
+        "2000ms",
     ])
     .await;
     assert!(!out.status.success());
@@ -283,12 +276,12 @@ async fn an_unreachable_registrar_fails_with_a_reason() {
         }
     });
     let out = dump(&[
-        "--registrar",
+        "--peer",
         &addr.to_string(),
         "--transport",
         "tcp",
-        "--timeout-ms",
-        "500",
+        "--timeout",
+        "500ms",
     ])
     .await;
     assert!(!out.status.success());

@@ -111,7 +111,7 @@ async fn once_shows_every_registrar_pool_and_pe_without_terminal_codes() {
     .await;
     // Only the first registrar is named: the second is found as its peer.
     let args = vec![
-        "--registrar".to_string(),
+        "--peer".to_string(),
         pr1.enrp_addrs()[0].to_string(),
         "--transport".to_string(),
         "tcp".to_string(),
@@ -157,7 +157,7 @@ async fn once_reports_a_dead_registrar_and_fails_if_none_answers() {
         .local_addr()
         .unwrap();
     let out = monitor(vec![
-        "--registrar".into(),
+        "--peer".into(),
         free.to_string(),
         "--transport".into(),
         "tcp".into(),
@@ -179,12 +179,12 @@ async fn once_discovers_a_registrar_by_its_presence_announces() {
     let pr = start(c).await.unwrap();
     let _a = register(pr.asap_addrs()[0], "Found", 0xc1, Policy::Random).await;
     let out = monitor(vec![
-        "--announce-group".into(),
+        "--enrp-announce-group".into(),
         group.to_string(),
         "--announce-interface".into(),
         "127.0.0.1".into(),
-        "--discovery-ms".into(),
-        "5000".into(),
+        "--discovery".into(),
+        "5000ms".into(),
         "--transport".into(),
         "tcp".into(),
     ])
@@ -238,10 +238,10 @@ async fn a_watching_monitor_does_not_hold_up_a_takeover() {
     let mut monitor = std::process::Command::new(env!("CARGO_BIN_EXE_rserpool"))
         .args([
             "monitor",
-            "--registrar",
+            "--peer",
             &pr2.enrp_addrs()[0].to_string(),
             "--interval",
-            "60000",
+            "60000ms",
             "--transport",
             "tcp",
         ])
@@ -251,7 +251,7 @@ async fn a_watching_monitor_does_not_hold_up_a_takeover() {
     // PR2 knows the PE and the monitor is one of its peers by now.
     let e2 = pr2.enrp_addrs()[0].to_string();
     frame_until(
-        vec!["--registrar".into(), e2, "--transport".into(), "tcp".into()],
+        vec!["--peer".into(), e2, "--transport".into(), "tcp".into()],
         &[&pe_id],
     )
     .await;
@@ -287,10 +287,10 @@ async fn the_live_view_refreshes_and_writes_plain_frames_to_a_pipe() {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rserpool"))
         .args([
             "monitor",
-            "--registrar",
+            "--peer",
             &pr.enrp_addrs()[0].to_string(),
             "--interval",
-            "100",
+            "100ms",
             "--transport",
             "tcp",
         ])
@@ -323,7 +323,7 @@ async fn json_is_one_snapshot_of_every_registrar() {
     let _a = register(pr.asap_addrs()[0], "Json", 0xd1, Policy::RoundRobin).await;
     let out = monitor(vec![
         "--json".into(),
-        "--registrar".into(),
+        "--peer".into(),
         pr.enrp_addrs()[0].to_string(),
         "--transport".into(),
         "tcp".into(),
@@ -358,7 +358,7 @@ async fn the_live_view_fits_80x24_and_q_quits() {
     let done = std::env::temp_dir().join(format!("{session}.rc"));
     let _ = std::fs::remove_file(&done);
     let cmd = format!(
-        "{} monitor --registrar {} --transport tcp; echo $? > {}",
+        "{} monitor --peer {} --transport tcp; echo $? > {}",
         env!("CARGO_BIN_EXE_rserpool"),
         pr.enrp_addrs()[0],
         done.display()
