@@ -61,7 +61,9 @@ pub use param::{
     rsplib_cause_name,
 };
 pub use policy::{Policy, PolicyType};
-pub use transport::{AddressList, MAX_ADDRESSES, TransportKind, TransportParam, TransportUse};
+pub use transport::{
+    AddressIntoIter, AddressList, MAX_ADDRESSES, TransportKind, TransportParam, TransportUse,
+};
 
 /// SCTP payload protocol identifier of ASAP.
 pub const PPID_ASAP: u32 = 11;
@@ -189,6 +191,7 @@ impl From<EnrpMessage> for Message {
 
 /// Limits for decoding untrusted input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DecodeOptions {
     /// Longest message accepted, in bytes (header included). The length
     /// field is 16 bits, so at most 65535 matters.
