@@ -38,6 +38,7 @@ pub mod pool_element;
 pub mod pool_user;
 pub mod registrar;
 pub mod rng;
+mod stream_buf;
 pub mod time;
 pub mod wire;
 
