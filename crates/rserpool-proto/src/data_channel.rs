@@ -20,6 +20,7 @@
 
 use std::fmt;
 
+use crate::stream_buf::StreamBuf;
 pub use crate::wire::PPID_ASAP;
 
 /// Bytes of the TCP frame header (PPID, length).
@@ -109,8 +110,7 @@ pub fn encode_tcp_frame(ppid: u32, payload: &[u8], out: &mut Vec<u8>) -> Result<
 /// arrive; whole frames come out in order.
 #[derive(Debug)]
 pub struct TcpDeframer {
-    buf: Vec<u8>,
-    start: usize,
+    buf: StreamBuf,
     max_frame: usize,
     failed: bool,
 }
@@ -120,8 +120,7 @@ impl TcpDeframer {
     /// an error (never a huge allocation).
     pub fn new(max_frame: usize) -> Self {
         TcpDeframer {
-            buf: Vec::new(),
-            start: 0,
+            buf: StreamBuf::default(),
             max_frame,
             failed: false,
         }
@@ -132,21 +131,17 @@ impl TcpDeframer {
         if self.failed {
             return;
         }
-        if self.start > 0 && self.start >= self.buf.len() / 2 {
-            self.buf.drain(..self.start);
-            self.start = 0;
-        }
-        self.buf.extend_from_slice(bytes);
+        self.buf.extend(bytes);
     }
 
     /// The next whole frame, `Ok(None)` when more bytes are needed.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, FrameError> {
-        let rest = self.buf.get(self.start..).unwrap_or(&[]);
-        let Some(header) = rest.get(..TCP_FRAME_HEADER_LEN) else {
+        let rest = self.buf.available();
+        let Some(&[p0, p1, p2, p3, l0, l1, l2, l3]) = rest.get(..TCP_FRAME_HEADER_LEN) else {
             return Ok(None);
         };
-        let ppid = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
-        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        let ppid = u32::from_be_bytes([p0, p1, p2, p3]);
+        let len = u32::from_be_bytes([l0, l1, l2, l3]) as usize;
         if len > self.max_frame {
             self.failed = true;
             return Err(FrameError::TooLarge {
@@ -158,13 +153,13 @@ impl TcpDeframer {
             return Ok(None);
         };
         let frame = Frame::new(ppid, payload);
-        self.start += TCP_FRAME_HEADER_LEN + len;
+        self.buf.take(TCP_FRAME_HEADER_LEN + len);
         Ok(Some(frame))
     }
 
     /// Bytes received but not yet handed out.
     pub fn pending(&self) -> usize {
-        self.buf.len().saturating_sub(self.start)
+        self.buf.pending()
     }
 }
 

@@ -41,6 +41,7 @@ pub mod pool_user;
 pub mod probe;
 pub mod registrar;
 pub mod rng;
+mod stream_buf;
 pub mod time;
 pub mod wire;
 

@@ -71,6 +71,7 @@ const EVENT_BACKLOG: usize = 256;
 
 /// What a pool element registers and where it listens.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct PoolElementConfig {
     pub pool_handle: PoolHandle,
     /// Policy with this PE's values (load, weight, priority, ...).

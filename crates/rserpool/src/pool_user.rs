@@ -60,6 +60,7 @@ const SEND_QUEUE: usize = 1024;
 
 /// How a pool user finds registrars.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct PoolUserConfig {
     /// Registrars' ASAP endpoints, tried in order before announced ones.
     pub registrars: Vec<SocketAddr>,

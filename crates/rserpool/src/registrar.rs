@@ -59,6 +59,7 @@ const MAX_HANDSHAKES: usize = 1024;
 
 /// Everything the daemon needs besides the protocol configuration.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct DaemonConfig {
     /// Protocol settings; its transports are filled in from the bound
     /// addresses at start.

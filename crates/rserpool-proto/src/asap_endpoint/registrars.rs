@@ -13,6 +13,7 @@ use super::AsapTimers;
 /// Where a PE or PU finds registrars: a static list (tried in order) and
 /// ASAP Server Announces (when the driver listens for them).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RegistrarConfig {
     /// Registrars' ASAP endpoints, tried in this order before announced ones.
     pub static_registrars: Vec<SocketAddr>,

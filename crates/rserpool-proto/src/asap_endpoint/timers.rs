@@ -6,6 +6,7 @@ use std::time::Duration;
 /// ASAP timers and thresholds shared by pool elements and pool users.
 /// Defaults are those of RFC 5352 section 5 (CONSTANTS.md section 8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AsapTimers {
     /// T1-ENRPrequest: wait for the answer to a handle resolution.
     pub t1_enrp_request: Duration,

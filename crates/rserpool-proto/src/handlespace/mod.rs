@@ -1,10 +1,9 @@
 //! The handlespace: pools of PE entries, with every set a registrar needs
 //! (paper section 3), built for speed.
 //!
-//! One [`Handlespace`] holds all pools. It is I/O-free: time
-//! ([`Time`](crate::Time)) and randomness ([`Rng`](crate::Rng)) are handed
-//! in. Entries live in slabs with stable slots: a 32-byte hot part (what a
-//! traversal reads), the cold part
+//! One [`Handlespace`] holds all pools. It is I/O-free: time ([`Time`]) and
+//! randomness ([`Rng`]) are handed in. Entries live in slabs with stable
+//! slots: a 32-byte hot part (what a traversal reads), the cold part
 //! (transports, association) and the slot state (set bookkeeping,
 //! selection state) in parallel arrays; each job has its own structure:
 //! - pools by handle, entries by (pool, PE ID): keyed hash maps;

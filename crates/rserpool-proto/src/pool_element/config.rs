@@ -8,6 +8,7 @@ use crate::wire::{PeId, Policy, PoolHandle, TransportParam};
 
 /// What a pool element registers, and how.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PeConfig {
     /// The pool to register in.
     pub pool_handle: PoolHandle,

@@ -66,6 +66,7 @@ use session::Session;
 
 /// A pool user's configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PuConfig {
     /// Where to find registrars.
     pub registrars: RegistrarConfig,

@@ -14,8 +14,8 @@ use crate::wire::enrp::UpdateAction;
 use crate::wire::raw;
 use crate::wire::size::{MAX_POLICY_LEN, pool_element_len, pool_handle_len};
 use crate::wire::{
-    DecodeError, ErrorCause, ErrorCauseCode, HEADER_LEN, MAX_MESSAGE_LEN, OperationError,
-    param_type,
+    DecodeError, ErrorCause, ErrorCauseCode, HEADER_LEN, MAX_MESSAGE_LEN, OperationError, PeId,
+    PoolElement, PoolHandle, ServerId, TransportParam, param_type,
 };
 
 /// Longest pool handle accepted in a registration (RSPLIB accepts 32
@@ -24,6 +24,31 @@ pub const MAX_POOL_HANDLE_LEN: usize = 1024;
 
 /// Most PEs whose unreachable reporters are remembered at once.
 const MAX_REPORTED_PES: usize = 16_384;
+
+/// Why a registration is refused: the cause for the REGISTRATION_RESPONSE
+/// and, where it is worth a log line, what to report.
+struct Refusal {
+    code: ErrorCauseCode,
+    info: Vec<u8>,
+    detail: Option<String>,
+}
+
+impl Refusal {
+    fn new(code: ErrorCauseCode) -> Self {
+        Refusal {
+            code,
+            info: Vec::new(),
+            detail: None,
+        }
+    }
+}
+
+/// What a registration stores once its values are checked.
+struct Admitted {
+    transport: TransportParam,
+    lifetime_ms: u32,
+    asap_transport: Option<TransportParam>,
+}
 
 impl Registrar {
     pub(super) fn on_asap(&mut self, now: Time, assoc: AssocId, bytes: &[u8]) {
@@ -123,58 +148,93 @@ impl Registrar {
 
     fn on_registration(&mut self, now: Time, assoc: AssocId, r: asap::Registration, raw: &[u8]) {
         let pool = r.pool_handle;
-        let pe = r.pool_element;
-        let pe_id = pe.pe_id;
-        let remote = self.assocs.get(&assoc).and_then(|a| a.remote);
-        let reject = |code: ErrorCauseCode, info: Vec<u8>| asap::RegistrationResponse {
-            reject: true,
-            pool_handle: pool.clone(),
-            pe_id,
-            error: Some(OperationError::single(ErrorCause::new(code, info))),
+        let pe_id = r.pool_element.pe_id;
+        let policy = r.pool_element.policy;
+        let claimed = self
+            .admit_registration(assoc, &pool, r.pool_element, raw)
+            .and_then(|admitted| {
+                let moved = self.claim_pe_id(assoc, &pool, pe_id, &admitted.transport)?;
+                Ok((admitted, moved))
+            });
+        let (admitted, moved) = match claimed {
+            Ok(claimed) => claimed,
+            Err(refusal) => return self.refuse_registration(assoc, &pool, pe_id, refusal),
         };
+        let reg = Registration {
+            pe_id,
+            home: self.config.id,
+            lifetime_ms: admitted.lifetime_ms,
+            transport: admitted.transport,
+            policy,
+            asap_transport: admitted.asap_transport,
+            association: Some(assoc),
+        };
+        match self.hs.register(&pool, reg) {
+            Ok(Registered { entry, updated }) => {
+                let renewed = updated && moved.is_none();
+                self.registered(now, assoc, &pool, pe_id, entry, renewed);
+            }
+            Err(err) => {
+                if let Some((r, home)) = moved {
+                    self.hs.set_home(r, home);
+                }
+                let (code, info) = registration_cause(&err, raw);
+                let refusal = Refusal {
+                    code,
+                    info,
+                    detail: None,
+                };
+                self.refuse_registration(assoc, &pool, pe_id, refusal);
+            }
+        }
+    }
+
+    /// Checks a registration's values and identity, and works out what is
+    /// stored: the user transport with the association's address for
+    /// unspecified ones, the lifetime within bounds, the ASAP transport.
+    fn admit_registration(
+        &self,
+        assoc: AssocId,
+        pool: &PoolHandle,
+        pe: PoolElement,
+        raw: &[u8],
+    ) -> Result<Admitted, Refusal> {
+        let remote = self.assocs.get(&assoc).and_then(|a| a.remote);
         if pool.0.is_empty() || pool.0.len() > MAX_POOL_HANDLE_LEN || pe.registration_life < 0 {
-            let m = reject(ErrorCauseCode::InvalidValues, Vec::new());
-            self.send_asap(assoc, m.into());
-            return;
+            return Err(Refusal::new(ErrorCauseCode::InvalidValues));
         }
         let identity = self.assocs.get(&assoc).and_then(|a| a.identity.as_ref());
-        if self.config.require_identity && !identity.is_some_and(|i| i.may_register(&pool)) {
+        if self.config.require_identity && !identity.is_some_and(|i| i.may_register(pool)) {
             // RFC 5352 section 9.2: the certificate is the authorization.
-            let m = reject(ErrorCauseCode::RejectionDueToSecurity, Vec::new());
-            self.send_asap(assoc, m.into());
-            return;
+            return Err(Refusal::new(ErrorCauseCode::RejectionDueToSecurity));
         }
         let transport = fill_addresses(pe.user_transport, remote.map(|r| r.ip()))
             .filter(util::reachable_transport);
         let Some(transport) = transport else {
-            let info = raw::pool_element_param(raw, param_type::is_transport);
-            let m = reject(ErrorCauseCode::InvalidValues, info);
-            self.send_asap(assoc, m.into());
-            return;
+            return Err(Refusal {
+                code: ErrorCauseCode::InvalidValues,
+                info: raw::pool_element_param(raw, param_type::is_transport),
+                detail: None,
+            });
         };
         // The user transport (what the PE chose) is refused with more
         // addresses than RSPLIB keeps; its ASAP transport is cut to them
         // (`registrator_transport`), as it is the association's.
         if util::too_many_addresses(&transport) {
             // The transport itself is not echoed (it may be nearly 64 KB).
-            let m = reject(ErrorCauseCode::InvalidValues, Vec::new());
-            self.send_asap(assoc, m.into());
-            self.event(Event::ProtocolError {
-                from: Source::Asap(assoc),
-                detail: format!(
-                    "REGISTRATION of PE {pe_id} in pool {pool} refused: more than {} addresses in a transport",
+            return Err(Refusal {
+                code: ErrorCauseCode::InvalidValues,
+                info: Vec::new(),
+                detail: Some(format!(
+                    "REGISTRATION of PE {} in pool {pool} refused: more than {} addresses in a transport",
+                    pe.pe_id,
                     crate::wire::MAX_ADDRESSES
-                ),
-                answered: true,
-                closed: false,
+                )),
             });
-            return;
         }
         let max_life = self.config.max_registration_lifetime.as_millis();
         if i128::from(pe.registration_life) > i128::try_from(max_life).unwrap_or(i128::MAX) {
-            let m = reject(ErrorCauseCode::InvalidValues, Vec::new());
-            self.send_asap(assoc, m.into());
-            return;
+            return Err(Refusal::new(ErrorCauseCode::InvalidValues));
         }
         let min_life =
             u32::try_from(self.config.min_registration_lifetime.as_millis()).unwrap_or(u32::MAX);
@@ -191,128 +251,154 @@ impl Registrar {
                 let own = self.config.asap_transport.as_ref();
                 Some(util::asap_transport_of(r, &a.remote_addrs, own))
             });
-        let me = self.config.id;
-
-        let existing = self.hs.find(&pool, pe_id);
-        if existing.is_none()
-            && self
-                .hs
-                .association_entries(assoc)
-                .take(self.config.max_pes_per_association)
-                .count()
-                >= self.config.max_pes_per_association
-        {
-            let m = reject(ErrorCauseCode::LackOfResources, Vec::new());
-            self.send_asap(assoc, m.into());
-            return;
-        }
-        // A PE already known under another home PR moves here (it chose
-        // this PR, e.g. after its home failed); one registered here through
-        // another association with another transport is a different PE.
-        let mut previous_home = None;
-        if let Some(existing) = existing {
-            if let Some(e) = self.hs.entry(existing) {
-                if e.home() == me && e.association() != Some(assoc) {
-                    // A PE ID belongs to the association that registered
-                    // it; another may take it over only from the same
-                    // host with the same transport (a PE that reconnects
-                    // before its old association is found gone), so that
-                    // nobody can seize a PE by repeating what a handle
-                    // resolution shows of it. In an authenticated scope
-                    // it belongs to the identity that registered it,
-                    // wherever that connects from. (Re-registrations on
-                    // the PE's own association, the common case, skip
-                    // all of this.)
-                    let holder = e.association().and_then(|a| self.assocs.get(&a));
-                    let holder_ip = holder.and_then(|a| a.remote).map(|r| r.ip());
-                    let same_host = holder_ip.is_none() || holder_ip == remote.map(|r| r.ip());
-                    let holder_identity = holder
-                        .and_then(|a| a.identity.as_ref())
-                        .map(|i| i.name.as_str());
-                    let own_identity = self
-                        .assocs
-                        .get(&assoc)
-                        .and_then(|a| a.identity.as_ref())
-                        .map(|i| i.name.as_str());
-                    if self.config.require_identity && holder_identity != own_identity {
-                        let m = reject(ErrorCauseCode::RejectionDueToSecurity, Vec::new());
-                        self.send_asap(assoc, m.into());
-                        return;
-                    }
-                    if e.transport() != &transport || !same_host {
-                        let m = reject(ErrorCauseCode::NonUniquePeId, Vec::new());
-                        self.send_asap(assoc, m.into());
-                        return;
-                    }
-                } else if e.home() != me {
-                    // A PE moves here from a live peer only from where it
-                    // was (its host is one of its registered addresses):
-                    // otherwise anyone who copies its pool and PE ID to
-                    // another registrar splits the scope's view of it.
-                    let old_home_live = self.peers.contains_key(&e.home());
-                    let from_its_host =
-                        remote.is_some_and(|r| e.transport().addresses().contains(&r.ip()));
-                    if old_home_live && !from_its_host {
-                        let m = reject(ErrorCauseCode::NonUniquePeId, Vec::new());
-                        self.send_asap(assoc, m.into());
-                        return;
-                    }
-                    previous_home = Some((existing, e.home()));
-                    self.hs.set_home(existing, me);
-                }
-            }
-        }
-        let reg = Registration {
-            pe_id,
-            home: me,
-            lifetime_ms,
+        Ok(Admitted {
             transport,
-            policy: pe.policy,
+            lifetime_ms,
             asap_transport,
-            association: Some(assoc),
+        })
+    }
+
+    /// Whether `assoc` may register `pe_id` in `pool`: a new PE within the
+    /// association's quota, or a PE it already holds. A PE already known
+    /// under another home PR moves here (it chose this PR, e.g. after its
+    /// home failed): its home is set to this PR at once, and the previous
+    /// one returned so that a failed registration can restore it. One
+    /// registered here through another association with another transport
+    /// is a different PE.
+    fn claim_pe_id(
+        &mut self,
+        assoc: AssocId,
+        pool: &PoolHandle,
+        pe_id: PeId,
+        transport: &TransportParam,
+    ) -> Result<Option<(EntryRef, ServerId)>, Refusal> {
+        let me = self.config.id;
+        let remote = self.assocs.get(&assoc).and_then(|a| a.remote);
+        let Some(existing) = self.hs.find(pool, pe_id) else {
+            let max = self.config.max_pes_per_association;
+            if self.hs.association_entries(assoc).take(max).count() >= max {
+                return Err(Refusal::new(ErrorCauseCode::LackOfResources));
+            }
+            return Ok(None);
         };
-        match self.hs.register(&pool, reg) {
-            Ok(Registered { entry, updated }) => {
-                self.hs.schedule_timer(
-                    entry,
-                    TimerKind::KeepAliveTransmission,
-                    now + self.config.keep_alive_transmission_interval,
-                );
-                self.event(if updated && previous_home.is_none() {
-                    Event::PeReregistered {
-                        pool: pool.clone(),
-                        pe: pe_id,
-                    }
-                } else {
-                    Event::PeRegistered {
-                        pool: pool.clone(),
-                        pe: pe_id,
-                        assoc,
-                    }
-                });
-                self.send_asap(
-                    assoc,
-                    asap::RegistrationResponse {
-                        reject: false,
-                        pool_handle: pool.clone(),
-                        pe_id,
-                        error: None,
-                    }
-                    .into(),
-                );
-                if let Some(e) = self.hs.entry(entry) {
-                    let pe = pool_element(e, true);
-                    self.broadcast_update(UpdateAction::AddPe, &pool, pe);
-                }
+        let Some(e) = self.hs.entry(existing) else {
+            return Ok(None);
+        };
+        if e.home() == me && e.association() != Some(assoc) {
+            // A PE ID belongs to the association that registered it;
+            // another may take it over only from the same host with the
+            // same transport (a PE that reconnects before its old
+            // association is found gone), so that nobody can seize a PE by
+            // repeating what a handle resolution shows of it. In an
+            // authenticated scope it belongs to the identity that
+            // registered it, wherever that connects from. (Re-registrations
+            // on the PE's own association, the common case, skip all of
+            // this.)
+            let holder = e.association().and_then(|a| self.assocs.get(&a));
+            let holder_ip = holder.and_then(|a| a.remote).map(|r| r.ip());
+            let same_host = holder_ip.is_none() || holder_ip == remote.map(|r| r.ip());
+            let holder_identity = holder
+                .and_then(|a| a.identity.as_ref())
+                .map(|i| i.name.as_str());
+            let own_identity = self
+                .assocs
+                .get(&assoc)
+                .and_then(|a| a.identity.as_ref())
+                .map(|i| i.name.as_str());
+            if self.config.require_identity && holder_identity != own_identity {
+                return Err(Refusal::new(ErrorCauseCode::RejectionDueToSecurity));
             }
-            Err(err) => {
-                if let Some((r, home)) = previous_home {
-                    self.hs.set_home(r, home);
-                }
-                let (code, info) = registration_cause(&err, raw);
-                let m = reject(code, info);
-                self.send_asap(assoc, m.into());
+            if e.transport() != transport || !same_host {
+                return Err(Refusal::new(ErrorCauseCode::NonUniquePeId));
             }
+            Ok(None)
+        } else if e.home() != me {
+            // A PE moves here from a live peer only from where it was (its
+            // host is one of its registered addresses): otherwise anyone
+            // who copies its pool and PE ID to another registrar splits the
+            // scope's view of it.
+            let old_home = e.home();
+            let old_home_live = self.peers.contains_key(&old_home);
+            let from_its_host = remote.is_some_and(|r| e.transport().addresses().contains(&r.ip()));
+            if old_home_live && !from_its_host {
+                return Err(Refusal::new(ErrorCauseCode::NonUniquePeId));
+            }
+            self.hs.set_home(existing, me);
+            Ok(Some((existing, old_home)))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// A registration is stored: keep-alive timer, event, response, and
+    /// the Handle Update to the peers.
+    fn registered(
+        &mut self,
+        now: Time,
+        assoc: AssocId,
+        pool: &PoolHandle,
+        pe_id: PeId,
+        entry: EntryRef,
+        renewed: bool,
+    ) {
+        self.hs.schedule_timer(
+            entry,
+            TimerKind::KeepAliveTransmission,
+            now + self.config.keep_alive_transmission_interval,
+        );
+        self.event(if renewed {
+            Event::PeReregistered {
+                pool: pool.clone(),
+                pe: pe_id,
+            }
+        } else {
+            Event::PeRegistered {
+                pool: pool.clone(),
+                pe: pe_id,
+                assoc,
+            }
+        });
+        self.send_asap(
+            assoc,
+            asap::RegistrationResponse {
+                reject: false,
+                pool_handle: pool.clone(),
+                pe_id,
+                error: None,
+            }
+            .into(),
+        );
+        if let Some(e) = self.hs.entry(entry) {
+            let pe = pool_element(e, true);
+            self.broadcast_update(UpdateAction::AddPe, pool, pe);
+        }
+    }
+
+    /// Answers a refused registration (and reports it when it says why).
+    fn refuse_registration(
+        &mut self,
+        assoc: AssocId,
+        pool: &PoolHandle,
+        pe_id: PeId,
+        refusal: Refusal,
+    ) {
+        let m = asap::RegistrationResponse {
+            reject: true,
+            pool_handle: pool.clone(),
+            pe_id,
+            error: Some(OperationError::single(ErrorCause::new(
+                refusal.code,
+                refusal.info,
+            ))),
+        };
+        self.send_asap(assoc, m.into());
+        if let Some(detail) = refusal.detail {
+            self.event(Event::ProtocolError {
+                from: Source::Asap(assoc),
+                detail,
+                answered: true,
+                closed: false,
+            });
         }
     }
 

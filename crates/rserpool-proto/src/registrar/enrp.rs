@@ -501,7 +501,7 @@ impl Registrar {
     }
 
     /// A PRESENCE names the PR behind a new association. False if the
-    /// association was closed instead (a duplicate).
+    /// association was closed instead (refused, or a duplicate).
     fn identify(
         &mut self,
         now: Time,
@@ -513,30 +513,11 @@ impl Registrar {
             return false;
         };
         let host = self.conns.get(&conn).and_then(|c| c.remote).map(|r| r.ip());
-        let certified = self
-            .conns
-            .get(&conn)
-            .and_then(|c| c.identity.as_ref())
-            .map(|i| (i.may_be_registrar(id), i.to_string()));
-        if let Some((false, name)) = certified {
+        if let Some(detail) = self.presence_refusal(conn, id, host) {
             self.close_conn(conn);
             self.event(Event::ProtocolError {
                 from: Source::Enrp(conn),
-                detail: format!("PRESENCE naming {id} from the certificate of {name}: refused"),
-                answered: false,
-                closed: true,
-            });
-            return false;
-        }
-        if !self.host_may_claim(id, host) {
-            let d = format!(
-                "PRESENCE naming {id} from {}, not from the host {id} was known at: refused",
-                host.map_or_else(|| "an unknown address".to_string(), |h| h.to_string())
-            );
-            self.close_conn(conn);
-            self.event(Event::ProtocolError {
-                from: Source::Enrp(conn),
-                detail: d,
+                detail,
                 answered: false,
                 closed: true,
             });
@@ -550,42 +531,90 @@ impl Registrar {
             }
         }
         if let Some(old) = self.peers.get(&id).map(|p| p.conn) {
-            // Two associations between the same two PRs: both sides keep
-            // the one opened by the PR with the lower ID.
-            let me = self.config.id;
-            let opener = |out: bool| if out { me } else { id };
-            let old_out = self.conns.get(&old).is_some_and(|c| c.outgoing);
-            let keep_new = if opener(outgoing) == opener(old_out) {
-                conn < old
-            } else {
-                opener(outgoing) == me.min(id)
-            };
-            if keep_new {
-                self.close_conn(old);
-                if let Some(p) = self.peers.get_mut(&id) {
-                    p.conn = conn;
-                    // Table transfers on the old association are lost with
-                    // it: start them again on this one (on_presence asks
-                    // for the table or audits), or the sync never ends.
-                    p.request = None;
-                    p.serving = None;
-                }
-                if self.sync == SyncState::Syncing(id) {
-                    self.sync = SyncState::Unsynced;
-                }
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.peer = Some(id);
-                }
-                self.event(Event::PeerDown {
-                    peer: id,
-                    reason: PeerDownReason::Replaced,
-                });
-                self.event(Event::PeerUp { peer: id, conn });
-                return true;
-            }
+            return self.second_association(conn, outgoing, id, old);
+        }
+        self.add_peer(now, conn, id, host, info);
+        true
+    }
+
+    /// Why a PRESENCE naming `id` on `conn` (from `host`) is refused: the
+    /// association's certificate may not name it, or another host holds
+    /// the ID.
+    fn presence_refusal(&self, conn: ConnId, id: ServerId, host: Option<IpAddr>) -> Option<String> {
+        let certified = self
+            .conns
+            .get(&conn)
+            .and_then(|c| c.identity.as_ref())
+            .map(|i| (i.may_be_registrar(id), i.to_string()));
+        if let Some((false, name)) = certified {
+            return Some(format!(
+                "PRESENCE naming {id} from the certificate of {name}: refused"
+            ));
+        }
+        if !self.host_may_claim(id, host) {
+            return Some(format!(
+                "PRESENCE naming {id} from {}, not from the host {id} was known at: refused",
+                host.map_or_else(|| "an unknown address".to_string(), |h| h.to_string())
+            ));
+        }
+        None
+    }
+
+    /// Two associations between the same two PRs (`old` is the peer's
+    /// current one): both sides keep the one opened by the PR with the
+    /// lower ID. True if `conn` is kept.
+    fn second_association(
+        &mut self,
+        conn: ConnId,
+        outgoing: bool,
+        id: ServerId,
+        old: ConnId,
+    ) -> bool {
+        let me = self.config.id;
+        let opener = |out: bool| if out { me } else { id };
+        let old_out = self.conns.get(&old).is_some_and(|c| c.outgoing);
+        let keep_new = if opener(outgoing) == opener(old_out) {
+            conn < old
+        } else {
+            opener(outgoing) == me.min(id)
+        };
+        if !keep_new {
             self.close_conn(conn);
             return false;
         }
+        self.close_conn(old);
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.conn = conn;
+            // Table transfers on the old association are lost with it:
+            // start them again on this one (on_presence asks for the table
+            // or audits), or the sync never ends.
+            p.request = None;
+            p.serving = None;
+        }
+        if self.sync == SyncState::Syncing(id) {
+            self.sync = SyncState::Unsynced;
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.peer = Some(id);
+        }
+        self.event(Event::PeerDown {
+            peer: id,
+            reason: PeerDownReason::Replaced,
+        });
+        self.event(Event::PeerUp { peer: id, conn });
+        true
+    }
+
+    /// A new live peer: its hosts are remembered, it is no longer suspect,
+    /// and a takeover of it is abandoned.
+    fn add_peer(
+        &mut self,
+        now: Time,
+        conn: ConnId,
+        id: ServerId,
+        host: Option<IpAddr>,
+        info: &ServerInformation,
+    ) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.peer = Some(id);
         }
@@ -617,7 +646,6 @@ impl Registrar {
         if self.takeovers.remove(&id).is_some() {
             self.event(Event::TakeoverAbandoned { target: id });
         }
-        true
     }
 
     /// Whether a PRESENCE naming `id` may come from `host`: a PR that is

@@ -67,6 +67,7 @@ pub struct ConnId(pub u64);
 /// Every timer and limit (RFC 5352/5353 defaults where the RFC gives one,
 /// else RSPLIB's).
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Config {
     /// This registrar's server ID.
     pub id: ServerId,

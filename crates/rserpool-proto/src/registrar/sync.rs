@@ -232,71 +232,10 @@ impl Registrar {
         } else {
             pe.home_server_id
         };
-        if home == me {
-            // Only a PE itself makes this PR its home.
-            return false;
-        }
-        if pool.0.is_empty() || pool.0.len() > super::MAX_POOL_HANDLE_LEN {
-            let conn = self.peers.get(&from).map_or(ConnId(0), |p| p.conn);
-            self.protocol_error(
-                conn,
-                format!(
-                    "PE {} from {from} not stored: pool handle of {} bytes",
-                    pe.pe_id,
-                    pool.0.len()
-                ),
-            );
-            return false;
-        }
-        if util::too_many_addresses(&pe.user_transport) {
-            let conn = self.peers.get(&from).map_or(ConnId(0), |p| p.conn);
-            self.protocol_error(
-                conn,
-                format!(
-                    "PE {} of pool {pool} from {from} not stored: more than {} addresses in a transport",
-                    pe.pe_id,
-                    crate::wire::MAX_ADDRESSES
-                ),
-            );
-            return false;
-        }
-        // A peer speaks for its own PEs: a Handle Update comes from the
-        // PE's home, and a table response does not change a PE whose home
-        // is another live peer (that peer's own updates and audits are the
-        // authority; new entries are kept until its audit says otherwise).
-        let refused = match how {
-            Learnt::Update => home != from,
-            Learnt::Table => {
-                home != from
-                    && self.peers.contains_key(&home)
-                    && self
-                        .hs
-                        .get(pool, pe.pe_id)
-                        .is_some_and(|e| e.home() == home)
+        if let Err(why) = self.may_learn(pool, &pe, from, home, how) {
+            if let Some(detail) = why {
+                self.peer_protocol_error(from, detail);
             }
-        };
-        if refused {
-            if how == Learnt::Update {
-                let conn = self.peers.get(&from).map_or(ConnId(0), |p| p.conn);
-                self.protocol_error(
-                    conn,
-                    format!(
-                        "HANDLE_UPDATE from {from} for PE {} of pool {pool} homed at {home}: ignored",
-                        pe.pe_id
-                    ),
-                );
-            }
-            return false;
-        }
-        if !util::reachable_transport(&pe.user_transport) {
-            let conn = self.peers.get(&from).map_or(ConnId(0), |p| p.conn);
-            self.protocol_error(
-                conn,
-                format!(
-                    "PE {} of pool {pool} from {from} not stored: no unicast address and port",
-                    pe.pe_id
-                ),
-            );
             return false;
         }
         if let Some(r) = self.hs.find(pool, pe.pe_id) {
@@ -334,14 +273,78 @@ impl Registrar {
                 true
             }
             Err(e) => {
-                let conn = self.peers.get(&from).map_or(ConnId(0), |p| p.conn);
-                self.protocol_error(
-                    conn,
-                    format!("PE {} of pool {pool} from {from} not stored: {e}", pe.pe_id),
-                );
+                let detail = format!("PE {} of pool {pool} from {from} not stored: {e}", pe.pe_id);
+                self.peer_protocol_error(from, detail);
                 false
             }
         }
+    }
+
+    /// Whether a PE learnt from `from` (with home `home`) may be stored;
+    /// if not, what to report (`None`: nothing, the PE is simply not
+    /// this peer's to tell about).
+    fn may_learn(
+        &self,
+        pool: &PoolHandle,
+        pe: &PoolElement,
+        from: ServerId,
+        home: ServerId,
+        how: Learnt,
+    ) -> Result<(), Option<String>> {
+        if home == self.config.id {
+            // Only a PE itself makes this PR its home.
+            return Err(None);
+        }
+        if pool.0.is_empty() || pool.0.len() > super::MAX_POOL_HANDLE_LEN {
+            return Err(Some(format!(
+                "PE {} from {from} not stored: pool handle of {} bytes",
+                pe.pe_id,
+                pool.0.len()
+            )));
+        }
+        if util::too_many_addresses(&pe.user_transport) {
+            return Err(Some(format!(
+                "PE {} of pool {pool} from {from} not stored: more than {} addresses in a transport",
+                pe.pe_id,
+                crate::wire::MAX_ADDRESSES
+            )));
+        }
+        // A peer speaks for its own PEs: a Handle Update comes from the
+        // PE's home, and a table response does not change a PE whose home
+        // is another live peer (that peer's own updates and audits are the
+        // authority; new entries are kept until its audit says otherwise).
+        match how {
+            Learnt::Update if home != from => {
+                return Err(Some(format!(
+                    "HANDLE_UPDATE from {from} for PE {} of pool {pool} homed at {home}: ignored",
+                    pe.pe_id
+                )));
+            }
+            Learnt::Table
+                if home != from
+                    && self.peers.contains_key(&home)
+                    && self
+                        .hs
+                        .get(pool, pe.pe_id)
+                        .is_some_and(|e| e.home() == home) =>
+            {
+                return Err(None);
+            }
+            _ => {}
+        }
+        if !util::reachable_transport(&pe.user_transport) {
+            return Err(Some(format!(
+                "PE {} of pool {pool} from {from} not stored: no unicast address and port",
+                pe.pe_id
+            )));
+        }
+        Ok(())
+    }
+
+    /// A protocol error on peer `from`'s association.
+    fn peer_protocol_error(&mut self, from: ServerId, detail: String) {
+        let conn = self.peers.get(&from).map_or(ConnId(0), |p| p.conn);
+        self.protocol_error(conn, detail);
     }
 
     pub(super) fn on_handle_update(&mut self, now: Time, from: ServerId, u: enrp::HandleUpdate) {

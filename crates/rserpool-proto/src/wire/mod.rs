@@ -11,7 +11,8 @@
 //!   write nothing) when a length field would exceed 65535: every length
 //!   field written equals the bytes written.
 //! - [`message_length`] frames a byte stream (TCP): the total length of the
-//!   message that starts with the given 4 header bytes.
+//!   message that starts with the given 4 header bytes;
+//!   [`stream::Deframer`] cuts a received stream into messages.
 //!
 //! Layout choices follow RSPLIB 3.4.4, which pads every parameter to 4
 //! bytes and counts the last parameter's padding in the message length (so
@@ -45,6 +46,7 @@ pub mod error;
 pub mod ids;
 pub mod param;
 pub mod policy;
+pub mod stream;
 pub mod transport;
 
 use std::fmt;
@@ -61,7 +63,9 @@ pub use param::{
     rsplib_cause_name,
 };
 pub use policy::{Policy, PolicyType};
-pub use transport::{AddressList, MAX_ADDRESSES, TransportKind, TransportParam, TransportUse};
+pub use transport::{
+    AddressIntoIter, AddressList, MAX_ADDRESSES, TransportKind, TransportParam, TransportUse,
+};
 
 /// SCTP payload protocol identifier of ASAP.
 pub const PPID_ASAP: u32 = 11;
@@ -189,6 +193,7 @@ impl From<EnrpMessage> for Message {
 
 /// Limits for decoding untrusted input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DecodeOptions {
     /// Longest message accepted, in bytes (header included). The length
     /// field is 16 bits, so at most 65535 matters.

@@ -53,8 +53,117 @@ pub const MAX_ADDRESSES: usize = 64;
 
 /// The addresses of an SCTP transport, up to two inline: a registration,
 /// decoded or stored, then needs no allocation of its own (most PEs have
-/// one or two addresses).
-pub type AddressList = smallvec::SmallVec<[IpAddr; 2]>;
+/// one or two addresses). It reads as a slice (`Deref<Target = [IpAddr]>`);
+/// the inline storage is an implementation detail.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct AddressList(smallvec::SmallVec<[IpAddr; 2]>);
+
+impl AddressList {
+    /// An empty list.
+    pub fn new() -> Self {
+        AddressList(smallvec::SmallVec::new())
+    }
+    /// A list with these addresses.
+    pub fn from_slice(addresses: &[IpAddr]) -> Self {
+        AddressList(smallvec::SmallVec::from_slice(addresses))
+    }
+    /// Appends an address.
+    pub fn push(&mut self, address: IpAddr) {
+        self.0.push(address);
+    }
+    /// The addresses as a slice.
+    pub fn as_slice(&self) -> &[IpAddr] {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for AddressList {
+    type Target = [IpAddr];
+    fn deref(&self) -> &[IpAddr] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AddressList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter()).finish()
+    }
+}
+
+impl FromIterator<IpAddr> for AddressList {
+    fn from_iter<I: IntoIterator<Item = IpAddr>>(iter: I) -> Self {
+        AddressList(iter.into_iter().collect())
+    }
+}
+
+impl Extend<IpAddr> for AddressList {
+    fn extend<I: IntoIterator<Item = IpAddr>>(&mut self, iter: I) {
+        self.0.extend(iter);
+    }
+}
+
+impl From<Vec<IpAddr>> for AddressList {
+    fn from(v: Vec<IpAddr>) -> Self {
+        AddressList(smallvec::SmallVec::from_vec(v))
+    }
+}
+
+impl From<&[IpAddr]> for AddressList {
+    fn from(v: &[IpAddr]) -> Self {
+        AddressList::from_slice(v)
+    }
+}
+
+impl<const N: usize> From<[IpAddr; N]> for AddressList {
+    fn from(v: [IpAddr; N]) -> Self {
+        v.into_iter().collect()
+    }
+}
+
+impl IntoIterator for AddressList {
+    type Item = IpAddr;
+    type IntoIter = AddressIntoIter;
+    fn into_iter(self) -> AddressIntoIter {
+        AddressIntoIter(self.0.into_iter())
+    }
+}
+
+/// The addresses of an [`AddressList`] by value.
+#[derive(Debug)]
+pub struct AddressIntoIter(smallvec::IntoIter<[IpAddr; 2]>);
+
+impl Iterator for AddressIntoIter {
+    type Item = IpAddr;
+    fn next(&mut self) -> Option<IpAddr> {
+        self.0.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for AddressIntoIter {
+    fn next_back(&mut self) -> Option<IpAddr> {
+        self.0.next_back()
+    }
+}
+
+impl ExactSizeIterator for AddressIntoIter {}
+
+impl<'a> IntoIterator for &'a AddressList {
+    type Item = &'a IpAddr;
+    type IntoIter = std::slice::Iter<'a, IpAddr>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for AddressList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.as_slice().serialize(s)
+    }
+}
 
 /// A transport parameter: protocol, port and addresses.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -367,10 +367,8 @@ fn non_zero_message_padding() {
 
 #[test]
 fn parameters_nested_too_deep() {
-    let o = DecodeOptions {
-        max_depth: 2,
-        ..opts()
-    };
+    let mut o = opts();
+    o.max_depth = 2;
     assert_eq!(
         asap_err_with(&unhex(REG), o),
         DecodeError::TooDeep {
@@ -379,10 +377,8 @@ fn parameters_nested_too_deep() {
         }
     );
     // Depth 3 is what a registration needs.
-    let o = DecodeOptions {
-        max_depth: 3,
-        ..opts()
-    };
+    let mut o = opts();
+    o.max_depth = 3;
     AsapMessage::decode(&unhex(REG), &o).unwrap();
 }
 
@@ -390,10 +386,8 @@ fn parameters_nested_too_deep() {
 fn deep_nesting_of_unknown_parameters_is_bounded() {
     // A chain of Pool Elements cannot nest (they hold transports), but a
     // cause info can hold a parameter: decode_info starts at depth 3.
-    let o = DecodeOptions {
-        max_depth: 3,
-        ..opts()
-    };
+    let mut o = opts();
+    o.max_depth = 3;
     let pe = unhex(&REG[32..]); // the Pool Element parameter (from byte 16)
     let cause = ErrorCause::new(ErrorCauseCode::InvalidValues, pe);
     assert!(matches!(
@@ -408,10 +402,8 @@ fn deep_nesting_of_unknown_parameters_is_bounded() {
 
 #[test]
 fn too_many_parameters() {
-    let o = DecodeOptions {
-        max_parameters: 3,
-        ..opts()
-    };
+    let mut o = opts();
+    o.max_parameters = 3;
     assert_eq!(
         asap_err_with(&unhex(REG), o),
         DecodeError::TooManyParameters {
@@ -567,10 +559,8 @@ fn unknown_message_types() {
 
 #[test]
 fn oversized_messages() {
-    let o = DecodeOptions {
-        max_message_size: 32,
-        ..opts()
-    };
+    let mut o = opts();
+    o.max_message_size = 32;
     assert_eq!(
         asap_err_with(&unhex(REG), o),
         DecodeError::MessageTooLarge {
@@ -581,10 +571,8 @@ fn oversized_messages() {
     );
     // The header alone announces too much.
     let b = unhex("0a00ffff00000001");
-    let o = DecodeOptions {
-        max_message_size: 1024,
-        ..opts()
-    };
+    let mut o = opts();
+    o.max_message_size = 1024;
     assert_eq!(
         asap_err_with(&b, o),
         DecodeError::MessageTooLarge {
