@@ -14,6 +14,11 @@
 //! - [`cookie`]: session cookies sealed with a pool secret.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+/// The protocol core this runtime drives (wire types such as
+/// [`proto::wire::Policy`], the state machines), so that an application
+/// needs only this crate.
+pub use rserpool_proto as proto;
+
 pub mod announce;
 pub mod cookie;
 pub mod http;
