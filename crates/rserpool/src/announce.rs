@@ -17,6 +17,7 @@ pub const ENRP_ANNOUNCE_GROUP: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(23
 /// Where announces go and on which interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MulticastConfig {
+    /// The group address and port announces are sent to.
     pub group: SocketAddrV4,
     /// The local interface address to send and join on.
     pub interface: Ipv4Addr,
@@ -25,6 +26,7 @@ pub struct MulticastConfig {
 }
 
 impl MulticastConfig {
+    /// `group` on `interface`, one hop (0 on loopback).
     pub fn new(group: SocketAddrV4, interface: Ipv4Addr) -> Self {
         MulticastConfig {
             group,
@@ -50,6 +52,8 @@ pub struct Announcer {
 }
 
 impl Announcer {
+    /// A socket that sends to the group from `cfg.interface` (and loops
+    /// its announces back to listeners on this host).
     pub fn new(cfg: &MulticastConfig) -> io::Result<Announcer> {
         let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
         s.set_multicast_if_v4(&cfg.interface)?;
@@ -64,6 +68,7 @@ impl Announcer {
         })
     }
 
+    /// Sends one announce datagram to the group.
     pub async fn send(&self, bytes: &[u8]) -> io::Result<()> {
         self.socket.send_to(bytes, self.group).await.map(|_| ())
     }
@@ -76,6 +81,8 @@ pub struct AnnounceListener {
 }
 
 impl AnnounceListener {
+    /// Joins the group on `cfg.interface`; other listeners on this host
+    /// may share the port.
     pub fn new(cfg: &MulticastConfig) -> io::Result<AnnounceListener> {
         let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
         s.set_reuse_address(true)?;

@@ -107,7 +107,10 @@ pub enum CookieError {
     /// Altered, forged, or sealed for another pool or with another secret.
     BadTag,
     /// Older than the maximum age.
-    Expired { age: Duration },
+    Expired {
+        /// How old it was.
+        age: Duration,
+    },
 }
 
 impl fmt::Display for CookieError {

@@ -32,18 +32,36 @@ pub enum Query {
     /// This registrar and its peers.
     Scope,
     /// The pools, at most `limit`.
-    Pools { limit: usize },
+    Pools {
+        /// Most pools listed.
+        limit: usize,
+    },
     /// One pool with at most `limit` PEs.
-    Pool { handle: PoolHandle, limit: usize },
+    Pool {
+        /// The pool asked for.
+        handle: PoolHandle,
+        /// Most PEs listed.
+        limit: usize,
+    },
     /// A handle resolution, as ASAP's with the Handle Resolution option.
     Resolve {
+        /// The pool to resolve.
         handle: PoolHandle,
+        /// The Handle Resolution option's item count, if given.
         items: Option<u32>,
     },
     /// What the history holds about one PE.
-    History { handle: PoolHandle, pe: PeId },
+    History {
+        /// The PE's pool.
+        handle: PoolHandle,
+        /// The PE.
+        pe: PeId,
+    },
     /// Start a watch after change `after` (None: from now on).
-    Watch { after: Option<u64> },
+    Watch {
+        /// The last change the watcher saw.
+        after: Option<u64>,
+    },
     /// Is the registrar task answering at all.
     Ready,
 }
@@ -51,15 +69,22 @@ pub enum Query {
 /// The registrar task's answer.
 #[derive(Debug)]
 pub enum Answer {
+    /// To [`Query::Scope`].
     Scope(ScopeView),
+    /// To [`Query::Pools`].
     Pools(PoolsView),
-    /// None: no such pool.
+    /// To [`Query::Pool`]; None: no such pool.
     Pool(Option<PoolView>),
-    /// None: no such pool.
+    /// To [`Query::Resolve`]; None: no such pool.
     Resolve(Option<ResolutionView>),
+    /// To [`Query::History`].
     History(HistoryView),
+    /// To [`Query::Watch`].
     Watch(WatchStart),
+    /// To [`Query::Ready`].
     Ready {
+        /// The registrar has completed its first synchronisation with a
+        /// peer (or has none to wait for).
         synchronised: bool,
     },
 }
@@ -67,7 +92,9 @@ pub enum Answer {
 /// A query with the channel for its answer.
 #[derive(Debug)]
 pub struct Call {
+    /// The question.
     pub query: Query,
+    /// Where the answer goes.
     pub reply: oneshot::Sender<Answer>,
 }
 
@@ -76,11 +103,13 @@ pub struct Call {
 /// nothing is lost or doubled in between.
 #[derive(Debug)]
 pub struct WatchStart {
+    /// The changes after the position asked for, oldest first.
     pub backlog: Vec<Arc<ChangeView>>,
     /// The position asked for is no longer kept: the watcher must reload.
     pub reset: bool,
     /// The id of the latest change so far.
     pub last: u64,
+    /// Every change from now on.
     pub changes: broadcast::Receiver<Arc<ChangeView>>,
 }
 
@@ -98,7 +127,9 @@ pub struct Endpoints {
 /// Counts of open associations, from the daemon.
 #[derive(Clone, Copy, Debug)]
 pub struct Links {
+    /// ASAP associations (PEs and PUs).
     pub asap: usize,
+    /// ENRP associations (peers and probes).
     pub enrp: usize,
 }
 

@@ -12,7 +12,9 @@ use serde::Serialize;
 /// This registrar, its peers and the handlespace in numbers.
 #[derive(Clone, Debug, Serialize)]
 pub struct ScopeView {
+    /// This registrar.
     pub registrar: RegistrarView,
+    /// Its peers, by ID.
     pub peers: Vec<PeerView>,
 }
 
@@ -23,15 +25,21 @@ pub struct RegistrarView {
     pub id: u32,
     /// `tcp` or `sctp`.
     pub transport: String,
+    /// Bound ASAP addresses.
     pub asap: Vec<String>,
+    /// Bound ENRP addresses.
     pub enrp: Vec<String>,
     /// True once a mentor peer synchronised the handlespace to this PR.
     pub synchronised: bool,
+    /// Pools in the handlespace.
     pub pools: usize,
+    /// PEs in the handlespace.
     pub pool_elements: usize,
     /// PEs whose home is this PR.
     pub owned_pool_elements: usize,
+    /// Open ASAP associations (PEs and PUs).
     pub asap_associations: usize,
+    /// Open ENRP associations (peers and probes).
     pub enrp_associations: usize,
     /// MaxHResItems: most PEs in one handle resolution.
     pub max_hres_items: u32,
@@ -40,6 +48,7 @@ pub struct RegistrarView {
 /// A peer registrar, or a PR named as home of some PEs.
 #[derive(Clone, Debug, Serialize)]
 pub struct PeerView {
+    /// Server ID.
     pub id: u32,
     /// `up` (live ENRP peer), `suspect` (association lost, dead unless it
     /// comes back), `taking_over` (this PR takes over its PEs) or
@@ -54,14 +63,18 @@ pub struct PeerView {
 /// A pool in a list of pools.
 #[derive(Clone, Debug, Serialize)]
 pub struct PoolSummary {
+    /// The pool handle as text.
     pub handle: String,
+    /// The policy of its PEs.
     pub policy: String,
+    /// How many PEs it has.
     pub pool_elements: usize,
 }
 
 /// The pools, sorted by handle.
 #[derive(Clone, Debug, Serialize)]
 pub struct PoolsView {
+    /// The pools listed.
     pub pools: Vec<PoolSummary>,
     /// True when `limit` cut the list.
     pub truncated: bool,
@@ -70,26 +83,35 @@ pub struct PoolsView {
 /// One pool with its PEs (sorted by PE ID).
 #[derive(Clone, Debug, Serialize)]
 pub struct PoolView {
+    /// The pool handle as text.
     pub handle: String,
+    /// The policy of its PEs.
     pub policy: String,
+    /// Its PEs, at most `limit`.
     pub pool_elements: Vec<PeView>,
+    /// True when `limit` cut the list.
     pub truncated: bool,
 }
 
 /// A handle resolution's answer: the PEs the pool's policy chose, in order.
 #[derive(Clone, Debug, Serialize)]
 pub struct ResolutionView {
+    /// The pool handle as text.
     pub handle: String,
+    /// The pool's policy; `None` for an unknown pool.
     pub policy: Option<String>,
+    /// The PEs chosen, in the order a pool user gets them.
     pub pool_elements: Vec<PeView>,
 }
 
 /// One PE entry.
 #[derive(Clone, Debug, Serialize)]
 pub struct PeView {
+    /// PE ID.
     pub id: u32,
     /// Server ID of its home PR.
     pub home: u32,
+    /// Its policy and values.
     pub policy: PolicyView,
     /// Registration lifetime.
     pub lifetime_ms: i64,
@@ -103,10 +125,13 @@ pub struct PeView {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct PolicyView {
     #[serde(rename = "type")]
+    /// The policy name (e.g. `RoundRobin`).
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Weight (weighted policies).
     pub weight: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Priority (priority policies).
     pub priority: Option<u32>,
     /// Load as on the wire: 0 idle, 2^32-1 full.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -115,12 +140,16 @@ pub struct PolicyView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub load_percent: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Load degradation (RSPLIB's LD policies).
     pub degradation: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Weight distance penalty factor.
     pub weight_dpf: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Load distance penalty factor.
     pub load_dpf: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Distance (distance-sensitive policies).
     pub distance: Option<u32>,
 }
 
@@ -154,6 +183,7 @@ pub struct ChangeView {
     )]
     pub handle: Option<PoolHandle>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The PE ID, for PE changes.
     pub pe: Option<u32>,
     /// The PE's home after the change.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -165,6 +195,7 @@ pub struct ChangeView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peer: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why a PE was removed or a peer went down.
     pub reason: Option<&'static str>,
     /// The PE as it is after the change (registered and updated entries,
     /// while some watcher listens).
@@ -184,7 +215,9 @@ fn handle_text<S: serde::Serializer>(h: &Option<PoolHandle>, s: S) -> Result<S::
 /// The changes kept for one PE.
 #[derive(Clone, Debug, Serialize)]
 pub struct HistoryView {
+    /// The pool handle as text.
     pub handle: String,
+    /// The PE ID.
     pub pe: u32,
     /// Oldest first; only what the bounded history still holds.
     pub changes: Vec<ChangeView>,
@@ -193,6 +226,7 @@ pub struct HistoryView {
 /// An error answer.
 #[derive(Clone, Debug, Serialize)]
 pub struct ErrorView {
+    /// What went wrong.
     pub error: String,
 }
 

@@ -40,15 +40,22 @@ use tracing::debug;
 /// The services a pool element can offer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Service {
+    /// Every message comes back unchanged.
     Echo,
+    /// Messages are read and dropped.
     Discard,
+    /// Every message is answered with the current UTC time.
     Daytime,
+    /// `N` is answered with N lines of the rotating character pattern.
     Chargen,
+    /// `pong <n>`, the count carried in a COOKIE across failovers.
     PingPong,
+    /// `compute N`, its progress in a COOKIE so another PE resumes it.
     Compute,
 }
 
 impl Service {
+    /// Every service, in the order of the module docs.
     pub const ALL: [Service; 6] = [
         Service::Echo,
         Service::Discard,
@@ -58,6 +65,7 @@ impl Service {
         Service::Compute,
     ];
 
+    /// The name `rserpool pe --service` takes.
     pub fn name(self) -> &'static str {
         match self {
             Service::Echo => "echo",
@@ -91,6 +99,7 @@ impl FromStr for Service {
 /// A service and its settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServiceConfig {
+    /// Which service to run.
     pub service: Service,
     /// How long one step of a `compute` job takes.
     pub compute_step: Duration,
@@ -99,6 +108,7 @@ pub struct ServiceConfig {
 }
 
 impl ServiceConfig {
+    /// `service` with 100 ms compute steps and jobs up to 1,000,000.
     pub fn new(service: Service) -> Self {
         ServiceConfig {
             service,
