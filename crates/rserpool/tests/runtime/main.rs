@@ -5,6 +5,7 @@
 
 mod endpoints_registrars;
 mod endpoints_sessions;
+mod examples;
 mod http_api;
 mod http_dashboard;
 mod registrar_listen_conflicts;

@@ -4,13 +4,13 @@
 //! from its sealed cookie on another PE, and `probe::dump` shows the pool.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../examples/cookie_service.rs"]
+#[path = "../../examples/cookie_service.rs"]
 #[allow(dead_code)]
 mod cookie_service;
-#[path = "../examples/echo_pe.rs"]
+#[path = "../../examples/echo_pe.rs"]
 #[allow(dead_code)]
 mod echo_pe;
-#[path = "../examples/pu_client.rs"]
+#[path = "../../examples/pu_client.rs"]
 #[allow(dead_code)]
 mod pu_client;
 
