@@ -108,52 +108,10 @@ impl Fleet {
                 cmd.args(["--peer", &p.to_string()]);
             }
             let log = logdir.join(format!("pr{}.log", i + 1));
-            let log_file =
-                std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-            if std::env::var_os("RUST_LOG").is_none() {
-                cmd.env("RUST_LOG", "warn");
-            }
-            let mut child = cmd
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(log_file)
-                .spawn()
-                .map_err(|e| format!("starting registrar {}: {e}", i + 1))?;
-            let stdout = child.stdout.take();
+            let (child, addrs) = spawn(cmd, &log, i + 1)?;
             fleet.pids.push(child.id());
             fleet.children.push(child);
-            fleet.logs.push(log.clone());
-            let (tx, rx) = mpsc::channel();
-            if let Some(out) = stdout {
-                std::thread::spawn(move || {
-                    // Reads to the end so the registrar never writes into a
-                    // closed pipe.
-                    for line in BufReader::new(out).lines() {
-                        let Ok(line) = line else { break };
-                        let _ = tx.send(line);
-                    }
-                });
-            }
-            let mut seen = Announced::default();
-            let deadline = std::time::Instant::now() + START_TIMEOUT;
-            let addrs = loop {
-                if let Some(a) = seen.complete() {
-                    break a;
-                }
-                let left = deadline.saturating_duration_since(std::time::Instant::now());
-                match rx.recv_timeout(left) {
-                    Ok(line) => seen.take(&line),
-                    Err(_) => {
-                        let log_text = std::fs::read_to_string(&log).unwrap_or_default();
-                        return Err(format!(
-                            "registrar {} did not start (log {}): {}",
-                            i + 1,
-                            log.display(),
-                            log_text.trim()
-                        ));
-                    }
-                }
-            };
+            fleet.logs.push(log);
             fleet.asap.push(addrs.0);
             enrp.push(addrs.1);
             fleet.metrics.push(addrs.2);
@@ -166,6 +124,58 @@ impl Fleet {
         self.children
             .iter_mut()
             .all(|c| matches!(c.try_wait(), Ok(None)))
+    }
+}
+
+/// Starts a registrar from `cmd` (its arguments given, stderr into `log`)
+/// and waits for its startup lines: its ASAP, ENRP and metrics addresses.
+pub fn spawn(
+    mut cmd: Command,
+    log: &Path,
+    number: usize,
+) -> Result<(Child, (SocketAddr, SocketAddr, SocketAddr)), String> {
+    let log_file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    if std::env::var_os("RUST_LOG").is_none() {
+        cmd.env("RUST_LOG", "warn");
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log_file)
+        .spawn()
+        .map_err(|e| format!("starting registrar {number}: {e}"))?;
+    let stdout = child.stdout.take();
+    let (tx, rx) = mpsc::channel();
+    if let Some(out) = stdout {
+        std::thread::spawn(move || {
+            // Reads to the end so the registrar never writes into a
+            // closed pipe.
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+    }
+    let mut seen = Announced::default();
+    let deadline = std::time::Instant::now() + START_TIMEOUT;
+    loop {
+        if let Some(a) = seen.complete() {
+            return Ok((child, a));
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.take(&line),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log_text = std::fs::read_to_string(log).unwrap_or_default();
+                return Err(format!(
+                    "registrar {number} did not start (log {}): {}",
+                    log.display(),
+                    log_text.trim()
+                ));
+            }
+        }
     }
 }
 

@@ -17,6 +17,7 @@
 
 mod assignment;
 mod cpu;
+mod feeder;
 mod fleet;
 mod generator;
 mod lab;
@@ -26,6 +27,7 @@ mod plot;
 mod promtext;
 mod report;
 mod runner;
+mod scale;
 mod scenario;
 
 use assignment::Assignment;
@@ -113,6 +115,14 @@ pub struct ScopeArgs {
     /// Multiplies the PE and PU counts of --scenario (e.g. 0.1 for a quick run).
     #[arg(long, default_value_t = 1.0)]
     pub scale: f64,
+    /// Handlespace sizes (PEs) of --scenario sync and takeover.
+    #[arg(
+        long,
+        value_name = "N[,N...]",
+        value_delimiter = ',',
+        default_value = "1000,10000,100000"
+    )]
+    pub sizes: Vec<usize>,
     /// Registrars that run already.
     #[command(flatten)]
     pub remote: Box<RemoteArgs>,
@@ -240,6 +250,19 @@ fn validate(args: &ScopeArgs) -> Result<(), String> {
     if !(args.scale.is_finite() && args.scale > 0.0) {
         return Err(format!("--scale {}: must be positive", args.scale));
     }
+    if args.scenario.is_some_and(Scenario::is_scale) {
+        if args.sizes.is_empty() || args.sizes.contains(&0) {
+            return Err("--sizes: every handlespace size must be at least 1".into());
+        }
+        if args.scenario == Some(Scenario::Takeover) && args.registrars.is_some_and(|k| k < 2) {
+            return Err(
+                "--registrars: a takeover needs at least 2 (survivors of the failed peer)".into(),
+            );
+        }
+        if args.transport != TransportName::Tcp {
+            return Err("--scenario sync and takeover run over TCP on loopback".into());
+        }
+    }
     if !args.remote.target.is_empty() {
         if args.scenario.is_some() {
             return Err("--scenario starts its own registrars; it cannot use --target".into());
@@ -293,6 +316,16 @@ pub fn run(args: ScopeArgs) -> Result<(), String> {
     }
     if let Some(csv) = &args.files.replot {
         let text = std::fs::read_to_string(csv).map_err(|e| format!("{}: {e}", csv.display()))?;
+        if text.starts_with(scale::HEADER) {
+            let samples = scale::parse(&text).map_err(|e| format!("{}: {e}", csv.display()))?;
+            eprint!("{}", scale::summary(&samples));
+            if let Some(dir) = &args.files.plot {
+                for f in scale::plot(&samples, dir)? {
+                    eprintln!("wrote {}", f.display());
+                }
+            }
+            return Ok(());
+        }
         let rows = report::parse(&text).map_err(|e| format!("{}: {e}", csv.display()))?;
         eprint!("{}", report::summary(&rows));
         if let Some(dir) = &args.files.plot {
@@ -302,7 +335,45 @@ pub fn run(args: ScopeArgs) -> Result<(), String> {
         }
         return Ok(());
     }
+    if let Some(s) = args.scenario.filter(|s| s.is_scale()) {
+        return measure_scale(&args, s);
+    }
     measure(&args)
+}
+
+/// Runs `--scenario sync` or `takeover` (see `scale.rs`).
+fn measure_scale(args: &ScopeArgs, s: Scenario) -> Result<(), String> {
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; its figures mean little (use --release)");
+    }
+    let logdir = std::env::temp_dir().join(format!("rserpool-scope-{}", std::process::id()));
+    std::fs::create_dir_all(&logdir).map_err(|e| format!("{}: {e}", logdir.display()))?;
+    eprintln!("registrars: loopback (logs in {})", logdir.display());
+    let plan = scale::Plan {
+        takeover: s == Scenario::Takeover,
+        sizes: args
+            .sizes
+            .iter()
+            .map(|&n| scenario::scaled(n, args.scale))
+            .collect(),
+        reps: args.reps,
+        registrars: args.registrars.unwrap_or(2),
+        logdir,
+    };
+    let mut out: Box<dyn Write> = match &args.files.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let samples = scale::run(&plan, &mut out)?;
+    eprint!("{}", scale::summary(&samples));
+    if let Some(dir) = &args.files.plot {
+        for f in scale::plot(&samples, dir)? {
+            eprintln!("wrote {}", f.display());
+        }
+    }
+    Ok(())
 }
 
 fn generate(args: &ScopeArgs) -> Result<(), String> {
@@ -816,6 +887,26 @@ mod tests {
         .unwrap();
         assert_eq!(best, Some(18_000));
         assert_eq!(bound, (20_000, Trial::OutOfDescriptors));
+    }
+
+    #[test]
+    fn scale_scenarios_check_their_sizes_registrars_and_transport() {
+        let a = parse(&["--scenario", "sync"]).unwrap();
+        validate(&a).unwrap();
+        assert_eq!(a.sizes, [1000, 10_000, 100_000]);
+        let a = parse(&["--scenario", "takeover", "--sizes", "10,1000000"]).unwrap();
+        validate(&a).unwrap();
+        assert_eq!(a.sizes, [10, 1_000_000]);
+        let check = |args: &[&str], flag: &str| {
+            let e = validate(&parse(args).unwrap()).unwrap_err();
+            assert!(e.contains(flag), "{e}");
+        };
+        check(&["--scenario", "sync", "--sizes", "0"], "--sizes");
+        check(
+            &["--scenario", "takeover", "--registrars", "1"],
+            "--registrars",
+        );
+        check(&["--scenario", "sync", "--transport", "sctp"], "TCP");
     }
 
     #[test]

@@ -39,6 +39,11 @@ pub enum Scenario {
     Pus,
     /// The largest N each registrar sustains at a = 1000 and 250 ms.
     Max,
+    /// A new registrar pulling a handlespace of N PEs (`--sizes`), fed by
+    /// ENRP from a generator peer, by Handle Table Request/Response.
+    Sync,
+    /// The takeover of N PEs (`--sizes`) of a failed peer by the survivors.
+    Takeover,
 }
 
 impl Scenario {
@@ -48,7 +53,15 @@ impl Scenario {
             Scenario::Registrars => "registrars",
             Scenario::Pus => "pus",
             Scenario::Max => "max",
+            Scenario::Sync => "sync",
+            Scenario::Takeover => "takeover",
         }
+    }
+
+    /// Whether it is a scale scenario (`sync`, `takeover`), run by
+    /// `scale.rs` rather than as load points.
+    pub fn is_scale(self) -> bool {
+        matches!(self, Scenario::Sync | Scenario::Takeover)
     }
 }
 
@@ -57,7 +70,7 @@ pub const REREG_MS: [u64; 3] = [250, 500, 1000];
 /// Largest number of registrars of section 5.4.
 pub const MAX_REGISTRARS: usize = 6;
 
-fn scaled(n: usize, scale: f64) -> usize {
+pub fn scaled(n: usize, scale: f64) -> usize {
     ((n as f64 * scale).round() as usize).max(1)
 }
 
@@ -116,7 +129,7 @@ pub fn points(s: Scenario, scale: f64) -> Vec<Point> {
             }
             v
         }
-        Scenario::Max => Vec::new(),
+        Scenario::Max | Scenario::Sync | Scenario::Takeover => Vec::new(),
     }
 }
 

@@ -290,3 +290,75 @@ fn handlespace_csv_on_stdout_progress_and_comparison_on_stderr() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--sizes"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Rows of the sync/takeover CSV as (metric, value), checking the header
+/// and that every row is of `scenario` and `pes`.
+fn scale_rows(csv: &str, scenario: &str, pes: &str) -> HashMap<String, f64> {
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("scenario,pes,repetition,metric,value"));
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f.len(), 5, "{l}");
+            assert_eq!((f[0], f[1], f[2]), (scenario, pes, "1"), "{l}");
+            (f[3].to_string(), f[4].parse::<f64>().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn scope_sync_new_registrars_pull_the_generators_handlespace() {
+    let dir = scratch("sync");
+    let csv = dir.join("sync.csv");
+    let out = rserpool()
+        .args(["bench", "scope", "--scenario", "sync", "--sizes", "300"])
+        .args(["--reps", "1", "--output"])
+        .arg(&csv)
+        .arg("--plot")
+        .arg(dir.join("figs"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let m = scale_rows(&text, "sync", "300");
+    assert!(m["sync_from_generator_s"] > 0.0, "{text}");
+    assert!(m["sync_s"] > 0.0, "{text}");
+    // 300 PEs in blocks of at most 128: at least three requests
+    assert!(m["pr2_table_requests"] >= 3.0, "{text}");
+    for pr in [1, 2] {
+        assert!(m[&format!("pr{pr}_rss_mb")] > 0.0, "{text}");
+        assert!(
+            m[&format!("pr{pr}_hwm_mb")] >= m[&format!("pr{pr}_rss_mb")],
+            "{text}"
+        );
+    }
+    assert!(dir.join("figs").join("scale.png").exists());
+    assert!(stderr.contains("sync sync_s"), "the summary: {stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn scope_takeover_survivors_rehome_every_pe_of_the_failed_peer() {
+    let out = rserpool()
+        .args(["bench", "scope", "--scenario", "takeover", "--sizes", "300"])
+        .args(["--reps", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let m = scale_rows(&text, "takeover", "300");
+    // The lower ID of the two survivors takes over.
+    assert_eq!(m["generator_taker"], 1.0, "{text}");
+    // Declared dead after --max-time-no-response (500 ms), not before.
+    assert!(m["generator_detect_s"] >= 0.4, "{text}");
+    assert!(m["generator_notice_s"] <= m["generator_detect_s"], "{text}");
+    assert!(m["generator_takeover_s"] >= 0.0, "{text}");
+    // The taker's keep-alives reach the PEs after the detection.
+    assert!(
+        m["generator_keepalives_s"] >= m["generator_detect_s"],
+        "{text}"
+    );
+    assert!(m.contains_key("pr2_rss_mb"), "{text}");
+}

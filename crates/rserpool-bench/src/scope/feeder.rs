@@ -1,0 +1,384 @@
+//! The generator peer of the `sync` and `takeover` scenarios: an ENRP
+//! speaker on loopback that plays a registrar homing N PEs, and the host
+//! of those PEs' ASAP endpoint.
+//!
+//! Registrars started with `--peer` at it learn its PEs the way they learn
+//! any peer's: it answers PRESENCE with its own (with the checksum of its
+//! PEs, so their audits agree) and HANDLE_TABLE_REQUESTs with blocks of
+//! [`BLOCK`] entries, as this project's registrars do by default. Its PEs
+//! are not processes: each is an entry with a distinct PE ID and user port,
+//! and all of them name one ASAP endpoint, the feeder's, where a registrar
+//! that took them over sends its Endpoint Keep-Alives (H flag), which are
+//! counted and acknowledged. [`Feeder::fail`] plays the peer's death: every
+//! ENRP association closes with a reset and the listener goes, while the
+//! PEs' ASAP endpoint stays up (the PEs' host did not fail).
+
+use rserpool_proto::handlespace::checksum::{ChecksumSum, handle_sum, pe_part};
+use rserpool_proto::wire::asap::{AsapMessage, EndpointKeepAliveAck};
+use rserpool_proto::wire::enrp::{
+    EnrpMessage, HandleTableResponse, ListResponse, PoolEntries, Presence,
+};
+use rserpool_proto::wire::{
+    DecodeOptions, PeId, Policy, PoolElement, PoolHandle, ServerId, ServerInformation,
+    TransportParam, TransportUse,
+};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// Entries per Handle Table Response (a registrar's default
+/// `--max-elements-per-htr`).
+pub const BLOCK: usize = 128;
+/// The pool of the feeder's PEs.
+pub const POOL: &str = "scope-scale";
+/// Registration lifetime of the feeder's PEs: an hour, so none expires
+/// during a run.
+const LIFETIME_MS: i32 = 3_600_000;
+
+/// What the ASAP endpoint of the PEs saw.
+#[derive(Debug, Default)]
+pub struct KeepAlives {
+    /// Endpoint Keep-Alives received (each answered with an Ack).
+    pub count: AtomicU64,
+    /// Microseconds from the feeder's start to the last one received.
+    pub last_us: AtomicU64,
+}
+
+/// A running feeder; stops (as if failed) on drop.
+#[derive(Debug)]
+pub struct Feeder {
+    /// Its ENRP endpoint (the registrars' `--peer`).
+    pub enrp: SocketAddr,
+    /// When it started (the origin of [`KeepAlives::last_us`]).
+    pub started: Instant,
+    /// Keep-alives at the PEs' ASAP endpoint.
+    pub keep_alives: Arc<KeepAlives>,
+    fail: watch::Sender<bool>,
+    stop: watch::Sender<bool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The N PEs and their encoded facts, shared by every association.
+#[derive(Debug)]
+struct Table {
+    id: ServerId,
+    pool: PoolHandle,
+    elements: Vec<PoolElement>,
+    checksum: u16,
+    info: ServerInformation,
+}
+
+impl Table {
+    fn new(id: ServerId, n: usize, first_pe: u32, enrp: SocketAddr, asap: SocketAddr) -> Table {
+        let pool = PoolHandle::from(POOL);
+        let hsum = handle_sum(&pool.0);
+        let mut sum = ChecksumSum::EMPTY;
+        let asap_transport = TransportParam::Tcp {
+            port: asap.port(),
+            transport_use: TransportUse::DataOnly,
+            address: asap.ip(),
+        };
+        let elements = (0..n)
+            .map(|i| {
+                let pe_id = PeId(first_pe.wrapping_add(i as u32));
+                sum.add(pe_part(hsum, pe_id));
+                PoolElement {
+                    pe_id,
+                    home_server_id: id,
+                    registration_life: LIFETIME_MS,
+                    user_transport: TransportParam::Tcp {
+                        port: 1024 + (i % 60_000) as u16,
+                        transport_use: TransportUse::DataOnly,
+                        address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    },
+                    policy: Policy::RoundRobin,
+                    asap_transport: Some(asap_transport.clone()),
+                }
+            })
+            .collect();
+        Table {
+            id,
+            pool,
+            elements,
+            checksum: sum.finish().0,
+            info: ServerInformation {
+                server_id: id,
+                transport: TransportParam::Tcp {
+                    port: enrp.port(),
+                    transport_use: TransportUse::DataOnly,
+                    address: enrp.ip(),
+                },
+            },
+        }
+    }
+
+    fn presence(&self, to: ServerId) -> EnrpMessage {
+        Presence {
+            reply_required: false,
+            sender: self.id,
+            receiver: to,
+            checksum: Some(self.checksum),
+            server_info: self.info.clone(),
+        }
+        .into()
+    }
+
+    /// The block from `at`, and where the next one starts.
+    fn block(&self, to: ServerId, at: usize) -> (EnrpMessage, Option<usize>) {
+        let end = (at + BLOCK).min(self.elements.len());
+        let next = (end < self.elements.len()).then_some(end);
+        let m = HandleTableResponse {
+            reject: false,
+            more_to_send: next.is_some(),
+            sender: self.id,
+            receiver: to,
+            pools: if at < end {
+                vec![PoolEntries {
+                    pool_handle: self.pool.clone(),
+                    pool_elements: self.elements[at..end].to_vec(),
+                }]
+            } else {
+                Vec::new()
+            },
+        };
+        (m.into(), next)
+    }
+}
+
+impl Feeder {
+    /// Starts a feeder with `n` PEs, IDs from `first_pe` on, on loopback.
+    pub fn start(id: ServerId, n: usize, first_pe: u32) -> Result<Feeder, String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("the feeder's runtime: {e}"))?;
+        let (enrp_l, asap_l) = rt
+            .block_on(async {
+                let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+                Ok::<_, std::io::Error>((
+                    TcpListener::bind(any).await?,
+                    TcpListener::bind(any).await?,
+                ))
+            })
+            .map_err(|e| format!("the feeder's listeners: {e}"))?;
+        let enrp = enrp_l.local_addr().map_err(|e| e.to_string())?;
+        let asap = asap_l.local_addr().map_err(|e| e.to_string())?;
+        let table = Arc::new(Table::new(id, n, first_pe, enrp, asap));
+        let keep_alives = Arc::new(KeepAlives::default());
+        let (fail, failed) = watch::channel(false);
+        let (stop, stopped) = watch::channel(false);
+        let started = Instant::now();
+        let ka = keep_alives.clone();
+        let thread = std::thread::Builder::new()
+            .name("feeder".into())
+            .spawn(move || {
+                let local = tokio::task::LocalSet::new();
+                local.block_on(&rt, async move {
+                    tokio::task::spawn_local(serve_enrp(enrp_l, table.clone(), failed));
+                    tokio::task::spawn_local(serve_asap(asap_l, table, ka, started));
+                    let mut stopped = stopped;
+                    let _ = stopped.wait_for(|s| *s).await;
+                });
+            })
+            .map_err(|e| format!("the feeder's thread: {e}"))?;
+        Ok(Feeder {
+            enrp,
+            started,
+            keep_alives,
+            fail,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Dies as far as ENRP goes: every association reset, no listener.
+    pub fn fail(&self) {
+        let _ = self.fail.send(true);
+    }
+}
+
+impl Drop for Feeder {
+    fn drop(&mut self) {
+        let _ = self.fail.send(true);
+        let _ = self.stop.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads one message (4-byte common header with its 16-bit length).
+async fn read_message<R: AsyncRead + Unpin>(r: &mut R, buf: &mut Vec<u8>) -> Option<()> {
+    buf.resize(4, 0);
+    r.read_exact(&mut buf[..4]).await.ok()?;
+    let len = usize::from(u16::from_be_bytes([buf[2], buf[3]]));
+    if len < 4 {
+        return None;
+    }
+    // Padding to a multiple of 4 is not in the length; our peers send none.
+    buf.resize(len, 0);
+    r.read_exact(&mut buf[4..]).await.ok()?;
+    Some(())
+}
+
+async fn serve_enrp(listener: TcpListener, table: Arc<Table>, failed: watch::Receiver<bool>) {
+    let mut stop = failed.clone();
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|f| *f) => return,
+            a = listener.accept() => {
+                let Ok((stream, _)) = a else { continue };
+                tokio::task::spawn_local(enrp_association(stream, table.clone(), failed.clone()));
+            }
+        }
+    }
+}
+
+/// One registrar's association: PRESENCE answered, the table served in
+/// blocks, LIST_REQUEST answered with no peers, the rest ignored.
+async fn enrp_association(stream: TcpStream, table: Arc<Table>, mut failed: watch::Receiver<bool>) {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = stream.into_split();
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    let mut cursor: Option<usize> = None;
+    loop {
+        let got = tokio::select! {
+            _ = failed.wait_for(|f| *f) => None,
+            r = read_message(&mut rd, &mut buf) => Some(r),
+        };
+        let Some(Some(())) = got else { break };
+        let Ok(d) = EnrpMessage::decode(&buf, &DecodeOptions::default()) else {
+            continue;
+        };
+        out.clear();
+        let reply = match d.message {
+            EnrpMessage::Presence(p) => Some(table.presence(p.sender)),
+            EnrpMessage::HandleTableRequest(r) => {
+                let (m, next) = table.block(r.sender, cursor.unwrap_or(0));
+                cursor = next;
+                Some(m)
+            }
+            EnrpMessage::ListRequest(r) => Some(
+                ListResponse {
+                    reject: false,
+                    sender: table.id,
+                    receiver: r.sender,
+                    servers: Vec::new(),
+                }
+                .into(),
+            ),
+            _ => None,
+        };
+        if let Some(m) = reply {
+            if m.encode(&mut out).is_err() || wr.write_all(&out).await.is_err() {
+                break;
+            }
+        }
+    }
+    // A reset, as a killed process leaves it.
+    if let Ok(stream) = rd.reunite(wr) {
+        let _ = stream.set_zero_linger();
+    }
+}
+
+async fn serve_asap(listener: TcpListener, table: Arc<Table>, ka: Arc<KeepAlives>, t0: Instant) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        tokio::task::spawn_local(asap_association(stream, table.clone(), ka.clone(), t0));
+    }
+}
+
+/// A registrar reaching the PEs: every Endpoint Keep-Alive is counted and
+/// acknowledged for its PE (a PE answers; it does not re-register).
+async fn asap_association(stream: TcpStream, table: Arc<Table>, ka: Arc<KeepAlives>, t0: Instant) {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = stream.into_split();
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    while read_message(&mut rd, &mut buf).await.is_some() {
+        let Ok(d) = AsapMessage::decode(&buf, &DecodeOptions::default()) else {
+            continue;
+        };
+        if let AsapMessage::EndpointKeepAlive(k) = d.message {
+            ka.count.fetch_add(1, Ordering::Relaxed);
+            ka.last_us
+                .fetch_max(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+            let Some(pe_id) = k.pe_id else { continue };
+            out.clear();
+            let ack = AsapMessage::from(EndpointKeepAliveAck {
+                pool_handle: table.pool.clone(),
+                pe_id,
+            });
+            if ack.encode(&mut out).is_err() || wr.write_all(&out).await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use rserpool_proto::handlespace::checksum;
+
+    fn table(n: usize) -> Table {
+        let a: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        Table::new(ServerId(77), n, 1000, a, a)
+    }
+
+    #[test]
+    fn blocks_cover_the_table_once_and_say_when_more_follow() {
+        let t = table(BLOCK * 2 + 5);
+        let mut at = Some(0);
+        let mut seen = Vec::new();
+        let mut blocks = 0;
+        while let Some(a) = at {
+            let (m, next) = t.block(ServerId(1), a);
+            let EnrpMessage::HandleTableResponse(r) = m else {
+                panic!("not a table response")
+            };
+            assert_eq!(r.more_to_send, next.is_some());
+            for p in r.pools {
+                assert_eq!(p.pool_handle.0, POOL.as_bytes());
+                seen.extend(p.pool_elements.iter().map(|e| e.pe_id.0));
+            }
+            at = next;
+            blocks += 1;
+        }
+        assert_eq!(blocks, 3);
+        assert_eq!(
+            seen,
+            (1000..1000 + BLOCK as u32 * 2 + 5).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn presence_carries_the_checksum_of_its_pes() {
+        let t = table(300);
+        let pool = PoolHandle::from(POOL);
+        let want = checksum::compute(t.elements.iter().map(|e| (&pool.0[..], e.pe_id)));
+        let EnrpMessage::Presence(p) = t.presence(ServerId(2)) else {
+            panic!("not a presence")
+        };
+        assert_eq!(p.checksum, Some(want.0));
+        assert_eq!(p.sender, ServerId(77));
+        assert!(t.elements.iter().all(|e| e.home_server_id == ServerId(77)));
+    }
+
+    #[test]
+    fn every_block_encodes_within_a_message() {
+        let t = table(BLOCK);
+        let (m, _) = t.block(ServerId(1), 0);
+        let mut out = Vec::new();
+        m.encode(&mut out).unwrap();
+        assert!(out.len() < 65_535);
+    }
+}
