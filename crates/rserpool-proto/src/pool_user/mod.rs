@@ -809,43 +809,7 @@ impl PoolUser {
         let Some(s) = self.sessions.get_mut(&sid) else {
             return;
         };
-        // A retry whose resolution lists only PEs that failed before gives
-        // them another chance; else a session whose PEs all failed once
-        // (e.g. in a partition) stays idle for good once they are back.
-        if s.retry && s.resolved && !s.excluded.is_empty() {
-            let cached = self.cache.fresh(now, &s.pool_handle).map(|(p, _)| p);
-            let all_failed = cached.is_some_and(|pes| {
-                !pes.is_empty() && pes.iter().all(|p| s.excluded.contains(&p.pe_id))
-            });
-            if all_failed {
-                s.excluded.clear();
-                s.retry = false;
-            }
-        }
-        let usable = |p: &&PoolElement| !s.excluded.contains(&p.pe_id);
-        let mut candidates: Vec<&PoolElement> = s.card.iter().filter(usable).collect();
-        let mut policy = None;
-        if candidates.is_empty() {
-            if let Some((pes, p)) = self.cache.fresh(now, &s.pool_handle) {
-                candidates = pes.iter().filter(usable).collect();
-                policy = p;
-            }
-        }
-        // The registrar already ordered the PEs by the pool's policy; the
-        // random ones are drawn again so that users spread out.
-        let random = policy.is_some_and(|p| {
-            matches!(
-                p.policy_type(),
-                PolicyType::Random | PolicyType::WeightedRandom
-            )
-        });
-        let pick = if random {
-            let n = candidates.len() as u64;
-            candidates.get(self.rng.below(n) as usize).copied()
-        } else {
-            candidates.first().copied()
-        };
-        let Some(pe) = pick.cloned() else {
+        let Some(pe) = next_pe(s, &self.cache, &mut self.rng, now) else {
             if s.resolved {
                 s.state = SessionState::Idle;
                 self.events.push_back(PuEvent::SessionFailed {
@@ -876,4 +840,46 @@ impl PoolUser {
         });
         s.pe = Some(pe);
     }
+}
+
+/// The PE a session tries next: from the PE's last business card, else
+/// from the cached resolution; `None` when every one of them has failed.
+fn next_pe(s: &mut Session, cache: &Cache, rng: &mut impl Rng, now: Time) -> Option<PoolElement> {
+    // A retry whose resolution lists only PEs that failed before gives
+    // them another chance; else a session whose PEs all failed once
+    // (e.g. in a partition) stays idle for good once they are back.
+    if s.retry && s.resolved && !s.excluded.is_empty() {
+        let cached = cache.fresh(now, &s.pool_handle).map(|(p, _)| p);
+        let all_failed = cached.is_some_and(|pes| {
+            !pes.is_empty() && pes.iter().all(|p| s.excluded.contains(&p.pe_id))
+        });
+        if all_failed {
+            s.excluded.clear();
+            s.retry = false;
+        }
+    }
+    let usable = |p: &&PoolElement| !s.excluded.contains(&p.pe_id);
+    let mut candidates: Vec<&PoolElement> = s.card.iter().filter(usable).collect();
+    let mut policy = None;
+    if candidates.is_empty() {
+        if let Some((pes, p)) = cache.fresh(now, &s.pool_handle) {
+            candidates = pes.iter().filter(usable).collect();
+            policy = p;
+        }
+    }
+    // The registrar already ordered the PEs by the pool's policy; the
+    // random ones are drawn again so that users spread out.
+    let random = policy.is_some_and(|p| {
+        matches!(
+            p.policy_type(),
+            PolicyType::Random | PolicyType::WeightedRandom
+        )
+    });
+    let pick = if random {
+        let n = candidates.len() as u64;
+        candidates.get(rng.below(n) as usize).copied()
+    } else {
+        candidates.first().copied()
+    };
+    pick.cloned()
 }

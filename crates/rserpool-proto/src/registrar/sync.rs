@@ -179,6 +179,13 @@ impl Registrar {
             self.send_enrp(conn, m.into());
             return;
         }
+        self.table_complete(now, id, req);
+    }
+
+    /// The last block of a table transfer arrived: after an audit
+    /// (`own_only`) the peer's PEs it no longer lists go; after a full
+    /// synchronisation this PR is synchronised and audits every peer.
+    fn table_complete(&mut self, now: Time, id: ServerId, req: TableRequest) {
         if req.own_only {
             // Sweep: what the peer no longer has goes.
             let stale: Vec<EntryRef> = self
