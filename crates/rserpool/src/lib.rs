@@ -14,6 +14,7 @@
 
 pub mod announce;
 pub mod cookie;
+mod driver;
 pub mod http;
 pub mod metrics;
 #[cfg(feature = "pki")]

@@ -15,9 +15,17 @@ pub const HEADER_LEN: usize = 4;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FramingError {
     /// A length field smaller than the common header.
-    LengthTooSmall { length: u16 },
+    LengthTooSmall {
+        /// The length field.
+        length: u16,
+    },
     /// A length field larger than the configured maximum message size.
-    TooLarge { length: usize, max: usize },
+    TooLarge {
+        /// The length field.
+        length: usize,
+        /// The maximum message size.
+        max: usize,
+    },
 }
 
 impl fmt::Display for FramingError {
@@ -54,6 +62,7 @@ pub struct Deframer {
 }
 
 impl Deframer {
+    /// A deframer of messages up to `max_message_size` bytes.
     pub fn new(max_message_size: usize) -> Self {
         Deframer {
             buf: Vec::with_capacity(4096),

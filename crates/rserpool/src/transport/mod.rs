@@ -35,7 +35,9 @@ pub enum TransportMode {
     /// Kernel SCTP if this kernel supports it, else TCP.
     #[default]
     Auto,
+    /// Kernel SCTP, or an error where the kernel has none.
     Sctp,
+    /// TCP (RFC 5351's TCP mapping, and TLS).
     Tcp,
 }
 
@@ -72,7 +74,9 @@ impl TransportMode {
 /// The transport protocol an association actually runs over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Carrier {
+    /// TCP: messages framed by their own length field.
     Tcp,
+    /// Kernel SCTP: one SCTP message per ASAP or ENRP message.
     Sctp,
 }
 
@@ -89,7 +93,9 @@ impl fmt::Display for Carrier {
 /// protocol identifier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Ppid {
+    /// ASAP (RFC 5352).
     Asap = 11,
+    /// ENRP (RFC 5353).
     Enrp = 12,
 }
 
@@ -186,10 +192,12 @@ impl Listener {
         })
     }
 
+    /// Sets the largest message accepted on associations accepted from now.
     pub fn set_max_message_size(&mut self, max: usize) {
         self.max_message_size = max;
     }
 
+    /// The transport the listener's associations run over.
     pub fn carrier(&self) -> Carrier {
         self.carrier
     }
@@ -287,7 +295,9 @@ pub(crate) async fn connect_socket(sock: Socket, remote: SocketAddr) -> io::Resu
 /// A bidirectional channel of whole ASAP or ENRP messages.
 #[derive(Debug)]
 pub struct Association {
+    /// Messages from the peer.
     pub reader: AssocReader,
+    /// Messages to the peer.
     pub writer: AssocWriter,
     /// Every address of a multi-homed remote endpoint (SCTP); empty over TCP.
     peer_addrs: Vec<IpAddr>,
@@ -387,10 +397,12 @@ impl Association {
         matches!(self.reader.inner, ReadHalf::Tls(_))
     }
 
+    /// The transport the association runs over.
     pub fn carrier(&self) -> Carrier {
         self.reader.carrier
     }
 
+    /// The peer's (primary) address.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.reader.peer
     }
@@ -407,10 +419,12 @@ impl Association {
         &self.peer_addrs
     }
 
+    /// Sends one whole message.
     pub async fn send(&mut self, message: &[u8]) -> io::Result<()> {
         self.writer.send(message).await
     }
 
+    /// The next whole message; `None` once the peer closed (see [`AssocReader::recv`]).
     pub async fn recv(&mut self) -> io::Result<Option<&[u8]>> {
         self.reader.recv().await
     }
@@ -508,6 +522,7 @@ impl AssocReader {
         }
     }
 
+    /// The transport the association runs over.
     pub fn carrier(&self) -> Carrier {
         self.carrier
     }
@@ -538,10 +553,12 @@ impl AssocWriter {
         }
     }
 
+    /// The peer's (primary) address.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer
     }
 
+    /// The transport the association runs over.
     pub fn carrier(&self) -> Carrier {
         self.carrier
     }
