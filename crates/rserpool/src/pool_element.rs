@@ -896,8 +896,8 @@ impl Driver {
                     });
                 }
                 PeTransmit::Send { conn, bytes } => {
-                    if let Some(link) = self.links.get(&conn) {
-                        if link.tx.try_send(bytes).is_err() {
+                    if let Some(link) = self.links.get_mut(&conn) {
+                        if link.send(bytes).is_err() {
                             warn!(
                                 conn = conn.0,
                                 "registrar association not reading: dropping it"

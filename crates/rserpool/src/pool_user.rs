@@ -578,8 +578,8 @@ impl Driver {
                     });
                 }
                 PuTransmit::Registrar(RegTransmit::Send { conn, bytes }) => {
-                    if let Some(link) = self.reg_links.get(&conn) {
-                        if link.tx.try_send(bytes).is_err() {
+                    if let Some(link) = self.reg_links.get_mut(&conn) {
+                        if link.send(bytes).is_err() {
                             warn!(conn = conn.0, "registrar not reading: dropping it");
                             self.reg_links.remove(&conn);
                             self.pu.registrar_closed(now, conn);

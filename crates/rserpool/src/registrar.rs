@@ -10,7 +10,7 @@ use crate::announce::{AnnounceListener, Announcer, MulticastConfig};
 use crate::driver::{Clock, EventLoop, Wake};
 use crate::http::{self, hub};
 use crate::metrics::{self, DaemonCounters, SnapshotRequest};
-use crate::transport::link::{self, Limits, Link};
+use crate::transport::link::{self, Full, Limits, Link};
 use crate::transport::tls::{ClientAuth, Expect, TlsClient, TlsConfig, TlsServer};
 use crate::transport::{self, Association, Carrier, Listener, Ppid, TransportMode};
 use rserpool_proto::handlespace::{AssocId, Time};
@@ -376,6 +376,8 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
             hr_sample: HR_SAMPLE,
             ..DaemonCounters::default()
         },
+        dirty_asap: Vec::new(),
+        dirty_enrp: Vec::new(),
         hub: hub::Hub::new(hub::Endpoints {
             transport: carrier.to_string(),
             asap: asap_addrs.clone(),
@@ -485,6 +487,9 @@ struct Driver {
     unreachable_peers: std::collections::HashSet<SocketAddr>,
     /// What the metrics show besides the registrar's statistics.
     counters: DaemonCounters,
+    /// Links with messages pushed since their last flush.
+    dirty_asap: Vec<AssocId>,
+    dirty_enrp: Vec<ConnId>,
     /// State of the HTTP API: history and watchers.
     hub: hub::Hub,
     /// Whether the HTTP listener runs (the hub records changes only then).
@@ -761,34 +766,96 @@ impl Driver {
         }
     }
 
-    /// Carries out what the registrar asked for.
+    /// Carries out what the registrar asked for: every message for one
+    /// association goes out in one write at the end (see [`Link::flush`]).
     async fn flush(&mut self) {
+        loop {
+            self.transmit().await;
+            if self.dirty_asap.is_empty() && self.dirty_enrp.is_empty() {
+                break;
+            }
+            // A link found closed tells the registrar, which may have
+            // more to send: hence the loop.
+            for assoc in std::mem::take(&mut self.dirty_asap) {
+                self.flush_asap(assoc);
+            }
+            for conn in std::mem::take(&mut self.dirty_enrp) {
+                self.flush_enrp(conn);
+            }
+        }
+        while let Some(e) = self.registrar.poll_event() {
+            self.counters.count(&e);
+            if self.http {
+                self.hub.observe(&e, &self.registrar);
+            }
+            log_event(&e);
+        }
+    }
+
+    /// Sends what is pushed on an ASAP link; drops it if it cannot.
+    fn flush_asap(&mut self, assoc: AssocId) {
+        let Some(link) = self.asap_links.get_mut(&assoc) else {
+            return;
+        };
+        if let Err(full) = link.flush() {
+            self.asap_failed(assoc, full);
+        }
+    }
+
+    /// Sends what is pushed on an ENRP link; drops it if it cannot.
+    fn flush_enrp(&mut self, conn: ConnId) {
+        let Some(link) = self.enrp_links.get_mut(&conn) else {
+            return;
+        };
+        if let Err(full) = link.flush() {
+            self.enrp_failed(conn, full);
+        }
+    }
+
+    fn asap_failed(&mut self, assoc: AssocId, full: Full) {
+        warn!(assoc, ?full, "ASAP association not reading: dropping it");
+        self.asap_links.remove(&assoc);
+        let now = self.now();
+        self.registrar.asap_closed(now, assoc);
+    }
+
+    fn enrp_failed(&mut self, conn: ConnId, full: Full) {
+        warn!(conn = conn.0, ?full, "ENRP peer not reading: dropping it");
+        self.enrp_links.remove(&conn);
+        let now = self.now();
+        self.registrar.enrp_closed(now, conn);
+    }
+
+    /// Takes the registrar's transmits: messages are pushed on their
+    /// links (flushed by the caller), the rest carried out.
+    async fn transmit(&mut self) {
         while let Some(t) = self.registrar.poll_transmit() {
             match t {
                 Transmit::Asap { assoc, bytes } => {
-                    if let Some(link) = self.asap_links.get(&assoc) {
-                        if let Err(full) = link.send(bytes) {
-                            warn!(assoc, ?full, "ASAP association not reading: dropping it");
-                            self.asap_links.remove(&assoc);
-                            let now = self.now();
-                            self.registrar.asap_closed(now, assoc);
+                    if let Some(link) = self.asap_links.get_mut(&assoc) {
+                        match link.push(bytes) {
+                            Ok(true) => self.dirty_asap.push(assoc),
+                            Ok(false) => {}
+                            Err(full) => self.asap_failed(assoc, full),
                         }
                     }
                 }
                 Transmit::CloseAsap { assoc } => {
+                    // What was pushed goes out before the writer closes.
+                    self.flush_asap(assoc);
                     self.asap_links.remove(&assoc);
                 }
                 Transmit::Enrp { conn, bytes } => {
-                    if let Some(link) = self.enrp_links.get(&conn) {
-                        if let Err(full) = link.send(bytes) {
-                            warn!(conn = conn.0, ?full, "ENRP peer not reading: dropping it");
-                            self.enrp_links.remove(&conn);
-                            let now = self.now();
-                            self.registrar.enrp_closed(now, conn);
+                    if let Some(link) = self.enrp_links.get_mut(&conn) {
+                        match link.push(bytes) {
+                            Ok(true) => self.dirty_enrp.push(conn),
+                            Ok(false) => {}
+                            Err(full) => self.enrp_failed(conn, full),
                         }
                     }
                 }
                 Transmit::CloseEnrp { conn } => {
+                    self.flush_enrp(conn);
                     self.enrp_links.remove(&conn);
                 }
                 Transmit::ConnectEnrp { conn, to } => {
@@ -918,13 +985,6 @@ impl Driver {
                     }
                 }
             }
-        }
-        while let Some(e) = self.registrar.poll_event() {
-            self.counters.count(&e);
-            if self.http {
-                self.hub.observe(&e, &self.registrar);
-            }
-            log_event(&e);
         }
     }
 

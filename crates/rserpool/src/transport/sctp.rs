@@ -248,6 +248,111 @@ pub fn recv_message_part(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<Recv
     })
 }
 
+/// What one [`recv_batch`] gave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Batch {
+    /// Bytes appended to the buffer.
+    pub len: usize,
+    /// The socket returned fewer messages than asked for: it is drained
+    /// now (the caller can wait for the next readiness event without a
+    /// read that would find nothing).
+    pub drained: bool,
+    /// The peer closed the association (a read returned 0 bytes).
+    pub end: bool,
+}
+
+/// Receives everything queued on a connected one-to-one SCTP socket, up
+/// to `slots` messages (or parts of messages) of up to `slot_len` bytes,
+/// with one `recvmmsg` system call, and appends the bytes to `buf` in
+/// order (a message longer than a slot continues in the next one, as
+/// successive reads of one SCTP message do). `WouldBlock` if nothing is
+/// queued. Where a read returns one message, this pays the kernel entry
+/// once for a burst, and a short batch shows the socket drained without
+/// a read that fails.
+pub fn recv_batch(
+    sock: &impl AsRawFd,
+    buf: &mut Vec<u8>,
+    slots: usize,
+    slot_len: usize,
+) -> io::Result<Batch> {
+    let total = slots.saturating_mul(slot_len);
+    if slots == 0 || slot_len == 0 || total > (1 << 24) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "bad batch size",
+        ));
+    }
+    buf.reserve(total);
+    let start = buf.len();
+    // The spare capacity: at least `total` bytes, not yet initialised.
+    let base = buf.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+    let mut iovs: Vec<libc::iovec> = (0..slots)
+        .map(|i| libc::iovec {
+            // SAFETY: i * slot_len + slot_len <= total <= the spare
+            // capacity, so the pointer stays inside the allocation.
+            iov_base: unsafe { base.add(i * slot_len) }.cast(),
+            iov_len: slot_len,
+        })
+        .collect();
+    let mut msgs: Vec<libc::mmsghdr> = iovs
+        .iter_mut()
+        .map(|iov| {
+            // SAFETY: an all-zero mmsghdr is valid (null name, no iovecs,
+            // no control, length 0); the iovec is set below.
+            let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            m.msg_hdr.msg_iov = iov;
+            m.msg_hdr.msg_iovlen = 1;
+            m
+        })
+        .collect();
+    let vlen = libc::c_uint::try_from(slots)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many slots"))?;
+    // SAFETY: `msgs` holds `slots` headers, each pointing to one iovec of
+    // `iovs` (alive, not moved: `iovs` is not touched until after the
+    // call) over its own disjoint `slot_len` bytes of `buf`'s spare
+    // capacity, which the kernel may write (uninitialised memory is fine
+    // to write into); no names or control buffers. MSG_DONTWAIT: the call
+    // never blocks the runtime's thread; no timeout pointer.
+    let rc = unsafe {
+        libc::recvmmsg(
+            sock.as_raw_fd(),
+            msgs.as_mut_ptr(),
+            vlen,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let got = usize::try_from(rc).unwrap_or(0).min(slots);
+    let mut len = 0usize;
+    let mut end = false;
+    for (i, m) in msgs.iter().take(got).enumerate() {
+        let n = (m.msg_len as usize).min(slot_len);
+        if n == 0 {
+            end = true;
+            break;
+        }
+        if i * slot_len != len {
+            // SAFETY: both ranges lie in the spare capacity reserved
+            // above; the source (slot i, n bytes written by the kernel) is
+            // initialised, and `ptr::copy` allows overlap. The
+            // destination ends at len + n <= i * slot_len + n.
+            unsafe { std::ptr::copy(base.add(i * slot_len), base.add(len), n) };
+        }
+        len += n;
+    }
+    // SAFETY: the first `len` bytes of the spare capacity were written,
+    // by the kernel or by the copies above, so they are initialised.
+    unsafe { buf.set_len(start + len) };
+    Ok(Batch {
+        len,
+        drained: got < slots && !end,
+        end,
+    })
+}
+
 /// `SCTP_GET_PEER_ADDRS`: the remote addresses of a one-to-one socket's
 /// association.
 const SCTP_GET_PEER_ADDRS: libc::c_int = 108;
