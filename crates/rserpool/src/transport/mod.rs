@@ -9,6 +9,7 @@
 pub mod data;
 pub mod framing;
 pub mod link;
+pub mod many;
 mod sctp;
 mod stream;
 pub mod tls;
