@@ -82,6 +82,7 @@ pub use rserpool_proto as proto;
 
 pub mod announce;
 pub mod cookie;
+mod driver;
 pub mod http;
 #[allow(missing_docs)] // documented by its owner
 pub mod metrics;

@@ -38,6 +38,7 @@
 
 use crate::announce::{ASAP_ANNOUNCE_GROUP, AnnounceListener, MulticastConfig};
 use crate::cookie::CookieKey;
+use crate::driver::{Clock, EventLoop, Wake};
 use crate::transport::data::{self, DataChannel, DataListener, DataReader, DataWriter};
 use crate::transport::link::{self, Link};
 use crate::transport::tls::{ClientAuth, Expect, TlsClient, TlsConfig, TlsServer};
@@ -58,7 +59,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 /// Messages queued for one registrar association before it counts as stuck.
@@ -73,6 +73,7 @@ const EVENT_BACKLOG: usize = 256;
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct PoolElementConfig {
+    /// The pool to register in.
     pub pool_handle: PoolHandle,
     /// Policy with this PE's values (load, weight, priority, ...).
     pub policy: Policy,
@@ -87,11 +88,15 @@ pub struct PoolElementConfig {
     pub registrars: Vec<SocketAddr>,
     /// Listen for ASAP Server Announces here (`None`: static registrars only).
     pub announces: Option<MulticastConfig>,
+    /// TCP or kernel SCTP (`Auto`: SCTP where the kernel has it).
     pub transport: TransportMode,
+    /// The registration lifetime announced to the registrar.
     pub registration_life: Duration,
+    /// ASAP timers: registrar hunt, registration retries, connect timeout.
     pub timers: AsapTimers,
     /// A fixed PE ID; `None` draws a random one.
     pub pe_id: Option<PeId>,
+    /// Seed of the PE's random generator (its PE identifier, hunt order).
     pub seed: u64,
     /// TLS to registrars (TCP only): this PE presents its certificate
     /// (which must name the pool) and checks the registrar's.
@@ -108,6 +113,7 @@ pub struct PoolElementConfig {
 /// How a PE authenticates its session cookies.
 #[derive(Clone, Debug)]
 pub struct CookieSealing {
+    /// The pool's sealing key.
     pub key: CookieKey,
     /// Echoed cookies older than this are refused (limits replay).
     pub max_age: Duration,
@@ -142,6 +148,7 @@ impl PoolElementConfig {
 /// Why [`PoolElementHandle::set_load`] failed.
 #[derive(Debug)]
 pub enum LoadError {
+    /// The pool's policy takes no such load value.
     Policy(SetLoadError),
     /// The pool element is not running any more.
     Stopped,
@@ -182,9 +189,11 @@ pub struct PoolElementHandle {
 }
 
 impl PoolElementHandle {
+    /// The PE identifier this PE registers under.
     pub fn pe_id(&self) -> PeId {
         self.pe_id
     }
+    /// The pool this PE registers in.
     pub fn pool_handle(&self) -> &PoolHandle {
         &self.pool_handle
     }
@@ -197,6 +206,7 @@ impl PoolElementHandle {
     pub fn control_addr(&self) -> SocketAddr {
         self.control_addr
     }
+    /// The transport the PE's associations run over.
     pub fn carrier(&self) -> Carrier {
         self.carrier
     }
@@ -280,6 +290,7 @@ pub struct SessionAcceptor {
 }
 
 impl SessionAcceptor {
+    /// The next session a pool user opened; `None` once the PE stopped.
     pub async fn accept(&mut self) -> Option<ServerSession> {
         self.rx.recv().await
     }
@@ -340,6 +351,7 @@ impl ServerSession {
         }
     }
 
+    /// The pool user's address.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer
     }
@@ -576,7 +588,7 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
         control_tls,
     )));
 
-    let origin = Instant::now();
+    let clock = Clock::start();
     let pe = PoolElement::new(pe_cfg, Time::ZERO, cfg.seed);
     let pe_id = pe.pe_id();
     info!(pool = %cfg.pool_handle, pe = %pe_id, data = %data_addr, control = %control_addr, %carrier, "pool element started");
@@ -585,7 +597,7 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
     let driver = Driver {
         pe,
-        origin,
+        clock,
         carrier,
         control_addr,
         connect_timeout: cfg.timers.connect_timeout,
@@ -595,7 +607,7 @@ pub async fn start(cfg: PoolElementConfig) -> io::Result<PoolElementHandle> {
         state: state_tx,
         events: events_tx,
     };
-    let task = tokio::spawn(driver.run(rx, cmd_rx));
+    let task = tokio::spawn(driver.run(EventLoop::new(clock, rx), cmd_rx));
     Ok(PoolElementHandle {
         pe_id,
         pool_handle: cfg.pool_handle,
@@ -764,7 +776,7 @@ enum Input {
 
 struct Driver {
     pe: PoolElement,
-    origin: Instant,
+    clock: Clock,
     carrier: Carrier,
     control_addr: SocketAddr,
     connect_timeout: Duration,
@@ -776,48 +788,40 @@ struct Driver {
 }
 
 impl Driver {
-    fn now(&self) -> Time {
-        Time::from_micros(u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX))
-    }
-
-    fn instant(&self, t: Time) -> Instant {
-        self.origin + Duration::from_micros(t.as_micros())
-    }
-
-    async fn run(mut self, mut rx: mpsc::Receiver<Input>, mut commands: mpsc::Receiver<Command>) {
+    async fn run(mut self, mut events: EventLoop<Input>, mut commands: mpsc::Receiver<Command>) {
         let mut deregistering = false;
-        self.flush();
+        self.flush(self.clock.now());
         loop {
-            let deadline = self.pe.poll_timeout().map(|t| self.instant(t));
-            let sleep = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
+            let command = async {
+                if deregistering {
+                    std::future::pending().await
+                } else {
+                    commands.recv().await
                 }
             };
-            tokio::select! {
-                input = rx.recv() => {
-                    let Some(input) = input else { break };
-                    self.input(input);
-                }
-                () = sleep => {
-                    let now = self.now();
-                    self.pe.handle_timeout(now);
-                }
-                cmd = commands.recv(), if !deregistering => {
-                    let now = self.now();
-                    match cmd {
-                        Some(Command::SetLoad(load, reply)) => {
-                            let _ = reply.send(self.pe.set_load(now, load));
-                        }
-                        Some(Command::Deregister) | None => {
-                            deregistering = true;
-                            self.pe.deregister(now);
-                        }
+            let now = match events.next(self.pe.poll_timeout(), command).await {
+                Wake::Inputs(now) => {
+                    for input in events.drain() {
+                        self.input(input, now);
                     }
+                    now
                 }
-            }
-            if self.flush() {
+                Wake::Timeout(now) => {
+                    self.pe.handle_timeout(now);
+                    now
+                }
+                Wake::Other(Some(Command::SetLoad(load, reply)), now) => {
+                    let _ = reply.send(self.pe.set_load(now, load));
+                    now
+                }
+                Wake::Other(Some(Command::Deregister) | None, now) => {
+                    deregistering = true;
+                    self.pe.deregister(now);
+                    now
+                }
+                Wake::Closed => break,
+            };
+            if self.flush(now) {
                 // Let the writers hand the last messages to the kernel.
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 return;
@@ -825,8 +829,7 @@ impl Driver {
         }
     }
 
-    fn input(&mut self, input: Input) {
-        let now = self.now();
+    fn input(&mut self, input: Input, now: Time) {
         match input {
             Input::Connected(conn, Ok(a)) => {
                 debug!(conn = conn.0, peer = ?a.peer_addr(), "registrar association up");
@@ -874,8 +877,7 @@ impl Driver {
 
     /// Carries out what the state machine asked for; true once it has
     /// deregistered (the driver ends).
-    fn flush(&mut self) -> bool {
-        let now = self.now();
+    fn flush(&mut self, now: Time) -> bool {
         while let Some(t) = self.pe.poll_transmit() {
             match t {
                 PeTransmit::Connect { conn, to } => {
@@ -896,8 +898,8 @@ impl Driver {
                     });
                 }
                 PeTransmit::Send { conn, bytes } => {
-                    if let Some(link) = self.links.get(&conn) {
-                        if link.tx.try_send(bytes).is_err() {
+                    if let Some(link) = self.links.get_mut(&conn) {
+                        if link.send(bytes).is_err() {
                             warn!(
                                 conn = conn.0,
                                 "registrar association not reading: dropping it"

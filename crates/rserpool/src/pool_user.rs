@@ -31,6 +31,7 @@
 //! ```
 
 use crate::announce::{ASAP_ANNOUNCE_GROUP, MulticastConfig};
+use crate::driver::{Clock, EventLoop, Wake};
 use crate::pool_element::{tls_registrar, tls_transport};
 use crate::transport::data::{DataChannel, connect_data, connect_data_stream};
 use crate::transport::link::{self, Link};
@@ -51,7 +52,6 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 use tracing::{debug, warn};
 
 /// Frames queued for one association before it counts as stuck: a PE
@@ -66,8 +66,11 @@ pub struct PoolUserConfig {
     pub registrars: Vec<SocketAddr>,
     /// Listen for ASAP Server Announces here (`None`: static registrars only).
     pub announces: Option<MulticastConfig>,
+    /// TCP or kernel SCTP (`Auto`: SCTP where the kernel has it).
     pub transport: TransportMode,
+    /// ASAP timers: registrar hunt, resolution retries, connect timeout.
     pub timers: AsapTimers,
+    /// Seed of the pool user's random generator (registrar hunt order).
     pub seed: u64,
     /// TLS to registrars (TCP only): the registrar must present a
     /// registrar certificate of the scope CA; this pool user presents its
@@ -108,14 +111,20 @@ impl Default for PoolUserConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SessionEvent {
     /// The session reached its first PE.
-    Up { pe_id: PeId },
+    Up {
+        /// The PE's identifier.
+        pe_id: PeId,
+    },
     /// A message from the session's PE.
     Data(Frame),
     /// The session moved to another PE; `cookie_replayed` when the last
     /// cookie went out to it first.
     Failover {
+        /// The PE the session left.
         from: PeId,
+        /// The PE the session uses now.
         to: PeId,
+        /// Whether the last cookie went out to the new PE first.
         cookie_replayed: bool,
     },
     /// No PE for now; messages stay queued and [`Session::failover`]
@@ -126,7 +135,9 @@ pub enum SessionEvent {
 /// Why a pool user request failed.
 #[derive(Debug)]
 pub enum PuError {
+    /// The pool's handles could not be resolved.
     Resolution(ResolutionFailure),
+    /// The message could not be queued.
     Send(SendError),
     /// The pool user is not running any more.
     Stopped,
@@ -266,6 +277,7 @@ pub struct Session {
 }
 
 impl Session {
+    /// The session's identifier.
     pub fn id(&self) -> SessionId {
         self.id
     }
@@ -362,7 +374,6 @@ pub async fn start(cfg: PoolUserConfig) -> io::Result<PoolUserHandle> {
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
     let driver = Driver {
         pu: PoolUser::new(pu_cfg, Time::ZERO, cfg.seed),
-        origin: Instant::now(),
         carrier,
         connect_timeout: cfg.timers.connect_timeout,
         data_tls: tls.clone().filter(|_| cfg.data_tls),
@@ -374,7 +385,8 @@ pub async fn start(cfg: PoolUserConfig) -> io::Result<PoolUserHandle> {
         sessions: HashMap::new(),
         resolving: HashMap::new(),
     };
-    tasks.push(tokio::spawn(driver.run(rx, cmd_rx)));
+    let events = EventLoop::new(Clock::start(), rx);
+    tasks.push(tokio::spawn(driver.run(events, cmd_rx)));
     Ok(PoolUserHandle {
         commands: cmd_tx,
         _task: std::sync::Arc::new(TaskGuard(tasks)),
@@ -397,7 +409,6 @@ type Waiters = Vec<oneshot::Sender<Result<Vec<PoolElement>, ResolutionFailure>>>
 
 struct Driver {
     pu: PoolUser,
-    origin: Instant,
     carrier: Carrier,
     connect_timeout: Duration,
     tls: Option<TlsClient>,
@@ -413,43 +424,30 @@ struct Driver {
 }
 
 impl Driver {
-    fn now(&self) -> Time {
-        Time::from_micros(u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX))
-    }
-
-    fn instant(&self, t: Time) -> Instant {
-        self.origin + Duration::from_micros(t.as_micros())
-    }
-
-    async fn run(mut self, mut rx: mpsc::Receiver<Input>, mut commands: mpsc::Receiver<Command>) {
+    async fn run(mut self, mut events: EventLoop<Input>, mut commands: mpsc::Receiver<Command>) {
         loop {
-            let deadline = self.pu.poll_timeout().map(|t| self.instant(t));
-            let sleep = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
+            let now = match events.next(self.pu.poll_timeout(), commands.recv()).await {
+                Wake::Inputs(now) => {
+                    for input in events.drain() {
+                        self.input(input, now);
+                    }
+                    now
+                }
+                Wake::Other(Some(cmd), now) => {
+                    self.command(cmd, now);
+                    now
+                }
+                Wake::Other(None, _) | Wake::Closed => return,
+                Wake::Timeout(now) => {
+                    self.pu.handle_timeout(now);
+                    now
                 }
             };
-            tokio::select! {
-                input = rx.recv() => {
-                    let Some(input) = input else { return };
-                    self.input(input);
-                }
-                cmd = commands.recv() => {
-                    let Some(cmd) = cmd else { return };
-                    self.command(cmd);
-                }
-                () = sleep => {
-                    let now = self.now();
-                    self.pu.handle_timeout(now);
-                }
-            }
-            self.flush();
+            self.flush(now);
         }
     }
 
-    fn command(&mut self, cmd: Command) {
-        let now = self.now();
+    fn command(&mut self, cmd: Command, now: Time) {
         match cmd {
             Command::Resolve(pool, reply) => {
                 self.resolving.entry(pool.clone()).or_default().push(reply);
@@ -477,8 +475,7 @@ impl Driver {
         }
     }
 
-    fn input(&mut self, input: Input) {
-        let now = self.now();
+    fn input(&mut self, input: Input, now: Time) {
         match input {
             Input::RegConnected(conn, Ok(a)) => {
                 let link = self.spawn_reg_link(conn, a);
@@ -559,8 +556,7 @@ impl Driver {
         Link::new(tx, reader)
     }
 
-    fn flush(&mut self) {
-        let now = self.now();
+    fn flush(&mut self, now: Time) {
         while let Some(t) = self.pu.poll_transmit() {
             match t {
                 PuTransmit::Registrar(RegTransmit::Connect { conn, to }) => {
@@ -583,8 +579,8 @@ impl Driver {
                     });
                 }
                 PuTransmit::Registrar(RegTransmit::Send { conn, bytes }) => {
-                    if let Some(link) = self.reg_links.get(&conn) {
-                        if link.tx.try_send(bytes).is_err() {
+                    if let Some(link) = self.reg_links.get_mut(&conn) {
+                        if link.send(bytes).is_err() {
                             warn!(conn = conn.0, "registrar not reading: dropping it");
                             self.reg_links.remove(&conn);
                             self.pu.registrar_closed(now, conn);
@@ -646,11 +642,11 @@ impl Driver {
             }
         }
         while let Some(e) = self.pu.poll_event() {
-            self.event(e);
+            self.event(e, now);
         }
     }
 
-    fn event(&mut self, e: PuEvent) {
+    fn event(&mut self, e: PuEvent, now: Time) {
         let (session, ev) = match e {
             PuEvent::Resolved {
                 pool_handle,
@@ -693,7 +689,6 @@ impl Driver {
             if tx.send(ev).is_err() {
                 // The application dropped the session without closing it.
                 self.sessions.remove(&session);
-                let now = self.now();
                 self.pu.close_session(now, session);
             }
         }

@@ -7,18 +7,16 @@
 //! queue is full, its association is dropped.
 
 use crate::announce::{AnnounceListener, Announcer, MulticastConfig};
+use crate::driver::{Clock, EventLoop, Wake};
 use crate::http::{self, hub};
-use crate::metrics::{self, Exposition, SnapshotRequest};
-use crate::transport::link::{self, Limits, Link};
+use crate::metrics::{self, DaemonCounters, SnapshotRequest};
+use crate::transport::link::{self, Full, Limits, Link};
 use crate::transport::tls::{ClientAuth, Expect, TlsClient, TlsConfig, TlsServer};
 use crate::transport::{self, Association, Carrier, Listener, Ppid, TransportMode};
 use rserpool_proto::Time;
 use rserpool_proto::handlespace::AssocId;
 use rserpool_proto::registrar::{self as core, ConnId, Event, Registrar, Transmit};
-use rserpool_proto::wire::{
-    AsapMessage, EnrpMessage, ErrorCause, ErrorCauseCode, OperationError, Protocol, ServerId,
-    TransportParam, TransportUse, asap, enrp,
-};
+use rserpool_proto::wire::{Protocol, TransportParam, TransportUse};
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
@@ -68,6 +66,7 @@ pub struct DaemonConfig {
     pub asap_addrs: Vec<SocketAddr>,
     /// ENRP listening addresses.
     pub enrp_addrs: Vec<SocketAddr>,
+    /// TCP or kernel SCTP (`Auto`: SCTP where the kernel has it).
     pub transport: TransportMode,
     /// HTTP listener: JSON API, watch, dashboard and Prometheus metrics
     /// (see the `http` module).
@@ -97,6 +96,9 @@ pub struct DaemonConfig {
 }
 
 impl DaemonConfig {
+    /// A configuration with the defaults: TCP or SCTP chosen
+    /// automatically, no HTTP listener, no announces, 100,000
+    /// associations, a random seed.
     pub fn new(
         registrar: core::Config,
         asap_addrs: Vec<SocketAddr>,
@@ -133,9 +135,11 @@ pub struct RegistrarHandle {
 }
 
 impl RegistrarHandle {
+    /// The bound ASAP addresses (with the ports chosen for port 0).
     pub fn asap_addrs(&self) -> &[SocketAddr] {
         &self.asap_addrs
     }
+    /// The bound ENRP addresses.
     pub fn enrp_addrs(&self) -> &[SocketAddr] {
         &self.enrp_addrs
     }
@@ -147,6 +151,7 @@ impl RegistrarHandle {
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
     }
+    /// The transport the registrar's associations run over.
     pub fn carrier(&self) -> Carrier {
         self.carrier
     }
@@ -335,11 +340,11 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         "registrar started"
     );
     let (stop_tx, stop_rx) = oneshot::channel();
-    let origin = Instant::now();
+    let clock = Clock::start();
     let registrar: Registrar = Registrar::new(cfg.registrar.clone(), Time::ZERO, cfg.seed);
     let driver = Driver {
         registrar,
-        origin,
+        clock,
         carrier,
         tx,
         asap_links: HashMap::new(),
@@ -365,13 +370,16 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         },
         idle_sweep: cfg.idle_sweep,
         enrp_source: (enrp_addrs.len() == 1).then(|| enrp_addrs[0]),
-        hr_latency: Histogram::default(),
         hr_seen: 0,
         next_idle_sweep: Instant::now() + cfg.idle_sweep,
         idle_marks: std::collections::HashSet::new(),
         unreachable_peers: std::collections::HashSet::new(),
-        refused_per_host: 0,
-        events: EventCounts::default(),
+        counters: DaemonCounters {
+            hr_sample: HR_SAMPLE,
+            ..DaemonCounters::default()
+        },
+        dirty_asap: Vec::new(),
+        dirty_enrp: Vec::new(),
         hub: hub::Hub::new(hub::Endpoints {
             transport: carrier.to_string(),
             asap: asap_addrs.clone(),
@@ -381,7 +389,8 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         http: metrics_addr.is_some(),
         enrp_tls: tls.map(|t| t.client),
     };
-    let task = tokio::spawn(driver.run(rx, metrics_rx, calls_rx, stop_rx));
+    let events = EventLoop::new(clock, rx);
+    let task = tokio::spawn(driver.run(events, metrics_rx, calls_rx, stop_rx));
     Ok(RegistrarHandle {
         asap_addrs,
         enrp_addrs,
@@ -453,7 +462,7 @@ async fn accept_loop(
 
 struct Driver {
     registrar: Registrar,
-    origin: Instant,
+    clock: Clock,
     carrier: Carrier,
     tx: mpsc::Sender<Input>,
     asap_links: HashMap<AssocId, Link>,
@@ -470,8 +479,7 @@ struct Driver {
     idle_sweep: Duration,
     /// Where outgoing ENRP associations leave from, if the port is shared.
     enrp_source: Option<SocketAddr>,
-    hr_latency: Histogram,
-    /// Handle resolutions received, for sampling `hr_latency`.
+    /// Handle resolutions received, for sampling their latency.
     hr_seen: u64,
     /// When idle ASAP associations are looked for next.
     next_idle_sweep: Instant,
@@ -479,9 +487,11 @@ struct Driver {
     idle_marks: std::collections::HashSet<AssocId>,
     /// Peer addresses whose last connection attempt failed (logged once).
     unreachable_peers: std::collections::HashSet<SocketAddr>,
-    /// Associations refused because their host had its quota.
-    refused_per_host: u64,
-    events: EventCounts,
+    /// What the metrics show besides the registrar's statistics.
+    counters: DaemonCounters,
+    /// Links with messages pushed since their last flush.
+    dirty_asap: Vec<AssocId>,
+    dirty_enrp: Vec<ConnId>,
     /// State of the HTTP API: history and watchers.
     hub: hub::Hub,
     /// Whether the HTTP listener runs (the hub records changes only then).
@@ -491,18 +501,25 @@ struct Driver {
     enrp_tls: Option<TlsClient>,
 }
 
+/// What else than association events wakes the registrar task.
+enum Other {
+    Metrics(Option<SnapshotRequest>),
+    Call(Option<hub::Call>),
+    Stop,
+}
+
 impl Driver {
     fn now(&self) -> Time {
-        Time::from_micros(u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX))
+        self.clock.now()
     }
 
     fn instant(&self, t: Time) -> Instant {
-        self.origin + Duration::from_micros(t.as_micros())
+        self.clock.instant(t)
     }
 
     async fn run(
         mut self,
-        mut rx: mpsc::Receiver<Input>,
+        mut events: EventLoop<Input>,
         mut metrics_rx: mpsc::Receiver<SnapshotRequest>,
         mut calls_rx: mpsc::Receiver<hub::Call>,
         mut stop: oneshot::Receiver<()>,
@@ -511,60 +528,40 @@ impl Driver {
         let mut metrics_open = true;
         let mut calls_open = true;
         loop {
-            let deadline = self.registrar.poll_timeout().map(|t| self.instant(t));
-            let sleep = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
+            let other = async {
+                tokio::select! {
+                    req = metrics_rx.recv(), if metrics_open => Other::Metrics(req),
+                    call = calls_rx.recv(), if calls_open => Other::Call(call),
+                    _ = &mut stop => Other::Stop,
                 }
             };
-            tokio::select! {
-                input = rx.recv() => {
-                    let Some(input) = input else { break };
-                    // One clock read for the whole batch: in a VM without a
-                    // stable TSC every read is a system call.
-                    let now = self.now();
+            match events.next(self.registrar.poll_timeout(), other).await {
+                Wake::Inputs(now) => {
                     self.sweep_idle(now);
-                    self.input(input, now);
-                    // Take what else is waiting before sending, so bursts are
-                    // handled together.
-                    for _ in 0..256 {
-                        match rx.try_recv() {
-                            Ok(input) => self.input(input, now),
-                            Err(_) => break,
-                        }
+                    for input in events.drain() {
+                        self.input(input, now);
                     }
                 }
-                () = sleep => {
-                    let now = self.now();
+                Wake::Timeout(now) => {
                     self.sweep_idle(now);
                     self.registrar.handle_timeout(now);
                 }
-                req = metrics_rx.recv(), if metrics_open => {
-                    match req {
-                        Some(req) => {
-                            let _ = req.send(self.render_metrics());
-                        }
-                        // No metrics endpoint (or it stopped): a closed
-                        // channel is always ready, so stop polling it.
-                        None => metrics_open = false,
-                    }
+                Wake::Other(Other::Metrics(Some(req)), _) => {
+                    let _ = req.send(self.render_metrics());
                 }
-                call = calls_rx.recv(), if calls_open => {
-                    match call {
-                        Some(call) => {
-                            let links = hub::Links {
-                                asap: self.asap_links.len(),
-                                enrp: self.enrp_links.len(),
-                            };
-                            self.hub.answer(call, &mut self.registrar, links);
-                        }
-                        None => calls_open = false,
-                    }
+                // No metrics endpoint (or it stopped): a closed channel is
+                // always ready, so stop polling it.
+                Wake::Other(Other::Metrics(None), _) => metrics_open = false,
+                Wake::Other(Other::Call(Some(call)), _) => {
+                    let links = hub::Links {
+                        asap: self.asap_links.len(),
+                        enrp: self.enrp_links.len(),
+                    };
+                    self.hub.answer(call, &mut self.registrar, links);
                 }
-                _ = &mut stop => {
+                Wake::Other(Other::Call(None), _) => calls_open = false,
+                Wake::Other(Other::Stop, now) => {
                     info!(id = %self.registrar.id(), "registrar stopping");
-                    let now = self.now();
                     self.registrar.shutdown(now);
                     self.flush().await;
                     // Let writers hand their last messages to the kernel.
@@ -573,6 +570,7 @@ impl Driver {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     return Ok(());
                 }
+                Wake::Closed => break,
             }
             self.flush().await;
         }
@@ -589,7 +587,7 @@ impl Driver {
                 }
                 let Some(slot) = self.hosts.take(a.peer_addr()) else {
                     warn!(peer = ?a.peer_addr(), "association limit of the host reached: refusing ASAP association");
-                    self.refused_per_host += 1;
+                    self.counters.refused_per_host += 1;
                     refuse(a, Protocol::Asap);
                     return;
                 };
@@ -628,7 +626,7 @@ impl Driver {
                 let start = timed.then(std::time::Instant::now);
                 self.registrar.asap_received(now, id, &bytes);
                 if let Some(start) = start {
-                    self.hr_latency.record(start.elapsed());
+                    self.counters.hr_latency.record(start.elapsed());
                 }
             }
             Input::AsapClosed(id, e) => {
@@ -665,7 +663,7 @@ impl Driver {
                 }
                 let Some(slot) = self.hosts.take(a.peer_addr()) else {
                     warn!(peer = ?a.peer_addr(), "association limit of the host reached: refusing ENRP association");
-                    self.refused_per_host += 1;
+                    self.counters.refused_per_host += 1;
                     refuse(a, Protocol::Enrp);
                     return;
                 };
@@ -770,34 +768,96 @@ impl Driver {
         }
     }
 
-    /// Carries out what the registrar asked for.
+    /// Carries out what the registrar asked for: every message for one
+    /// association goes out in one write at the end (see [`Link::flush`]).
     async fn flush(&mut self) {
+        loop {
+            self.transmit().await;
+            if self.dirty_asap.is_empty() && self.dirty_enrp.is_empty() {
+                break;
+            }
+            // A link found closed tells the registrar, which may have
+            // more to send: hence the loop.
+            for assoc in std::mem::take(&mut self.dirty_asap) {
+                self.flush_asap(assoc);
+            }
+            for conn in std::mem::take(&mut self.dirty_enrp) {
+                self.flush_enrp(conn);
+            }
+        }
+        while let Some(e) = self.registrar.poll_event() {
+            self.counters.count(&e);
+            if self.http {
+                self.hub.observe(&e, &self.registrar);
+            }
+            log_event(&e);
+        }
+    }
+
+    /// Sends what is pushed on an ASAP link; drops it if it cannot.
+    fn flush_asap(&mut self, assoc: AssocId) {
+        let Some(link) = self.asap_links.get_mut(&assoc) else {
+            return;
+        };
+        if let Err(full) = link.flush() {
+            self.asap_failed(assoc, full);
+        }
+    }
+
+    /// Sends what is pushed on an ENRP link; drops it if it cannot.
+    fn flush_enrp(&mut self, conn: ConnId) {
+        let Some(link) = self.enrp_links.get_mut(&conn) else {
+            return;
+        };
+        if let Err(full) = link.flush() {
+            self.enrp_failed(conn, full);
+        }
+    }
+
+    fn asap_failed(&mut self, assoc: AssocId, full: Full) {
+        warn!(assoc, ?full, "ASAP association not reading: dropping it");
+        self.asap_links.remove(&assoc);
+        let now = self.now();
+        self.registrar.asap_closed(now, assoc);
+    }
+
+    fn enrp_failed(&mut self, conn: ConnId, full: Full) {
+        warn!(conn = conn.0, ?full, "ENRP peer not reading: dropping it");
+        self.enrp_links.remove(&conn);
+        let now = self.now();
+        self.registrar.enrp_closed(now, conn);
+    }
+
+    /// Takes the registrar's transmits: messages are pushed on their
+    /// links (flushed by the caller), the rest carried out.
+    async fn transmit(&mut self) {
         while let Some(t) = self.registrar.poll_transmit() {
             match t {
                 Transmit::Asap { assoc, bytes } => {
-                    if let Some(link) = self.asap_links.get(&assoc) {
-                        if let Err(full) = link.send(bytes) {
-                            warn!(assoc, ?full, "ASAP association not reading: dropping it");
-                            self.asap_links.remove(&assoc);
-                            let now = self.now();
-                            self.registrar.asap_closed(now, assoc);
+                    if let Some(link) = self.asap_links.get_mut(&assoc) {
+                        match link.push(bytes) {
+                            Ok(true) => self.dirty_asap.push(assoc),
+                            Ok(false) => {}
+                            Err(full) => self.asap_failed(assoc, full),
                         }
                     }
                 }
                 Transmit::CloseAsap { assoc } => {
+                    // What was pushed goes out before the writer closes.
+                    self.flush_asap(assoc);
                     self.asap_links.remove(&assoc);
                 }
                 Transmit::Enrp { conn, bytes } => {
-                    if let Some(link) = self.enrp_links.get(&conn) {
-                        if let Err(full) = link.send(bytes) {
-                            warn!(conn = conn.0, ?full, "ENRP peer not reading: dropping it");
-                            self.enrp_links.remove(&conn);
-                            let now = self.now();
-                            self.registrar.enrp_closed(now, conn);
+                    if let Some(link) = self.enrp_links.get_mut(&conn) {
+                        match link.push(bytes) {
+                            Ok(true) => self.dirty_enrp.push(conn),
+                            Ok(false) => {}
+                            Err(full) => self.enrp_failed(conn, full),
                         }
                     }
                 }
                 Transmit::CloseEnrp { conn } => {
+                    self.flush_enrp(conn);
                     self.enrp_links.remove(&conn);
                 }
                 Transmit::ConnectEnrp { conn, to } => {
@@ -928,185 +988,21 @@ impl Driver {
                 }
             }
         }
-        while let Some(e) = self.registrar.poll_event() {
-            self.events.count(&e);
-            if self.http {
-                self.hub.observe(&e, &self.registrar);
-            }
-            log_event(&e);
-        }
     }
 
     fn render_metrics(&self) -> String {
-        let r = &self.registrar;
-        let hs = r.handlespace();
-        let mut e = Exposition::new();
-        let g = |e: &mut Exposition, name: &str, help: &str, v: f64| {
-            e.family(name, "gauge", help).sample(name, &[], v);
+        let associations = metrics::Associations {
+            asap: self.asap_links.len(),
+            enrp: self.enrp_links.len(),
         };
-        g(
-            &mut e,
-            "rserpool_pools",
-            "Pools in the handlespace.",
-            hs.pool_count() as f64,
-        );
-        g(
-            &mut e,
-            "rserpool_pool_elements",
-            "PE entries in the handlespace.",
-            hs.len() as f64,
-        );
-        g(
-            &mut e,
-            "rserpool_owned_pool_elements",
-            "PE entries this registrar is home of.",
-            hs.owner_len(r.id()) as f64,
-        );
-        g(
-            &mut e,
-            "rserpool_peers",
-            "Live ENRP peers.",
-            r.peers().count() as f64,
-        );
-        g(
-            &mut e,
-            "rserpool_asap_associations",
-            "Open ASAP associations.",
-            self.asap_links.len() as f64,
-        );
-        g(
-            &mut e,
-            "rserpool_enrp_associations",
-            "Open ENRP associations.",
-            self.enrp_links.len() as f64,
-        );
-        let s = r.stats();
-        for (family, proto, dir, counts) in [
-            (
-                "rserpool_asap_messages_total",
-                Protocol::Asap,
-                "in",
-                &s.asap_in,
-            ),
-            (
-                "rserpool_asap_messages_total",
-                Protocol::Asap,
-                "out",
-                &s.asap_out,
-            ),
-            (
-                "rserpool_enrp_messages_total",
-                Protocol::Enrp,
-                "in",
-                &s.enrp_in,
-            ),
-            (
-                "rserpool_enrp_messages_total",
-                Protocol::Enrp,
-                "out",
-                &s.enrp_out,
-            ),
-        ] {
-            if dir == "in" {
-                e.family(family, "counter", "Messages by type and direction.");
-            }
-            for (ty, n) in counts.iter().enumerate() {
-                if *n > 0 {
-                    let name = u8::try_from(ty)
-                        .ok()
-                        .and_then(|t| proto.msg_type_name(t))
-                        .unwrap_or("UNKNOWN");
-                    e.sample(family, &[("type", name), ("direction", dir)], *n as f64);
-                }
-            }
-        }
-        e.family(
-            "rserpool_errors_sent_total",
-            "counter",
-            "Error causes sent, by cause code.",
-        );
-        for (code, n) in s.errors_by_cause.iter().enumerate() {
-            if *n > 0 {
-                e.sample(
-                    "rserpool_errors_sent_total",
-                    &[("cause", &code.to_string())],
-                    *n as f64,
-                );
-            }
-        }
-        let c = |e: &mut Exposition, name: &str, help: &str, v: u64| {
-            e.family(name, "counter", help).sample(name, &[], v as f64);
-        };
-        c(
-            &mut e,
-            "rserpool_decode_errors_total",
-            "Messages that did not decode.",
-            s.decode_errors,
-        );
-        c(
-            &mut e,
-            "rserpool_synchronisations_total",
-            "Handle table synchronisations.",
-            s.syncs,
-        );
-        c(
-            &mut e,
-            "rserpool_takeovers_total",
-            "Takeovers of failed peers' PEs.",
-            s.takeovers,
-        );
-        c(
-            &mut e,
-            "rserpool_rate_limited_total",
-            "Requests dropped by rate limits.",
-            s.rate_limited,
-        );
-        c(
-            &mut e,
-            "rserpool_pe_registrations_total",
-            "PE registrations.",
-            self.events.registered,
-        );
-        c(
-            &mut e,
-            "rserpool_pe_removals_total",
-            "PE removals.",
-            self.events.removed,
-        );
-        c(
-            &mut e,
-            "rserpool_protocol_errors_total",
-            "Malformed or unexpected messages.",
-            self.events.protocol_errors,
-        );
-        c(
-            &mut e,
-            "rserpool_associations_refused_per_host_total",
-            "Associations refused because their host had its quota (Lack of Resources).",
-            self.refused_per_host,
-        );
-        self.hr_latency.render(
-            &mut e,
-            "rserpool_handle_resolution_seconds",
-            &format!("Handle resolution processing time (one resolution in {HR_SAMPLE})."),
-        );
-        e.finish()
+        metrics::render_registrar(&self.registrar, associations, &self.counters)
     }
 }
 
 /// Answers an association beyond the limit with Lack of Resources, then
 /// closes it.
 fn refuse(mut a: Association, protocol: Protocol) {
-    let error = OperationError::single(ErrorCause::bare(ErrorCauseCode::LackOfResources));
-    let bytes = match protocol {
-        Protocol::Asap => AsapMessage::from(asap::Error { error }).to_bytes(),
-        Protocol::Enrp => EnrpMessage::from(enrp::Error {
-            sender: ServerId(0),
-            receiver: ServerId(0),
-            error,
-        })
-        .to_bytes(),
-    };
+    let bytes = core::refusal(protocol);
     tokio::spawn(async move {
         // A single bare cause always encodes.
         if let Ok(bytes) = bytes {
@@ -1170,59 +1066,6 @@ fn log_event(e: &Event) {
                 names.join(", ")
             )
         }
-    }
-}
-
-#[derive(Default)]
-struct EventCounts {
-    registered: u64,
-    removed: u64,
-    protocol_errors: u64,
-}
-
-impl EventCounts {
-    fn count(&mut self, e: &Event) {
-        match e {
-            Event::PeRegistered { .. } => self.registered += 1,
-            Event::PeRemoved { .. } => self.removed += 1,
-            Event::ProtocolError { .. } => self.protocol_errors += 1,
-            _ => {}
-        }
-    }
-}
-
-/// A fixed-bucket latency histogram (Prometheus cumulative buckets).
-#[derive(Default)]
-struct Histogram {
-    buckets: [u64; Histogram::BOUNDS_US.len()],
-    count: u64,
-    sum_us: u64,
-}
-
-impl Histogram {
-    const BOUNDS_US: [u64; 10] = [1, 2, 5, 10, 20, 50, 100, 1_000, 10_000, 100_000];
-
-    fn record(&mut self, d: Duration) {
-        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        self.count += 1;
-        self.sum_us = self.sum_us.saturating_add(us);
-        for (b, bound) in self.buckets.iter_mut().zip(Self::BOUNDS_US) {
-            if us <= bound {
-                *b += 1;
-            }
-        }
-    }
-
-    fn render(&self, e: &mut Exposition, name: &str, help: &str) {
-        e.family(name, "histogram", help);
-        let bucket = format!("{name}_bucket");
-        for (n, bound) in self.buckets.iter().zip(Self::BOUNDS_US) {
-            let le = format!("{}", bound as f64 / 1e6);
-            e.sample(&bucket, &[("le", &le)], *n as f64);
-        }
-        e.sample(&bucket, &[("le", "+Inf")], self.count as f64);
-        e.sample(&format!("{name}_sum"), &[], self.sum_us as f64 / 1e6);
-        e.sample(&format!("{name}_count"), &[], self.count as f64);
     }
 }
 

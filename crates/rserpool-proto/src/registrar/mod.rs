@@ -40,6 +40,7 @@
 
 mod asap;
 mod enrp;
+mod refusal;
 mod state;
 mod sync;
 mod takeover;
@@ -57,6 +58,7 @@ use crate::wire::{
 use crate::{Time, Xoshiro256};
 
 pub use asap::MAX_POOL_HANDLE_LEN;
+pub use refusal::refusal;
 use state::{Assoc, Conn, Peer, StaticPeer, SyncState, Takeover};
 
 /// An ENRP association to a peer registrar, named by the registrar; the

@@ -47,6 +47,7 @@ pub struct DataListener {
 }
 
 impl DataListener {
+    /// Binds `addr` and listens for pool users' data channels.
     pub fn bind(addr: SocketAddr, carrier: Carrier) -> io::Result<DataListener> {
         let sock = data_socket(carrier, &addr)?;
         sock.set_reuse_address(true)?;
@@ -62,14 +63,17 @@ impl DataListener {
         })
     }
 
+    /// The bound address (with the port chosen for port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
 
+    /// The transport the channels run over.
     pub fn carrier(&self) -> Carrier {
         self.carrier
     }
 
+    /// The next data channel a pool user opened, and its address.
     pub async fn accept(&self) -> io::Result<(DataChannel, SocketAddr)> {
         let (stream, peer) = self.accept_stream().await?;
         Ok((DataChannel::new(stream, self.carrier), peer))
@@ -126,7 +130,9 @@ fn data_socket(carrier: Carrier, addr: &SocketAddr) -> io::Result<Socket> {
 /// Both halves of a data channel.
 #[derive(Debug)]
 pub struct DataChannel {
+    /// Frames from the peer.
     pub reader: DataReader,
+    /// Frames to the peer.
     pub writer: DataWriter,
 }
 
@@ -196,6 +202,7 @@ impl DataChannel {
         }
     }
 
+    /// The peer's address.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.reader.peer
     }
@@ -236,6 +243,7 @@ pub struct Reassembler {
 }
 
 impl Reassembler {
+    /// A reassembler of messages up to `max` bytes.
     pub fn new(max: usize) -> Reassembler {
         Reassembler {
             payload: Vec::new(),
@@ -363,6 +371,7 @@ impl DataReader {
         }
     }
 
+    /// The peer's address.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer
     }
@@ -392,6 +401,7 @@ pub struct DataWriter {
 }
 
 impl DataWriter {
+    /// Sends one frame (over SCTP one message with the frame's PPID).
     pub async fn send(&mut self, frame: &Frame) -> io::Result<()> {
         match &mut self.inner {
             WriterInner::Tcp { half, buf } => {

@@ -7,8 +7,15 @@
 //! answers is found out, whatever their size), the first message and the
 //! rest of a started message must arrive in time, and the owner can see
 //! whether the peer said anything since it last looked (idle sweeps).
+//!
+//! Sending costs one system call per association and wake-up, not one
+//! per message plus a task switch: the owner [`Link::push`]es what its
+//! state machine produced and [`Link::flush`]es each link once, which
+//! writes straight to a plain socket (one vectored write over TCP) while
+//! nothing waits in the writer task's queue; only what the socket does
+//! not take at once goes to the writer task, which waits for room.
 
-use super::Association;
+use super::{AssocWriter, Association};
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -56,14 +63,23 @@ pub enum Full {
 /// the writer closes the association once its queue is sent.
 #[derive(Debug)]
 pub struct Link<T = Vec<u8>> {
-    /// Messages to send; a full queue means the peer does not keep up.
+    /// Messages for the writer task; a full queue means the peer does not
+    /// keep up.
     pub tx: mpsc::Sender<T>,
     reader: JoinHandle<()>,
+    /// Bytes handed to the writer task and not yet written.
     queued: Arc<AtomicUsize>,
     queue_bytes: usize,
     active: Arc<AtomicBool>,
     /// Whatever the owner wants released with the link (a quota slot).
     guard: Option<Box<dyn std::any::Any + Send>>,
+    /// Messages pushed since the last flush, and their bytes.
+    pending: Vec<Vec<u8>>,
+    pending_bytes: usize,
+    /// The socket, for writes from the owner (plain sockets only).
+    direct: Option<Arc<AssocWriter>>,
+    /// A write failed: the association is gone (its reader reports it).
+    broken: bool,
 }
 
 impl<T> Link<T> {
@@ -76,6 +92,10 @@ impl<T> Link<T> {
             queue_bytes: usize::MAX,
             active: Arc::new(AtomicBool::new(true)),
             guard: None,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            direct: None,
+            broken: false,
         }
     }
 
@@ -94,12 +114,84 @@ impl<T> Link<T> {
 }
 
 impl Link<Vec<u8>> {
-    /// Queues one message within the message and byte limits.
-    pub fn send(&self, bytes: Vec<u8>) -> Result<(), Full> {
+    /// Adds one message to those the next [`Link::flush`] sends, within
+    /// the message and byte limits. `Ok(true)`: the first since the last
+    /// flush (the owner notes the link to flush it).
+    pub fn push(&mut self, bytes: Vec<u8>) -> Result<bool, Full> {
+        if self.broken {
+            return Err(Full::Closed);
+        }
         let len = bytes.len();
-        if self.queued.load(Ordering::Relaxed).saturating_add(len) > self.queue_bytes {
+        let queued = self.queued.load(Ordering::Relaxed);
+        if queued
+            .saturating_add(self.pending_bytes)
+            .saturating_add(len)
+            > self.queue_bytes
+        {
             return Err(Full::Bytes);
         }
+        if self.pending.len() >= self.tx.max_capacity() {
+            return Err(Full::Messages);
+        }
+        self.pending_bytes += len;
+        self.pending.push(bytes);
+        Ok(self.pending.len() == 1)
+    }
+
+    /// Sends what was pushed: written at once where the socket takes it
+    /// (nothing waiting in the writer's queue), the rest queued for the
+    /// writer task.
+    pub fn flush(&mut self) -> Result<(), Full> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut pending = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        let mut from = 0;
+        let mut offset = 0;
+        if let Some(w) = &self.direct {
+            if self.queued.load(Ordering::Relaxed) == 0 {
+                match w.try_write_messages(&pending, 0) {
+                    Ok(done) => {
+                        from = done.messages;
+                        offset = done.offset;
+                    }
+                    Err(_) => {
+                        // The reader sees the end of the association too
+                        // and reports it; nothing more goes out here.
+                        self.broken = true;
+                        return Err(Full::Closed);
+                    }
+                }
+            }
+        }
+        if from == pending.len() {
+            pending.clear();
+            self.pending = pending;
+            return Ok(());
+        }
+        let mut rest = pending.drain(from..);
+        if offset > 0 {
+            if let Some(first) = rest.next() {
+                self.queue(first[offset..].to_vec())?;
+            }
+        }
+        for m in rest {
+            self.queue(m)?;
+        }
+        self.pending = pending;
+        Ok(())
+    }
+
+    /// Pushes and flushes one message.
+    pub fn send(&mut self, bytes: Vec<u8>) -> Result<(), Full> {
+        self.push(bytes)?;
+        self.flush()
+    }
+
+    /// Hands one message to the writer task.
+    fn queue(&self, bytes: Vec<u8>) -> Result<(), Full> {
+        let len = bytes.len();
         self.queued.fetch_add(len, Ordering::Relaxed);
         self.tx.try_send(bytes).map_err(|e| {
             self.queued.fetch_sub(len, Ordering::Relaxed);
@@ -176,16 +268,37 @@ pub fn spawn_limited<I: Send + 'static>(
         let _ = inputs.send(on_close(err)).await;
     });
     let sent = queued.clone();
-    tokio::spawn(async move {
-        while let Some(m) = rx.recv().await {
-            let r = writer.send(&m).await;
-            sent.fetch_sub(m.len(), Ordering::Relaxed);
-            if r.is_err() {
-                break;
+    let direct = if writer.is_plain() {
+        let writer = Arc::new(writer);
+        let shared = writer.clone();
+        // Dropping the last reference to a plain socket's write half
+        // shuts its sending direction down.
+        tokio::spawn(async move {
+            let mut batch = Vec::new();
+            while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+                let len: usize = batch.iter().map(Vec::len).sum();
+                let r = shared.write_messages(&batch, 0).await;
+                sent.fetch_sub(len, Ordering::Relaxed);
+                batch.clear();
+                if r.is_err() {
+                    break;
+                }
             }
-        }
-        let _ = writer.shutdown().await;
-    });
+        });
+        Some(writer)
+    } else {
+        tokio::spawn(async move {
+            while let Some(m) = rx.recv().await {
+                let r = writer.send(&m).await;
+                sent.fetch_sub(m.len(), Ordering::Relaxed);
+                if r.is_err() {
+                    break;
+                }
+            }
+            let _ = writer.shutdown().await;
+        });
+        None
+    };
     Link {
         tx,
         reader,
@@ -193,5 +306,61 @@ pub fn spawn_limited<I: Send + 'static>(
         queue_bytes: limits.queue_bytes,
         active,
         guard: None,
+        pending: Vec::new(),
+        pending_bytes: 0,
+        direct,
+        broken: false,
+    }
+}
+
+/// Most queued messages the writer task writes at once.
+const WRITE_BATCH: usize = 64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::{Carrier, Listener, Ppid, connect};
+
+    fn message(i: u32, len: usize) -> Vec<u8> {
+        let mut m = vec![0u8; len];
+        m[0] = 1;
+        m[2..4].copy_from_slice(&u16::try_from(len).unwrap().to_be_bytes());
+        m[4..8].copy_from_slice(&i.to_be_bytes());
+        m
+    }
+
+    /// Messages pushed in bursts, far more than a socket buffer holds
+    /// while the peer does not read, all arrive whole and in order: what
+    /// the socket does not take at once goes through the writer task, and
+    /// nothing is written around it meanwhile.
+    #[tokio::test]
+    async fn pushed_messages_arrive_in_order_when_the_socket_fills() {
+        let l =
+            Listener::bind(&["127.0.0.1:0".parse().unwrap()], Carrier::Tcp, Ppid::Asap).unwrap();
+        let addr = l.local_addrs().unwrap()[0];
+        let c = connect(addr, Carrier::Tcp, Ppid::Asap).await.unwrap();
+        let (mut s, _) = l.accept().await.unwrap();
+        let (tx, _rx) = mpsc::channel::<()>(1);
+        let mut link = spawn(c, 1 << 16, tx, |_| (), |_| ());
+        assert!(link.direct.is_some(), "a plain socket is written directly");
+        let (count, len) = (4000u32, 1000usize);
+        for burst in 0..(count / 100) {
+            for i in 0..100 {
+                assert_eq!(link.push(message(burst * 100 + i, len)), Ok(i == 0));
+            }
+            link.flush().unwrap();
+        }
+        assert!(
+            link.queued.load(Ordering::Relaxed) > 0,
+            "4 MB did not all fit in the socket: the writer task has some"
+        );
+        for i in 0..count {
+            let m = tokio::time::timeout(Duration::from_secs(20), s.recv())
+                .await
+                .expect("message in time")
+                .unwrap()
+                .expect("a message");
+            assert_eq!(m, &message(i, len)[..]);
+        }
     }
 }

@@ -9,6 +9,7 @@
 pub mod data;
 pub mod framing;
 pub mod link;
+pub mod many;
 mod sctp;
 mod stream;
 pub mod tls;
@@ -35,7 +36,9 @@ pub enum TransportMode {
     /// Kernel SCTP if this kernel supports it, else TCP.
     #[default]
     Auto,
+    /// Kernel SCTP, or an error where the kernel has none.
     Sctp,
+    /// TCP (RFC 5351's TCP mapping, and TLS).
     Tcp,
 }
 
@@ -72,7 +75,9 @@ impl TransportMode {
 /// The transport protocol an association actually runs over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Carrier {
+    /// TCP: messages framed by their own length field.
     Tcp,
+    /// Kernel SCTP: one SCTP message per ASAP or ENRP message.
     Sctp,
 }
 
@@ -89,7 +94,9 @@ impl fmt::Display for Carrier {
 /// protocol identifier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Ppid {
+    /// ASAP (RFC 5352).
     Asap = 11,
+    /// ENRP (RFC 5353).
     Enrp = 12,
 }
 
@@ -186,10 +193,12 @@ impl Listener {
         })
     }
 
+    /// Sets the largest message accepted on associations accepted from now.
     pub fn set_max_message_size(&mut self, max: usize) {
         self.max_message_size = max;
     }
 
+    /// The transport the listener's associations run over.
     pub fn carrier(&self) -> Carrier {
         self.carrier
     }
@@ -287,7 +296,9 @@ pub(crate) async fn connect_socket(sock: Socket, remote: SocketAddr) -> io::Resu
 /// A bidirectional channel of whole ASAP or ENRP messages.
 #[derive(Debug)]
 pub struct Association {
+    /// Messages from the peer.
     pub reader: AssocReader,
+    /// Messages to the peer.
     pub writer: AssocWriter,
     /// Every address of a multi-homed remote endpoint (SCTP); empty over TCP.
     peer_addrs: Vec<IpAddr>,
@@ -387,10 +398,12 @@ impl Association {
         matches!(self.reader.inner, ReadHalf::Tls(_))
     }
 
+    /// The transport the association runs over.
     pub fn carrier(&self) -> Carrier {
         self.reader.carrier
     }
 
+    /// The peer's (primary) address.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.reader.peer
     }
@@ -407,10 +420,12 @@ impl Association {
         &self.peer_addrs
     }
 
+    /// Sends one whole message.
     pub async fn send(&mut self, message: &[u8]) -> io::Result<()> {
         self.writer.send(message).await
     }
 
+    /// The next whole message; `None` once the peer closed (see [`AssocReader::recv`]).
     pub async fn recv(&mut self) -> io::Result<Option<&[u8]>> {
         self.reader.recv().await
     }
@@ -492,22 +507,44 @@ impl AssocReader {
     /// drained (wait for the next readiness event).
     async fn read_some(&mut self) -> io::Result<Option<usize>> {
         const CHUNK: usize = 16 * 1024;
+        /// Messages one SCTP read takes at most (2 KiB each; a longer
+        /// one continues in the next slots).
+        const SCTP_SLOTS: usize = 8;
         match (&mut self.inner, self.carrier) {
             (ReadHalf::Tcp(r), Carrier::Tcp) => {
                 r.read_buf(self.deframer.buffer(CHUNK)).await.map(Some)
             }
             (ReadHalf::Tcp(r), Carrier::Sctp) => {
                 r.readable().await?;
-                match r.try_read_buf(self.deframer.buffer(CHUNK)) {
-                    Ok(n) => Ok(Some(n)),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-                    Err(e) => Err(e),
+                let stream: &TcpStream = r.as_ref();
+                let buf = self.deframer.buffer(CHUNK);
+                let mut got = None;
+                // One recvmmsg takes every queued message. A batch shorter
+                // than asked for shows the socket drained: the closure then
+                // says WouldBlock, so tokio waits for the next readiness
+                // event instead of a read that would find nothing (the
+                // closed states it keeps, so an end is still seen).
+                let r = stream.try_io(tokio::io::Interest::READABLE, || {
+                    let b = sctp::recv_batch(stream, buf, SCTP_SLOTS, CHUNK / SCTP_SLOTS)?;
+                    got = Some(b);
+                    if b.drained {
+                        Err(io::ErrorKind::WouldBlock.into())
+                    } else {
+                        Ok(())
+                    }
+                });
+                match (got, r) {
+                    (Some(b), _) if b.len > 0 => Ok(Some(b.len)),
+                    (Some(b), _) if b.end => Ok(Some(0)),
+                    (_, Err(e)) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+                    _ => Ok(None),
                 }
             }
             (ReadHalf::Tls(r), _) => r.read_buf(self.deframer.buffer(CHUNK)).await.map(Some),
         }
     }
 
+    /// The transport the association runs over.
     pub fn carrier(&self) -> Carrier {
         self.carrier
     }
@@ -538,10 +575,12 @@ impl AssocWriter {
         }
     }
 
+    /// The peer's (primary) address.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer
     }
 
+    /// The transport the association runs over.
     pub fn carrier(&self) -> Carrier {
         self.carrier
     }
@@ -550,6 +589,105 @@ impl AssocWriter {
     pub async fn shutdown(&mut self) -> io::Result<()> {
         self.inner.shutdown().await
     }
+
+    /// Whether the writer is a plain socket (TCP or kernel SCTP), which
+    /// [`AssocWriter::try_write_messages`] and
+    /// [`AssocWriter::write_messages`] can write through a shared
+    /// reference; a TLS session needs [`AssocWriter::send`].
+    pub fn is_plain(&self) -> bool {
+        matches!(self.inner, WriteHalf::Tcp(_))
+    }
+
+    /// Writes what the socket takes now of `msgs`, the first from byte
+    /// `offset` on, without waiting: over TCP one vectored write of all of
+    /// them; over SCTP one write per message (one write is one SCTP
+    /// message), until the socket would block. A short write is not
+    /// retried (the next would find the send buffer full).
+    pub fn try_write_messages(&self, msgs: &[Vec<u8>], offset: usize) -> io::Result<Written> {
+        let WriteHalf::Tcp(w) = &self.inner else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "TLS writes need exclusive access",
+            ));
+        };
+        let mut done = Written {
+            messages: 0,
+            offset,
+        };
+        match self.carrier {
+            Carrier::Tcp => {
+                let mut slices = Vec::with_capacity(msgs.len().min(MAX_IOVECS));
+                for (i, m) in msgs.iter().take(MAX_IOVECS).enumerate() {
+                    let from = if i == 0 { offset.min(m.len()) } else { 0 };
+                    slices.push(io::IoSlice::new(&m[from..]));
+                }
+                let mut n = match w.try_write_vectored(&slices) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(done),
+                    Err(e) => return Err(e),
+                };
+                for s in &slices {
+                    if n < s.len() {
+                        done.offset += n;
+                        break;
+                    }
+                    n -= s.len();
+                    done.messages += 1;
+                    done.offset = 0;
+                }
+            }
+            Carrier::Sctp => {
+                for m in msgs {
+                    match w.try_write(m) {
+                        Ok(_) => done.messages += 1,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// Writes all of `msgs` (the first from byte `offset` on), waiting
+    /// for room in the send buffer as needed; a plain socket only.
+    pub async fn write_messages(&self, msgs: &[Vec<u8>], offset: usize) -> io::Result<()> {
+        let WriteHalf::Tcp(w) = &self.inner else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "TLS writes need exclusive access",
+            ));
+        };
+        let mut at = Written {
+            messages: 0,
+            offset,
+        };
+        while at.messages < msgs.len() {
+            let step = self.try_write_messages(&msgs[at.messages..], at.offset)?;
+            if step.messages == 0 && step.offset == at.offset {
+                // Nothing went: wait until the socket takes more.
+                w.writable().await?;
+                continue;
+            }
+            at = Written {
+                messages: at.messages + step.messages,
+                offset: step.offset,
+            };
+        }
+        Ok(())
+    }
+}
+
+/// Most buffers given to one vectored write (Linux's `IOV_MAX` is 1024).
+const MAX_IOVECS: usize = 256;
+
+/// How far a write without waiting got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// Messages written whole.
+    pub messages: usize,
+    /// Bytes written of the message after them (TCP only).
+    pub offset: usize,
 }
 
 #[cfg(test)]

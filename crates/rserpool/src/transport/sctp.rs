@@ -248,6 +248,402 @@ pub fn recv_message_part(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<Recv
     })
 }
 
+/// What one [`recv_batch`] gave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Batch {
+    /// Bytes appended to the buffer.
+    pub len: usize,
+    /// The socket returned fewer messages than asked for: it is drained
+    /// now (the caller can wait for the next readiness event without a
+    /// read that would find nothing).
+    pub drained: bool,
+    /// The peer closed the association (a read returned 0 bytes).
+    pub end: bool,
+}
+
+/// Receives everything queued on a connected one-to-one SCTP socket, up
+/// to `slots` messages (or parts of messages) of up to `slot_len` bytes,
+/// with one `recvmmsg` system call, and appends the bytes to `buf` in
+/// order (a message longer than a slot continues in the next one, as
+/// successive reads of one SCTP message do). `WouldBlock` if nothing is
+/// queued. Where a read returns one message, this pays the kernel entry
+/// once for a burst, and a short batch shows the socket drained without
+/// a read that fails.
+pub fn recv_batch(
+    sock: &impl AsRawFd,
+    buf: &mut Vec<u8>,
+    slots: usize,
+    slot_len: usize,
+) -> io::Result<Batch> {
+    let total = slots.saturating_mul(slot_len);
+    if slots == 0 || slot_len == 0 || total > (1 << 24) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "bad batch size",
+        ));
+    }
+    buf.reserve(total);
+    let start = buf.len();
+    // The spare capacity: at least `total` bytes, not yet initialised.
+    let base = buf.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+    let mut iovs: Vec<libc::iovec> = (0..slots)
+        .map(|i| libc::iovec {
+            // SAFETY: i * slot_len + slot_len <= total <= the spare
+            // capacity, so the pointer stays inside the allocation.
+            iov_base: unsafe { base.add(i * slot_len) }.cast(),
+            iov_len: slot_len,
+        })
+        .collect();
+    let mut msgs: Vec<libc::mmsghdr> = iovs
+        .iter_mut()
+        .map(|iov| {
+            // SAFETY: an all-zero mmsghdr is valid (null name, no iovecs,
+            // no control, length 0); the iovec is set below.
+            let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            m.msg_hdr.msg_iov = iov;
+            m.msg_hdr.msg_iovlen = 1;
+            m
+        })
+        .collect();
+    let vlen = libc::c_uint::try_from(slots)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many slots"))?;
+    // SAFETY: `msgs` holds `slots` headers, each pointing to one iovec of
+    // `iovs` (alive, not moved: `iovs` is not touched until after the
+    // call) over its own disjoint `slot_len` bytes of `buf`'s spare
+    // capacity, which the kernel may write (uninitialised memory is fine
+    // to write into); no names or control buffers. MSG_DONTWAIT: the call
+    // never blocks the runtime's thread; no timeout pointer.
+    let rc = unsafe {
+        libc::recvmmsg(
+            sock.as_raw_fd(),
+            msgs.as_mut_ptr(),
+            vlen,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let got = usize::try_from(rc).unwrap_or(0).min(slots);
+    let mut len = 0usize;
+    let mut end = false;
+    for (i, m) in msgs.iter().take(got).enumerate() {
+        let n = (m.msg_len as usize).min(slot_len);
+        if n == 0 {
+            end = true;
+            break;
+        }
+        if i * slot_len != len {
+            // SAFETY: both ranges lie in the spare capacity reserved
+            // above; the source (slot i, n bytes written by the kernel) is
+            // initialised, and `ptr::copy` allows overlap. The
+            // destination ends at len + n <= i * slot_len + n.
+            unsafe { std::ptr::copy(base.add(i * slot_len), base.add(len), n) };
+        }
+        len += n;
+    }
+    // SAFETY: the first `len` bytes of the spare capacity were written,
+    // by the kernel or by the copies above, so they are initialised.
+    unsafe { buf.set_len(start + len) };
+    Ok(Batch {
+        len,
+        drained: got < slots && !end,
+        end,
+    })
+}
+
+/// A one-to-many SCTP socket (`SOCK_SEQPACKET`): one descriptor for every
+/// association of an endpoint. A listening one also accepts the
+/// associations of one-to-one peers (RSPLIB's PEs connect either way).
+pub fn many_socket(addr: &SocketAddr) -> io::Result<Socket> {
+    Socket::new(
+        Domain::for_address(*addr),
+        Type::SEQPACKET,
+        Some(Protocol::from(IPPROTO_SCTP)),
+    )
+}
+
+/// Hands a socket to tokio's reactor for readiness events.
+pub fn register(sock: Socket) -> io::Result<tokio::io::unix::AsyncFd<Socket>> {
+    let interest = tokio::io::Interest::READABLE | tokio::io::Interest::WRITABLE;
+    // SAFETY: a `socket2::Socket` owns its descriptor: it is open from
+    // creation until the `Socket` is dropped, which the `AsyncFd` does
+    // when it is dropped, and `as_raw_fd` always returns that descriptor.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(sock, interest) }
+        .map_err(io::Error::from)
+}
+
+/// Subscribes a one-to-many socket to what [`recv_many`] needs: the
+/// `SCTP_SNDRCV` control message of every data message (its association
+/// and PPID) and association changes (up, lost, shut down), the first two
+/// fields of `sctp_event_subscribe`.
+pub fn subscribe_many(sock: &Socket) -> io::Result<()> {
+    set_option(sock, SCTP_EVENTS, &[1u8, 1u8])
+}
+
+/// Offset of `sinfo_assoc_id` in `struct sctp_sndrcvinfo`.
+const ASSOC_ID_OFFSET: usize = 28;
+/// `sn_type` of an `SCTP_ASSOC_CHANGE` notification.
+const SCTP_ASSOC_CHANGE: u16 = 0x8001;
+/// `sinfo_flags`: shut the association down gracefully (no payload).
+const SCTP_EOF: u16 = 0x0200;
+/// `sinfo_flags`: abort the association (no payload).
+const SCTP_ABORT: u16 = 0x0004;
+/// Room for the control messages of one message of [`recv_many`].
+const MANY_CONTROL_LEN: usize = 64;
+
+/// One thing [`recv_many`] received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ManyEvent {
+    /// A user message (or, without `complete`, its first part: longer
+    /// than a slot) of an association, at `range` of the buffer.
+    Data {
+        /// The kernel's association identifier.
+        assoc: i32,
+        /// The message's PPID.
+        ppid: u32,
+        /// Where its bytes are in the buffer.
+        range: std::ops::Range<usize>,
+        /// The whole message (`MSG_EOR`).
+        complete: bool,
+    },
+    /// An association came up (`SCTP_COMM_UP`, or `SCTP_RESTART`).
+    Up {
+        /// The kernel's association identifier.
+        assoc: i32,
+    },
+    /// An association ended (lost, shut down, or never started).
+    Down {
+        /// The kernel's association identifier.
+        assoc: i32,
+    },
+}
+
+/// The association identifier in the first `SCTP_SNDRCV` control message
+/// of `control`.
+fn assoc_from_cmsgs(control: &[u8]) -> Option<i32> {
+    let usz = std::mem::size_of::<usize>();
+    let h = control.get(..CMSG_HEADER_LEN)?;
+    let len = usize::from_ne_bytes(h[..usz].try_into().ok()?);
+    let level = i32::from_ne_bytes(h[usz..usz + 4].try_into().ok()?);
+    let kind = i32::from_ne_bytes(h[usz + 4..usz + 8].try_into().ok()?);
+    if level != SOL_SCTP || kind != SCTP_SNDRCV || len > control.len() {
+        return None;
+    }
+    let data = control.get(cmsg_align(CMSG_HEADER_LEN)..len)?;
+    let id = data.get(ASSOC_ID_OFFSET..ASSOC_ID_OFFSET + 4)?;
+    Some(i32::from_ne_bytes(id.try_into().ok()?))
+}
+
+/// The event a notification's bytes describe, if it is an association
+/// change (`struct sctp_assoc_change`: type u16, flags u16, length u32,
+/// state u16, error u16, two stream counts u16, then the association id).
+fn parse_notification(n: &[u8]) -> Option<ManyEvent> {
+    let ty = u16::from_ne_bytes(n.get(0..2)?.try_into().ok()?);
+    if ty != SCTP_ASSOC_CHANGE {
+        return None;
+    }
+    let state = u16::from_ne_bytes(n.get(8..10)?.try_into().ok()?);
+    let assoc = i32::from_ne_bytes(n.get(16..20)?.try_into().ok()?);
+    match state {
+        // SCTP_COMM_UP, SCTP_RESTART
+        0 | 2 => Some(ManyEvent::Up { assoc }),
+        // SCTP_COMM_LOST, SCTP_SHUTDOWN_COMP, SCTP_CANT_STR_ASSOC
+        1 | 3 | 4 => Some(ManyEvent::Down { assoc }),
+        _ => None,
+    }
+}
+
+/// Receives up to `buf.len() / slot_len` messages and notifications of a
+/// one-to-many socket ([`subscribe_many`]) with one `recvmmsg`, without
+/// waiting, into `slot_len`-byte slots of `buf`; appends what they are to
+/// `out` and returns how many were received (`WouldBlock`: none). Fewer
+/// than slots means the socket is drained.
+pub fn recv_many(
+    sock: &impl AsRawFd,
+    buf: &mut [u8],
+    slot_len: usize,
+    out: &mut Vec<ManyEvent>,
+) -> io::Result<usize> {
+    if slot_len == 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty slots"));
+    }
+    let slots = buf.len() / slot_len;
+    #[repr(C, align(8))]
+    #[derive(Clone, Copy)]
+    struct Control([u8; MANY_CONTROL_LEN]);
+    let mut controls = vec![Control([0; MANY_CONTROL_LEN]); slots];
+    let mut iovs: Vec<libc::iovec> = buf
+        .chunks_exact_mut(slot_len)
+        .map(|slot| libc::iovec {
+            iov_base: slot.as_mut_ptr().cast(),
+            iov_len: slot.len(),
+        })
+        .collect();
+    let mut msgs: Vec<libc::mmsghdr> = iovs
+        .iter_mut()
+        .zip(controls.iter_mut())
+        .map(|(iov, control)| {
+            // SAFETY: an all-zero mmsghdr is valid (null name, no iovecs,
+            // no control); the fields are set below.
+            let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            m.msg_hdr.msg_iov = iov;
+            m.msg_hdr.msg_iovlen = 1;
+            m.msg_hdr.msg_control = control.0.as_mut_ptr().cast();
+            m.msg_hdr.msg_controllen = MANY_CONTROL_LEN as _;
+            m
+        })
+        .collect();
+    let vlen = libc::c_uint::try_from(msgs.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many slots"))?;
+    // SAFETY: `msgs` holds `vlen` headers; each points to one iovec over
+    // its own disjoint slot of `buf` (exclusively borrowed, writable) and
+    // to its own size_t-aligned control buffer of MANY_CONTROL_LEN bytes;
+    // `iovs` and `controls` are not touched until after the call, so the
+    // pointers stay valid. MSG_DONTWAIT: never blocks; no timeout.
+    let rc = unsafe {
+        libc::recvmmsg(
+            sock.as_raw_fd(),
+            msgs.as_mut_ptr(),
+            vlen,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let got = usize::try_from(rc).unwrap_or(0).min(msgs.len());
+    for (i, m) in msgs.iter().take(got).enumerate() {
+        let n = (m.msg_len as usize).min(slot_len);
+        let at = i * slot_len;
+        let flags = m.msg_hdr.msg_flags;
+        if flags & MSG_NOTIFICATION != 0 {
+            if let Some(e) = parse_notification(&buf[at..at + n]) {
+                out.push(e);
+            }
+            continue;
+        }
+        let control_len = MANY_CONTROL_LEN.min(m.msg_hdr.msg_controllen as _);
+        let control = &controls[i].0[..control_len];
+        let (Some(assoc), Some(ppid)) = (assoc_from_cmsgs(control), ppid_from_cmsgs(control))
+        else {
+            continue;
+        };
+        out.push(ManyEvent::Data {
+            assoc,
+            ppid,
+            range: at..at + n,
+            complete: flags & libc::MSG_EOR != 0,
+        });
+    }
+    Ok(got)
+}
+
+/// Writes the `SCTP_SNDRCV` control message of a send on a one-to-many
+/// socket: to association `assoc`, with `ppid` and `flags`.
+fn encode_many_cmsg(assoc: i32, ppid: u32, flags: u16, out: &mut [u8; SNDRCV_CMSG_SPACE]) {
+    encode_sndrcv_cmsg(ppid, out);
+    let data = cmsg_align(CMSG_HEADER_LEN);
+    // sinfo_flags is the third u16.
+    out[data + 4..data + 6].copy_from_slice(&flags.to_ne_bytes());
+    out[data + ASSOC_ID_OFFSET..data + ASSOC_ID_OFFSET + 4].copy_from_slice(&assoc.to_ne_bytes());
+}
+
+/// One message for [`send_many`].
+#[derive(Clone, Copy, Debug)]
+pub struct Outgoing<'a> {
+    /// The kernel's association identifier.
+    pub assoc: i32,
+    /// The message's PPID.
+    pub ppid: u32,
+    /// The message.
+    pub payload: &'a [u8],
+}
+
+/// Sends messages to associations of a one-to-many socket with one
+/// `sendmmsg`, without waiting; returns how many went (each whole: SCTP
+/// sends a message whole or not at all). `WouldBlock` if none did.
+pub fn send_many(sock: &impl AsRawFd, msgs: &[Outgoing<'_>]) -> io::Result<usize> {
+    #[repr(C, align(8))]
+    #[derive(Clone, Copy)]
+    struct Control([u8; SNDRCV_CMSG_SPACE]);
+    let mut controls: Vec<Control> = msgs
+        .iter()
+        .map(|m| {
+            let mut c = Control([0; SNDRCV_CMSG_SPACE]);
+            encode_many_cmsg(m.assoc, m.ppid, 0, &mut c.0);
+            c
+        })
+        .collect();
+    let mut iovs: Vec<libc::iovec> = msgs
+        .iter()
+        .map(|m| libc::iovec {
+            iov_base: m.payload.as_ptr().cast_mut().cast(),
+            iov_len: m.payload.len(),
+        })
+        .collect();
+    send_prepared(sock, &mut iovs, &mut controls)
+}
+
+/// `sendmmsg` of one message per iovec, each with its control buffer.
+fn send_prepared<C>(
+    sock: &impl AsRawFd,
+    iovs: &mut [libc::iovec],
+    controls: &mut [C],
+) -> io::Result<usize> {
+    let mut hdrs: Vec<libc::mmsghdr> = iovs
+        .iter_mut()
+        .zip(controls.iter_mut())
+        .map(|(iov, control)| {
+            // SAFETY: an all-zero mmsghdr is valid (null name, no iovecs,
+            // no control); the fields are set below.
+            let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            m.msg_hdr.msg_iov = iov;
+            m.msg_hdr.msg_iovlen = 1;
+            m.msg_hdr.msg_control = (control as *mut C).cast();
+            m.msg_hdr.msg_controllen = std::mem::size_of::<C>() as _;
+            m
+        })
+        .collect();
+    let vlen = libc::c_uint::try_from(hdrs.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many messages"))?;
+    // SAFETY: `hdrs` holds `vlen` headers; each points to one iovec over a
+    // payload the caller keeps borrowed (the kernel only reads it) and to
+    // its own size_t-aligned control buffer holding one well-formed
+    // SCTP_SNDRCV cmsghdr of size_of::<C>() bytes; `iovs` and `controls`
+    // outlive the call. MSG_DONTWAIT: never blocks; MSG_NOSIGNAL: no
+    // SIGPIPE.
+    let rc = unsafe {
+        libc::sendmmsg(
+            sock.as_raw_fd(),
+            hdrs.as_mut_ptr(),
+            vlen,
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(usize::try_from(rc).unwrap_or(0))
+}
+
+/// Ends association `assoc` of a one-to-many socket: gracefully (SHUTDOWN,
+/// after what is queued) or by an ABORT.
+pub fn close_many(sock: &impl AsRawFd, assoc: i32, abort: bool) -> io::Result<()> {
+    #[repr(C, align(8))]
+    struct Control([u8; SNDRCV_CMSG_SPACE]);
+    let mut control = [Control([0; SNDRCV_CMSG_SPACE])];
+    let flags = if abort { SCTP_ABORT } else { SCTP_EOF };
+    encode_many_cmsg(assoc, 0, flags, &mut control[0].0);
+    let mut iovs = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }];
+    send_prepared(sock, &mut iovs, &mut control).map(|_| ())
+}
+
 /// `SCTP_GET_PEER_ADDRS`: the remote addresses of a one-to-one socket's
 /// association.
 const SCTP_GET_PEER_ADDRS: libc::c_int = 108;
@@ -255,17 +651,28 @@ const SCTP_GET_PEER_ADDRS: libc::c_int = 108;
 /// Every address of the association's remote endpoint (multi-homing), as
 /// the kernel lists them; at most `max`.
 pub fn peer_addresses(sock: &impl AsRawFd, max: usize) -> io::Result<Vec<IpAddr>> {
+    assoc_peer_addresses(sock, 0, max)
+}
+
+/// Every address of the remote endpoint of association `assoc` (0 on a
+/// one-to-one socket), as the kernel lists them; at most `max`.
+pub fn assoc_peer_addresses(
+    sock: &impl AsRawFd,
+    assoc: i32,
+    max: usize,
+) -> io::Result<Vec<IpAddr>> {
     // struct sctp_getaddrs { sctp_assoc_t assoc_id; u32 addr_num; u8 addrs[]; }
     // with the addresses packed as sockaddr_in / sockaddr_in6 by family.
     const HEAD: usize = 8;
     let v4 = std::mem::size_of::<libc::sockaddr_in>();
     let v6 = std::mem::size_of::<libc::sockaddr_in6>();
     let mut buf = vec![0u8; HEAD + max * v6];
+    buf[..4].copy_from_slice(&assoc.to_ne_bytes());
     let mut len = libc::socklen_t::try_from(buf.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many addresses"))?;
     // SAFETY: `buf` is a live, writable buffer of `len` bytes for the whole
-    // call; the kernel writes at most `len` bytes and updates `len`. The
-    // association id in its first 4 bytes is 0, as a one-to-one socket wants.
+    // call; the kernel writes at most `len` bytes and updates `len`. Its
+    // first 4 bytes name the association (0 on a one-to-one socket).
     let rc = unsafe {
         libc::getsockopt(
             sock.as_raw_fd(),
@@ -406,6 +813,55 @@ mod tests {
         assert_eq!(ppid_from_cmsgs(&c), Some(0x0102_0304));
         let c = cmsg(SOL_SCTP, SCTP_SNDRCV, &info_with_ppid(0, 32));
         assert_eq!(ppid_from_cmsgs(&c), Some(0));
+    }
+
+    #[test]
+    fn a_one_to_many_send_names_its_association_and_flags() {
+        #[repr(C, align(8))]
+        struct Buf([u8; SNDRCV_CMSG_SPACE]);
+        let mut buf = Buf([0; SNDRCV_CMSG_SPACE]);
+        encode_many_cmsg(-7, 12, SCTP_EOF, &mut buf.0);
+        // SAFETY: as above: an aligned, whole cmsghdr and sndrcvinfo.
+        let info = unsafe {
+            let h = &*(buf.0.as_ptr().cast::<libc::cmsghdr>());
+            &*(libc::CMSG_DATA(h).cast::<SctpSndRcvInfo>())
+        };
+        assert_eq!(info.sinfo_assoc_id, -7);
+        assert_eq!(info.sinfo_flags, SCTP_EOF);
+        assert_eq!(info.sinfo_ppid, 12u32.to_be());
+        assert_eq!(assoc_from_cmsgs(&buf.0), Some(-7));
+        assert_eq!(ppid_from_cmsgs(&buf.0), Some(12));
+    }
+
+    #[test]
+    fn association_changes_are_read_from_notifications() {
+        let change = |state: u16, assoc: i32| {
+            let mut n = Vec::new();
+            n.extend_from_slice(&SCTP_ASSOC_CHANGE.to_ne_bytes());
+            n.extend_from_slice(&0u16.to_ne_bytes());
+            n.extend_from_slice(&20u32.to_ne_bytes());
+            n.extend_from_slice(&state.to_ne_bytes());
+            n.extend_from_slice(&[0; 6]);
+            n.extend_from_slice(&assoc.to_ne_bytes());
+            n
+        };
+        assert_eq!(
+            parse_notification(&change(0, 5)),
+            Some(ManyEvent::Up { assoc: 5 })
+        );
+        assert_eq!(
+            parse_notification(&change(3, 5)),
+            Some(ManyEvent::Down { assoc: 5 })
+        );
+        assert_eq!(
+            parse_notification(&change(1, 9)),
+            Some(ManyEvent::Down { assoc: 9 })
+        );
+        // Truncated, or another notification type.
+        assert_eq!(parse_notification(&change(0, 5)[..18]), None);
+        let mut other = change(0, 5);
+        other[..2].copy_from_slice(&0x8002u16.to_ne_bytes());
+        assert_eq!(parse_notification(&other), None);
     }
 
     #[test]
