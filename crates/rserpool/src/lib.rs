@@ -84,19 +84,14 @@ pub mod announce;
 pub mod cookie;
 mod driver;
 pub mod http;
-#[allow(missing_docs)] // documented by its owner
 pub mod metrics;
 #[cfg(feature = "pki")]
 pub mod pki;
-#[allow(missing_docs)] // documented by its owner
 pub mod pool_element;
-#[allow(missing_docs)] // documented by its owner
 pub mod pool_user;
 pub mod probe;
-#[allow(missing_docs)] // documented by its owner
 pub mod registrar;
 pub mod services;
-#[allow(missing_docs)] // documented by its owner
 pub mod transport;
 
 /// A seed for protocol randomness (PE IDs, selection) from the standard
