@@ -7,9 +7,11 @@
 //! PEs, so their audits agree) and HANDLE_TABLE_REQUESTs with blocks of
 //! [`BLOCK`] entries, as this project's registrars do by default. Its PEs
 //! are not processes: each is an entry with a distinct PE ID and user port,
-//! and all of them name one ASAP endpoint, the feeder's, where a registrar
-//! that took them over sends its Endpoint Keep-Alives (H flag), which are
-//! counted and acknowledged. [`Feeder::fail`] plays the peer's death: every
+//! and every [`PES_PER_HOST`] of them name one ASAP endpoint of the
+//! feeder's (as PEs sharing a host), where a registrar that took them over
+//! sends its Endpoint Keep-Alives (H flag), which are counted and
+//! acknowledged. (A registrar queues at most 4096 messages for one ASAP
+//! association; one endpoint for all N PEs would overflow it.) [`Feeder::fail`] plays the peer's death: every
 //! ENRP association closes with a reset and the listener goes, while the
 //! PEs' ASAP endpoint stays up (the PEs' host did not fail).
 
@@ -35,6 +37,8 @@ use tokio::sync::watch;
 pub const BLOCK: usize = 128;
 /// The pool of the feeder's PEs.
 pub const POOL: &str = "scope-scale";
+/// PEs that share one ASAP endpoint.
+pub const PES_PER_HOST: usize = 1000;
 /// Registration lifetime of the feeder's PEs: an hour, so none expires
 /// during a run.
 const LIFETIME_MS: i32 = 3_600_000;
@@ -73,14 +77,18 @@ struct Table {
 }
 
 impl Table {
-    fn new(id: ServerId, n: usize, first_pe: u32, enrp: SocketAddr, asap: SocketAddr) -> Table {
+    /// `asap`: the ASAP endpoints, one per [`PES_PER_HOST`] PEs.
+    fn new(id: ServerId, n: usize, first_pe: u32, enrp: SocketAddr, asap: &[SocketAddr]) -> Table {
         let pool = PoolHandle::from(POOL);
         let hsum = handle_sum(&pool.0);
         let mut sum = ChecksumSum::EMPTY;
-        let asap_transport = TransportParam::Tcp {
-            port: asap.port(),
-            transport_use: TransportUse::DataOnly,
-            address: asap.ip(),
+        let asap_transport = |i: usize| {
+            let a = asap[(i / PES_PER_HOST).min(asap.len() - 1)];
+            TransportParam::Tcp {
+                port: a.port(),
+                transport_use: TransportUse::DataOnly,
+                address: a.ip(),
+            }
         };
         let elements = (0..n)
             .map(|i| {
@@ -96,7 +104,7 @@ impl Table {
                         address: IpAddr::V4(Ipv4Addr::LOCALHOST),
                     },
                     policy: Policy::RoundRobin,
-                    asap_transport: Some(asap_transport.clone()),
+                    asap_transport: Some(asap_transport(i)),
                 }
             })
             .collect();
@@ -156,18 +164,25 @@ impl Feeder {
             .enable_all()
             .build()
             .map_err(|e| format!("the feeder's runtime: {e}"))?;
+        let hosts = n.div_ceil(PES_PER_HOST).max(1);
         let (enrp_l, asap_l) = rt
             .block_on(async {
                 let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
-                Ok::<_, std::io::Error>((
-                    TcpListener::bind(any).await?,
-                    TcpListener::bind(any).await?,
-                ))
+                let enrp = TcpListener::bind(any).await?;
+                let mut asap = Vec::with_capacity(hosts);
+                for _ in 0..hosts {
+                    asap.push(TcpListener::bind(any).await?);
+                }
+                Ok::<_, std::io::Error>((enrp, asap))
             })
             .map_err(|e| format!("the feeder's listeners: {e}"))?;
         let enrp = enrp_l.local_addr().map_err(|e| e.to_string())?;
-        let asap = asap_l.local_addr().map_err(|e| e.to_string())?;
-        let table = Arc::new(Table::new(id, n, first_pe, enrp, asap));
+        let asap = asap_l
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        let table = Arc::new(Table::new(id, n, first_pe, enrp, &asap));
         let keep_alives = Arc::new(KeepAlives::default());
         let (fail, failed) = watch::channel(false);
         let (stop, stopped) = watch::channel(false);
@@ -179,7 +194,9 @@ impl Feeder {
                 let local = tokio::task::LocalSet::new();
                 local.block_on(&rt, async move {
                     tokio::task::spawn_local(serve_enrp(enrp_l, table.clone(), failed));
-                    tokio::task::spawn_local(serve_asap(asap_l, table, ka, started));
+                    for l in asap_l {
+                        tokio::task::spawn_local(serve_asap(l, table.clone(), ka.clone(), started));
+                    }
                     let mut stopped = stopped;
                     let _ = stopped.wait_for(|s| *s).await;
                 });
@@ -331,7 +348,13 @@ mod tests {
 
     fn table(n: usize) -> Table {
         let a: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        Table::new(ServerId(77), n, 1000, a, a)
+        Table::new(
+            ServerId(77),
+            n,
+            1000,
+            a,
+            &[a, "127.0.0.1:10".parse().unwrap()],
+        )
     }
 
     #[test]
@@ -371,6 +394,24 @@ mod tests {
         assert_eq!(p.checksum, Some(want.0));
         assert_eq!(p.sender, ServerId(77));
         assert!(t.elements.iter().all(|e| e.home_server_id == ServerId(77)));
+        // PEs share ASAP endpoints by PES_PER_HOST.
+        let port = |i: usize| {
+            t.elements[i]
+                .asap_transport
+                .as_ref()
+                .map(TransportParam::port)
+        };
+        assert_eq!(port(0), Some(9));
+        assert_eq!(port(299), Some(9));
+        let t = table(PES_PER_HOST + 1);
+        let port = |i: usize| {
+            t.elements[i]
+                .asap_transport
+                .as_ref()
+                .map(TransportParam::port)
+        };
+        assert_eq!(port(PES_PER_HOST - 1), Some(9));
+        assert_eq!(port(PES_PER_HOST), Some(10));
     }
 
     #[test]
