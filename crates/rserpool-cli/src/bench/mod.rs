@@ -6,6 +6,7 @@ mod cells;
 mod compare;
 mod csv;
 mod driver;
+mod memory;
 mod plot;
 mod scope;
 mod stats;
@@ -44,6 +45,8 @@ pub enum BenchCommand {
     Handlespace(HandlespaceArgs),
     /// Registrar CPU load against PEs, registrars and PUs (paper section 4.2), as CSV.
     Scope(scope::ScopeArgs),
+    /// Bytes a registrar keeps per PE (allocated, jemalloc's count).
+    Memory(memory::MemoryArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -106,6 +109,7 @@ pub fn run(command: BenchCommand) -> Result<(), String> {
     match command {
         BenchCommand::Handlespace(args) => handlespace(&args),
         BenchCommand::Scope(args) => scope::run(args),
+        BenchCommand::Memory(args) => memory::run(&args),
     }
 }
 
