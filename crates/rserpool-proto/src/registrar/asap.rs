@@ -126,7 +126,7 @@ impl<F: SetFamily> Registrar<F> {
         let pool = r.pool_handle;
         let pe = r.pool_element;
         let pe_id = pe.pe_id;
-        let remote = self.assocs.get(&assoc).and_then(|a| a.remote);
+        let remote = self.assocs.get(&assoc).and_then(|a| a.remote());
         let reject = |code: ErrorCauseCode, info: Vec<u8>| asap::RegistrationResponse {
             reject: true,
             pool_handle: pool.clone(),
@@ -138,7 +138,7 @@ impl<F: SetFamily> Registrar<F> {
             self.send_asap(assoc, m.into());
             return;
         }
-        let identity = self.assocs.get(&assoc).and_then(|a| a.identity.as_ref());
+        let identity = self.assocs.get(&assoc).and_then(|a| a.identity());
         if self.config.require_identity && !identity.is_some_and(|i| i.may_register(&pool)) {
             // RFC 5352 section 9.2: the certificate is the authorization.
             let m = reject(ErrorCauseCode::RejectionDueToSecurity, Vec::new());
@@ -188,9 +188,9 @@ impl<F: SetFamily> Registrar<F> {
             .and_then(util::registrator_transport)
             .or_else(|| {
                 let a = self.assocs.get(&assoc)?;
-                let r = a.remote?;
+                let r = a.remote()?;
                 let own = self.config.asap_transport.as_ref();
-                Some(util::asap_transport_of(r, &a.remote_addrs, own))
+                Some(util::asap_transport_of(r, a.remote_addrs(), own))
             });
         let me = self.config.id;
 
@@ -225,15 +225,14 @@ impl<F: SetFamily> Registrar<F> {
                     // the PE's own association, the common case, skip
                     // all of this.)
                     let holder = e.association().and_then(|a| self.assocs.get(&a));
-                    let holder_ip = holder.and_then(|a| a.remote).map(|r| r.ip());
+                    let holder_ip = holder.and_then(|a| a.remote()).map(|r| r.ip());
                     let same_host = holder_ip.is_none() || holder_ip == remote.map(|r| r.ip());
-                    let holder_identity = holder
-                        .and_then(|a| a.identity.as_ref())
-                        .map(|i| i.name.as_str());
+                    let holder_identity =
+                        holder.and_then(|a| a.identity()).map(|i| i.name.as_str());
                     let own_identity = self
                         .assocs
                         .get(&assoc)
-                        .and_then(|a| a.identity.as_ref())
+                        .and_then(|a| a.identity())
                         .map(|i| i.name.as_str());
                     if self.config.require_identity && holder_identity != own_identity {
                         let m = reject(ErrorCauseCode::RejectionDueToSecurity, Vec::new());
@@ -351,7 +350,7 @@ impl<F: SetFamily> Registrar<F> {
         if !self
             .assocs
             .get_mut(&assoc)
-            .is_some_and(|a| a.hr.allow(now, limit))
+            .is_some_and(|a| a.allow_resolution(now, limit))
         {
             // Answered, not dropped: the pool user learns to slow down
             // instead of waiting for its timer (RSPLIB drops them).
@@ -457,7 +456,7 @@ impl<F: SetFamily> Registrar<F> {
         if !self
             .assocs
             .get_mut(&assoc)
-            .is_some_and(|a| a.eu.allow(now, limit))
+            .is_some_and(|a| a.allow_unreachable(now, limit))
         {
             self.rate_limited(assoc, "endpoint unreachable");
             return;
@@ -470,7 +469,7 @@ impl<F: SetFamily> Registrar<F> {
         let Some(host) = self
             .assocs
             .get(&assoc)
-            .and_then(|a| a.remote)
+            .and_then(|a| a.remote())
             .map(|r| r.ip())
         else {
             return;
@@ -548,7 +547,7 @@ impl<F: SetFamily> Registrar<F> {
     }
 
     pub(super) fn on_asap_connected(&mut self, now: Time, assoc: AssocId) {
-        let Some(pending) = self.assocs.get_mut(&assoc).and_then(|a| a.pending.take()) else {
+        let Some(pending) = self.assocs.get_mut(&assoc).and_then(|a| a.take_pending()) else {
             return;
         };
         for bytes in pending {
@@ -596,7 +595,7 @@ impl<F: SetFamily> Registrar<F> {
                 return;
             }
         };
-        if let Some(p) = self.assocs.get_mut(&assoc).and_then(|a| a.pending.as_mut()) {
+        if let Some(p) = self.assocs.get_mut(&assoc).and_then(|a| a.pending_mut()) {
             p.push(bytes);
             return;
         }
