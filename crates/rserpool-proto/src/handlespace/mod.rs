@@ -55,6 +55,7 @@ mod error;
 mod fenwick;
 mod lists;
 mod ordered;
+mod packed;
 mod policy;
 mod pool_map;
 mod rng;

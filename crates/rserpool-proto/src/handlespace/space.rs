@@ -15,6 +15,7 @@ use super::error::{HsError, Resource};
 use super::fenwick::Fenwick;
 use super::lists::{Links, NIL};
 use super::ordered::{HEAD, SelKey, Windowed, key_slot, key_value, sel_key};
+use super::packed::Arena;
 use super::policy::{self, Kind};
 use super::pool_map::PoolMap;
 use super::rng::Rng;
@@ -154,6 +155,8 @@ pub struct Handlespace<F: SetFamily = BTreeFamily> {
     entries: Vec<Option<Hot>>,
     /// The cold part of each slot's entry; stale in free slots.
     cold: Vec<Cold>,
+    /// Transports that do not fit inline in their entry's cold part.
+    arena: Arena,
     generations: Vec<u32>,
     /// Set bookkeeping per slot (see [`SlotState`]).
     state: Vec<SlotState>,
@@ -206,6 +209,7 @@ impl<F: SetFamily> Handlespace<F> {
             config,
             entries: Vec::new(),
             cold: Vec::new(),
+            arena: Arena::default(),
             generations: Vec::new(),
             state: Vec::new(),
             free_slots: Vec::new(),
@@ -300,7 +304,11 @@ impl<F: SetFamily> Handlespace<F> {
     fn view(&self, slot: u32) -> Option<PeEntry<'_>> {
         let hot = self.entries.get(slot as usize)?.as_ref()?;
         let cold = self.cold.get(slot as usize)?;
-        Some(PeEntry { hot, cold })
+        Some(PeEntry {
+            hot,
+            cold,
+            arena: &self.arena,
+        })
     }
 
     /// What the handlespace keeps about a live entry beside it.
@@ -576,11 +584,13 @@ impl<F: SetFamily> Handlespace<F> {
 
     fn insert_entry(&mut self, p: u32, reg: Registration) -> u32 {
         let association = reg.association;
-        let slot = self.alloc_slot(Cold {
+        let cold = Cold::new(
+            reg.transport,
+            reg.asap_transport,
             association,
-            transport: reg.transport,
-            asap_transport: reg.asap_transport,
-        });
+            &mut self.arena,
+        );
+        let slot = self.alloc_slot(cold);
         let owner = self.owner_of(reg.home);
         let Some(pool) = self.pools.get_mut(p as usize).and_then(Option::as_mut) else {
             return slot;
@@ -661,11 +671,18 @@ impl<F: SetFamily> Handlespace<F> {
         ) else {
             return;
         };
-        let old_assoc = cold.association;
+        let old_assoc = cold.association();
         e.lifetime_ms = reg.lifetime_ms;
-        cold.transport = reg.transport;
-        cold.asap_transport = reg.asap_transport;
-        cold.association = reg.association;
+        std::mem::replace(
+            cold,
+            Cold::new(
+                reg.transport,
+                reg.asap_transport,
+                reg.association,
+                &mut self.arena,
+            ),
+        )
+        .release(&mut self.arena);
         e.policy = StoredPolicy::new(&reg.policy);
         st.degradation = 0;
         st.credit = policy::wrr_weight(&e.policy);
@@ -800,8 +817,11 @@ impl<F: SetFamily> Handlespace<F> {
         o.count -= 1;
         o.sum.sub(part);
         self.total.sub(part);
-        if let Some(a) = self.cold.get(slot as usize).and_then(|c| c.association) {
-            self.unlink_assoc(a, slot);
+        if let Some(c) = self.cold.get(slot as usize).copied() {
+            if let Some(a) = c.association() {
+                self.unlink_assoc(a, slot);
+            }
+            c.release(&mut self.arena);
         }
         self.generations[slot as usize] = self.generations[slot as usize].wrapping_add(1);
         self.free_slots.push(slot);
@@ -1301,7 +1321,14 @@ impl<F: SetFamily> Handlespace<F> {
                         slot: slot as u32,
                         generation,
                     };
-                    f(r, PeEntry { hot, cold });
+                    f(
+                        r,
+                        PeEntry {
+                            hot,
+                            cold,
+                            arena: &self.arena,
+                        },
+                    );
                     count += 1;
                 }
             };
@@ -1339,7 +1366,11 @@ impl<F: SetFamily> Handlespace<F> {
                     slot: slot as u32,
                     generation: *generation,
                 },
-                PeEntry { hot, cold },
+                PeEntry {
+                    hot,
+                    cold,
+                    arena: &self.arena,
+                },
             );
             count += 1;
             if count == max {

@@ -239,7 +239,7 @@ impl<F: SetFamily> Registrar<F> {
                         self.send_asap(assoc, m.into());
                         return;
                     }
-                    if e.transport() != &transport || !same_host {
+                    if e.transport() != transport || !same_host {
                         let m = reject(ErrorCauseCode::NonUniquePeId, Vec::new());
                         self.send_asap(assoc, m.into());
                         return;
