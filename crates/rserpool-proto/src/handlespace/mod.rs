@@ -60,6 +60,7 @@ mod policy;
 mod pool_map;
 mod rng;
 pub mod set;
+mod slot_index;
 mod space;
 mod time;
 mod wheel;

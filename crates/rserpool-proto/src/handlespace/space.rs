@@ -2,7 +2,6 @@
 //! on each operation.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::fmt;
 
 use foldhash::fast::RandomState;
@@ -20,6 +19,7 @@ use super::policy::{self, Kind};
 use super::pool_map::PoolMap;
 use super::rng::Rng;
 use super::set::{BTreeFamily, OrderedSet, SetFamily};
+use super::slot_index::SlotIndex;
 use super::time::Time;
 use super::wheel::Wheel;
 use crate::wire::{PeId, PolicyType, PoolHandle, ServerId, TransportKind, TransportUse};
@@ -140,12 +140,6 @@ struct Owner {
     sum: ChecksumSum,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct AssocSet {
-    head: u32,
-    count: u32,
-}
-
 /// All pools of an operation scope as one PR sees them.
 ///
 /// Generic over the [`SetFamily`] used for ordered selection sets, so the
@@ -163,7 +157,7 @@ pub struct Handlespace<F: SetFamily = BTreeFamily> {
     free_slots: Vec<u32>,
     len: usize,
     /// (pool index << 32 | PE ID) -> slot.
-    index: Map<u64, u32>,
+    index: SlotIndex,
     pools: Vec<Option<Pool<F>>>,
     free_pools: Vec<u32>,
     pool_index: PoolMap,
@@ -172,7 +166,8 @@ pub struct Handlespace<F: SetFamily = BTreeFamily> {
     owners: Vec<Owner>,
     owner_index: Map<u32, u32>,
     owner_links: Links,
-    assocs: Map<AssocId, AssocSet>,
+    /// Association -> the head slot of its list.
+    assocs: SlotIndex,
     assoc_links: Links,
     /// Outside lists of windowed ordered selections.
     outside_links: Links,
@@ -203,6 +198,24 @@ fn index_key(pool: u32, pe: PeId) -> u64 {
     (u64::from(pool) << 32) | u64::from(pe.0)
 }
 
+/// The index key of `slot` (`u64::MAX` for a free slot, which is never
+/// in the index).
+#[inline]
+fn slot_key(entries: &[Option<Hot>], state: &[SlotState], slot: u32) -> u64 {
+    match (entries.get(slot as usize), state.get(slot as usize)) {
+        (Some(Some(e)), Some(st)) => index_key(st.pool, e.pe_id),
+        _ => u64::MAX,
+    }
+}
+
+/// The association of `slot`, as the association index reads it.
+#[inline]
+fn assoc_key(cold: &[Cold], slot: u32) -> u64 {
+    cold.get(slot as usize)
+        .and_then(Cold::association)
+        .unwrap_or(u64::MAX)
+}
+
 impl<F: SetFamily> Handlespace<F> {
     pub fn new(config: Config) -> Self {
         Handlespace {
@@ -214,7 +227,7 @@ impl<F: SetFamily> Handlespace<F> {
             state: Vec::new(),
             free_slots: Vec::new(),
             len: 0,
-            index: Map::default(),
+            index: SlotIndex::default(),
             pools: Vec::new(),
             free_pools: Vec::new(),
             pool_index: PoolMap::default(),
@@ -223,7 +236,7 @@ impl<F: SetFamily> Handlespace<F> {
             owners: Vec::new(),
             owner_index: Map::default(),
             owner_links: Links::default(),
-            assocs: Map::default(),
+            assocs: SlotIndex::default(),
             assoc_links: Links::default(),
             outside_links: Links::default(),
             timers: Wheel::default(),
@@ -342,7 +355,7 @@ impl<F: SetFamily> Handlespace<F> {
     /// The entry of PE `pe` in pool `handle`.
     pub fn find(&self, handle: &PoolHandle, pe: PeId) -> Option<EntryRef> {
         let p = self.pool_idx(handle.as_bytes())?;
-        let slot = *self.index.get(&index_key(p, pe))?;
+        let slot = self.index.get(index_key(p, pe), |s| self.key_of(s))?;
         Some(self.eref(slot))
     }
 
@@ -435,7 +448,7 @@ impl<F: SetFamily> Handlespace<F> {
                 updated: false,
             });
         };
-        let existing = self.index.get(&index_key(p, reg.pe_id)).copied();
+        let existing = self.index.get(index_key(p, reg.pe_id), |s| self.key_of(s));
         if let Some(slot) = existing {
             if let Some(Some(e)) = self.entries.get(slot as usize) {
                 if e.home != reg.home {
@@ -491,9 +504,10 @@ impl<F: SetFamily> Handlespace<F> {
             .pool_idx(handle.as_bytes())
             .ok_or(HsError::UnknownPoolHandle)?;
         // Taken out of the index here, so removal needs no second probe.
+        let (entries, state) = (&self.entries, &self.state);
         let slot = self
             .index
-            .remove(&index_key(p, pe))
+            .remove(index_key(p, pe), |s| slot_key(entries, state, s))
             .ok_or(HsError::UnknownPoolElement)?;
         self.remove_slot_unindexed(slot);
         Ok(())
@@ -643,27 +657,33 @@ impl<F: SetFamily> Handlespace<F> {
             Selection::Uniform => {}
             Selection::Weighted(fw) => fw.push(policy::weight(&e.policy, 0)),
         }
-        self.index.insert(index_key(p, e.pe_id), slot);
+        let key = index_key(p, e.pe_id);
         let o = &mut self.owners[owner as usize];
         self.owner_links.push_front(&mut o.head, slot);
         o.count += 1;
         o.sum.add(part);
         self.total.add(part);
         if let Some(a) = association {
-            let set = self.assocs.entry(a).or_insert(AssocSet {
-                head: NIL,
-                count: 0,
-            });
-            self.assoc_links.push_front(&mut set.head, slot);
-            set.count += 1;
+            self.link_assoc(a, slot);
         }
         self.entries[slot as usize] = Some(e);
         self.state[slot as usize] = st;
+        let (entries, state) = (&self.entries, &self.state);
+        self.index
+            .insert(key, slot, |s| slot_key(entries, state, s));
         self.len += 1;
         slot
     }
 
     fn update_entry(&mut self, slot: u32, reg: Registration) {
+        let old_assoc = self.cold.get(slot as usize).and_then(Cold::association);
+        if old_assoc != reg.association {
+            // Before the cold part changes: the list's index reads the
+            // association of its head from there.
+            if let Some(a) = old_assoc {
+                self.unlink_assoc(a, slot);
+            }
+        }
         let (Some(Some(e)), Some(st), Some(cold)) = (
             self.entries.get_mut(slot as usize),
             self.state.get_mut(slot as usize),
@@ -671,7 +691,6 @@ impl<F: SetFamily> Handlespace<F> {
         ) else {
             return;
         };
-        let old_assoc = cold.association();
         e.lifetime_ms = reg.lifetime_ms;
         std::mem::replace(
             cold,
@@ -720,29 +739,42 @@ impl<F: SetFamily> Handlespace<F> {
             Selection::Ring { .. } | Selection::Uniform => {}
         }
         if old_assoc != reg.association {
-            if let Some(a) = old_assoc {
-                self.unlink_assoc(a, slot);
-            }
             if let Some(a) = reg.association {
-                let set = self.assocs.entry(a).or_insert(AssocSet {
-                    head: NIL,
-                    count: 0,
-                });
-                self.assoc_links.push_front(&mut set.head, slot);
-                set.count += 1;
+                self.link_assoc(a, slot);
             }
         }
     }
 
-    fn unlink_assoc(&mut self, a: AssocId, slot: u32) {
-        if let Entry::Occupied(mut o) = self.assocs.entry(a) {
-            let set = o.get_mut();
-            self.assoc_links.unlink(&mut set.head, slot);
-            set.count -= 1;
-            if set.count == 0 {
-                o.remove();
-            }
+    /// Adds `slot`, whose cold part names association `a`, to `a`'s list.
+    fn link_assoc(&mut self, a: AssocId, slot: u32) {
+        let cold = &self.cold;
+        let links = &mut self.assoc_links;
+        let linked = self.assocs.update(
+            a,
+            |s| assoc_key(cold, s),
+            |head| links.push_front(head, slot),
+        );
+        if !linked {
+            let mut head = NIL;
+            self.assoc_links.push_front(&mut head, slot);
+            let cold = &self.cold;
+            self.assocs.insert(a, head, |s| assoc_key(cold, s));
         }
+    }
+
+    /// Takes `slot`, whose cold part names association `a`, out of `a`'s
+    /// list (the list goes with its last slot).
+    fn unlink_assoc(&mut self, a: AssocId, slot: u32) {
+        let cold = &self.cold;
+        let links = &mut self.assoc_links;
+        self.assocs
+            .update(a, |s| assoc_key(cold, s), |head| links.unlink(head, slot));
+    }
+
+    /// The index key of a live slot.
+    #[inline]
+    fn key_of(&self, slot: u32) -> u64 {
+        slot_key(&self.entries, &self.state, slot)
     }
 
     fn remove_slot(&mut self, slot: u32) {
@@ -753,7 +785,8 @@ impl<F: SetFamily> Handlespace<F> {
             (Some(Some(e)), Some(st)) => index_key(st.pool, e.pe_id),
             _ => return,
         };
-        self.index.remove(&key);
+        let (entries, state) = (&self.entries, &self.state);
+        self.index.remove(key, |s| slot_key(entries, state, s));
         self.remove_slot_unindexed(slot);
     }
 
@@ -1418,7 +1451,10 @@ impl<F: SetFamily> Handlespace<F> {
 
     /// The entries registered through association `a`.
     pub fn association_entries(&self, a: AssocId) -> impl Iterator<Item = EntryRef> + '_ {
-        let head = self.assocs.get(&a).map_or(NIL, |s| s.head);
+        let head = self
+            .assocs
+            .get(a, |s| assoc_key(&self.cold, s))
+            .unwrap_or(NIL);
         self.assoc_links.iter(head).map(|s| self.eref(s))
     }
 
@@ -1429,7 +1465,10 @@ impl<F: SetFamily> Handlespace<F> {
         a: AssocId,
         mut f: impl FnMut(&PoolHandle, PeEntry<'_>),
     ) -> usize {
-        let mut at = self.assocs.get(&a).map_or(NIL, |s| s.head);
+        let mut at = self
+            .assocs
+            .get(a, |s| assoc_key(&self.cold, s))
+            .unwrap_or(NIL);
         let mut n = 0;
         while at != NIL {
             let next = self.assoc_links.next(at);
