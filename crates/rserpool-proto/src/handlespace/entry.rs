@@ -111,10 +111,11 @@ pub(crate) struct SlotState {
     pub(crate) member_pos: u32,
     /// Selection order value as stored in the ordered set.
     pub(crate) sel_value: u32,
-    /// Weighted round robin: selections left in the current round.
-    pub(crate) credit: u32,
-    /// Degradation accumulated by selections since the last registration.
-    pub(crate) degradation: u32,
+    /// Weighted round robin: selections left in the current round; the
+    /// other policies: degradation accumulated by selections since the
+    /// last registration (weighted round robin never degrades, so one
+    /// field serves both and the slot state stays at 40 bytes).
+    pub(crate) charge: u32,
     /// Endpoint-unreachable reports; saturating, thresholds are small.
     pub(crate) bad_reports: u16,
     /// The timer's kind (0: none); its deadline is in the timer wheel.
@@ -331,5 +332,7 @@ mod tests {
         // The slab's slot holds the entry with no room for a tag: the
         // policy type's unused codes mark a free slot.
         assert_eq!(std::mem::size_of::<Option<Hot>>(), 32);
+        assert_eq!(std::mem::size_of::<Cold>(), 24);
+        assert_eq!(std::mem::size_of::<SlotState>(), 40);
     }
 }

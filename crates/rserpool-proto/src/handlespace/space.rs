@@ -110,7 +110,7 @@ pub struct SyncStep {
 }
 
 enum Selection<F: SetFamily> {
-    /// Round robin: a circular list over `ring_prev`/`ring_next`.
+    /// Round robin: a circular list over the slots' selection links.
     Ring {
         cursor: u32,
     },
@@ -161,15 +161,14 @@ pub struct Handlespace<F: SetFamily = BTreeFamily> {
     pools: Vec<Option<Pool<F>>>,
     free_pools: Vec<u32>,
     pool_index: PoolMap,
-    ring_prev: Vec<u32>,
-    ring_next: Vec<u32>,
     owners: Vec<Owner>,
     owner_index: Map<u32, u32>,
     owner_links: Links,
     /// Association -> the head slot of its list.
     assocs: SlotIndex,
     assoc_links: Links,
-    /// Outside lists of windowed ordered selections.
+    /// Selection links: the outside lists of windowed ordered selections,
+    /// and the rings of round robin pools (a pool has one or neither).
     outside_links: Links,
     timers: Wheel,
     total: ChecksumSum,
@@ -190,6 +189,17 @@ impl<F: SetFamily> fmt::Debug for Handlespace<F> {
             .field("timers", &self.timers.len())
             .field("checksum", &self.checksum())
             .finish()
+    }
+}
+
+/// The slot state's `charge` after a registration: a weighted round
+/// robin PE's full credit, no degradation for the others.
+#[inline]
+fn wrr_credit(p: &StoredPolicy) -> u32 {
+    if p.ty == PolicyType::WeightedRoundRobin {
+        policy::wrr_weight(p)
+    } else {
+        0
     }
 }
 
@@ -231,8 +241,6 @@ impl<F: SetFamily> Handlespace<F> {
             pools: Vec::new(),
             free_pools: Vec::new(),
             pool_index: PoolMap::default(),
-            ring_prev: Vec::new(),
-            ring_next: Vec::new(),
             owners: Vec::new(),
             owner_index: Map::default(),
             owner_links: Links::default(),
@@ -344,7 +352,11 @@ impl<F: SetFamily> Handlespace<F> {
     /// Degradation accumulated by the entry since its last
     /// (re-)registration.
     pub fn degradation(&self, r: EntryRef) -> Option<u32> {
-        self.state_of(r).map(|st| st.degradation)
+        let slot = self.slot_of(r)?;
+        let wrr =
+            self.entries.get(slot as usize)?.as_ref()?.policy.ty == PolicyType::WeightedRoundRobin;
+        let st = self.state.get(slot as usize)?;
+        Some(if wrr { 0 } else { st.charge })
     }
 
     /// The sequence number ordering the entry among equal selection values.
@@ -588,8 +600,6 @@ impl<F: SetFamily> Handlespace<F> {
         self.cold.push(cold);
         self.generations.push(0);
         self.state.push(SlotState::default());
-        self.ring_prev.push(NIL);
-        self.ring_next.push(NIL);
         self.owner_links.ensure(s);
         self.assoc_links.ensure(s);
         self.outside_links.ensure(s);
@@ -625,8 +635,7 @@ impl<F: SetFamily> Handlespace<F> {
             owner,
             member_pos,
             sel_value: 0,
-            credit: policy::wrr_weight(&e.policy),
-            degradation: 0,
+            charge: wrr_credit(&e.policy),
             bad_reports: 0,
             timer_kind: 0,
             key_seq: seq,
@@ -635,17 +644,17 @@ impl<F: SetFamily> Handlespace<F> {
         match &mut pool.sel {
             Selection::Ring { cursor } => {
                 if *cursor == NIL {
-                    self.ring_prev[slot as usize] = slot;
-                    self.ring_next[slot as usize] = slot;
+                    self.outside_links.set_prev(slot, slot);
+                    self.outside_links.set_next(slot, slot);
                     *cursor = slot;
                 } else {
                     // Before the cursor: the end of the current rotation.
                     let c = *cursor;
-                    let last = self.ring_prev[c as usize];
-                    self.ring_next[last as usize] = slot;
-                    self.ring_prev[slot as usize] = last;
-                    self.ring_next[slot as usize] = c;
-                    self.ring_prev[c as usize] = slot;
+                    let last = self.outside_links.prev(c);
+                    self.outside_links.set_next(last, slot);
+                    self.outside_links.set_prev(slot, last);
+                    self.outside_links.set_next(slot, c);
+                    self.outside_links.set_prev(c, slot);
                 }
             }
             Selection::Ordered(ord) => {
@@ -703,8 +712,7 @@ impl<F: SetFamily> Handlespace<F> {
         )
         .release(&mut self.arena);
         e.policy = StoredPolicy::new(&reg.policy);
-        st.degradation = 0;
-        st.credit = policy::wrr_weight(&e.policy);
+        st.charge = wrr_credit(&e.policy);
         let Some(pool) = self
             .pools
             .get_mut(st.pool as usize)
@@ -805,12 +813,12 @@ impl<F: SetFamily> Handlespace<F> {
         let last = pool.members.len() - 1;
         match &mut pool.sel {
             Selection::Ring { cursor } => {
-                let (prev, next) = (self.ring_prev[slot as usize], self.ring_next[slot as usize]);
+                let (prev, next) = (self.outside_links.prev(slot), self.outside_links.next(slot));
                 if next == slot {
                     *cursor = NIL;
                 } else {
-                    self.ring_next[prev as usize] = next;
-                    self.ring_prev[next as usize] = prev;
+                    self.outside_links.set_next(prev, next);
+                    self.outside_links.set_prev(next, prev);
                     if *cursor == slot {
                         *cursor = next;
                     }
@@ -917,9 +925,9 @@ impl<F: SetFamily> Handlespace<F> {
                 first = at;
                 for o in out.iter_mut().take(h) {
                     *o = r(at);
-                    at = self.ring_next[at as usize];
+                    at = self.outside_links.next(at);
                 }
-                *cursor = self.ring_next[first as usize];
+                *cursor = self.outside_links.next(first);
                 if let Some(st) = self.state.get_mut(first as usize) {
                     st.seq = pool.next_seq;
                     pool.next_seq += 1;
@@ -983,20 +991,25 @@ impl<F: SetFamily> Handlespace<F> {
                 st.seq = seq;
                 let mut round = st.sel_value;
                 if t == PolicyType::WeightedRoundRobin {
-                    if st.credit > 1 {
-                        st.credit -= 1;
+                    if st.charge > 1 {
+                        st.charge -= 1;
                     } else {
                         // No overflow: rounds are rebased before reaching MAX.
                         round = round.saturating_add(1);
-                        st.credit = policy::wrr_weight(&e.policy);
+                        st.charge = policy::wrr_weight(&e.policy);
                     }
                 }
                 if policy::degrades(t) {
-                    st.degradation = st
-                        .degradation
+                    st.charge = st
+                        .charge
                         .saturating_add(policy::degradation_step(&e.policy));
                 }
-                let v = policy::ordered_value(&e.policy, st.degradation, round);
+                let degradation = if t == PolicyType::WeightedRoundRobin {
+                    0
+                } else {
+                    st.charge
+                };
+                let v = policy::ordered_value(&e.policy, degradation, round);
                 let alone = head[1].is_none_or(|k2| key_value(k2) > v);
                 if v != st.sel_value || !alone {
                     ord.remove(&mut self.outside_links, k);
@@ -1060,10 +1073,7 @@ impl<F: SetFamily> Handlespace<F> {
                         self.entries.get(o.slot as usize),
                         self.state.get(o.slot as usize),
                     ) {
-                        fw.set(
-                            st.member_pos as usize,
-                            policy::weight(&e.policy, st.degradation),
-                        );
+                        fw.set(st.member_pos as usize, policy::weight(&e.policy, st.charge));
                     }
                 }
                 if n == 0 {
@@ -1077,13 +1087,10 @@ impl<F: SetFamily> Handlespace<F> {
                     st.seq = pool.next_seq;
                     pool.next_seq += 1;
                     if policy::degrades(pool.policy) {
-                        st.degradation = st
-                            .degradation
+                        st.charge = st
+                            .charge
                             .saturating_add(policy::degradation_step(&e.policy));
-                        fw.set(
-                            st.member_pos as usize,
-                            policy::weight(&e.policy, st.degradation),
-                        );
+                        fw.set(st.member_pos as usize, policy::weight(&e.policy, st.charge));
                     }
                 }
                 return n;
