@@ -18,6 +18,7 @@ mod compare;
 mod csv;
 mod driver;
 pub mod handlespace;
+pub mod memory;
 mod plot;
 pub mod scope;
 mod stats;
@@ -31,6 +32,8 @@ pub enum BenchCommand {
     Handlespace(handlespace::HandlespaceArgs),
     /// Registrar CPU load against PEs, registrars and PUs (paper section 4.2), as CSV.
     Scope(scope::ScopeArgs),
+    /// Bytes a registrar keeps per PE (allocated, jemalloc's count).
+    Memory(memory::MemoryArgs),
 }
 
 /// Runs a bench subcommand; the error is the message for the user.
@@ -38,5 +41,6 @@ pub fn run(command: BenchCommand) -> Result<(), String> {
     match command {
         BenchCommand::Handlespace(args) => handlespace::run(&args),
         BenchCommand::Scope(args) => scope::run(args),
+        BenchCommand::Memory(args) => memory::run(&args),
     }
 }

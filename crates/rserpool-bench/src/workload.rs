@@ -207,7 +207,8 @@ impl<F: SetFamily> Workload<F> {
 
     /// Walks the whole handlespace in blocks of 128, reading each entry as
     /// a Handle Table Response would: ID, lifetime, home, policy and load,
-    /// and the transport by reference (as the RSPLIB harness does).
+    /// and the transport's port (RSPLIB's harness reads a pointer to its
+    /// transport addresses; ours are packed in the entry's cold part).
     pub fn sync(&mut self) {
         let mut cursor = Some(SyncCursor::START);
         let mut sum = 0u64;
@@ -222,7 +223,7 @@ impl<F: SetFamily> Workload<F> {
                     .wrapping_add(u64::from(e.home().0))
                     .wrapping_add(u64::from(e.policy_type().code()))
                     .wrapping_add(u64::from(e.load()))
-                    .wrapping_add(std::ptr::from_ref(e.transport()) as u64);
+                    .wrapping_add(u64::from(e.transport_port()));
                 sum ^= fields;
             });
             cursor = step.next;

@@ -19,7 +19,7 @@ mod assignment;
 mod cpu;
 mod feeder;
 mod fleet;
-mod generator;
+pub(crate) mod generator;
 mod lab;
 mod latency;
 mod outcome;

@@ -1,7 +1,8 @@
 //! A PE entry as the handlespace stores it, and what a caller hands in to
 //! create or update one.
 
-use crate::wire::{PeId, Policy, PolicyType, ServerId, TransportParam};
+use super::packed::{Arena, OWNER_BIT, Packed};
+use crate::wire::{PeId, Policy, PolicyType, ServerId, TransportParam, TransportUse};
 
 /// An opaque id of the ASAP association a PE registered through, chosen
 /// by the caller; a lost association drops all its PEs.
@@ -55,12 +56,47 @@ pub struct Registration {
 /// kept in a slab of its own beside the entries so the entries stay small
 /// (a full traversal streams through them). Its place follows from the
 /// slot, not from a pointer in the entry: a re-registration fetches entry
-/// and cold part at once instead of one after the other.
-#[derive(Clone, Debug)]
+/// and cold part at once instead of one after the other. Twenty-four
+/// bytes: the transports packed (see `packed.rs`), the association's
+/// presence in a flag bit of the user transport.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Cold {
-    pub(crate) association: Option<AssocId>,
-    pub(crate) transport: TransportParam,
-    pub(crate) asap_transport: Option<TransportParam>,
+    association: AssocId,
+    transport: Packed,
+    asap_transport: Packed,
+}
+
+impl Cold {
+    /// Packs a registration's transports and association, spilling what
+    /// does not fit inline into `arena`.
+    pub(crate) fn new(
+        transport: TransportParam,
+        asap_transport: Option<TransportParam>,
+        association: Option<AssocId>,
+        arena: &mut Arena,
+    ) -> Cold {
+        let mut transport = Packed::new(transport, arena);
+        let asap_transport = asap_transport.map_or(Packed::NONE, |t| Packed::new(t, arena));
+        if association.is_some() {
+            transport.flags |= OWNER_BIT;
+        }
+        Cold {
+            association: association.unwrap_or(0),
+            transport,
+            asap_transport,
+        }
+    }
+
+    /// Frees what the transports hold in `arena`.
+    pub(crate) fn release(self, arena: &mut Arena) {
+        self.transport.release(arena);
+        self.asap_transport.release(arena);
+    }
+
+    #[inline]
+    pub(crate) fn association(&self) -> Option<AssocId> {
+        (self.transport.flags & OWNER_BIT != 0).then_some(self.association)
+    }
 }
 
 /// What the handlespace keeps per slot beside the registration itself:
@@ -75,10 +111,11 @@ pub(crate) struct SlotState {
     pub(crate) member_pos: u32,
     /// Selection order value as stored in the ordered set.
     pub(crate) sel_value: u32,
-    /// Weighted round robin: selections left in the current round.
-    pub(crate) credit: u32,
-    /// Degradation accumulated by selections since the last registration.
-    pub(crate) degradation: u32,
+    /// Weighted round robin: selections left in the current round; the
+    /// other policies: degradation accumulated by selections since the
+    /// last registration (weighted round robin never degrades, so one
+    /// field serves both and the slot state stays at 40 bytes).
+    pub(crate) charge: u32,
     /// Endpoint-unreachable reports; saturating, thresholds are small.
     pub(crate) bad_reports: u16,
     /// The timer's kind (0: none); its deadline is in the timer wheel.
@@ -217,6 +254,8 @@ pub(crate) struct Hot {
 pub struct PeEntry<'a> {
     pub(crate) hot: &'a Hot,
     pub(crate) cold: &'a Cold,
+    /// Where transports that do not fit inline are.
+    pub(crate) arena: &'a Arena,
 }
 
 impl<'a> PeEntry<'a> {
@@ -229,11 +268,29 @@ impl<'a> PeEntry<'a> {
     pub fn lifetime_ms(&self) -> u32 {
         self.hot.lifetime_ms
     }
-    pub fn transport(&self) -> &'a TransportParam {
-        &self.cold.transport
+    /// Where pool users reach the PE (unpacked from its stored form, no
+    /// allocation for up to two addresses).
+    pub fn transport(&self) -> TransportParam {
+        self.cold
+            .transport
+            .get(self.arena)
+            .unwrap_or(TransportParam::Udp {
+                port: 0,
+                address: std::net::Ipv4Addr::UNSPECIFIED.into(),
+            })
     }
-    pub fn asap_transport(&self) -> Option<&'a TransportParam> {
-        self.cold.asap_transport.as_ref()
+    /// The port of [`PeEntry::transport`], read without unpacking it.
+    pub fn transport_port(&self) -> u16 {
+        self.cold.transport.port(self.arena)
+    }
+    /// The transport use of [`PeEntry::transport`], read without
+    /// unpacking it.
+    pub fn transport_use(&self) -> TransportUse {
+        self.cold.transport.transport_use(self.arena)
+    }
+    /// The PE's ASAP transport, as its home PR saw it.
+    pub fn asap_transport(&self) -> Option<TransportParam> {
+        self.cold.asap_transport.get(self.arena)
     }
     /// The policy with its values, as registered.
     pub fn policy(&self) -> Policy {
@@ -250,7 +307,7 @@ impl<'a> PeEntry<'a> {
     }
     /// The ASAP association it registered through (home PR only).
     pub fn association(&self) -> Option<AssocId> {
-        self.cold.association
+        self.cold.association()
     }
 }
 
@@ -275,5 +332,7 @@ mod tests {
         // The slab's slot holds the entry with no room for a tag: the
         // policy type's unused codes mark a free slot.
         assert_eq!(std::mem::size_of::<Option<Hot>>(), 32);
+        assert_eq!(std::mem::size_of::<Cold>(), 24);
+        assert_eq!(std::mem::size_of::<SlotState>(), 40);
     }
 }

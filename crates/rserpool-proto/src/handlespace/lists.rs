@@ -88,6 +88,23 @@ impl<X: Copy + Default> Links<X> {
         self.nodes[slot as usize].next
     }
 
+    #[inline]
+    pub fn prev(&self, slot: u32) -> u32 {
+        self.nodes[slot as usize].prev
+    }
+
+    /// Sets `slot`'s links directly (a circular list kept by the caller).
+    #[inline]
+    pub fn set_next(&mut self, slot: u32, next: u32) {
+        self.nodes[slot as usize].next = next;
+    }
+
+    /// Sets `slot`'s links directly (a circular list kept by the caller).
+    #[inline]
+    pub fn set_prev(&mut self, slot: u32, prev: u32) {
+        self.nodes[slot as usize].prev = prev;
+    }
+
     /// The payload of `slot`, if room was made for it.
     #[inline]
     pub fn extra(&self, slot: u32) -> Option<&X> {

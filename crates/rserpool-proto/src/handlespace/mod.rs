@@ -56,9 +56,11 @@ mod error;
 mod fenwick;
 mod lists;
 mod ordered;
+mod packed;
 mod policy;
 mod pool_map;
 pub mod set;
+mod slot_index;
 mod space;
 mod wheel;
 

@@ -2,7 +2,6 @@
 //! on each operation.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::fmt;
 
 use foldhash::fast::RandomState;
@@ -15,9 +14,11 @@ use super::error::{HsError, Resource};
 use super::fenwick::Fenwick;
 use super::lists::{Links, NIL};
 use super::ordered::{HEAD, SelKey, Windowed, key_slot, key_value, sel_key};
+use super::packed::Arena;
 use super::policy::{self, Kind};
 use super::pool_map::PoolMap;
 use super::set::{BTreeFamily, OrderedSet, SetFamily};
+use super::slot_index::SlotIndex;
 use super::wheel::Wheel;
 use crate::rng::Rng;
 use crate::time::Time;
@@ -109,7 +110,7 @@ pub struct SyncStep {
 }
 
 enum Selection<F: SetFamily> {
-    /// Round robin: a circular list over `ring_prev`/`ring_next`.
+    /// Round robin: a circular list over the slots' selection links.
     Ring {
         cursor: u32,
     },
@@ -139,12 +140,6 @@ struct Owner {
     sum: ChecksumSum,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct AssocSet {
-    head: u32,
-    count: u32,
-}
-
 /// All pools of an operation scope as one PR sees them.
 ///
 /// Generic over the [`SetFamily`] used for ordered selection sets, so the
@@ -154,24 +149,26 @@ pub struct Handlespace<F: SetFamily = BTreeFamily> {
     entries: Vec<Option<Hot>>,
     /// The cold part of each slot's entry; stale in free slots.
     cold: Vec<Cold>,
+    /// Transports that do not fit inline in their entry's cold part.
+    arena: Arena,
     generations: Vec<u32>,
     /// Set bookkeeping per slot (see [`SlotState`]).
     state: Vec<SlotState>,
     free_slots: Vec<u32>,
     len: usize,
     /// (pool index << 32 | PE ID) -> slot.
-    index: Map<u64, u32>,
+    index: SlotIndex,
     pools: Vec<Option<Pool<F>>>,
     free_pools: Vec<u32>,
     pool_index: PoolMap,
-    ring_prev: Vec<u32>,
-    ring_next: Vec<u32>,
     owners: Vec<Owner>,
     owner_index: Map<u32, u32>,
     owner_links: Links,
-    assocs: Map<AssocId, AssocSet>,
+    /// Association -> the head slot of its list.
+    assocs: SlotIndex,
     assoc_links: Links,
-    /// Outside lists of windowed ordered selections.
+    /// Selection links: the outside lists of windowed ordered selections,
+    /// and the rings of round robin pools (a pool has one or neither).
     outside_links: Links,
     timers: Wheel,
     total: ChecksumSum,
@@ -195,9 +192,38 @@ impl<F: SetFamily> fmt::Debug for Handlespace<F> {
     }
 }
 
+/// The slot state's `charge` after a registration: a weighted round
+/// robin PE's full credit, no degradation for the others.
+#[inline]
+fn wrr_credit(p: &StoredPolicy) -> u32 {
+    if p.ty == PolicyType::WeightedRoundRobin {
+        policy::wrr_weight(p)
+    } else {
+        0
+    }
+}
+
 #[inline]
 fn index_key(pool: u32, pe: PeId) -> u64 {
     (u64::from(pool) << 32) | u64::from(pe.0)
+}
+
+/// The index key of `slot` (`u64::MAX` for a free slot, which is never
+/// in the index).
+#[inline]
+fn slot_key(entries: &[Option<Hot>], state: &[SlotState], slot: u32) -> u64 {
+    match (entries.get(slot as usize), state.get(slot as usize)) {
+        (Some(Some(e)), Some(st)) => index_key(st.pool, e.pe_id),
+        _ => u64::MAX,
+    }
+}
+
+/// The association of `slot`, as the association index reads it.
+#[inline]
+fn assoc_key(cold: &[Cold], slot: u32) -> u64 {
+    cold.get(slot as usize)
+        .and_then(Cold::association)
+        .unwrap_or(u64::MAX)
 }
 
 impl<F: SetFamily> Handlespace<F> {
@@ -206,20 +232,19 @@ impl<F: SetFamily> Handlespace<F> {
             config,
             entries: Vec::new(),
             cold: Vec::new(),
+            arena: Arena::default(),
             generations: Vec::new(),
             state: Vec::new(),
             free_slots: Vec::new(),
             len: 0,
-            index: Map::default(),
+            index: SlotIndex::default(),
             pools: Vec::new(),
             free_pools: Vec::new(),
             pool_index: PoolMap::default(),
-            ring_prev: Vec::new(),
-            ring_next: Vec::new(),
             owners: Vec::new(),
             owner_index: Map::default(),
             owner_links: Links::default(),
-            assocs: Map::default(),
+            assocs: SlotIndex::default(),
             assoc_links: Links::default(),
             outside_links: Links::default(),
             timers: Wheel::default(),
@@ -300,7 +325,11 @@ impl<F: SetFamily> Handlespace<F> {
     fn view(&self, slot: u32) -> Option<PeEntry<'_>> {
         let hot = self.entries.get(slot as usize)?.as_ref()?;
         let cold = self.cold.get(slot as usize)?;
-        Some(PeEntry { hot, cold })
+        Some(PeEntry {
+            hot,
+            cold,
+            arena: &self.arena,
+        })
     }
 
     /// What the handlespace keeps about a live entry beside it.
@@ -323,7 +352,11 @@ impl<F: SetFamily> Handlespace<F> {
     /// Degradation accumulated by the entry since its last
     /// (re-)registration.
     pub fn degradation(&self, r: EntryRef) -> Option<u32> {
-        self.state_of(r).map(|st| st.degradation)
+        let slot = self.slot_of(r)?;
+        let wrr =
+            self.entries.get(slot as usize)?.as_ref()?.policy.ty == PolicyType::WeightedRoundRobin;
+        let st = self.state.get(slot as usize)?;
+        Some(if wrr { 0 } else { st.charge })
     }
 
     /// The sequence number ordering the entry among equal selection values.
@@ -334,7 +367,7 @@ impl<F: SetFamily> Handlespace<F> {
     /// The entry of PE `pe` in pool `handle`.
     pub fn find(&self, handle: &PoolHandle, pe: PeId) -> Option<EntryRef> {
         let p = self.pool_idx(handle.as_bytes())?;
-        let slot = *self.index.get(&index_key(p, pe))?;
+        let slot = self.index.get(index_key(p, pe), |s| self.key_of(s))?;
         Some(self.eref(slot))
     }
 
@@ -427,7 +460,7 @@ impl<F: SetFamily> Handlespace<F> {
                 updated: false,
             });
         };
-        let existing = self.index.get(&index_key(p, reg.pe_id)).copied();
+        let existing = self.index.get(index_key(p, reg.pe_id), |s| self.key_of(s));
         if let Some(slot) = existing {
             if let Some(Some(e)) = self.entries.get(slot as usize) {
                 if e.home != reg.home {
@@ -483,9 +516,10 @@ impl<F: SetFamily> Handlespace<F> {
             .pool_idx(handle.as_bytes())
             .ok_or(HsError::UnknownPoolHandle)?;
         // Taken out of the index here, so removal needs no second probe.
+        let (entries, state) = (&self.entries, &self.state);
         let slot = self
             .index
-            .remove(&index_key(p, pe))
+            .remove(index_key(p, pe), |s| slot_key(entries, state, s))
             .ok_or(HsError::UnknownPoolElement)?;
         self.remove_slot_unindexed(slot);
         Ok(())
@@ -566,8 +600,6 @@ impl<F: SetFamily> Handlespace<F> {
         self.cold.push(cold);
         self.generations.push(0);
         self.state.push(SlotState::default());
-        self.ring_prev.push(NIL);
-        self.ring_next.push(NIL);
         self.owner_links.ensure(s);
         self.assoc_links.ensure(s);
         self.outside_links.ensure(s);
@@ -576,11 +608,13 @@ impl<F: SetFamily> Handlespace<F> {
 
     fn insert_entry(&mut self, p: u32, reg: Registration) -> u32 {
         let association = reg.association;
-        let slot = self.alloc_slot(Cold {
+        let cold = Cold::new(
+            reg.transport,
+            reg.asap_transport,
             association,
-            transport: reg.transport,
-            asap_transport: reg.asap_transport,
-        });
+            &mut self.arena,
+        );
+        let slot = self.alloc_slot(cold);
         let owner = self.owner_of(reg.home);
         let Some(pool) = self.pools.get_mut(p as usize).and_then(Option::as_mut) else {
             return slot;
@@ -601,8 +635,7 @@ impl<F: SetFamily> Handlespace<F> {
             owner,
             member_pos,
             sel_value: 0,
-            credit: policy::wrr_weight(&e.policy),
-            degradation: 0,
+            charge: wrr_credit(&e.policy),
             bad_reports: 0,
             timer_kind: 0,
             key_seq: seq,
@@ -611,17 +644,17 @@ impl<F: SetFamily> Handlespace<F> {
         match &mut pool.sel {
             Selection::Ring { cursor } => {
                 if *cursor == NIL {
-                    self.ring_prev[slot as usize] = slot;
-                    self.ring_next[slot as usize] = slot;
+                    self.outside_links.set_prev(slot, slot);
+                    self.outside_links.set_next(slot, slot);
                     *cursor = slot;
                 } else {
                     // Before the cursor: the end of the current rotation.
                     let c = *cursor;
-                    let last = self.ring_prev[c as usize];
-                    self.ring_next[last as usize] = slot;
-                    self.ring_prev[slot as usize] = last;
-                    self.ring_next[slot as usize] = c;
-                    self.ring_prev[c as usize] = slot;
+                    let last = self.outside_links.prev(c);
+                    self.outside_links.set_next(last, slot);
+                    self.outside_links.set_prev(slot, last);
+                    self.outside_links.set_next(slot, c);
+                    self.outside_links.set_prev(c, slot);
                 }
             }
             Selection::Ordered(ord) => {
@@ -633,27 +666,33 @@ impl<F: SetFamily> Handlespace<F> {
             Selection::Uniform => {}
             Selection::Weighted(fw) => fw.push(policy::weight(&e.policy, 0)),
         }
-        self.index.insert(index_key(p, e.pe_id), slot);
+        let key = index_key(p, e.pe_id);
         let o = &mut self.owners[owner as usize];
         self.owner_links.push_front(&mut o.head, slot);
         o.count += 1;
         o.sum.add(part);
         self.total.add(part);
         if let Some(a) = association {
-            let set = self.assocs.entry(a).or_insert(AssocSet {
-                head: NIL,
-                count: 0,
-            });
-            self.assoc_links.push_front(&mut set.head, slot);
-            set.count += 1;
+            self.link_assoc(a, slot);
         }
         self.entries[slot as usize] = Some(e);
         self.state[slot as usize] = st;
+        let (entries, state) = (&self.entries, &self.state);
+        self.index
+            .insert(key, slot, |s| slot_key(entries, state, s));
         self.len += 1;
         slot
     }
 
     fn update_entry(&mut self, slot: u32, reg: Registration) {
+        let old_assoc = self.cold.get(slot as usize).and_then(Cold::association);
+        if old_assoc != reg.association {
+            // Before the cold part changes: the list's index reads the
+            // association of its head from there.
+            if let Some(a) = old_assoc {
+                self.unlink_assoc(a, slot);
+            }
+        }
         let (Some(Some(e)), Some(st), Some(cold)) = (
             self.entries.get_mut(slot as usize),
             self.state.get_mut(slot as usize),
@@ -661,14 +700,19 @@ impl<F: SetFamily> Handlespace<F> {
         ) else {
             return;
         };
-        let old_assoc = cold.association;
         e.lifetime_ms = reg.lifetime_ms;
-        cold.transport = reg.transport;
-        cold.asap_transport = reg.asap_transport;
-        cold.association = reg.association;
+        std::mem::replace(
+            cold,
+            Cold::new(
+                reg.transport,
+                reg.asap_transport,
+                reg.association,
+                &mut self.arena,
+            ),
+        )
+        .release(&mut self.arena);
         e.policy = StoredPolicy::new(&reg.policy);
-        st.degradation = 0;
-        st.credit = policy::wrr_weight(&e.policy);
+        st.charge = wrr_credit(&e.policy);
         let Some(pool) = self
             .pools
             .get_mut(st.pool as usize)
@@ -703,29 +747,42 @@ impl<F: SetFamily> Handlespace<F> {
             Selection::Ring { .. } | Selection::Uniform => {}
         }
         if old_assoc != reg.association {
-            if let Some(a) = old_assoc {
-                self.unlink_assoc(a, slot);
-            }
             if let Some(a) = reg.association {
-                let set = self.assocs.entry(a).or_insert(AssocSet {
-                    head: NIL,
-                    count: 0,
-                });
-                self.assoc_links.push_front(&mut set.head, slot);
-                set.count += 1;
+                self.link_assoc(a, slot);
             }
         }
     }
 
-    fn unlink_assoc(&mut self, a: AssocId, slot: u32) {
-        if let Entry::Occupied(mut o) = self.assocs.entry(a) {
-            let set = o.get_mut();
-            self.assoc_links.unlink(&mut set.head, slot);
-            set.count -= 1;
-            if set.count == 0 {
-                o.remove();
-            }
+    /// Adds `slot`, whose cold part names association `a`, to `a`'s list.
+    fn link_assoc(&mut self, a: AssocId, slot: u32) {
+        let cold = &self.cold;
+        let links = &mut self.assoc_links;
+        let linked = self.assocs.update(
+            a,
+            |s| assoc_key(cold, s),
+            |head| links.push_front(head, slot),
+        );
+        if !linked {
+            let mut head = NIL;
+            self.assoc_links.push_front(&mut head, slot);
+            let cold = &self.cold;
+            self.assocs.insert(a, head, |s| assoc_key(cold, s));
         }
+    }
+
+    /// Takes `slot`, whose cold part names association `a`, out of `a`'s
+    /// list (the list goes with its last slot).
+    fn unlink_assoc(&mut self, a: AssocId, slot: u32) {
+        let cold = &self.cold;
+        let links = &mut self.assoc_links;
+        self.assocs
+            .update(a, |s| assoc_key(cold, s), |head| links.unlink(head, slot));
+    }
+
+    /// The index key of a live slot.
+    #[inline]
+    fn key_of(&self, slot: u32) -> u64 {
+        slot_key(&self.entries, &self.state, slot)
     }
 
     fn remove_slot(&mut self, slot: u32) {
@@ -736,7 +793,8 @@ impl<F: SetFamily> Handlespace<F> {
             (Some(Some(e)), Some(st)) => index_key(st.pool, e.pe_id),
             _ => return,
         };
-        self.index.remove(&key);
+        let (entries, state) = (&self.entries, &self.state);
+        self.index.remove(key, |s| slot_key(entries, state, s));
         self.remove_slot_unindexed(slot);
     }
 
@@ -755,12 +813,12 @@ impl<F: SetFamily> Handlespace<F> {
         let last = pool.members.len() - 1;
         match &mut pool.sel {
             Selection::Ring { cursor } => {
-                let (prev, next) = (self.ring_prev[slot as usize], self.ring_next[slot as usize]);
+                let (prev, next) = (self.outside_links.prev(slot), self.outside_links.next(slot));
                 if next == slot {
                     *cursor = NIL;
                 } else {
-                    self.ring_next[prev as usize] = next;
-                    self.ring_prev[next as usize] = prev;
+                    self.outside_links.set_next(prev, next);
+                    self.outside_links.set_prev(next, prev);
                     if *cursor == slot {
                         *cursor = next;
                     }
@@ -800,8 +858,11 @@ impl<F: SetFamily> Handlespace<F> {
         o.count -= 1;
         o.sum.sub(part);
         self.total.sub(part);
-        if let Some(a) = self.cold.get(slot as usize).and_then(|c| c.association) {
-            self.unlink_assoc(a, slot);
+        if let Some(c) = self.cold.get(slot as usize).copied() {
+            if let Some(a) = c.association() {
+                self.unlink_assoc(a, slot);
+            }
+            c.release(&mut self.arena);
         }
         self.generations[slot as usize] = self.generations[slot as usize].wrapping_add(1);
         self.free_slots.push(slot);
@@ -864,9 +925,9 @@ impl<F: SetFamily> Handlespace<F> {
                 first = at;
                 for o in out.iter_mut().take(h) {
                     *o = r(at);
-                    at = self.ring_next[at as usize];
+                    at = self.outside_links.next(at);
                 }
-                *cursor = self.ring_next[first as usize];
+                *cursor = self.outside_links.next(first);
                 if let Some(st) = self.state.get_mut(first as usize) {
                     st.seq = pool.next_seq;
                     pool.next_seq += 1;
@@ -930,20 +991,25 @@ impl<F: SetFamily> Handlespace<F> {
                 st.seq = seq;
                 let mut round = st.sel_value;
                 if t == PolicyType::WeightedRoundRobin {
-                    if st.credit > 1 {
-                        st.credit -= 1;
+                    if st.charge > 1 {
+                        st.charge -= 1;
                     } else {
                         // No overflow: rounds are rebased before reaching MAX.
                         round = round.saturating_add(1);
-                        st.credit = policy::wrr_weight(&e.policy);
+                        st.charge = policy::wrr_weight(&e.policy);
                     }
                 }
                 if policy::degrades(t) {
-                    st.degradation = st
-                        .degradation
+                    st.charge = st
+                        .charge
                         .saturating_add(policy::degradation_step(&e.policy));
                 }
-                let v = policy::ordered_value(&e.policy, st.degradation, round);
+                let degradation = if t == PolicyType::WeightedRoundRobin {
+                    0
+                } else {
+                    st.charge
+                };
+                let v = policy::ordered_value(&e.policy, degradation, round);
                 let alone = head[1].is_none_or(|k2| key_value(k2) > v);
                 if v != st.sel_value || !alone {
                     ord.remove(&mut self.outside_links, k);
@@ -1007,10 +1073,7 @@ impl<F: SetFamily> Handlespace<F> {
                         self.entries.get(o.slot as usize),
                         self.state.get(o.slot as usize),
                     ) {
-                        fw.set(
-                            st.member_pos as usize,
-                            policy::weight(&e.policy, st.degradation),
-                        );
+                        fw.set(st.member_pos as usize, policy::weight(&e.policy, st.charge));
                     }
                 }
                 if n == 0 {
@@ -1024,13 +1087,10 @@ impl<F: SetFamily> Handlespace<F> {
                     st.seq = pool.next_seq;
                     pool.next_seq += 1;
                     if policy::degrades(pool.policy) {
-                        st.degradation = st
-                            .degradation
+                        st.charge = st
+                            .charge
                             .saturating_add(policy::degradation_step(&e.policy));
-                        fw.set(
-                            st.member_pos as usize,
-                            policy::weight(&e.policy, st.degradation),
-                        );
+                        fw.set(st.member_pos as usize, policy::weight(&e.policy, st.charge));
                     }
                 }
                 return n;
@@ -1301,7 +1361,14 @@ impl<F: SetFamily> Handlespace<F> {
                         slot: slot as u32,
                         generation,
                     };
-                    f(r, PeEntry { hot, cold });
+                    f(
+                        r,
+                        PeEntry {
+                            hot,
+                            cold,
+                            arena: &self.arena,
+                        },
+                    );
                     count += 1;
                 }
             };
@@ -1339,7 +1406,11 @@ impl<F: SetFamily> Handlespace<F> {
                     slot: slot as u32,
                     generation: *generation,
                 },
-                PeEntry { hot, cold },
+                PeEntry {
+                    hot,
+                    cold,
+                    arena: &self.arena,
+                },
             );
             count += 1;
             if count == max {
@@ -1387,7 +1458,10 @@ impl<F: SetFamily> Handlespace<F> {
 
     /// The entries registered through association `a`.
     pub fn association_entries(&self, a: AssocId) -> impl Iterator<Item = EntryRef> + '_ {
-        let head = self.assocs.get(&a).map_or(NIL, |s| s.head);
+        let head = self
+            .assocs
+            .get(a, |s| assoc_key(&self.cold, s))
+            .unwrap_or(NIL);
         self.assoc_links.iter(head).map(|s| self.eref(s))
     }
 
@@ -1398,7 +1472,10 @@ impl<F: SetFamily> Handlespace<F> {
         a: AssocId,
         mut f: impl FnMut(&PoolHandle, PeEntry<'_>),
     ) -> usize {
-        let mut at = self.assocs.get(&a).map_or(NIL, |s| s.head);
+        let mut at = self
+            .assocs
+            .get(a, |s| assoc_key(&self.cold, s))
+            .unwrap_or(NIL);
         let mut n = 0;
         while at != NIL {
             let next = self.assoc_links.next(at);

@@ -199,11 +199,11 @@ impl Registrar {
         pe: PoolElement,
         raw: &[u8],
     ) -> Result<Admitted, Refusal> {
-        let remote = self.assocs.get(&assoc).and_then(|a| a.remote);
+        let remote = self.assocs.get(&assoc).and_then(|a| a.remote());
         if pool.0.is_empty() || pool.0.len() > MAX_POOL_HANDLE_LEN || pe.registration_life < 0 {
             return Err(Refusal::new(ErrorCauseCode::InvalidValues));
         }
-        let identity = self.assocs.get(&assoc).and_then(|a| a.identity.as_ref());
+        let identity = self.assocs.get(&assoc).and_then(|a| a.identity());
         if self.config.require_identity && !identity.is_some_and(|i| i.may_register(pool)) {
             // RFC 5352 section 9.2: the certificate is the authorization.
             return Err(Refusal::new(ErrorCauseCode::RejectionDueToSecurity));
@@ -247,9 +247,9 @@ impl Registrar {
             .and_then(util::registrator_transport)
             .or_else(|| {
                 let a = self.assocs.get(&assoc)?;
-                let r = a.remote?;
+                let r = a.remote()?;
                 let own = self.config.asap_transport.as_ref();
-                Some(util::asap_transport_of(r, &a.remote_addrs, own))
+                Some(util::asap_transport_of(r, a.remote_addrs(), own))
             });
         Ok(Admitted {
             transport,
@@ -273,7 +273,7 @@ impl Registrar {
         transport: &TransportParam,
     ) -> Result<Option<(EntryRef, ServerId)>, Refusal> {
         let me = self.config.id;
-        let remote = self.assocs.get(&assoc).and_then(|a| a.remote);
+        let remote = self.assocs.get(&assoc).and_then(|a| a.remote());
         let Some(existing) = self.hs.find(pool, pe_id) else {
             let max = self.config.max_pes_per_association;
             if self.hs.association_entries(assoc).take(max).count() >= max {
@@ -295,20 +295,18 @@ impl Registrar {
             // on the PE's own association, the common case, skip all of
             // this.)
             let holder = e.association().and_then(|a| self.assocs.get(&a));
-            let holder_ip = holder.and_then(|a| a.remote).map(|r| r.ip());
+            let holder_ip = holder.and_then(|a| a.remote()).map(|r| r.ip());
             let same_host = holder_ip.is_none() || holder_ip == remote.map(|r| r.ip());
-            let holder_identity = holder
-                .and_then(|a| a.identity.as_ref())
-                .map(|i| i.name.as_str());
+            let holder_identity = holder.and_then(|a| a.identity()).map(|i| i.name.as_str());
             let own_identity = self
                 .assocs
                 .get(&assoc)
-                .and_then(|a| a.identity.as_ref())
+                .and_then(|a| a.identity())
                 .map(|i| i.name.as_str());
             if self.config.require_identity && holder_identity != own_identity {
                 return Err(Refusal::new(ErrorCauseCode::RejectionDueToSecurity));
             }
-            if e.transport() != transport || !same_host {
+            if e.transport() != *transport || !same_host {
                 return Err(Refusal::new(ErrorCauseCode::NonUniquePeId));
             }
             Ok(None)
@@ -436,7 +434,7 @@ impl Registrar {
         if !self
             .assocs
             .get_mut(&assoc)
-            .is_some_and(|a| a.hr.allow(now, limit))
+            .is_some_and(|a| a.allow_resolution(now, limit))
         {
             // Answered, not dropped: the pool user learns to slow down
             // instead of waiting for its timer (RSPLIB drops them).
@@ -542,7 +540,7 @@ impl Registrar {
         if !self
             .assocs
             .get_mut(&assoc)
-            .is_some_and(|a| a.eu.allow(now, limit))
+            .is_some_and(|a| a.allow_unreachable(now, limit))
         {
             self.rate_limited(assoc, "endpoint unreachable");
             return;
@@ -555,7 +553,7 @@ impl Registrar {
         let Some(host) = self
             .assocs
             .get(&assoc)
-            .and_then(|a| a.remote)
+            .and_then(|a| a.remote())
             .map(|r| r.ip())
         else {
             return;
@@ -633,7 +631,7 @@ impl Registrar {
     }
 
     pub(super) fn on_asap_connected(&mut self, now: Time, assoc: AssocId) {
-        let Some(pending) = self.assocs.get_mut(&assoc).and_then(|a| a.pending.take()) else {
+        let Some(pending) = self.assocs.get_mut(&assoc).and_then(|a| a.take_pending()) else {
             return;
         };
         for bytes in pending {
@@ -681,7 +679,7 @@ impl Registrar {
                 return;
             }
         };
-        if let Some(p) = self.assocs.get_mut(&assoc).and_then(|a| a.pending.as_mut()) {
+        if let Some(p) = self.assocs.get_mut(&assoc).and_then(|a| a.pending_mut()) {
             p.push(bytes);
             return;
         }

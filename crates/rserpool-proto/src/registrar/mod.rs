@@ -59,7 +59,7 @@ use crate::{Time, Xoshiro256};
 
 pub use asap::MAX_POOL_HANDLE_LEN;
 pub use refusal::refusal;
-use state::{Assoc, Conn, Peer, StaticPeer, SyncState, Takeover};
+use state::{Assoc, AssocTable, Conn, Peer, StaticPeer, SyncState, Takeover};
 
 /// An ENRP association to a peer registrar, named by the registrar; the
 /// driver maps it to a socket.
@@ -446,8 +446,7 @@ pub struct Registrar {
     events: VecDeque<Event>,
     /// The latest time handed in (time never goes backwards here).
     now: Time,
-    next_assoc: AssocId,
-    assocs: BTreeMap<AssocId, Assoc>,
+    assocs: AssocTable,
     next_conn: u64,
     conns: BTreeMap<ConnId, Conn>,
     statics: Vec<StaticPeer>,
@@ -500,8 +499,7 @@ impl Registrar {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             now,
-            next_assoc: 1,
-            assocs: BTreeMap::new(),
+            assocs: AssocTable::default(),
             next_conn: 1,
             conns: BTreeMap::new(),
             statics,
@@ -591,9 +589,7 @@ impl Registrar {
     /// call the address the association was accepted from stands alone.
     pub fn asap_remote_addresses(&mut self, assoc: AssocId, addrs: &[IpAddr]) {
         if let Some(a) = self.assocs.get_mut(&assoc) {
-            a.remote_addrs.clear();
-            a.remote_addrs
-                .extend(addrs.iter().take(util::MAX_REGISTRATOR_ADDRESSES).copied());
+            a.set_remote_addrs(addrs.iter().take(util::MAX_REGISTRATOR_ADDRESSES).copied());
         }
     }
 
@@ -602,7 +598,7 @@ impl Registrar {
     /// the association's first message.
     pub fn asap_identity(&mut self, assoc: AssocId, identity: Identity) {
         if let Some(a) = self.assocs.get_mut(&assoc) {
-            a.identity = Some(identity);
+            a.set_identity(identity);
         }
     }
 
@@ -825,9 +821,7 @@ impl Registrar {
     }
 
     fn alloc_assoc(&mut self) -> AssocId {
-        let a = self.next_assoc;
-        self.next_assoc += 1;
-        a
+        self.assocs.next_id()
     }
 
     fn alloc_conn(&mut self) -> ConnId {

@@ -239,9 +239,9 @@ impl Registrar {
             pe_id: e.pe_id(),
             home,
             lifetime_ms: e.lifetime_ms(),
-            transport: e.transport().clone(),
+            transport: e.transport(),
             policy: e.policy(),
-            asap_transport: e.asap_transport().cloned(),
+            asap_transport: e.asap_transport(),
             association: None,
         }) else {
             return;

@@ -227,12 +227,8 @@ pub(super) fn pool_element(e: PeEntry<'_>, with_asap: bool) -> PoolElement {
         pe_id: e.pe_id(),
         home_server_id: e.home(),
         registration_life: i32::try_from(e.lifetime_ms()).unwrap_or(i32::MAX),
-        user_transport: e.transport().clone(),
+        user_transport: e.transport(),
         policy: e.policy(),
-        asap_transport: if with_asap {
-            e.asap_transport().cloned()
-        } else {
-            None
-        },
+        asap_transport: if with_asap { e.asap_transport() } else { None },
     }
 }

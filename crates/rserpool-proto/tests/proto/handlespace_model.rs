@@ -791,7 +791,7 @@ fn check<F: SetFamily>(hs: &Handlespace<F>, m: &Model, now: u64) {
             assert_eq!(got.policy(), e.policy);
             assert_eq!(got.policy_type(), e.policy.policy_type());
             assert_eq!(got.load(), e.policy.load());
-            assert_eq!(got.transport(), &e.transport);
+            assert_eq!(got.transport(), e.transport);
             assert_eq!(got.association(), e.assoc);
             assert_eq!(hs.timer(r), e.timer.map(|(k, d)| (k, Time(d))));
             assert_eq!(hs.unreachable_reports(r), Some(e.bad));

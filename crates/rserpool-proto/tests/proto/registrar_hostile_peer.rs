@@ -354,8 +354,7 @@ fn a_peer_cannot_rewrite_or_delete_another_peers_pe() {
         .handlespace()
         .get(&PoolHandle::from("pool"), PeId(1))
         .unwrap()
-        .transport()
-        .clone();
+        .transport();
     let a = r.enrp_accepted(ms(3), host(6));
     // A checksum that differs from its (empty) share: we ask for its table.
     let p = EnrpMessage::from(enrp::Presence {
@@ -404,7 +403,7 @@ fn a_peer_cannot_rewrite_or_delete_another_peers_pe() {
     let hs = r.handlespace();
     let e = hs.get(&PoolHandle::from("pool"), PeId(1)).unwrap();
     assert_eq!(e.home(), VICTIM);
-    assert_eq!(e.transport(), &original);
+    assert_eq!(e.transport(), original);
 }
 
 #[test]

@@ -162,7 +162,7 @@ fn a_peers_asap_transport_marked_data_plus_control_is_stored_data_only() {
         .unwrap();
     assert_eq!(
         e.asap_transport(),
-        Some(&sctp(5000, TransportUse::DataOnly, &[ip("10.0.0.9")]))
+        Some(sctp(5000, TransportUse::DataOnly, &[ip("10.0.0.9")]))
     );
 }
 

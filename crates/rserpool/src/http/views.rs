@@ -238,8 +238,8 @@ impl PeView {
             home: e.home().0,
             policy: PolicyView::from(&e.policy()),
             lifetime_ms: i64::from(e.lifetime_ms()),
-            transport: TransportView::from(e.transport()),
-            asap_transport: e.asap_transport().map(TransportView::from),
+            transport: TransportView::from(&e.transport()),
+            asap_transport: e.asap_transport().as_ref().map(TransportView::from),
         }
     }
 
