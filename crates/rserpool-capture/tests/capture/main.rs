@@ -3,5 +3,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod capture_roundtrip;
+mod mutated;
 mod real_capture;
 mod synthetic;
