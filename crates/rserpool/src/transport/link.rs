@@ -170,17 +170,20 @@ impl Link<Vec<u8>> {
             self.pending = pending;
             return Ok(());
         }
-        let mut rest = pending.drain(from..);
-        if offset > 0 {
-            if let Some(first) = rest.next() {
-                self.queue(first[offset..].to_vec())?;
+        let mut r = Ok(());
+        for (i, m) in pending.drain(..).enumerate().skip(from) {
+            let m = if i == from && offset > 0 {
+                m[offset..].to_vec()
+            } else {
+                m
+            };
+            if r.is_ok() {
+                r = self.queue(m);
             }
         }
-        for m in rest {
-            self.queue(m)?;
-        }
+        // Empty again (the written ones included), its room kept.
         self.pending = pending;
-        Ok(())
+        r
     }
 
     /// Pushes and flushes one message.
