@@ -39,12 +39,15 @@ pub enum TimerKind {
 /// Handle Update / Handle Table entry).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Registration {
+    /// The PE's identifier, unique within its pool.
     pub pe_id: PeId,
     /// The PE's home PR.
     pub home: ServerId,
     /// Registration lifetime in milliseconds.
     pub lifetime_ms: u32,
+    /// Where pool users reach the PE (its user transport).
     pub transport: TransportParam,
+    /// The pool member selection policy with the PE's values.
     pub policy: Policy,
     /// The PE's ASAP control transport, if announced separately.
     pub asap_transport: Option<TransportParam>,
@@ -259,12 +262,15 @@ pub struct PeEntry<'a> {
 }
 
 impl<'a> PeEntry<'a> {
+    /// The PE's identifier.
     pub fn pe_id(&self) -> PeId {
         self.hot.pe_id
     }
+    /// The PE's home PR.
     pub fn home(&self) -> ServerId {
         self.hot.home
     }
+    /// Registration lifetime in milliseconds.
     pub fn lifetime_ms(&self) -> u32 {
         self.hot.lifetime_ms
     }

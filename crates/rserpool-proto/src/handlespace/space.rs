@@ -31,8 +31,11 @@ type Map<K, V> = HashMap<K, V, RandomState>;
 /// Limits (exceeding one is "Lack of Resources") and thresholds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
+    /// Most pools at once.
     pub max_pools: usize,
+    /// Most PEs in one pool.
     pub max_pes_per_pool: usize,
+    /// Most PEs in all pools together.
     pub max_pes_total: usize,
     /// MAX-BAD-PE-REPORT (RFC 5353): unreachable reports before removal.
     pub max_bad_pe_reports: u32,
@@ -57,6 +60,7 @@ impl Default for Config {
 /// The outcome of a successful [`Handlespace::register`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Registered {
+    /// The entry created or updated.
     pub entry: EntryRef,
     /// True for a re-registration (update) of an existing entry.
     pub updated: bool,
@@ -75,8 +79,11 @@ pub enum Unreachable {
 /// timer afterwards.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DueTimer {
+    /// The entry whose timer expired.
     pub entry: EntryRef,
+    /// Which timer it was.
     pub kind: TimerKind,
+    /// When it was due.
     pub deadline: Time,
 }
 
@@ -96,6 +103,7 @@ impl DueTimer {
 pub struct SyncCursor(u32);
 
 impl SyncCursor {
+    /// Where a traversal starts: the first slot.
     pub const START: SyncCursor = SyncCursor(0);
 }
 
@@ -227,6 +235,7 @@ fn assoc_key(cold: &[Cold], slot: u32) -> u64 {
 }
 
 impl<F: SetFamily> Handlespace<F> {
+    /// An empty handlespace with these limits.
     pub fn new(config: Config) -> Self {
         Handlespace {
             config,
@@ -252,6 +261,7 @@ impl<F: SetFamily> Handlespace<F> {
         }
     }
 
+    /// The limits it was made with.
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -262,6 +272,7 @@ impl<F: SetFamily> Handlespace<F> {
     pub fn len(&self) -> usize {
         self.len
     }
+    /// True when no PE is registered.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -370,6 +381,7 @@ impl<F: SetFamily> Handlespace<F> {
         Some(self.eref(slot))
     }
 
+    /// The entry of PE `pe` in pool `handle`, if registered.
     pub fn get(&self, handle: &PoolHandle, pe: PeId) -> Option<PeEntry<'_>> {
         self.find(handle, pe).and_then(|r| self.entry(r))
     }
