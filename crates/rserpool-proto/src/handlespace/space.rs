@@ -14,7 +14,7 @@ use super::error::{HsError, Resource};
 use super::fenwick::Fenwick;
 use super::lists::{Links, NIL};
 use super::ordered::{HEAD, SelKey, Windowed, key_slot, key_value, sel_key};
-use super::packed::Arena;
+use super::packed::{Arena, Packed};
 use super::policy::{self, Kind};
 use super::pool_map::PoolMap;
 use super::rng::Rng;
@@ -619,12 +619,8 @@ impl<F: SetFamily> Handlespace<F> {
 
     fn insert_entry(&mut self, p: u32, reg: Registration) -> u32 {
         let association = reg.association;
-        let cold = Cold::new(
-            reg.transport,
-            reg.asap_transport,
-            association,
-            &mut self.arena,
-        );
+        let transport = Packed::new(reg.transport, &mut self.arena);
+        let cold = Cold::new(reg.asap_transport, association, &mut self.arena);
         let slot = self.alloc_slot(cold);
         let owner = self.owner_of(reg.home);
         let Some(pool) = self.pools.get_mut(p as usize).and_then(Option::as_mut) else {
@@ -640,6 +636,7 @@ impl<F: SetFamily> Handlespace<F> {
             home: reg.home,
             lifetime_ms: reg.lifetime_ms,
             policy: StoredPolicy::new(&reg.policy),
+            transport,
         };
         let mut st = SlotState {
             pool: p,
@@ -714,12 +711,12 @@ impl<F: SetFamily> Handlespace<F> {
         e.lifetime_ms = reg.lifetime_ms;
         std::mem::replace(
             cold,
-            Cold::new(
-                reg.transport,
-                reg.asap_transport,
-                reg.association,
-                &mut self.arena,
-            ),
+            Cold::new(reg.asap_transport, reg.association, &mut self.arena),
+        )
+        .release(&mut self.arena);
+        std::mem::replace(
+            &mut e.transport,
+            Packed::new(reg.transport, &mut self.arena),
         )
         .release(&mut self.arena);
         e.policy = StoredPolicy::new(&reg.policy);
@@ -875,6 +872,7 @@ impl<F: SetFamily> Handlespace<F> {
             }
             c.release(&mut self.arena);
         }
+        e.transport.release(&mut self.arena);
         self.generations[slot as usize] = self.generations[slot as usize].wrapping_add(1);
         self.free_slots.push(slot);
         self.len -= 1;
