@@ -102,8 +102,41 @@ fn registration(args: &MemoryArgs, i: u32) -> Registration {
     }
 }
 
+/// What one measurement found.
+#[derive(Debug)]
+struct Measured {
+    before: usize,
+    after: usize,
+    resident: Option<u64>,
+    seconds: f64,
+}
+
 /// Runs the measurement; prints figures, the last line `bytes per PE: X`.
 pub fn run(args: &MemoryArgs) -> Result<(), String> {
+    let m = measure(args)?;
+    let n = f64::from(args.pes);
+    let grown = m.after.saturating_sub(m.before);
+    println!(
+        "registrar: {} PEs in {} pool(s), {:?}, {:?}, one association each ({:.1} s)",
+        args.pes, args.pools, args.transport, args.policy, m.seconds
+    );
+    println!(
+        "allocated: {} B before, {} B after, {grown} B more",
+        m.before, m.after
+    );
+    if let Some(d) = m.resident {
+        println!(
+            "resident: {d} B more ({:.1} B per PE, for reference)",
+            d as f64 / n
+        );
+    }
+    println!("bytes per PE: {:.1}", grown as f64 / n);
+    Ok(())
+}
+
+/// Registers `args.pes` PEs into a fresh registrar, measuring allocated
+/// bytes before and after.
+fn measure(args: &MemoryArgs) -> Result<Measured, String> {
     if args.pes == 0 || args.pools == 0 {
         return Err("--pes and --pools must be at least 1".into());
     }
@@ -163,25 +196,46 @@ pub fn run(args: &MemoryArgs) -> Result<(), String> {
             args.pes
         ));
     }
-    let n = f64::from(args.pes);
-    let grown = after.saturating_sub(before);
-    println!(
-        "registrar: {} PEs in {} pool(s), {:?}, {:?}, one association each ({:.1} s)",
-        args.pes,
-        args.pools,
-        args.transport,
-        args.policy,
-        elapsed.as_secs_f64()
-    );
-    println!("allocated: {before} B before, {after} B after, {grown} B more");
-    if let (Some(b), Some(a)) = (rss_before, rss_after) {
-        let d = a.saturating_sub(b);
-        println!(
-            "resident: {d} B more ({:.1} B per PE, for reference)",
-            d as f64 / n
-        );
-    }
     drop(registrar);
-    println!("bytes per PE: {:.1}", grown as f64 / n);
-    Ok(())
+    Ok(Measured {
+        before,
+        after,
+        resident: rss_before.zip(rss_after).map(|(b, a)| a.saturating_sub(b)),
+        seconds: elapsed.as_secs_f64(),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_what_the_registrations_allocate() {
+        for transport in [MemTransport::Sctp, MemTransport::Tcp] {
+            let args = MemoryArgs {
+                pes: 20_000,
+                pools: 3,
+                transport,
+                policy: PolicyType::LeastUsed,
+            };
+            // Fails unless every registration was accepted.
+            let m = measure(&args).unwrap();
+            // Other tests allocate and free meanwhile (the count is the
+            // process's), so only the direction is checked: 20,000 PEs
+            // take megabytes.
+            assert!(m.after > m.before, "{m:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_zero() {
+        let args = MemoryArgs {
+            pes: 0,
+            pools: 1,
+            transport: MemTransport::Sctp,
+            policy: PolicyType::RoundRobin,
+        };
+        assert!(run(&args).is_err());
+    }
 }

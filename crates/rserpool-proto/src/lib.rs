@@ -32,8 +32,6 @@
 
 pub mod asap_endpoint;
 pub mod data_channel;
-// Documented by its own work (see the handlespace module's owner).
-#[allow(missing_docs)]
 pub mod handlespace;
 pub mod identity;
 pub mod pool_element;

@@ -22,13 +22,16 @@ pub struct Checksum(pub u16);
 pub struct ChecksumSum(pub(crate) u64);
 
 impl ChecksumSum {
+    /// No PEs: the sum of nothing.
     pub const EMPTY: ChecksumSum = ChecksumSum(0);
 
     #[inline]
+    /// Adds one PE's part (see [`pe_part`]).
     pub fn add(&mut self, part: u64) {
         self.0 = self.0.wrapping_add(part);
     }
     #[inline]
+    /// Takes one PE's part out again.
     pub fn sub(&mut self, part: u64) {
         self.0 = self.0.wrapping_sub(part);
     }

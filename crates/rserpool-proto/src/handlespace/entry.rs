@@ -39,12 +39,15 @@ pub enum TimerKind {
 /// Handle Update / Handle Table entry).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Registration {
+    /// The PE's identifier, unique within its pool.
     pub pe_id: PeId,
     /// The PE's home PR.
     pub home: ServerId,
     /// Registration lifetime in milliseconds.
     pub lifetime_ms: u32,
+    /// Where pool users reach the PE (its user transport).
     pub transport: TransportParam,
+    /// The pool member selection policy with the PE's values.
     pub policy: Policy,
     /// The PE's ASAP control transport, if announced separately.
     pub asap_transport: Option<TransportParam>,
@@ -56,46 +59,41 @@ pub struct Registration {
 /// kept in a slab of its own beside the entries so the entries stay small
 /// (a full traversal streams through them). Its place follows from the
 /// slot, not from a pointer in the entry: a re-registration fetches entry
-/// and cold part at once instead of one after the other. Twenty-four
-/// bytes: the transports packed (see `packed.rs`), the association's
-/// presence in a flag bit of the user transport.
+/// and cold part at once instead of one after the other. Sixteen bytes:
+/// the ASAP transport packed (see `packed.rs`), the association's
+/// presence in a flag bit of it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Cold {
     association: AssocId,
-    transport: Packed,
     asap_transport: Packed,
 }
 
 impl Cold {
-    /// Packs a registration's transports and association, spilling what
-    /// does not fit inline into `arena`.
+    /// Packs a registration's ASAP transport and association, spilling
+    /// what does not fit inline into `arena`.
     pub(crate) fn new(
-        transport: TransportParam,
         asap_transport: Option<TransportParam>,
         association: Option<AssocId>,
         arena: &mut Arena,
     ) -> Cold {
-        let mut transport = Packed::new(transport, arena);
-        let asap_transport = asap_transport.map_or(Packed::NONE, |t| Packed::new(t, arena));
+        let mut asap_transport = asap_transport.map_or(Packed::NONE, |t| Packed::new(t, arena));
         if association.is_some() {
-            transport.flags |= OWNER_BIT;
+            asap_transport.flags |= OWNER_BIT;
         }
         Cold {
             association: association.unwrap_or(0),
-            transport,
             asap_transport,
         }
     }
 
-    /// Frees what the transports hold in `arena`.
+    /// Frees what the transport holds in `arena`.
     pub(crate) fn release(self, arena: &mut Arena) {
-        self.transport.release(arena);
         self.asap_transport.release(arena);
     }
 
     #[inline]
     pub(crate) fn association(&self) -> Option<AssocId> {
-        (self.transport.flags & OWNER_BIT != 0).then_some(self.association)
+        (self.asap_transport.flags & OWNER_BIT != 0).then_some(self.association)
     }
 }
 
@@ -235,17 +233,19 @@ impl StoredPolicy {
 }
 
 /// What a traversal reads of each entry: the registration as a Handle
-/// Table Response carries it, less the transports.
+/// Table Response carries it, less the ASAP transport.
 ///
-/// Thirty-two bytes: a full traversal reads every entry, and 1,000 of them
-/// take 32 KB, within a 48 KB L1 cache. What only the handlespace reads
-/// is in [`SlotState`], the transports and association in [`Cold`].
+/// Forty bytes: a full traversal reads every entry, and 1,000 of them
+/// take 40 KB, within a 48 KB L1 cache. What only the handlespace reads
+/// is in [`SlotState`], the ASAP transport and association in [`Cold`].
 #[derive(Clone, Debug)]
 pub(crate) struct Hot {
     pub(crate) pe_id: PeId,
     pub(crate) home: ServerId,
     pub(crate) lifetime_ms: u32,
     pub(crate) policy: StoredPolicy,
+    /// The user transport, packed (see `packed.rs`).
+    pub(crate) transport: Packed,
 }
 
 /// A PE entry as callers see it: its hot part and its cold part, which
@@ -259,19 +259,22 @@ pub struct PeEntry<'a> {
 }
 
 impl<'a> PeEntry<'a> {
+    /// The PE's identifier.
     pub fn pe_id(&self) -> PeId {
         self.hot.pe_id
     }
+    /// The PE's home PR.
     pub fn home(&self) -> ServerId {
         self.hot.home
     }
+    /// Registration lifetime in milliseconds.
     pub fn lifetime_ms(&self) -> u32 {
         self.hot.lifetime_ms
     }
     /// Where pool users reach the PE (unpacked from its stored form, no
     /// allocation for up to two addresses).
     pub fn transport(&self) -> TransportParam {
-        self.cold
+        self.hot
             .transport
             .get(self.arena)
             .unwrap_or(TransportParam::Udp {
@@ -281,12 +284,12 @@ impl<'a> PeEntry<'a> {
     }
     /// The port of [`PeEntry::transport`], read without unpacking it.
     pub fn transport_port(&self) -> u16 {
-        self.cold.transport.port(self.arena)
+        self.hot.transport.port()
     }
     /// The transport use of [`PeEntry::transport`], read without
     /// unpacking it.
     pub fn transport_use(&self) -> TransportUse {
-        self.cold.transport.transport_use(self.arena)
+        self.hot.transport.transport_use(self.arena)
     }
     /// The PE's ASAP transport, as its home PR saw it.
     pub fn asap_transport(&self) -> Option<TransportParam> {
@@ -331,8 +334,8 @@ mod tests {
     fn entries_are_small() {
         // The slab's slot holds the entry with no room for a tag: the
         // policy type's unused codes mark a free slot.
-        assert_eq!(std::mem::size_of::<Option<Hot>>(), 32);
-        assert_eq!(std::mem::size_of::<Cold>(), 24);
+        assert_eq!(std::mem::size_of::<Option<Hot>>(), 40);
+        assert_eq!(std::mem::size_of::<Cold>(), 16);
         assert_eq!(std::mem::size_of::<SlotState>(), 40);
     }
 }

@@ -8,8 +8,11 @@ use crate::wire::{PolicyType, ServerId, TransportKind, TransportUse};
 /// Which configured limit a registration would exceed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resource {
+    /// Pools in the handlespace ([`Config::max_pools`](super::Config::max_pools)).
     Pools,
+    /// PEs in one pool ([`Config::max_pes_per_pool`](super::Config::max_pes_per_pool)).
     PesInPool,
+    /// PEs in all pools ([`Config::max_pes_total`](super::Config::max_pes_total)).
     PesTotal,
 }
 
@@ -18,22 +21,31 @@ pub enum Resource {
 pub enum HsError {
     /// The PE's policy type differs from the pool's.
     InconsistentPoolingPolicy {
+        /// The pool's policy type.
         pool: PolicyType,
+        /// The registration's policy type.
         requested: PolicyType,
     },
     /// The PE's user transport protocol differs from the pool's.
     InconsistentTransportType {
+        /// The pool's transport protocol.
         pool: TransportKind,
+        /// The registration's transport protocol.
         requested: TransportKind,
     },
     /// The PE's transport use (data only / data plus control) differs
     /// from the pool's.
     InconsistentDataControlConfiguration {
+        /// The pool's transport use.
         pool: TransportUse,
+        /// The registration's transport use.
         requested: TransportUse,
     },
     /// The PE ID is already registered in this pool by another home PR.
-    NonUniquePeId { existing_home: ServerId },
+    NonUniquePeId {
+        /// The home PR the PE is registered with.
+        existing_home: ServerId,
+    },
     /// A configured limit would be exceeded.
     LackOfResources(Resource),
     /// No pool with this handle.

@@ -76,17 +76,16 @@ impl Packed {
         packed.unwrap_or_else(|| Packed {
             kind: SPILLED,
             flags: 0,
-            port: 0,
+            port: t.port(),
             word: arena.store(t),
         })
     }
 
-    /// The port, without unpacking the transport.
-    pub(crate) fn port(&self, arena: &Arena) -> u16 {
-        match self.kind {
-            SPILLED => arena.get(self.word).map_or(0, TransportParam::port),
-            _ => self.port,
-        }
+    /// The port, without unpacking the transport (kept here for spilled
+    /// transports too).
+    #[inline]
+    pub(crate) fn port(&self) -> u16 {
+        self.port
     }
 
     /// The transport use, without unpacking the transport.
@@ -239,6 +238,8 @@ mod tests {
         assert_eq!(arena.len(), 4);
         for (p, t) in packed.iter().zip(&cases) {
             assert_eq!(p.get(&arena).as_ref(), Some(t));
+            assert_eq!(p.port(), t.port());
+            assert_eq!(p.transport_use(&arena), t.transport_use());
         }
         for p in packed {
             p.release(&mut arena);

@@ -12,26 +12,16 @@ use super::lists::{Links, NIL};
 
 const LEVELS: usize = 11;
 const SLOTS: usize = 64;
-const NO_BUCKET: u16 = u16::MAX;
 
 /// A slot's timer, kept beside its bucket links: rescheduling touches one
-/// line of the slot and one of each list neighbour. The deadline is kept
-/// as two halves so that the node (links included) takes 20 bytes, not
-/// the 24 a `u64` field's alignment would make of it.
-#[derive(Clone, Copy, Debug)]
+/// line of the slot and one of each list neighbour. Only the deadline is
+/// kept: by the invariant above, the bucket a scheduled timer is in is
+/// where [`Wheel::place`] puts its deadline now. The deadline is kept as
+/// two halves so that the node (links included) takes 16 bytes, not the
+/// 24 a `u64` field's alignment and a bucket number would make of it.
+#[derive(Clone, Copy, Debug, Default)]
 struct Timer {
     deadline: [u32; 2],
-    /// `level * SLOTS + slot`, or `NO_BUCKET` when unscheduled.
-    bucket: u16,
-}
-
-impl Default for Timer {
-    fn default() -> Self {
-        Timer {
-            deadline: [0; 2],
-            bucket: NO_BUCKET,
-        }
-    }
 }
 
 impl Timer {
@@ -91,9 +81,7 @@ impl Wheel {
     /// Links `slot` into bucket (`level`, `s`), where its deadline belongs.
     #[inline]
     fn link_at(&mut self, slot: u32, level: usize, s: usize) {
-        let timer = self.links.extra_mut(slot);
-        timer.bucket = (level * SLOTS + s) as u16;
-        let deadline = timer.deadline();
+        let deadline = self.deadline(slot);
         // A level-0 bucket is one tick, so its timers share one deadline,
         // except in the bucket of `elapsed`, where past deadlines are put:
         // that one is kept sorted, so the earliest pops first. Elsewhere
@@ -127,12 +115,12 @@ impl Wheel {
         // a keep-alive answered early) usually stays in its bucket: then
         // only the deadline changes, and no list neighbour is touched.
         let (level, s) = self.place(deadline);
-        let timer = self.links.extra_mut(slot);
         // In level 0 only an unchanged deadline keeps its place: the
         // bucket of `elapsed` is sorted.
-        if timer.bucket == (level * SLOTS + s) as u16 && (level > 0 || timer.deadline() == deadline)
+        if self.bucket_of(slot) == Some((level, s))
+            && (level > 0 || self.deadline(slot) == deadline)
         {
-            timer.set_deadline(deadline);
+            self.links.extra_mut(slot).set_deadline(deadline);
             return;
         }
         self.cancel(slot);
@@ -145,28 +133,33 @@ impl Wheel {
     /// Unschedules `slot`; false if it had no timer.
     #[inline]
     pub fn cancel(&mut self, slot: u32) -> bool {
-        let Some(&Timer { bucket: b, .. }) = self.links.extra(slot) else {
+        let Some((level, s)) = self.bucket_of(slot) else {
             return false;
         };
-        if b == NO_BUCKET {
-            return false;
-        }
-        let (level, s) = (b as usize / SLOTS, b as usize % SLOTS);
         self.links.unlink(&mut self.heads[level][s], slot);
         if self.heads[level][s] == NIL {
             self.occupied[level] &= !(1 << s);
         }
-        self.links.extra_mut(slot).bucket = NO_BUCKET;
         self.len -= 1;
         true
     }
 
+    /// The bucket `slot`'s timer is in, if it is scheduled: where its
+    /// deadline belongs now (the invariant), and it is linked there, as a
+    /// list's head or behind another timer (an unscheduled slot's links
+    /// are both `NIL`).
+    #[inline]
+    fn bucket_of(&self, slot: u32) -> Option<(usize, usize)> {
+        let deadline = self.links.extra(slot)?.deadline();
+        let (level, s) = self.place(deadline);
+        let linked = self.links.prev(slot) != NIL || self.heads[level][s] == slot;
+        linked.then_some((level, s))
+    }
+
     /// The deadline of `slot`'s timer, if it has one.
     pub fn scheduled(&self, slot: u32) -> Option<u64> {
-        self.links
-            .extra(slot)
-            .filter(|t| t.bucket != NO_BUCKET)
-            .map(Timer::deadline)
+        self.bucket_of(slot)?;
+        Some(self.deadline(slot))
     }
 
     fn deadline(&self, slot: u32) -> u64 {
@@ -242,7 +235,7 @@ mod tests {
 
     #[test]
     fn a_timer_node_is_small() {
-        assert_eq!(std::mem::size_of::<Timer>(), 12);
+        assert_eq!(std::mem::size_of::<Timer>(), 8);
     }
 
     #[test]

@@ -25,20 +25,25 @@ pub trait OrderedSet<K: Ord + Copy>: Default {
     fn first(&self) -> Option<K>;
     /// Removes and returns the smallest key.
     fn pop_first(&mut self) -> Option<K>;
+    /// Number of keys.
     fn len(&self) -> usize;
+    /// True when there are no keys.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// True when `key` is in the set.
     fn contains(&self, key: &K) -> bool;
     /// Keys in ascending order, starting at the first key `>= from` (or at
     /// the smallest key when `from` is `None`).
     fn iter_from(&self, from: Option<K>) -> impl Iterator<Item = K> + '_;
+    /// Removes every key.
     fn clear(&mut self);
 }
 
 /// A choice of [`OrderedSet`] implementation for all ordered sets of a
 /// handlespace.
 pub trait SetFamily: 'static {
+    /// The set type of this family, for keys `K`.
     type Set<K: Ord + Copy>: OrderedSet<K>;
     /// The name used by the benchmark's `--set` option.
     const NAME: &'static str;
