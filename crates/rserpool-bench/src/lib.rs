@@ -13,6 +13,12 @@
 //! own with an `Args` struct and a `run` function.
 #![warn(missing_docs)]
 
+/// The unit tests allocate with jemalloc as the `rserpool` binary does, so
+/// that `bench memory`'s count can be checked.
+#[cfg(test)]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod cells;
 mod compare;
 mod csv;
