@@ -46,7 +46,7 @@ mod sync;
 mod takeover;
 mod util;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -464,8 +464,9 @@ pub struct Registrar {
     unreachable_reporters: BTreeMap<(PoolHandle, PeId), Vec<IpAddr>>,
     /// Takeovers this PR runs, by target.
     takeovers: BTreeMap<ServerId, Takeover>,
-    /// Targets another PR is taking over (we acknowledged), until when.
-    foreign_takeovers: BTreeMap<ServerId, (Time, ServerId)>,
+    /// Targets another PR is taking over: until when, and every initiator
+    /// we acknowledged (any of them may be the one that wins).
+    foreign_takeovers: BTreeMap<ServerId, (Time, BTreeSet<ServerId>)>,
     sync: SyncState,
     mentor_deadline: Option<Time>,
     next_heartbeat: Time,

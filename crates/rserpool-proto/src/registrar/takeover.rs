@@ -9,7 +9,9 @@
 //!
 //! Two PRs taking over the same target: the one with the lower server ID
 //! goes on, as RSPLIB decides (the higher one acknowledges it and abandons
-//! its own; the lower one ignores the higher one's INIT_TAKEOVER).
+//! its own; the lower one ignores the higher one's INIT_TAKEOVER). A third
+//! PR may acknowledge both, in either order: it accepts the TAKEOVER_SERVER
+//! of any initiator it acknowledged, so it follows the winner.
 //!
 //! A PR that still has the target as a live peer does not acknowledge
 //! (unlike RSPLIB, which does): a PR that merely lost its own association
@@ -20,7 +22,7 @@
 //! for twice `takeover_expiry`; if the target still has PEs then, it tries
 //! itself. Otherwise the target's PEs expire by their lifetime at each PR.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use super::state::{Assoc, Takeover};
@@ -44,7 +46,7 @@ impl Registrar {
         {
             return;
         }
-        let awaiting: std::collections::BTreeSet<ServerId> = self
+        let awaiting: BTreeSet<ServerId> = self
             .peers
             .keys()
             .copied()
@@ -94,8 +96,16 @@ impl Registrar {
             self.takeovers.remove(&target);
             self.event(Event::TakeoverAbandoned { target });
         }
-        self.foreign_takeovers
-            .insert(target, (now + self.config.takeover_expiry * 2, from));
+        // Every initiator we acknowledge may win (the lower ID does, but
+        // its INIT_TAKEOVER may reach us first or last): remember them all,
+        // so that the winner's TAKEOVER_SERVER is accepted whichever it is.
+        let until = now + self.config.takeover_expiry * 2;
+        let agreed = self
+            .foreign_takeovers
+            .entry(target)
+            .or_insert_with(|| (until, BTreeSet::new()));
+        agreed.0 = agreed.0.max(until);
+        agreed.1.insert(from);
         let m = enrp::InitTakeoverAck {
             sender: self.config.id,
             receiver: from,
@@ -120,7 +130,7 @@ impl Registrar {
         }
     }
 
-    /// Only the takeover this PR agreed to moves PEs: a TAKEOVER_SERVER
+    /// Only a takeover this PR agreed to moves PEs: a TAKEOVER_SERVER
     /// from a peer whose INIT_TAKEOVER for that target we did not
     /// acknowledge (or of a PR we still hear from) is refused, so that no
     /// peer can seize a live registrar's PEs by announcing it took them.
@@ -131,7 +141,7 @@ impl Registrar {
         let agreed = self
             .foreign_takeovers
             .get(&target)
-            .is_some_and(|(until, initiator)| *initiator == from && *until > self.now);
+            .is_some_and(|(until, initiators)| initiators.contains(&from) && *until > self.now);
         if !agreed || self.peers.contains_key(&target) {
             let conn = self.peers.get(&from).map_or(super::ConnId(0), |p| p.conn);
             self.protocol_error(

@@ -390,6 +390,72 @@ fn takeover_with_three_registrars_has_one_winner() {
     assert_eq!(net.pr(1).handlespace().owner_len(pr_id(2)), 0);
 }
 
+/// Three survivors notice the target's death at once: every one starts a
+/// takeover, and PR 2 acknowledges PR 0 and then PR 1 (and PR 1, having
+/// given up, acknowledges PR 2). The lowest ID, PR 0, wins; the others
+/// must accept its TAKEOVER_SERVER even though another initiator was
+/// acknowledged after it, and nobody takes the PEs over a second time.
+#[test]
+fn takeover_with_three_survivors_converges_on_the_lowest_initiator() {
+    let mut net = chain(4);
+    net.advance(secs(1));
+    let (k, _) = populate(&mut net, 3, 1, 1, 5);
+    // The PEs answer PR 0's Keep-Alives but do not re-register (like the
+    // scope benchmark's PEs): only TAKEOVER_SERVER moves them at the others.
+    net.endpoints[k].follow_home = false;
+    populate(&mut net, 0, 2, 100, 2);
+    assert_converged(&net, &[0, 1, 2, 3]);
+    net.kill(3);
+    net.advance(secs(6));
+    for i in 0..3 {
+        assert!(
+            net.events[i].contains(&Event::TakeoverStarted { target: pr_id(3) }),
+            "PR {i}: {:?}",
+            net.events[i]
+        );
+    }
+    // PR 2 acknowledged two initiators: the situation of the bug.
+    let acked_by_2: Vec<usize> = net
+        .enrp_log
+        .iter()
+        .filter(|(f, _, m)| *f == 2 && matches!(m, EnrpMessage::InitTakeoverAck(_)))
+        .map(|(_, t, _)| *t)
+        .collect();
+    assert_eq!(acked_by_2, vec![0, 1]);
+    assert!(net.events[0].contains(&Event::TakeoverCompleted {
+        target: pr_id(3),
+        pes: 5
+    }));
+    // No survivor refused the winner's TAKEOVER_SERVER.
+    for i in 1..3 {
+        assert!(
+            !net.events[i]
+                .iter()
+                .any(|e| matches!(e, Event::ProtocolError { .. })),
+            "PR {i}: {:?}",
+            net.events[i]
+        );
+    }
+    for i in 1..3 {
+        assert_eq!(net.pr(i).handlespace().owner_len(pr_id(3)), 0, "PR {i}");
+        assert_eq!(net.pr(i).handlespace().owner_len(pr_id(0)), 7, "PR {i}");
+    }
+    assert_converged(&net, &[0, 1, 2]);
+    // Long after every expiry, still nobody else takes the PEs over.
+    net.advance(secs(30));
+    for i in 1..3 {
+        assert!(
+            !net.events[i]
+                .iter()
+                .any(|e| matches!(e, Event::TakeoverCompleted { .. })),
+            "PR {i}: {:?}",
+            net.events[i]
+        );
+    }
+    assert_converged(&net, &[0, 1, 2]);
+    assert_eq!(net.pr(2).handlespace().owner_len(pr_id(0)), 7);
+}
+
 #[test]
 fn takeover_is_abandoned_without_acknowledgements_and_retried() {
     let mut net = chain(3);
