@@ -222,6 +222,52 @@ fn checksum_mismatch_is_repaired_by_an_audit() {
     );
 }
 
+/// A new PR syncing from its mentor in blocks learns another peer (from
+/// the mentor's list) mid-way: that peer's checksum cannot match yet, but
+/// its PEs are already coming from the mentor, so it is not audited until
+/// the synchronisation ends (and then its checksum matches).
+#[test]
+fn a_peer_met_during_the_mentor_sync_is_not_pulled_twice() {
+    let mut net = Net::new();
+    net.add_pr(pr_config(0, &[]));
+    populate(&mut net, 0, 1, 1, 300);
+    let mut mentor = pr_config(1, &[0]);
+    mentor.max_elements_per_htr = 10;
+    net.add_pr(mentor);
+    net.advance(secs(1));
+    assert_converged(&net, &[0, 1]);
+    net.add_pr(pr_config(2, &[1]));
+    net.advance(secs(1));
+    let ev = net.take_events(2);
+    assert!(
+        ev.contains(&Event::SyncCompleted {
+            peer: pr_id(1),
+            entries: 300
+        }),
+        "{ev:?}"
+    );
+    assert!(ev.contains(&Event::PeerUp {
+        peer: pr_id(0),
+        conn: net.pr(2).peers().find(|(p, _)| *p == pr_id(0)).unwrap().1
+    }));
+    let requests = |to: usize| {
+        net.enrp_log
+            .iter()
+            .filter(|(f, t, m)| {
+                *f == 2 && *t == to && matches!(m, EnrpMessage::HandleTableRequest(_))
+            })
+            .count()
+    };
+    assert_eq!(requests(1), 30, "300 PEs in blocks of 10");
+    assert_eq!(requests(0), 0, "PR 0's PEs came from the mentor");
+    assert!(
+        !ev.iter()
+            .any(|e| matches!(e, Event::ChecksumMismatch { .. })),
+        "{ev:?}"
+    );
+    assert_converged(&net, &[0, 1, 2]);
+}
+
 #[test]
 fn handle_table_sync_in_blocks_misses_and_repeats_nothing() {
     let mut net = Net::new();
