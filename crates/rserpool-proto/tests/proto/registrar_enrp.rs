@@ -376,6 +376,53 @@ fn takeover_with_two_registrars_completes_at_once() {
     assert_eq!(net.pr(0).stats().takeovers, 1);
 }
 
+/// A takeover of more PEs than may await an answer at once (4,096):
+/// the rest are reached as earlier ones answer or time out, each with its
+/// full time to answer counted from its own Keep-Alive.
+#[test]
+fn a_large_takeover_reaches_its_pes_a_window_at_a_time() {
+    let mut net = chain(2);
+    net.advance(secs(1));
+    // At most 4,096 PEs per association: two endpoints.
+    let (k, _) = populate(&mut net, 1, 1, 1, 2500);
+    let (k2, _) = populate(&mut net, 1, 2, 2501, 2500);
+    net.kill(1);
+    // The endpoints are up but answer nothing.
+    net.endpoints[k].auto_ack = false;
+    net.endpoints[k2].auto_ack = false;
+    let sent = |net: &Net| h_keep_alives(net, k, 0) + h_keep_alives(net, k2, 0);
+    net.advance(secs(6));
+    assert!(net.events[0].contains(&Event::TakeoverCompleted {
+        target: pr_id(1),
+        pes: 5000
+    }));
+    assert_eq!(sent(&net), 4096);
+    assert_eq!(net.pr(0).handlespace().len(), 5000);
+    // The first 4,096 time out (takeover expiry plus keep-alive timeout):
+    // the other 904 go then, and stay until their own time is up.
+    net.advance(secs(10));
+    assert_eq!(sent(&net), 5000);
+    assert_eq!(net.pr(0).handlespace().len(), 904);
+    net.advance(secs(11));
+    assert_eq!(net.pr(0).handlespace().len(), 0);
+}
+
+/// With answering PEs, a large takeover reaches every PE at once.
+#[test]
+fn a_large_takeover_of_answering_pes_reaches_them_all() {
+    let mut net = chain(2);
+    net.advance(secs(1));
+    let (k, _) = populate(&mut net, 1, 1, 1, 2500);
+    let (k2, _) = populate(&mut net, 1, 2, 2501, 2500);
+    net.endpoints[k].follow_home = false;
+    net.endpoints[k2].follow_home = false;
+    net.kill(1);
+    net.advance(secs(6));
+    assert_eq!(h_keep_alives(&net, k, 0) + h_keep_alives(&net, k2, 0), 5000);
+    net.advance(secs(30));
+    assert_eq!(net.pr(0).handlespace().owner_len(pr_id(0)), 5000);
+}
+
 #[test]
 fn taken_over_pes_that_do_not_answer_are_removed() {
     let mut net = chain(2);
