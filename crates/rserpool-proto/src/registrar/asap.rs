@@ -532,6 +532,7 @@ impl Registrar {
                 TimerKind::KeepAliveTransmission,
                 now + self.config.keep_alive_transmission_interval,
             );
+            self.reach_answered(now, r);
         }
     }
 

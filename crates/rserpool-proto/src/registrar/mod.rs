@@ -46,7 +46,7 @@ mod sync;
 mod takeover;
 mod util;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -464,8 +464,12 @@ pub struct Registrar {
     unreachable_reporters: BTreeMap<(PoolHandle, PeId), Vec<IpAddr>>,
     /// Takeovers this PR runs, by target.
     takeovers: BTreeMap<ServerId, Takeover>,
-    /// Targets another PR is taking over (we acknowledged), until when.
-    foreign_takeovers: BTreeMap<ServerId, (Time, ServerId)>,
+    /// Targets another PR is taking over: until when, and every initiator
+    /// we acknowledged (any of them may be the one that wins).
+    foreign_takeovers: BTreeMap<ServerId, (Time, BTreeSet<ServerId>)>,
+    /// Taken-over PEs still to reach with a Keep-Alive (H flag), and the
+    /// ones reached but not answered yet (see `takeover::REACH_WINDOW`).
+    reach: takeover::Reach,
     sync: SyncState,
     mentor_deadline: Option<Time>,
     next_heartbeat: Time,
@@ -509,6 +513,7 @@ impl Registrar {
             unreachable_reporters: BTreeMap::new(),
             takeovers: BTreeMap::new(),
             foreign_takeovers: BTreeMap::new(),
+            reach: takeover::Reach::default(),
             sync: SyncState::Unsynced,
             mentor_deadline: Some(now + config.mentor_discovery_timeout),
             next_heartbeat: now + config.peer_heartbeat_cycle,
@@ -621,6 +626,7 @@ impl Registrar {
     pub fn asap_closed(&mut self, now: Time, assoc: AssocId) {
         let now = self.tick(now);
         self.drop_assoc(now, assoc);
+        self.reach_more(now);
     }
 
     // ---- ENRP ----
@@ -751,6 +757,7 @@ impl Registrar {
             return;
         }
         self.run_pe_timers(now);
+        self.reach_more(now);
         self.run_peer_timers(now);
         self.run_takeover_timers(now);
         self.run_cycle_timers(now);
@@ -817,6 +824,7 @@ impl Registrar {
         self.peers.clear();
         self.suspects.clear();
         self.takeovers.clear();
+        self.reach = takeover::Reach::default();
         self.stopped = true;
     }
 

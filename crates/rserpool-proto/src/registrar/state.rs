@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use super::{Config, ConnId};
 use crate::Time;
-use crate::handlespace::{AssocId, SyncCursor};
+use crate::handlespace::{AssocId, EntryRef, SyncCursor};
 use crate::identity::Identity;
 use crate::wire::{PeId, PoolHandle, ServerId, ServerInformation};
+use foldhash::fast::FixedState;
 
 /// An ASAP association (with a PE or a PU).
 ///
@@ -347,8 +348,9 @@ pub(super) struct TableRequest {
     /// W flag: only the peer's own PEs (a checksum audit).
     pub own_only: bool,
     pub entries: usize,
-    /// Audit: the entries the peer confirmed (mark and sweep).
-    pub seen: HashSet<(PoolHandle, PeId)>,
+    /// Audit: the entries the peer confirmed (mark and sweep), by
+    /// reference (a generation-checked slot: no handle cloned per entry).
+    pub seen: HashSet<EntryRef, FixedState>,
 }
 
 /// A peer's block-wise Handle Table Request we answer.

@@ -4,6 +4,8 @@
 
 use std::collections::HashSet;
 
+use foldhash::fast::FixedState;
+
 use super::state::{Serving, SyncState, TableRequest};
 use super::util::{self, pool_element};
 use super::{ConnId, Event, Registrar, RemovalReason};
@@ -42,7 +44,7 @@ impl Registrar {
         p.request = Some(TableRequest {
             own_only,
             entries: 0,
-            seen: HashSet::new(),
+            seen: HashSet::with_hasher(FixedState::default()),
         });
         if !own_only {
             self.sync = SyncState::Syncing(id);
@@ -58,7 +60,15 @@ impl Registrar {
 
     /// Checksum audit: a peer whose announced checksum differs from ours
     /// for its PEs is asked for its own PEs.
+    ///
+    /// Not while the synchronisation from the mentor fills the handlespace:
+    /// the peer's PEs are still arriving from the mentor, so its checksum
+    /// cannot match yet, and pulling its table as well would learn each of
+    /// them twice. Every peer is audited when that synchronisation ends.
     pub(super) fn audit(&mut self, id: ServerId) {
+        if matches!(self.sync, SyncState::Syncing(_)) {
+            return;
+        }
         let Some(p) = self.peers.get(&id) else {
             return;
         };
@@ -157,11 +167,10 @@ impl Registrar {
         }
         for pool in r.pools {
             for pe in pool.pool_elements {
-                let pe_id = pe.pe_id;
-                if self.learn(now, &pool.pool_handle, pe, id, Learnt::Table) {
+                if let Some(r) = self.learn(now, &pool.pool_handle, pe, id, Learnt::Table) {
                     req.entries += 1;
                     if req.own_only {
-                        req.seen.insert((pool.pool_handle.clone(), pe_id));
+                        req.seen.insert(r);
                     }
                 }
             }
@@ -191,15 +200,7 @@ impl Registrar {
             let stale: Vec<EntryRef> = self
                 .hs
                 .owner_entries(id)
-                .filter(|r| {
-                    let Some(h) = self.hs.pool_handle_of(*r) else {
-                        return false;
-                    };
-                    let Some(e) = self.hs.entry(*r) else {
-                        return false;
-                    };
-                    !req.seen.contains(&(h.clone(), e.pe_id()))
-                })
+                .filter(|r| !req.seen.contains(r))
                 .collect();
             for r in stale {
                 self.remove_entry(r, RemovalReason::PeerUpdate);
@@ -224,7 +225,7 @@ impl Registrar {
     }
 
     /// Stores a PE learnt from peer `from` (Handle Update or Handle Table
-    /// Response). False if it was not stored.
+    /// Response). The entry, or `None` if it was not stored.
     pub(super) fn learn(
         &mut self,
         now: Time,
@@ -232,7 +233,7 @@ impl Registrar {
         pe: PoolElement,
         from: ServerId,
         how: Learnt,
-    ) -> bool {
+    ) -> Option<EntryRef> {
         let me = self.config.id;
         let home = if pe.home_server_id.0 == 0 {
             from
@@ -243,13 +244,13 @@ impl Registrar {
             if let Some(detail) = why {
                 self.peer_protocol_error(from, detail);
             }
-            return false;
+            return None;
         }
         if let Some(r) = self.hs.find(pool, pe.pe_id) {
             if let Some(e) = self.hs.entry(r) {
                 if e.home() == me && e.association().is_some() {
                     // Registered here and kept alive here: our claim stands.
-                    return false;
+                    return None;
                 }
                 if e.home() != home {
                     // The newer claim replaces the older one (as RSPLIB does).
@@ -277,12 +278,12 @@ impl Registrar {
                     home,
                     updated: r.updated,
                 });
-                true
+                Some(r.entry)
             }
             Err(e) => {
                 let detail = format!("PE {} of pool {pool} from {from} not stored: {e}", pe.pe_id);
                 self.peer_protocol_error(from, detail);
-                false
+                None
             }
         }
     }

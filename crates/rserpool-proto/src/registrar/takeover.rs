@@ -5,11 +5,17 @@
 //! completes at once. It then sends TAKEOVER_SERVER, becomes the home of
 //! the target's PEs, opens an ASAP association to each PE (the dead PR's
 //! associations are gone) and sends it an Endpoint Keep-Alive with the H
-//! flag; the PE answers and re-registers here.
+//! flag; the PE answers and re-registers here. At most `REACH_WINDOW`
+//! of those Keep-Alives are unanswered at a time (each answer, timeout or
+//! lost association lets the next go), so that a takeover of a million PEs
+//! neither floods the PEs' associations nor gives the last PE its answer
+//! time before its Keep-Alive could even leave.
 //!
 //! Two PRs taking over the same target: the one with the lower server ID
 //! goes on, as RSPLIB decides (the higher one acknowledges it and abandons
-//! its own; the lower one ignores the higher one's INIT_TAKEOVER).
+//! its own; the lower one ignores the higher one's INIT_TAKEOVER). A third
+//! PR may acknowledge both, in either order: it accepts the TAKEOVER_SERVER
+//! of any initiator it acknowledged, so it follows the winner.
 //!
 //! A PR that still has the target as a live peer does not acknowledge
 //! (unlike RSPLIB, which does): a PR that merely lost its own association
@@ -20,8 +26,10 @@
 //! for twice `takeover_expiry`; if the target still has PEs then, it tries
 //! itself. Otherwise the target's PEs expire by their lifetime at each PR.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::net::SocketAddr;
+
+use foldhash::fast::FixedState;
 
 use super::state::{Assoc, Takeover};
 use super::util;
@@ -30,6 +38,21 @@ use crate::Time;
 use crate::handlespace::{AssocId, EntryRef, Registration, TimerKind};
 use crate::wire::ServerId;
 use crate::wire::enrp;
+
+/// Most Keep-Alives (H flag) of taken-over PEs unanswered at once.
+pub(super) const REACH_WINDOW: usize = 4096;
+
+/// Taken-over PEs on their way to being reached.
+#[derive(Debug, Default)]
+pub(super) struct Reach {
+    /// Not reached yet, in takeover order.
+    queue: VecDeque<EntryRef>,
+    /// Reached, Keep-Alive unanswered.
+    outstanding: HashSet<EntryRef, FixedState>,
+    /// The association opened to each PE endpoint (PEs naming the same
+    /// endpoint share one), while PEs remain to be reached.
+    by_addr: BTreeMap<Vec<SocketAddr>, AssocId>,
+}
 
 impl Registrar {
     pub(super) fn start_takeover(&mut self, now: Time, target: ServerId) {
@@ -44,7 +67,7 @@ impl Registrar {
         {
             return;
         }
-        let awaiting: std::collections::BTreeSet<ServerId> = self
+        let awaiting: BTreeSet<ServerId> = self
             .peers
             .keys()
             .copied()
@@ -94,8 +117,16 @@ impl Registrar {
             self.takeovers.remove(&target);
             self.event(Event::TakeoverAbandoned { target });
         }
-        self.foreign_takeovers
-            .insert(target, (now + self.config.takeover_expiry * 2, from));
+        // Every initiator we acknowledge may win (the lower ID does, but
+        // its INIT_TAKEOVER may reach us first or last): remember them all,
+        // so that the winner's TAKEOVER_SERVER is accepted whichever it is.
+        let until = now + self.config.takeover_expiry * 2;
+        let agreed = self
+            .foreign_takeovers
+            .entry(target)
+            .or_insert_with(|| (until, BTreeSet::new()));
+        agreed.0 = agreed.0.max(until);
+        agreed.1.insert(from);
         let m = enrp::InitTakeoverAck {
             sender: self.config.id,
             receiver: from,
@@ -120,7 +151,7 @@ impl Registrar {
         }
     }
 
-    /// Only the takeover this PR agreed to moves PEs: a TAKEOVER_SERVER
+    /// Only a takeover this PR agreed to moves PEs: a TAKEOVER_SERVER
     /// from a peer whose INIT_TAKEOVER for that target we did not
     /// acknowledge (or of a PR we still hear from) is refused, so that no
     /// peer can seize a live registrar's PEs by announcing it took them.
@@ -131,7 +162,7 @@ impl Registrar {
         let agreed = self
             .foreign_takeovers
             .get(&target)
-            .is_some_and(|(until, initiator)| *initiator == from && *until > self.now);
+            .is_some_and(|(until, initiators)| initiators.contains(&from) && *until > self.now);
         if !agreed || self.peers.contains_key(&target) {
             let conn = self.peers.get(&from).map_or(super::ConnId(0), |p| p.conn);
             self.protocol_error(
@@ -212,29 +243,65 @@ impl Registrar {
         let entries: Vec<EntryRef> = self.hs.owner_entries(target).collect();
         let n = self.hs.take_over(target, self.config.id);
         self.home_changed(&entries, target, self.config.id);
-        // One association per PE endpoint (a PE may be in several pools).
-        let mut by_addr: BTreeMap<Vec<SocketAddr>, AssocId> = BTreeMap::new();
-        for r in entries {
-            self.reach_taken_over(now, r, &mut by_addr);
-        }
+        self.reach.queue.extend(entries);
+        self.reach_more(now);
         self.stats.takeovers += 1;
         self.suspects.remove(&target);
         self.release_peer_host(target);
         self.event(Event::TakeoverCompleted { target, pes: n });
     }
 
-    /// Opens an ASAP association to a taken-over PE and queues its
-    /// Keep-Alive with the H flag.
-    fn reach_taken_over(
-        &mut self,
-        now: Time,
-        r: EntryRef,
-        by_addr: &mut BTreeMap<Vec<SocketAddr>, AssocId>,
-    ) {
-        let Some(pool) = self.hs.pool_handle_of(r).cloned() else {
+    /// A taken-over PE answered its Keep-Alive: the next one may go.
+    pub(super) fn reach_answered(&mut self, now: Time, r: EntryRef) {
+        if self.reach.outstanding.remove(&r) {
+            self.reach_more(now);
+        }
+    }
+
+    /// Reaches queued taken-over PEs while fewer than `REACH_WINDOW` of
+    /// their Keep-Alives are unanswered.
+    pub(super) fn reach_more(&mut self, now: Time) {
+        if self.reach.queue.is_empty() {
+            if !self.reach.by_addr.is_empty() {
+                self.reach.by_addr.clear();
+                self.reach.outstanding.clear();
+            }
             return;
-        };
+        }
+        if self.reach.outstanding.len() >= REACH_WINDOW {
+            // Forget those no longer waiting for an answer: gone (timed
+            // out, association lost) or answered otherwise (re-registered).
+            let hs = &self.hs;
+            self.reach
+                .outstanding
+                .retain(|r| matches!(hs.timer(*r), Some((TimerKind::KeepAliveTimeout, _))));
+        }
+        while self.reach.outstanding.len() < REACH_WINDOW {
+            let Some(r) = self.reach.queue.pop_front() else {
+                break;
+            };
+            if self.reach_taken_over(now, r) {
+                self.reach.outstanding.insert(r);
+            }
+        }
+    }
+
+    /// Opens an ASAP association to a taken-over PE (or uses the one open
+    /// to its endpoint) and queues its Keep-Alive with the H flag. False if
+    /// the PE is no longer one to reach.
+    fn reach_taken_over(&mut self, now: Time, r: EntryRef) -> bool {
         let home = self.config.id;
+        // Removed, re-registered or taken by another PR meanwhile.
+        if !self
+            .hs
+            .entry(r)
+            .is_some_and(|e| e.home() == home && e.association().is_none())
+        {
+            return false;
+        }
+        let Some(pool) = self.hs.pool_handle_of(r).cloned() else {
+            return false;
+        };
         let Some(mut reg) = self.hs.entry(r).map(|e| Registration {
             pe_id: e.pe_id(),
             home,
@@ -244,7 +311,7 @@ impl Registrar {
             asap_transport: e.asap_transport(),
             association: None,
         }) else {
-            return;
+            return false;
         };
         let to = match &reg.asap_transport {
             Some(t) if !util::socket_addrs(t).is_empty() => util::socket_addrs(t),
@@ -252,24 +319,27 @@ impl Registrar {
         };
         if to.is_empty() {
             self.remove_entry(r, RemovalReason::PeerDown);
-            return;
+            return false;
         }
-        let assoc = match by_addr.get(&to) {
-            Some(a) => *a,
-            None => {
+        // One association per PE endpoint (a PE may be in several pools),
+        // a new one if that endpoint's failed meanwhile.
+        let open = self.reach.by_addr.get(&to).copied();
+        let assoc = match open {
+            Some(a) if self.assocs.contains_key(&a) => a,
+            _ => {
                 let a = self.alloc_assoc();
                 self.assocs.insert(a, Assoc::outgoing(to.first().copied()));
                 self.transmits.push_back(Transmit::ConnectAsap {
                     assoc: a,
                     to: to.clone(),
                 });
-                by_addr.insert(to, a);
+                self.reach.by_addr.insert(to, a);
                 a
             }
         };
         reg.association = Some(assoc);
         if self.hs.register(&pool, reg).is_err() {
-            return;
+            return false;
         }
         // Until connected, the PE has the takeover expiry plus a keep-alive
         // timeout to answer.
@@ -278,6 +348,6 @@ impl Registrar {
             TimerKind::KeepAliveTimeout,
             now + self.config.takeover_expiry + self.config.keep_alive_timeout,
         );
-        self.send_keep_alive(r, true);
+        self.send_keep_alive(r, true)
     }
 }

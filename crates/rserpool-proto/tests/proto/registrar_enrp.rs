@@ -222,6 +222,52 @@ fn checksum_mismatch_is_repaired_by_an_audit() {
     );
 }
 
+/// A new PR syncing from its mentor in blocks learns another peer (from
+/// the mentor's list) mid-way: that peer's checksum cannot match yet, but
+/// its PEs are already coming from the mentor, so it is not audited until
+/// the synchronisation ends (and then its checksum matches).
+#[test]
+fn a_peer_met_during_the_mentor_sync_is_not_pulled_twice() {
+    let mut net = Net::new();
+    net.add_pr(pr_config(0, &[]));
+    populate(&mut net, 0, 1, 1, 300);
+    let mut mentor = pr_config(1, &[0]);
+    mentor.max_elements_per_htr = 10;
+    net.add_pr(mentor);
+    net.advance(secs(1));
+    assert_converged(&net, &[0, 1]);
+    net.add_pr(pr_config(2, &[1]));
+    net.advance(secs(1));
+    let ev = net.take_events(2);
+    assert!(
+        ev.contains(&Event::SyncCompleted {
+            peer: pr_id(1),
+            entries: 300
+        }),
+        "{ev:?}"
+    );
+    assert!(ev.contains(&Event::PeerUp {
+        peer: pr_id(0),
+        conn: net.pr(2).peers().find(|(p, _)| *p == pr_id(0)).unwrap().1
+    }));
+    let requests = |to: usize| {
+        net.enrp_log
+            .iter()
+            .filter(|(f, t, m)| {
+                *f == 2 && *t == to && matches!(m, EnrpMessage::HandleTableRequest(_))
+            })
+            .count()
+    };
+    assert_eq!(requests(1), 30, "300 PEs in blocks of 10");
+    assert_eq!(requests(0), 0, "PR 0's PEs came from the mentor");
+    assert!(
+        !ev.iter()
+            .any(|e| matches!(e, Event::ChecksumMismatch { .. })),
+        "{ev:?}"
+    );
+    assert_converged(&net, &[0, 1, 2]);
+}
+
 #[test]
 fn handle_table_sync_in_blocks_misses_and_repeats_nothing() {
     let mut net = Net::new();
@@ -330,6 +376,53 @@ fn takeover_with_two_registrars_completes_at_once() {
     assert_eq!(net.pr(0).stats().takeovers, 1);
 }
 
+/// A takeover of more PEs than may await an answer at once (4,096):
+/// the rest are reached as earlier ones answer or time out, each with its
+/// full time to answer counted from its own Keep-Alive.
+#[test]
+fn a_large_takeover_reaches_its_pes_a_window_at_a_time() {
+    let mut net = chain(2);
+    net.advance(secs(1));
+    // At most 4,096 PEs per association: two endpoints.
+    let (k, _) = populate(&mut net, 1, 1, 1, 2500);
+    let (k2, _) = populate(&mut net, 1, 2, 2501, 2500);
+    net.kill(1);
+    // The endpoints are up but answer nothing.
+    net.endpoints[k].auto_ack = false;
+    net.endpoints[k2].auto_ack = false;
+    let sent = |net: &Net| h_keep_alives(net, k, 0) + h_keep_alives(net, k2, 0);
+    net.advance(secs(6));
+    assert!(net.events[0].contains(&Event::TakeoverCompleted {
+        target: pr_id(1),
+        pes: 5000
+    }));
+    assert_eq!(sent(&net), 4096);
+    assert_eq!(net.pr(0).handlespace().len(), 5000);
+    // The first 4,096 time out (takeover expiry plus keep-alive timeout):
+    // the other 904 go then, and stay until their own time is up.
+    net.advance(secs(10));
+    assert_eq!(sent(&net), 5000);
+    assert_eq!(net.pr(0).handlespace().len(), 904);
+    net.advance(secs(11));
+    assert_eq!(net.pr(0).handlespace().len(), 0);
+}
+
+/// With answering PEs, a large takeover reaches every PE at once.
+#[test]
+fn a_large_takeover_of_answering_pes_reaches_them_all() {
+    let mut net = chain(2);
+    net.advance(secs(1));
+    let (k, _) = populate(&mut net, 1, 1, 1, 2500);
+    let (k2, _) = populate(&mut net, 1, 2, 2501, 2500);
+    net.endpoints[k].follow_home = false;
+    net.endpoints[k2].follow_home = false;
+    net.kill(1);
+    net.advance(secs(6));
+    assert_eq!(h_keep_alives(&net, k, 0) + h_keep_alives(&net, k2, 0), 5000);
+    net.advance(secs(30));
+    assert_eq!(net.pr(0).handlespace().owner_len(pr_id(0)), 5000);
+}
+
 #[test]
 fn taken_over_pes_that_do_not_answer_are_removed() {
     let mut net = chain(2);
@@ -388,6 +481,72 @@ fn takeover_with_three_registrars_has_one_winner() {
         "5 taken over plus its own 2"
     );
     assert_eq!(net.pr(1).handlespace().owner_len(pr_id(2)), 0);
+}
+
+/// Three survivors notice the target's death at once: every one starts a
+/// takeover, and PR 2 acknowledges PR 0 and then PR 1 (and PR 1, having
+/// given up, acknowledges PR 2). The lowest ID, PR 0, wins; the others
+/// must accept its TAKEOVER_SERVER even though another initiator was
+/// acknowledged after it, and nobody takes the PEs over a second time.
+#[test]
+fn takeover_with_three_survivors_converges_on_the_lowest_initiator() {
+    let mut net = chain(4);
+    net.advance(secs(1));
+    let (k, _) = populate(&mut net, 3, 1, 1, 5);
+    // The PEs answer PR 0's Keep-Alives but do not re-register (like the
+    // scope benchmark's PEs): only TAKEOVER_SERVER moves them at the others.
+    net.endpoints[k].follow_home = false;
+    populate(&mut net, 0, 2, 100, 2);
+    assert_converged(&net, &[0, 1, 2, 3]);
+    net.kill(3);
+    net.advance(secs(6));
+    for i in 0..3 {
+        assert!(
+            net.events[i].contains(&Event::TakeoverStarted { target: pr_id(3) }),
+            "PR {i}: {:?}",
+            net.events[i]
+        );
+    }
+    // PR 2 acknowledged two initiators: the situation of the bug.
+    let acked_by_2: Vec<usize> = net
+        .enrp_log
+        .iter()
+        .filter(|(f, _, m)| *f == 2 && matches!(m, EnrpMessage::InitTakeoverAck(_)))
+        .map(|(_, t, _)| *t)
+        .collect();
+    assert_eq!(acked_by_2, vec![0, 1]);
+    assert!(net.events[0].contains(&Event::TakeoverCompleted {
+        target: pr_id(3),
+        pes: 5
+    }));
+    // No survivor refused the winner's TAKEOVER_SERVER.
+    for i in 1..3 {
+        assert!(
+            !net.events[i]
+                .iter()
+                .any(|e| matches!(e, Event::ProtocolError { .. })),
+            "PR {i}: {:?}",
+            net.events[i]
+        );
+    }
+    for i in 1..3 {
+        assert_eq!(net.pr(i).handlespace().owner_len(pr_id(3)), 0, "PR {i}");
+        assert_eq!(net.pr(i).handlespace().owner_len(pr_id(0)), 7, "PR {i}");
+    }
+    assert_converged(&net, &[0, 1, 2]);
+    // Long after every expiry, still nobody else takes the PEs over.
+    net.advance(secs(30));
+    for i in 1..3 {
+        assert!(
+            !net.events[i]
+                .iter()
+                .any(|e| matches!(e, Event::TakeoverCompleted { .. })),
+            "PR {i}: {:?}",
+            net.events[i]
+        );
+    }
+    assert_converged(&net, &[0, 1, 2]);
+    assert_eq!(net.pr(2).handlespace().owner_len(pr_id(0)), 7);
 }
 
 #[test]

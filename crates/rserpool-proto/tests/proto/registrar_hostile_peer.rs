@@ -349,6 +349,17 @@ fn address_prefixes_parse_and_match() {
 fn a_peer_cannot_rewrite_or_delete_another_peers_pe() {
     let mut r = Registrar::new(pr_config(0, &[]), ms(0), 1);
     let v = peer(&mut r, ms(1), VICTIM, host(7));
+    // The victim is the mentor: its (empty) table ends the synchronisation,
+    // after which audits run.
+    let table = EnrpMessage::from(enrp::HandleTableResponse {
+        reject: false,
+        more_to_send: false,
+        sender: VICTIM,
+        receiver: pr_id(0),
+        pools: vec![],
+    });
+    r.enrp_received(ms(1), v, &table.to_bytes().expect("encodes"));
+    assert!(r.is_synchronised());
     add_pe(&mut r, ms(2), v, VICTIM, victim_pe(1));
     let original = r
         .handlespace()

@@ -193,6 +193,12 @@ impl Hub {
                 home,
                 updated,
             } => {
+                // A synchronisation learns every PE of the scope at once
+                // (1,000,000 in a second): kept only while someone watches.
+                // The queries read the registrar's state, not this history.
+                if self.changes.receiver_count() == 0 {
+                    return;
+                }
                 let kind = if *updated { "updated" } else { "learned" };
                 on_pe(&mut c, kind, pool, *pe);
                 c.home = Some(home.0);
