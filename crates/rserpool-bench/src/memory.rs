@@ -200,9 +200,11 @@ fn measure(args: &MemoryArgs) -> Result<Measured, String> {
     if after <= before {
         // jemalloc counts only what it allocates: in a program whose
         // global allocator is another, it sees nothing.
-        return Err("jemalloc counted no allocation: it is not this program's global \
+        return Err(
+            "jemalloc counted no allocation: it is not this program's global \
                     allocator (run it as `rserpool bench memory`)"
-            .into());
+                .into(),
+        );
     }
     Ok(Measured {
         before,

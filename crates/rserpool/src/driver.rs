@@ -14,7 +14,7 @@
 //!   fires early once, finds nothing due and is re-armed, which is far
 //!   rarer than a timer reset per message.
 
-use rserpool_proto::handlespace::Time;
+use rserpool_proto::Time;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;

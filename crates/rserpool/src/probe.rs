@@ -22,7 +22,7 @@
 
 use crate::transport::tls::{Expect, TlsClient};
 use crate::transport::{self, AssocWriter, Association, Carrier, Ppid, TransportMode};
-use rserpool_proto::handlespace::Time;
+use rserpool_proto::Time;
 use rserpool_proto::probe::{Probe as Machine, ProbeConfig, ProbeError, ProbeEvent};
 use rserpool_proto::wire::{DecodeError, ServerId, ServerInformation, TransportKind};
 use std::fmt;

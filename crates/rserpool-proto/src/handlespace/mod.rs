@@ -1,8 +1,8 @@
 //! The handlespace: pools of PE entries, with every set a registrar needs
 //! (paper section 3), built for speed.
 //!
-//! One [`Handlespace`] holds all pools. It is I/O-free: time ([`Time`]) and
-//! randomness ([`Rng`]) are handed in. Entries live in slabs with stable
+//! One [`Handlespace`] holds all pools. It is I/O-free: time ([`Time`](crate::Time)) and
+//! randomness ([`Rng`](crate::Rng)) are handed in. Entries live in slabs with stable
 //! slots: a 32-byte hot part (what a traversal reads), the cold part
 //! (transports, association) and the slot state (set bookkeeping,
 //! selection state) in parallel arrays; each job has its own structure:
@@ -68,9 +68,3 @@ pub use checksum::Checksum;
 pub use entry::{AssocId, EntryRef, PeEntry, Registration, TimerKind};
 pub use error::{HsError, Resource};
 pub use space::{Config, DueTimer, Handlespace, Registered, SyncCursor, SyncStep, Unreachable};
-// Time and randomness live at the crate root (every role uses them); they
-// are re-exported here because the handlespace's methods take them.
-#[doc(no_inline)]
-pub use crate::rng::{Rng, Xoshiro256};
-#[doc(no_inline)]
-pub use crate::time::Time;

@@ -38,12 +38,7 @@ use std::net::SocketAddr;
 pub use config::PeConfig;
 pub use session::{PeSession, SessionInput};
 
-// The shared ASAP endpoint parts the PE's API speaks of, re-exported so
-// that `pool_element::{AsapTimers, RegConn, ...}` keeps working.
-#[doc(no_inline)]
-pub use crate::asap_endpoint::{AsapTimers, RegConn, RegTransmit, RegistrarConfig};
-
-use crate::asap_endpoint::{HuntProgress, Hunter, decode_asap};
+use crate::asap_endpoint::{HuntProgress, Hunter, RegConn, RegTransmit, decode_asap};
 
 use crate::wire::asap::{self, AsapMessage};
 use crate::wire::{DecodeError, EncodeError, OperationError, PeId, Policy, PolicyType, ServerId};

@@ -39,11 +39,6 @@
 mod cache;
 mod session;
 
-/// The data channel framing, which now lives in [`crate::data_channel`]
-/// (the pool element uses it too); kept under this name so existing
-/// imports compile.
-pub use crate::data_channel as channel;
-
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
@@ -115,7 +110,7 @@ pub enum PuTransmit {
         transport: TransportParam,
     },
     /// Send one frame (SCTP: one message with the frame's PPID; TCP: see
-    /// [`channel`]).
+    /// [`data_channel`](crate::data_channel)).
     SendPe {
         /// The data association.
         conn: PeConn,
@@ -539,7 +534,7 @@ impl PoolUser {
     }
 
     /// A frame from the PE on `conn` (over TCP, deframed with
-    /// [`channel::TcpDeframer`]).
+    /// [`TcpDeframer`](crate::data_channel::TcpDeframer)).
     pub fn pe_received(&mut self, _now: Time, conn: PeConn, frame: Frame) {
         let Some(&sid) = self.conns.get(&conn) else {
             return;

@@ -21,7 +21,7 @@
 //! [`ProbeEvent::Failed`] it closes the association.
 //!
 //! ```
-//! use rserpool_proto::handlespace::Time;
+//! use rserpool_proto::Time;
 //! use rserpool_proto::probe::{Probe, ProbeConfig};
 //! use rserpool_proto::wire::{DecodeOptions, EnrpMessage, ServerId, TransportKind};
 //! use std::time::Duration;
@@ -45,7 +45,7 @@ mod snapshot;
 pub use error::{Awaited, ProbeError, Refusal};
 pub use snapshot::{Pool, Snapshot};
 
-use crate::handlespace::Time;
+use crate::Time;
 use crate::wire::enrp::{HandleTableRequest, HandleTableResponse, ListRequest};
 use crate::wire::{
     DecodeOptions, EnrpMessage, ServerId, ServerInformation, TransportKind, TransportParam,

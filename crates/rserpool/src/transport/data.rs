@@ -12,7 +12,7 @@
 //!   message put together until `MSG_EOR` ([`Reassembler`]). SCTP has no
 //!   empty messages: a frame without payload is not sent.
 //! - Over TCP, which has no PPIDs, the frames are written with the
-//!   `rserpool_proto::pool_user::channel` framing (PPID u32, length u32,
+//!   `rserpool_proto::data_channel` framing (PPID u32, length u32,
 //!   payload).
 //!
 //! The control endpoint: a registrar that takes a PE over opens an ASAP

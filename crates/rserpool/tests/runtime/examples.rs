@@ -17,7 +17,7 @@ mod pu_client;
 use rserpool::pool_element::{self, PoolElementConfig, PoolElementHandle};
 use rserpool::pool_user::{self, PoolUserHandle};
 use rserpool::probe::{self, DumpOptions};
-use rserpool::proto::pool_element::AsapTimers;
+use rserpool::proto::asap_endpoint::AsapTimers;
 use rserpool::proto::registrar::Config;
 use rserpool::proto::wire::{ServerId, TransportParam, TransportUse};
 use rserpool::registrar::{self, DaemonConfig, RegistrarHandle};
