@@ -196,7 +196,9 @@ fn http_get(addr: SocketAddr, path: &str) -> Result<String, String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(err)?;
     s.set_read_timeout(Some(Duration::from_secs(60)))
         .map_err(err)?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(err)?;
+    // One write: `write!` would send the request in pieces.
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    s.write_all(request.as_bytes()).map_err(err)?;
     let mut text = String::new();
     s.read_to_string(&mut text).map_err(err)?;
     match text.split_once("\r\n\r\n") {
@@ -743,8 +745,16 @@ mod tests {
         let addr = l.local_addr().unwrap();
         let server = std::thread::spawn(move || {
             let (mut s, _) = l.accept().unwrap();
+            // Read the whole request head before answering and closing.
+            let mut head = Vec::new();
             let mut buf = [0u8; 256];
-            let _ = s.read(&mut buf);
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                head.extend_from_slice(&buf[..n]);
+            }
             s.write_all(b"HTTP/1.1 503 Service Unavailable\r\n\r\nbusy")
                 .unwrap();
         });

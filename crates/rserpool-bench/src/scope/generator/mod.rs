@@ -547,101 +547,17 @@ fn phase(i: usize, n: usize, every: Duration) -> Duration {
 }
 
 async fn generate(spec: LoadSpec) -> Result<Outcome, String> {
-    let k = spec.targets.len();
-    // Registrar index and address of endpoint i.
-    let assign = |list: &[usize], i: usize| -> Result<(usize, SocketAddr), String> {
-        let r = *list
-            .get(i % list.len().max(1))
-            .ok_or("no registrar assigned")?;
-        let addr = *spec
-            .targets
-            .get(r)
-            .ok_or_else(|| format!("registrar {} is not among the targets", r + 1))?;
-        Ok((r, addr))
-    };
     let before = if spec.metrics.is_empty() {
         None
     } else {
         wait_for_peering(&spec.metrics).await?;
         Some(snapshot(&spec.metrics).await?)
     };
-
     let stats: Shared<Stats> = Rc::new(RefCell::new(Stats {
-        rejected_by_registrar: vec![0; k],
+        rejected_by_registrar: vec![0; spec.targets.len()],
         ..Stats::default()
     }));
-    let gate = Rc::new(Semaphore::new(SETUP_CONCURRENCY));
-    let lifetime_ms = i32::try_from(spec.rereg.as_millis().saturating_mul(3))
-        .unwrap_or(i32::MAX)
-        .max(5000);
-    let pool = PoolHandle::from(POOL);
-
-    // Set up every association before the clock starts.
-    let mut pe_setups = Vec::with_capacity(spec.pes);
-    for i in 0..spec.pes {
-        let id = spec.pe_id_base.wrapping_add(i as u32);
-        let transport = user_transport(id, spec.carrier, spec.endpoint_address);
-        let mut msg = RegistrationMessage::new(id, spec.policy, lifetime_ms, transport);
-        let first = msg.next().to_vec();
-        let ack = AsapMessage::from(EndpointKeepAliveAck {
-            pool_handle: pool.clone(),
-            pe_id: PeId(id),
-        })
-        .to_bytes()
-        .expect("a keep-alive ack fits in a message");
-        let (registrar, target) = assign(&spec.pe_registrars, i)?;
-        let local = spec.endpoint_address;
-        let setup = setup_pe(
-            target,
-            spec.carrier,
-            local,
-            first,
-            ack.clone(),
-            gate.clone(),
-        );
-        pe_setups.push((msg, ack, registrar, tokio::task::spawn_local(setup)));
-    }
-    let mut pes = Vec::with_capacity(spec.pes);
-    let mut setup_errors = 0u64;
-    let mut first_error = None;
-    for (msg, ack, registrar, h) in pe_setups {
-        match h.await.map_err(|e| e.to_string()).and_then(|r| r) {
-            Ok(assoc) => pes.push((msg, ack, registrar, assoc)),
-            Err(e) => {
-                setup_errors += 1;
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    let mut pu_setups = Vec::with_capacity(spec.pus);
-    for i in 0..spec.pus {
-        let (_, target) = assign(&spec.pu_registrars, i)?;
-        pu_setups.push(tokio::task::spawn_local(setup_pu(
-            target,
-            spec.carrier,
-            spec.endpoint_address,
-            gate.clone(),
-        )));
-    }
-    let mut pus = Vec::with_capacity(spec.pus);
-    for h in pu_setups {
-        match h.await.map_err(|e| e.to_string()).and_then(|r| r) {
-            Ok(assoc) => pus.push(assoc),
-            Err(e) => {
-                setup_errors += 1;
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    if pes.len() + pus.len() == 0 && spec.pes + spec.pus > 0 {
-        return Err(format!(
-            "no association could be set up: {}",
-            first_error.unwrap_or_default()
-        ));
-    }
-    if let Some(e) = &first_error {
-        eprintln!("rserpool bench scope: {setup_errors} associations failed, the first: {e}");
-    }
+    let set_up = set_up(&spec).await?;
     println!("ready");
 
     let t0 = Instant::now() + Duration::from_millis(20);
@@ -655,91 +571,9 @@ async fn generate(spec: LoadSpec) -> Result<Outcome, String> {
         sleep_until(window.end).await;
         println!("done");
     });
-
-    let mut tickers = Vec::with_capacity(pes.len() + pus.len());
-    let mut readers = Vec::with_capacity(pes.len() + pus.len());
-    let n_pes = pes.len();
-    for (i, (mut msg, ack, registrar, conn)) in pes.into_iter().enumerate() {
-        let first = t0 + phase(i, n_pes, spec.rereg);
-        let next = move |out: &mut Vec<u8>| out.extend_from_slice(msg.next());
-        let (reader, writer) = match conn {
-            Conn::Tcp(link) => {
-                let role = tcp::Role::Pe { ack, registrar };
-                let run = link.run(role, stats.clone(), window, first, spec.rereg, next);
-                readers.push(tokio::task::spawn_local(run));
-                continue;
-            }
-            Conn::Assoc(r, w) => (r, w),
-        };
-        let endpoint = Rc::new(Endpoint {
-            writer: Mutex::new(writer),
-            pending: RefCell::new(VecDeque::new()),
-        });
-        readers.push(tokio::task::spawn_local(pe_reader(
-            reader,
-            endpoint.clone(),
-            stats.clone(),
-            window,
-            ack,
-            registrar,
-        )));
-        tickers.push(tokio::task::spawn_local(ticker(
-            endpoint,
-            stats.clone(),
-            window,
-            first,
-            spec.rereg,
-            true,
-            next,
-        )));
-    }
-    let resolution = AsapMessage::from(HandleResolution {
-        pool_handle: pool.clone(),
-        items: None,
-    })
-    .to_bytes()
-    .expect("a handle resolution fits in a message");
-    let n_pus = pus.len();
-    for (i, conn) in pus.into_iter().enumerate() {
-        let first = t0 + phase(i, n_pus, spec.resolve);
-        let msg = resolution.clone();
-        let next = move |out: &mut Vec<u8>| out.extend_from_slice(&msg);
-        let (reader, writer) = match conn {
-            Conn::Tcp(link) => {
-                let run = link.run(
-                    tcp::Role::Pu,
-                    stats.clone(),
-                    window,
-                    first,
-                    spec.resolve,
-                    next,
-                );
-                readers.push(tokio::task::spawn_local(run));
-                continue;
-            }
-            Conn::Assoc(r, w) => (r, w),
-        };
-        let endpoint = Rc::new(Endpoint {
-            writer: Mutex::new(writer),
-            pending: RefCell::new(VecDeque::new()),
-        });
-        readers.push(tokio::task::spawn_local(pu_reader(
-            reader,
-            endpoint.clone(),
-            stats.clone(),
-            window,
-        )));
-        tickers.push(tokio::task::spawn_local(ticker(
-            endpoint,
-            stats.clone(),
-            window,
-            first,
-            spec.resolve,
-            false,
-            next,
-        )));
-    }
-    for t in tickers {
+    let n_pes = set_up.pes.len();
+    let load = start_load(&spec, set_up.pes, set_up.pus, &stats, window, t0);
+    for t in load.tickers {
         let _ = t.await;
     }
     let _ = phases.await;
@@ -757,11 +591,10 @@ async fn generate(spec: LoadSpec) -> Result<Outcome, String> {
         }
         None => (None, None),
     };
-    for r in &readers {
+    for r in &load.readers {
         r.abort();
     }
-    drop(readers);
-
+    drop(load.readers);
     let s = stats.borrow();
     if s.keepalives > 0 {
         eprintln!(
@@ -769,7 +602,217 @@ async fn generate(spec: LoadSpec) -> Result<Outcome, String> {
             s.keepalives
         );
     }
-    Ok(Outcome {
+    Ok(outcome(
+        &s,
+        &spec,
+        set_up.errors,
+        updates_missing,
+        pe_counts,
+    ))
+}
+
+/// A PE ready to run: its registration message, its keep-alive ack, the
+/// index of its registrar and its association.
+type ReadyPe = (RegistrationMessage, Vec<u8>, usize, Conn);
+
+/// Every association, set up before the clock starts.
+struct SetUp {
+    pes: Vec<ReadyPe>,
+    pus: Vec<Conn>,
+    errors: u64,
+}
+
+/// Registrar index and address of endpoint `i` of those assigned `list`.
+fn assign(spec: &LoadSpec, list: &[usize], i: usize) -> Result<(usize, SocketAddr), String> {
+    let r = *list
+        .get(i % list.len().max(1))
+        .ok_or("no registrar assigned")?;
+    let addr = *spec
+        .targets
+        .get(r)
+        .ok_or_else(|| format!("registrar {} is not among the targets", r + 1))?;
+    Ok((r, addr))
+}
+
+/// Opens every PE's and PU's association (at most [`SETUP_CONCURRENCY`] at
+/// a time), each PE registered once; fails only if none could be opened.
+async fn set_up(spec: &LoadSpec) -> Result<SetUp, String> {
+    let gate = Rc::new(Semaphore::new(SETUP_CONCURRENCY));
+    let lifetime_ms = i32::try_from(spec.rereg.as_millis().saturating_mul(3))
+        .unwrap_or(i32::MAX)
+        .max(5000);
+    let pool = PoolHandle::from(POOL);
+    let mut pe_setups = Vec::with_capacity(spec.pes);
+    for i in 0..spec.pes {
+        let id = spec.pe_id_base.wrapping_add(i as u32);
+        let transport = user_transport(id, spec.carrier, spec.endpoint_address);
+        let mut msg = RegistrationMessage::new(id, spec.policy, lifetime_ms, transport);
+        let first = msg.next().to_vec();
+        let ack = AsapMessage::from(EndpointKeepAliveAck {
+            pool_handle: pool.clone(),
+            pe_id: PeId(id),
+        })
+        .to_bytes()
+        .expect("a keep-alive ack fits in a message");
+        let (registrar, target) = assign(spec, &spec.pe_registrars, i)?;
+        let setup = setup_pe(
+            target,
+            spec.carrier,
+            spec.endpoint_address,
+            first,
+            ack.clone(),
+            gate.clone(),
+        );
+        pe_setups.push((msg, ack, registrar, tokio::task::spawn_local(setup)));
+    }
+    let mut pu_setups = Vec::with_capacity(spec.pus);
+    for i in 0..spec.pus {
+        let (_, target) = assign(spec, &spec.pu_registrars, i)?;
+        pu_setups.push(tokio::task::spawn_local(setup_pu(
+            target,
+            spec.carrier,
+            spec.endpoint_address,
+            gate.clone(),
+        )));
+    }
+    let mut errors = 0u64;
+    let mut first_error = None;
+    let mut failed = |e: String| {
+        errors += 1;
+        first_error.get_or_insert(e);
+    };
+    let mut pes = Vec::with_capacity(spec.pes);
+    for (msg, ack, registrar, h) in pe_setups {
+        match h.await.map_err(|e| e.to_string()).and_then(|r| r) {
+            Ok(assoc) => pes.push((msg, ack, registrar, assoc)),
+            Err(e) => failed(e),
+        }
+    }
+    let mut pus = Vec::with_capacity(spec.pus);
+    for h in pu_setups {
+        match h.await.map_err(|e| e.to_string()).and_then(|r| r) {
+            Ok(assoc) => pus.push(assoc),
+            Err(e) => failed(e),
+        }
+    }
+    if pes.len() + pus.len() == 0 && spec.pes + spec.pus > 0 {
+        return Err(format!(
+            "no association could be set up: {}",
+            first_error.unwrap_or_default()
+        ));
+    }
+    if let Some(e) = &first_error {
+        eprintln!("rserpool bench scope: {errors} associations failed, the first: {e}");
+    }
+    Ok(SetUp { pes, pus, errors })
+}
+
+/// The tasks of a running load: tickers end with the window, readers are
+/// aborted once the registrars have been compared.
+struct Load {
+    tickers: Vec<tokio::task::JoinHandle<()>>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    /// Starts one endpoint: over TCP one task that sends and reads; else a
+    /// reader task (`reader` makes it) and a ticker sharing the writer.
+    #[allow(clippy::too_many_arguments)]
+    fn spawn<R, F>(
+        &mut self,
+        conn: Conn,
+        role: tcp::Role,
+        stats: &Shared<Stats>,
+        window: Window,
+        first: Instant,
+        every: Duration,
+        next: impl FnMut(&mut Vec<u8>) + 'static,
+        reader: R,
+    ) where
+        R: FnOnce(AssocReader, Rc<Endpoint>) -> F,
+        F: std::future::Future<Output = ()> + 'static,
+    {
+        let is_registration = matches!(role, tcp::Role::Pe { .. });
+        let (r, w) = match conn {
+            Conn::Tcp(link) => {
+                let run = link.run(role, stats.clone(), window, first, every, next);
+                self.readers.push(tokio::task::spawn_local(run));
+                return;
+            }
+            Conn::Assoc(r, w) => (r, w),
+        };
+        let endpoint = Rc::new(Endpoint {
+            writer: Mutex::new(w),
+            pending: RefCell::new(VecDeque::new()),
+        });
+        self.readers
+            .push(tokio::task::spawn_local(reader(r, endpoint.clone())));
+        self.tickers.push(tokio::task::spawn_local(ticker(
+            endpoint,
+            stats.clone(),
+            window,
+            first,
+            every,
+            is_registration,
+            next,
+        )));
+    }
+}
+
+/// Starts every PE re-registering every `spec.rereg` and every PU resolving
+/// every `spec.resolve`, their first sends spread over one interval.
+fn start_load(
+    spec: &LoadSpec,
+    pes: Vec<ReadyPe>,
+    pus: Vec<Conn>,
+    stats: &Shared<Stats>,
+    window: Window,
+    t0: Instant,
+) -> Load {
+    let mut load = Load {
+        tickers: Vec::with_capacity(pes.len() + pus.len()),
+        readers: Vec::with_capacity(pes.len() + pus.len()),
+    };
+    let n_pes = pes.len();
+    for (i, (mut msg, ack, registrar, conn)) in pes.into_iter().enumerate() {
+        let first = t0 + phase(i, n_pes, spec.rereg);
+        let next = move |out: &mut Vec<u8>| out.extend_from_slice(msg.next());
+        let role = tcp::Role::Pe {
+            ack: ack.clone(),
+            registrar,
+        };
+        let st = stats.clone();
+        let reader = move |r, e| pe_reader(r, e, st, window, ack, registrar);
+        load.spawn(conn, role, stats, window, first, spec.rereg, next, reader);
+    }
+    let resolution = AsapMessage::from(HandleResolution {
+        pool_handle: PoolHandle::from(POOL),
+        items: None,
+    })
+    .to_bytes()
+    .expect("a handle resolution fits in a message");
+    let n_pus = pus.len();
+    for (i, conn) in pus.into_iter().enumerate() {
+        let first = t0 + phase(i, n_pus, spec.resolve);
+        let msg = resolution.clone();
+        let next = move |out: &mut Vec<u8>| out.extend_from_slice(&msg);
+        let st = stats.clone();
+        let reader = move |r, e| pu_reader(r, e, st, window);
+        let role = tcp::Role::Pu;
+        load.spawn(conn, role, stats, window, first, spec.resolve, next, reader);
+    }
+    load
+}
+
+/// The figures of a run from its counters.
+fn outcome(
+    s: &Stats,
+    spec: &LoadSpec,
+    setup_errors: u64,
+    updates_missing: Option<Vec<i64>>,
+    pe_counts: Option<Vec<u64>>,
+) -> Outcome {
+    Outcome {
         window_s: spec.duration.as_secs_f64(),
         reg_sent: s.reg_sent,
         reg_ok: s.reg_ok,
@@ -789,7 +832,7 @@ async fn generate(spec: LoadSpec) -> Result<Outcome, String> {
         keepalives: s.keepalives,
         updates_missing,
         pe_counts,
-    })
+    }
 }
 
 /// Per registrar: Handle Updates expected from its peers (their accepted
