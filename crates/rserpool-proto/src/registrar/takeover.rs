@@ -298,10 +298,8 @@ impl Registrar {
         {
             return None;
         }
-        let Some(pool) = self.hs.pool_handle_of(r).cloned() else {
-            return None;
-        };
-        let Some(mut reg) = self.hs.entry(r).map(|e| Registration {
+        let pool = self.hs.pool_handle_of(r).cloned()?;
+        let mut reg = self.hs.entry(r).map(|e| Registration {
             pe_id: e.pe_id(),
             home,
             lifetime_ms: e.lifetime_ms(),
@@ -309,9 +307,7 @@ impl Registrar {
             policy: e.policy(),
             asap_transport: e.asap_transport(),
             association: None,
-        }) else {
-            return None;
-        };
+        })?;
         let to = match &reg.asap_transport {
             Some(t) if !util::socket_addrs(t).is_empty() => util::socket_addrs(t),
             _ => util::socket_addrs(&reg.transport),
