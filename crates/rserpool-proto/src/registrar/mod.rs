@@ -101,6 +101,10 @@ pub struct Config {
     pub mentor_discovery_timeout: Duration,
     /// TAKEOVER-EXPIRY: how long a takeover waits for the peers to agree.
     pub takeover_expiry: Duration,
+    /// Most Endpoint Keep-Alives (H flag) of a takeover unanswered at
+    /// once: the next go as earlier ones are answered (or time out), so
+    /// that each PE's answer time counts from its own Keep-Alive.
+    pub takeover_reach_window: usize,
     /// Most PE entries in one Handle Table Response.
     pub max_elements_per_htr: usize,
     /// Handle resolutions per second per association (None: unlimited).
@@ -157,6 +161,7 @@ impl Config {
             max_time_no_response: Duration::from_secs(5),
             mentor_discovery_timeout: Duration::from_secs(5),
             takeover_expiry: Duration::from_secs(5),
+            takeover_reach_window: 65_536,
             max_elements_per_htr: 128,
             max_hr_rate: None,
             max_eu_rate: None,
@@ -468,7 +473,7 @@ pub struct Registrar {
     /// we acknowledged (any of them may be the one that wins).
     foreign_takeovers: BTreeMap<ServerId, (Time, BTreeSet<ServerId>)>,
     /// Taken-over PEs still to reach with a Keep-Alive (H flag), and the
-    /// ones reached but not answered yet (see `takeover::REACH_WINDOW`).
+    /// ones reached but not answered yet (`Config::takeover_reach_window`).
     reach: takeover::Reach,
     sync: SyncState,
     mentor_deadline: Option<Time>,

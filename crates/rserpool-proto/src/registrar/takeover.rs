@@ -5,9 +5,10 @@
 //! completes at once. It then sends TAKEOVER_SERVER, becomes the home of
 //! the target's PEs, opens an ASAP association to each PE (the dead PR's
 //! associations are gone) and sends it an Endpoint Keep-Alive with the H
-//! flag; the PE answers and re-registers here. At most `REACH_WINDOW`
-//! of those Keep-Alives are unanswered at a time (each answer, timeout or
-//! lost association lets the next go), so that a takeover of a million PEs
+//! flag; the PE answers and re-registers here. At most
+//! `Config::takeover_reach_window` of those Keep-Alives are unanswered at
+//! a time (answers, timeouts and lost associations let the next go), so
+//! that a takeover of a million PEs
 //! neither floods the PEs' associations nor gives the last PE its answer
 //! time before its Keep-Alive could even leave.
 //!
@@ -38,9 +39,6 @@ use crate::Time;
 use crate::handlespace::{AssocId, EntryRef, Registration, TimerKind};
 use crate::wire::ServerId;
 use crate::wire::enrp;
-
-/// Most Keep-Alives (H flag) of taken-over PEs unanswered at once.
-pub(super) const REACH_WINDOW: usize = 4096;
 
 /// Taken-over PEs on their way to being reached.
 #[derive(Debug, Default)]
@@ -258,8 +256,8 @@ impl Registrar {
         }
     }
 
-    /// Reaches queued taken-over PEs while fewer than `REACH_WINDOW` of
-    /// their Keep-Alives are unanswered.
+    /// Reaches queued taken-over PEs while fewer than the window of their
+    /// Keep-Alives are unanswered.
     pub(super) fn reach_more(&mut self, now: Time) {
         if self.reach.queue.is_empty() {
             if !self.reach.by_addr.is_empty() {
@@ -268,7 +266,8 @@ impl Registrar {
             }
             return;
         }
-        if self.reach.outstanding.len() >= REACH_WINDOW {
+        let window = self.config.takeover_reach_window.max(1);
+        if self.reach.outstanding.len() >= window {
             // Forget those no longer waiting for an answer: gone (timed
             // out, association lost) or answered otherwise (re-registered).
             let hs = &self.hs;
@@ -276,20 +275,20 @@ impl Registrar {
                 .outstanding
                 .retain(|r| matches!(hs.timer(*r), Some((TimerKind::KeepAliveTimeout, _))));
         }
-        while self.reach.outstanding.len() < REACH_WINDOW {
+        while self.reach.outstanding.len() < window {
             let Some(r) = self.reach.queue.pop_front() else {
                 break;
             };
-            if self.reach_taken_over(now, r) {
+            if let Some(r) = self.reach_taken_over(now, r) {
                 self.reach.outstanding.insert(r);
             }
         }
     }
 
     /// Opens an ASAP association to a taken-over PE (or uses the one open
-    /// to its endpoint) and queues its Keep-Alive with the H flag. False if
-    /// the PE is no longer one to reach.
-    fn reach_taken_over(&mut self, now: Time, r: EntryRef) -> bool {
+    /// to its endpoint) and queues its Keep-Alive with the H flag. The
+    /// entry as it is now, or `None` if the PE is no longer one to reach.
+    fn reach_taken_over(&mut self, now: Time, r: EntryRef) -> Option<EntryRef> {
         let home = self.config.id;
         // Removed, re-registered or taken by another PR meanwhile.
         if !self
@@ -297,12 +296,10 @@ impl Registrar {
             .entry(r)
             .is_some_and(|e| e.home() == home && e.association().is_none())
         {
-            return false;
+            return None;
         }
-        let Some(pool) = self.hs.pool_handle_of(r).cloned() else {
-            return false;
-        };
-        let Some(mut reg) = self.hs.entry(r).map(|e| Registration {
+        let pool = self.hs.pool_handle_of(r).cloned()?;
+        let mut reg = self.hs.entry(r).map(|e| Registration {
             pe_id: e.pe_id(),
             home,
             lifetime_ms: e.lifetime_ms(),
@@ -310,16 +307,14 @@ impl Registrar {
             policy: e.policy(),
             asap_transport: e.asap_transport(),
             association: None,
-        }) else {
-            return false;
-        };
+        })?;
         let to = match &reg.asap_transport {
             Some(t) if !util::socket_addrs(t).is_empty() => util::socket_addrs(t),
             _ => util::socket_addrs(&reg.transport),
         };
         if to.is_empty() {
             self.remove_entry(r, RemovalReason::PeerDown);
-            return false;
+            return None;
         }
         // One association per PE endpoint (a PE may be in several pools),
         // a new one if that endpoint's failed meanwhile.
@@ -338,9 +333,10 @@ impl Registrar {
             }
         };
         reg.association = Some(assoc);
-        if self.hs.register(&pool, reg).is_err() {
-            return false;
-        }
+        let Ok(stored) = self.hs.register(&pool, reg) else {
+            return None;
+        };
+        let r = stored.entry;
         // Until connected, the PE has the takeover expiry plus a keep-alive
         // timeout to answer.
         self.hs.schedule_timer(
@@ -348,6 +344,6 @@ impl Registrar {
             TimerKind::KeepAliveTimeout,
             now + self.config.takeover_expiry + self.config.keep_alive_timeout,
         );
-        self.send_keep_alive(r, true)
+        self.send_keep_alive(r, true).then_some(r)
     }
 }

@@ -376,12 +376,16 @@ fn takeover_with_two_registrars_completes_at_once() {
     assert_eq!(net.pr(0).stats().takeovers, 1);
 }
 
-/// A takeover of more PEs than may await an answer at once (4,096):
-/// the rest are reached as earlier ones answer or time out, each with its
-/// full time to answer counted from its own Keep-Alive.
+/// A takeover of more PEs than may await an answer at once (the window,
+/// 4,096 here): the rest are reached as earlier ones answer or time out,
+/// each with its full time to answer counted from its own Keep-Alive.
 #[test]
 fn a_large_takeover_reaches_its_pes_a_window_at_a_time() {
-    let mut net = chain(2);
+    let mut net = Net::new();
+    let mut c = pr_config(0, &[]);
+    c.takeover_reach_window = 4096;
+    net.add_pr(c);
+    net.add_pr(pr_config(1, &[0]));
     net.advance(secs(1));
     // At most 4,096 PEs per association: two endpoints.
     let (k, _) = populate(&mut net, 1, 1, 1, 2500);
@@ -407,10 +411,15 @@ fn a_large_takeover_reaches_its_pes_a_window_at_a_time() {
     assert_eq!(net.pr(0).handlespace().len(), 0);
 }
 
-/// With answering PEs, a large takeover reaches every PE at once.
+/// With answering PEs, a takeover larger than the window reaches every
+/// PE at once (each answer lets the next go).
 #[test]
 fn a_large_takeover_of_answering_pes_reaches_them_all() {
-    let mut net = chain(2);
+    let mut net = Net::new();
+    let mut c = pr_config(0, &[]);
+    c.takeover_reach_window = 100;
+    net.add_pr(c);
+    net.add_pr(pr_config(1, &[0]));
     net.advance(secs(1));
     let (k, _) = populate(&mut net, 1, 1, 1, 2500);
     let (k2, _) = populate(&mut net, 1, 2, 2501, 2500);
