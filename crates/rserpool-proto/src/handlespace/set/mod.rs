@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 
+mod arena;
 pub mod rbtree;
 pub mod treap;
 
