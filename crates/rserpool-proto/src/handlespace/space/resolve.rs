@@ -47,6 +47,7 @@ impl<F: SetFamily> Handlespace<F> {
         Ok(self.resolve_pool(p, rng, out))
     }
 
+    #[inline]
     pub(super) fn resolve_pool(
         &mut self,
         p: u32,
@@ -95,7 +96,7 @@ struct Slabs<'a> {
 }
 
 impl Slabs<'_> {
-    #[inline]
+    #[inline(always)]
     fn eref(&self, slot: u32) -> EntryRef {
         EntryRef {
             slot,
@@ -105,7 +106,7 @@ impl Slabs<'_> {
 
     /// The bookkeeping every selection does: the first choice takes the
     /// pool's next sequence number (it was used last).
-    #[inline]
+    #[inline(always)]
     fn stamp(&mut self, slot: u32, next_seq: &mut u64) {
         if let Some(st) = self.state.get_mut(slot as usize) {
             st.seq = *next_seq;
@@ -115,7 +116,7 @@ impl Slabs<'_> {
 
     /// Round robin: the next `out.len()` members of the ring from the
     /// cursor, which moves on by one.
-    #[inline]
+    #[inline(always)]
     fn ring(&mut self, cursor: &mut u32, next_seq: &mut u64, out: &mut [EntryRef]) -> usize {
         let first = *cursor;
         let mut at = first;
@@ -130,7 +131,7 @@ impl Slabs<'_> {
 
     /// Ordered policies (least used, priority, weighted round robin): the
     /// first keys of the set; the first choice is charged.
-    #[inline]
+    #[inline(always)]
     fn ordered<S: OrderedSet<SelKey>>(
         &mut self,
         ord: &mut Windowed<S>,
@@ -162,7 +163,7 @@ impl Slabs<'_> {
     }
 
     /// Fills `out` from the set's first keys; returns the first two keys.
-    #[inline]
+    #[inline(always)]
     fn ordered_head<S: OrderedSet<SelKey>>(
         &self,
         ord: &mut Windowed<S>,
@@ -193,7 +194,7 @@ impl Slabs<'_> {
     /// its old key orders exactly like the new one (later arrivals in its
     /// tie group get still larger sequence numbers), so the set and the
     /// slot state stay untouched.
-    #[inline]
+    #[inline(always)]
     fn rotate_tie<S: OrderedSet<SelKey>>(
         &mut self,
         ord: &mut Windowed<S>,
@@ -217,7 +218,7 @@ impl Slabs<'_> {
     /// A policy whose value changes with use (degradation, weighted round
     /// robin's rounds): the first choice `k` gets its new value and moves
     /// if that (or a tie with `next`) changes its place.
-    #[inline]
+    #[inline(always)]
     fn charge_ordered<S: OrderedSet<SelKey>>(
         &mut self,
         ord: &mut Windowed<S>,
@@ -266,7 +267,7 @@ impl Slabs<'_> {
 
     /// Random: a shuffle of all members, or distinct members drawn
     /// uniformly.
-    #[inline]
+    #[inline(always)]
     fn uniform(
         &mut self,
         members: &[u32],
@@ -291,7 +292,7 @@ impl Slabs<'_> {
 
     /// Rejection sampling (`out` is short against `members`); a degenerate
     /// generator falls back to a scan after bounded tries.
-    #[inline]
+    #[inline(always)]
     fn sample_distinct(&self, members: &[u32], rng: &mut impl Rng, out: &mut [EntryRef]) {
         let h = out.len();
         let n = members.len();
@@ -319,7 +320,7 @@ impl Slabs<'_> {
     /// Weighted random (and randomized least used): distinct members drawn
     /// by weight from the Fenwick tree (a drawn member weighs zero until
     /// the draw ends); the first choice is charged.
-    #[inline]
+    #[inline(always)]
     fn weighted(
         &mut self,
         fw: &mut Fenwick,
