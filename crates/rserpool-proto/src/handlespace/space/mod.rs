@@ -298,6 +298,7 @@ impl<F: SetFamily> Handlespace<F> {
             + 4 // member array
     }
 
+    #[inline]
     fn pool_idx(&self, handle: &[u8]) -> Option<u32> {
         let pools = &self.pools;
         self.pool_index
@@ -307,16 +308,19 @@ impl<F: SetFamily> Handlespace<F> {
             })
     }
 
+    #[inline]
     fn pool(&self, idx: u32) -> Option<&Pool<F>> {
         self.pools.get(idx as usize).and_then(Option::as_ref)
     }
 
+    #[inline]
     fn slot_of(&self, r: EntryRef) -> Option<u32> {
         let live = self.generations.get(r.slot as usize) == Some(&r.generation)
             && matches!(self.entries.get(r.slot as usize), Some(Some(_)));
         live.then_some(r.slot)
     }
 
+    #[inline]
     fn eref(&self, slot: u32) -> EntryRef {
         EntryRef {
             slot,
@@ -345,6 +349,7 @@ impl<F: SetFamily> Handlespace<F> {
     }
 
     /// What the handlespace keeps about a live entry beside it.
+    #[inline]
     fn state_of(&self, r: EntryRef) -> Option<&SlotState> {
         self.slot_of(r).and_then(|s| self.state.get(s as usize))
     }

@@ -34,6 +34,7 @@ impl<F: SetFamily> Handlespace<F> {
     /// let ids: Vec<u32> = out[..n].iter().map(|r| hs.entry(*r).unwrap().pe_id().0).collect();
     /// assert_eq!(ids, [2, 3, 1]);
     /// ```
+    #[inline]
     pub fn resolve(
         &mut self,
         handle: &PoolHandle,
@@ -46,6 +47,7 @@ impl<F: SetFamily> Handlespace<F> {
         Ok(self.resolve_pool(p, rng, out))
     }
 
+    #[inline]
     pub(super) fn resolve_pool(
         &mut self,
         p: u32,
