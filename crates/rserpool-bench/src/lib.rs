@@ -28,7 +28,7 @@ pub mod memory;
 mod plot;
 pub mod scope;
 mod stats;
-mod units;
+pub mod units;
 mod workload;
 
 /// The subcommands of `rserpool bench`.

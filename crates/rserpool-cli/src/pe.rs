@@ -25,7 +25,7 @@ pub struct Args {
     pub service: Service,
     /// Pool policy: round-robin, weighted-round-robin, random, weighted-random,
     /// priority, least-used, least-used-degradation, priority-least-used, ...
-    #[arg(long, default_value = "round-robin", value_parser = parse_policy_type)]
+    #[arg(long, default_value = "round-robin", value_parser = rserpool_bench::units::policy)]
     pub policy: PolicyType,
     /// Load for adaptive policies, in percent (e.g. 30%)
     #[arg(long, default_value = "0%", value_parser = parse_percent)]
@@ -85,10 +85,6 @@ pub struct Args {
     /// With --cookie-key: echoed cookies older than this are refused
     #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = crate::units::duration)]
     pub cookie_max_age: Duration,
-}
-
-fn parse_policy_type(s: &str) -> Result<PolicyType, String> {
-    PolicyType::from_name(s).ok_or_else(|| format!("unknown policy {s:?}"))
 }
 
 /// `30%` or `30` to a fraction of 0xffffffff.

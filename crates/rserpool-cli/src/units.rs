@@ -5,26 +5,8 @@
 use serde::{Deserialize, Serializer};
 use std::time::Duration;
 
-/// Clap value parser for a duration with a unit.
-pub fn duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        return Err(format!(
-            "{s:?} has no unit: write e.g. {t}ms or {t}s (units: ms, s, m, h)"
-        ));
-    }
-    humantime::parse_duration(t)
-        .map_err(|e| format!("{s:?} is not a duration such as 250ms, 5s or 1m: {e}"))
-}
-
-/// A duration as this project prints it and reads it back: `250ms`, `5s`,
-/// `1m 1s`.
-pub fn format(d: Duration) -> String {
-    if d.is_zero() {
-        return "0s".into();
-    }
-    humantime::format_duration(d).to_string()
-}
+// One parser and printer for the whole command line, the bench's included.
+pub use rserpool_bench::units::{duration, format};
 
 /// Serde: an optional duration string.
 pub fn de_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
