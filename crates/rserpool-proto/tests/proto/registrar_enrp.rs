@@ -7,6 +7,7 @@ use net::*;
 use std::time::Duration;
 
 use rserpool_proto::Time;
+use rserpool_proto::handlespace::TimerKind;
 use rserpool_proto::registrar::{Config, Event, PeerDownReason, Registrar, Transmit};
 use rserpool_proto::wire::asap::AsapMessage;
 use rserpool_proto::wire::enrp::{self, EnrpMessage, UpdateAction};
@@ -430,6 +431,70 @@ fn a_large_takeover_of_answering_pes_reaches_them_all() {
     assert_eq!(h_keep_alives(&net, k, 0) + h_keep_alives(&net, k2, 0), 5000);
     net.advance(secs(30));
     assert_eq!(net.pr(0).handlespace().owner_len(pr_id(0)), 5000);
+}
+
+/// The scope benchmark's case: more taken-over PEs than the window, many
+/// PEs behind each endpoint, and the answers coming back as a runtime
+/// delivers them (each association connects after its Keep-Alives are
+/// queued; the Acks arrive in a later wake-up, at the same instant). Each
+/// Ack lets the next Keep-Alive go: all of them leave at the takeover's
+/// instant, none waits for a PE's timer.
+#[test]
+fn a_takeover_beyond_the_window_reaches_every_pe_on_acks_alone() {
+    let mut net = Net::new();
+    let mut c = pr_config(0, &[]);
+    c.takeover_reach_window = 250;
+    net.add_pr(c);
+    net.add_pr(pr_config(1, &[0]));
+    net.advance(secs(1));
+    // 8 endpoints of 130 PEs (the window ends inside an endpoint's PEs).
+    let per_endpoint = 130u32;
+    let mut endpoints = Vec::new();
+    for e in 0..8u32 {
+        let (k, _) = populate(
+            &mut net,
+            1,
+            10 + e as u8,
+            1 + e * per_endpoint,
+            per_endpoint,
+        );
+        // They answer but do not re-register, like the benchmark's feeder.
+        net.endpoints[k].follow_home = false;
+        endpoints.push(k);
+    }
+    let total = 8 * per_endpoint as usize;
+    net.deferred = true;
+    net.kill(1);
+    let completed = |net: &Net| {
+        net.events[0]
+            .iter()
+            .any(|e| matches!(e, Event::TakeoverCompleted { target, .. } if *target == pr_id(1)))
+    };
+    let step = Duration::from_millis(10);
+    let mut waited = Duration::ZERO;
+    while !completed(&net) {
+        assert!(waited < secs(10), "no takeover");
+        net.advance(step);
+        waited += step;
+    }
+    // At most one step after the takeover: far before any PE timer (the
+    // answered PEs' next Keep-Alive in 5 s, the others' timeout in 10 s).
+    let sent: usize = endpoints.iter().map(|k| h_keep_alives(&net, *k, 0)).sum();
+    assert_eq!(sent, total, "every Keep-Alive out at the takeover");
+    let hs = net.pr(0).handlespace();
+    assert_eq!(hs.owner_len(pr_id(0)), total);
+    for pool in hs.pools() {
+        for r in hs.pool_entries(pool) {
+            assert!(
+                matches!(hs.timer(r), Some((TimerKind::KeepAliveTransmission, _))),
+                "{:?} is still waiting for its answer",
+                hs.entry(r).map(|e| e.pe_id())
+            );
+        }
+    }
+    // Answered PEs stay, kept alive from now on.
+    net.advance(secs(30));
+    assert_eq!(net.pr(0).handlespace().owner_len(pr_id(0)), total);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! advanced by the test, every transmit delivered at once (in order).
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -33,6 +33,15 @@ pub struct Endpoint {
     pub aborted: Vec<(usize, AssocId)>,
 }
 
+/// What reaches a registrar from a PE endpoint in deferred mode.
+#[derive(Debug)]
+enum Reply {
+    /// A `Transmit::ConnectAsap` of the registrar succeeded.
+    Connected(usize, AssocId),
+    /// An ASAP message from the endpoint.
+    Message(usize, AssocId, Vec<u8>),
+}
+
 /// Decides whether an ENRP message from one PR to another is dropped.
 pub type EnrpFilter = Box<dyn FnMut(usize, usize, &EnrpMessage) -> bool>;
 
@@ -50,6 +59,13 @@ pub struct Net {
     /// Deliver ENRP Presence announces to every other PR.
     pub multicast: bool,
     pub enrp_filter: Option<EnrpFilter>,
+    /// Deliver what PE endpoints send back (connections completing, Acks,
+    /// re-registrations) only once every registrar's transmits are
+    /// drained, in the order sent, as a runtime does: its outgoing
+    /// associations connect later, and a PE's answers come back in a later
+    /// wake-up. Virtual time does not move meanwhile.
+    pub deferred: bool,
+    replies: VecDeque<Reply>,
     restarts: u64,
 }
 
@@ -118,6 +134,8 @@ impl Net {
             announces: Vec::new(),
             multicast: false,
             enrp_filter: None,
+            deferred: false,
+            replies: VecDeque::new(),
             restarts: 0,
         }
     }
@@ -315,10 +333,36 @@ impl Net {
                     }
                 }
             }
-            if !progressed {
+            if !progressed && !self.deliver_replies() {
                 break;
             }
         }
+    }
+
+    /// Delivers the replies held in deferred mode; false if there were none.
+    fn deliver_replies(&mut self) -> bool {
+        if self.replies.is_empty() {
+            return false;
+        }
+        let now = self.now;
+        for reply in std::mem::take(&mut self.replies) {
+            match reply {
+                Reply::Connected(i, a) => {
+                    if let Some(r) = self.prs[i].as_mut() {
+                        r.asap_connected(now, a);
+                    }
+                }
+                Reply::Message(i, a, bytes) => {
+                    if !self.asap_links.contains_key(&(i, a)) {
+                        continue;
+                    }
+                    if let Some(r) = self.prs[i].as_mut() {
+                        r.asap_received(now, a, &bytes);
+                    }
+                }
+            }
+        }
+        true
     }
 
     fn route(&mut self, i: usize, t: Transmit) {
@@ -388,7 +432,11 @@ impl Net {
                     Some(k) => {
                         self.asap_links.insert((i, assoc), k);
                         self.endpoints[k].links.push((i, assoc));
-                        self.pr_mut(i).asap_connected(now, assoc);
+                        if self.deferred {
+                            self.replies.push_back(Reply::Connected(i, assoc));
+                        } else {
+                            self.pr_mut(i).asap_connected(now, assoc);
+                        }
                     }
                     None => self.pr_mut(i).asap_closed(now, assoc),
                 }
@@ -431,14 +479,15 @@ impl Net {
                 } else {
                     None
                 };
-                if let Some(r) = self.prs[i].as_mut() {
-                    r.asap_received(now, a, &ack.to_bytes().expect("encodes"));
-                    if let Some(reg) = rereg {
-                        r.asap_received(
-                            now,
-                            a,
-                            &AsapMessage::from(reg).to_bytes().expect("encodes"),
-                        );
+                let mut answers = vec![ack.to_bytes().expect("encodes")];
+                if let Some(reg) = rereg {
+                    answers.push(AsapMessage::from(reg).to_bytes().expect("encodes"));
+                }
+                for bytes in answers {
+                    if self.deferred {
+                        self.replies.push_back(Reply::Message(i, a, bytes));
+                    } else if let Some(r) = self.prs[i].as_mut() {
+                        r.asap_received(now, a, &bytes);
                     }
                 }
             }
