@@ -9,8 +9,9 @@
 //! are not processes: each is an entry with a distinct PE ID and user port,
 //! and every [`PES_PER_HOST`] of them name one ASAP endpoint of the
 //! feeder's (as PEs sharing a host), where a registrar that took them over
-//! sends its Endpoint Keep-Alives (H flag), which are counted and
-//! acknowledged. (A registrar queues at most 4096 messages for one ASAP
+//! sends its Endpoint Keep-Alives (H flag), which are acknowledged and
+//! counted (each PE once per registrar, so that periodic Keep-Alives to
+//! PEs that answered do not stand in for those not reached yet). (A registrar queues at most 4096 messages for one ASAP
 //! association; one endpoint for all N PEs would overflow it.) [`Feeder::fail`] plays the peer's death: every
 //! ENRP association closes with a reset and the listener goes, while the
 //! PEs' ASAP endpoint stays up (the PEs' host did not fail).
@@ -24,9 +25,10 @@ use rserpool_proto::wire::{
     DecodeOptions, PeId, Policy, PoolElement, PoolHandle, ServerId, ServerInformation,
     TransportParam, TransportUse,
 };
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -50,6 +52,55 @@ pub struct KeepAlives {
     pub count: AtomicU64,
     /// Microseconds from the feeder's start to the last one received.
     pub last_us: AtomicU64,
+    /// Per registrar, the PEs its Keep-Alives with the H flag reached.
+    /// A taker's periodic Keep-Alives (no H flag) to PEs that answered, or
+    /// a Keep-Alive sent twice, must not count as reaching another PE.
+    reached: Mutex<HashMap<ServerId, Reached>>,
+}
+
+/// The PEs one registrar reached with a Keep-Alive with the H flag.
+#[derive(Debug, Default)]
+struct Reached {
+    /// One bit per PE of the table, by its index.
+    seen: Vec<u64>,
+    /// PEs reached.
+    count: u64,
+    /// Microseconds from the feeder's start to the first Keep-Alive of
+    /// the last PE reached.
+    last_us: u64,
+}
+
+impl KeepAlives {
+    /// Counts a Keep-Alive with the H flag from `from` to the PE at
+    /// `index` of the table (of `n`).
+    fn reach(&self, from: ServerId, index: usize, n: usize, at_us: u64) {
+        let Ok(mut reached) = self.reached.lock() else {
+            return;
+        };
+        let r = reached.entry(from).or_default();
+        if r.seen.is_empty() {
+            r.seen = vec![0; n.div_ceil(64)];
+        }
+        let Some(word) = r.seen.get_mut(index / 64) else {
+            return;
+        };
+        let bit = 1u64 << (index % 64);
+        if *word & bit == 0 {
+            *word |= bit;
+            r.count += 1;
+            r.last_us = r.last_us.max(at_us);
+        }
+    }
+
+    /// How many distinct PEs `from`'s Keep-Alives with the H flag reached,
+    /// and the microseconds from the feeder's start to the last PE's first.
+    pub fn reached_by(&self, from: ServerId) -> (u64, u64) {
+        self.reached
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&from).map(|r| (r.count, r.last_us)))
+            .unwrap_or((0, 0))
+    }
 }
 
 /// A running feeder; stops (as if failed) on drop.
@@ -70,6 +121,8 @@ pub struct Feeder {
 #[derive(Debug)]
 struct Table {
     id: ServerId,
+    /// The first PE's ID; the others follow it.
+    first_pe: u32,
     pool: PoolHandle,
     elements: Vec<PoolElement>,
     checksum: u16,
@@ -110,6 +163,7 @@ impl Table {
             .collect();
         Table {
             id,
+            first_pe,
             pool,
             elements,
             checksum: sum.finish().0,
@@ -324,10 +378,14 @@ async fn asap_association(stream: TcpStream, table: Arc<Table>, ka: Arc<KeepAliv
             continue;
         };
         if let AsapMessage::EndpointKeepAlive(k) = d.message {
+            let at_us = t0.elapsed().as_micros() as u64;
             ka.count.fetch_add(1, Ordering::Relaxed);
-            ka.last_us
-                .fetch_max(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+            ka.last_us.fetch_max(at_us, Ordering::Relaxed);
             let Some(pe_id) = k.pe_id else { continue };
+            let index = pe_id.0.wrapping_sub(table.first_pe) as usize;
+            if k.home && index < table.elements.len() {
+                ka.reach(k.server_id, index, table.elements.len(), at_us);
+            }
             out.clear();
             let ack = AsapMessage::from(EndpointKeepAliveAck {
                 pool_handle: table.pool.clone(),
@@ -355,6 +413,20 @@ mod tests {
             a,
             &[a, "127.0.0.1:10".parse().unwrap()],
         )
+    }
+
+    #[test]
+    fn each_pe_counts_once_per_registrar() {
+        let ka = KeepAlives::default();
+        let (a, b) = (ServerId(1), ServerId(2));
+        ka.reach(a, 0, 130, 10);
+        ka.reach(a, 129, 130, 20);
+        // Sent again: not another PE, and not a later one.
+        ka.reach(a, 0, 130, 30);
+        ka.reach(b, 0, 130, 40);
+        assert_eq!(ka.reached_by(a), (2, 20));
+        assert_eq!(ka.reached_by(b), (1, 40));
+        assert_eq!(ka.reached_by(ServerId(3)), (0, 0));
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //! associations drops), failure to the first Init Takeover (detection), then detection
 //! to every survivor showing the new home for all N (the taker homing N,
 //! each other survivor counting N PEs at the taker), and failure to the
-//! last of the taker's N Endpoint Keep-Alives reaching the PEs' host. With
+//! last of the taker's N Endpoint Keep-Alives (H flag, each PE counted
+//! once) reaching the PEs' host. With
 //! three or more registrars the taker is then killed (SIGKILL) and the
 //! same is measured among the rest.
 //!
@@ -394,26 +395,18 @@ fn takeover(plan: &Plan, n: usize, rec: &mut Recorder<'_>) -> Result<(), String>
         rec.memory(pr)?;
     }
 
-    let before = feeder
-        .keep_alives
-        .count
-        .load(std::sync::atomic::Ordering::Relaxed);
     let fail_feeder = || {
         feeder.fail();
         Ok(())
     };
     let (taker, failed_at) = measure_takeover(&prs, FEEDER_ID, n, fail_feeder, "generator", rec)?;
-    keep_alives(&feeder, before, n, failed_at, "generator", rec)?;
+    keep_alives(&feeder, taker, n, failed_at, "generator", rec)?;
     if k < 3 {
         return Ok(());
     }
     // Then the taker, a registrar process, is killed.
     let pos = prs.iter().position(|p| p.id == taker).ok_or("no taker")?;
     let mut dead = prs.remove(pos);
-    let before = feeder
-        .keep_alives
-        .count
-        .load(std::sync::atomic::Ordering::Relaxed);
     let kill = || {
         dead.child
             .kill()
@@ -421,8 +414,8 @@ fn takeover(plan: &Plan, n: usize, rec: &mut Recorder<'_>) -> Result<(), String>
         let _ = dead.child.wait();
         Ok(())
     };
-    let (_, failed_at) = measure_takeover(&prs, taker, n, kill, "registrar", rec)?;
-    keep_alives(&feeder, before, n, failed_at, "registrar", rec)?;
+    let (second, failed_at) = measure_takeover(&prs, taker, n, kill, "registrar", rec)?;
+    keep_alives(&feeder, second, n, failed_at, "registrar", rec)?;
     for pr in &prs {
         rec.memory(pr)?;
     }
@@ -503,21 +496,22 @@ fn measure_takeover(
     Ok((taker, failed_at))
 }
 
-/// Waits for the taker's N keep-alives at the PEs' host.
+/// Waits for the taker's Keep-Alives (H flag) to reach all N PEs at
+/// their host; the time is that of the last PE's first one.
 fn keep_alives(
     feeder: &Feeder,
-    before: u64,
+    taker: u32,
     n: usize,
     failed_at: Instant,
     phase: &str,
     rec: &mut Recorder<'_>,
 ) -> Result<(), String> {
-    use std::sync::atomic::Ordering;
     let ka = &feeder.keep_alives;
+    let taker = ServerId(taker);
     wait_for("the taker's keep-alives to every PE", limit_for(n), || {
-        Ok(ka.count.load(Ordering::Relaxed) >= before + n as u64)
+        Ok(ka.reached_by(taker).0 >= n as u64)
     })?;
-    let last = feeder.started + Duration::from_micros(ka.last_us.load(Ordering::Relaxed));
+    let last = feeder.started + Duration::from_micros(ka.reached_by(taker).1);
     rec.put(
         &format!("{phase}_keepalives_s"),
         last.saturating_duration_since(failed_at).as_secs_f64(),
