@@ -370,6 +370,9 @@ impl Registrar {
             let pe = pool_element(e, true);
             self.broadcast_update(UpdateAction::AddPe, pool, pe);
         }
+        // A taken-over PE that re-registers has answered, Ack or not: its
+        // place in the takeover's window goes to the next PE now.
+        self.reach_answered(now, entry);
     }
 
     /// Answers a refused registration (and reports it when it says why).

@@ -249,9 +249,10 @@ impl Registrar {
         self.event(Event::TakeoverCompleted { target, pes: n });
     }
 
-    /// A taken-over PE answered its Keep-Alive: the next one may go.
+    /// A taken-over PE answered its Keep-Alive (an Ack or a registration):
+    /// the next one may go.
     pub(super) fn reach_answered(&mut self, now: Time, r: EntryRef) {
-        if self.reach.outstanding.remove(&r) {
+        if !self.reach.outstanding.is_empty() && self.reach.outstanding.remove(&r) {
             self.reach_more(now);
         }
     }
@@ -269,7 +270,7 @@ impl Registrar {
         let window = self.config.takeover_reach_window.max(1);
         if self.reach.outstanding.len() >= window {
             // Forget those no longer waiting for an answer: gone (timed
-            // out, association lost) or answered otherwise (re-registered).
+            // out, association lost, deregistered).
             let hs = &self.hs;
             self.reach
                 .outstanding

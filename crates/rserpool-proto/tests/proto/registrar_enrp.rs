@@ -497,6 +497,44 @@ fn a_takeover_beyond_the_window_reaches_every_pe_on_acks_alone() {
     assert_eq!(net.pr(0).handlespace().owner_len(pr_id(0)), total);
 }
 
+/// PEs that answer the takeover's Keep-Alive by re-registering, without
+/// an Ack: each registration lets the next Keep-Alive go at once, as an
+/// Ack would (not only when a timer finds the window full of answered PEs).
+#[test]
+fn a_takeover_beyond_the_window_counts_re_registrations_as_answers() {
+    let mut net = Net::new();
+    let mut c = pr_config(0, &[]);
+    c.takeover_reach_window = 50;
+    net.add_pr(c);
+    net.add_pr(pr_config(1, &[0]));
+    net.advance(secs(1));
+    let mut endpoints = Vec::new();
+    for e in 0..3u32 {
+        let (k, _) = populate(&mut net, 1, 20 + e as u8, 1 + e * 60, 60);
+        net.endpoints[k].ack = false;
+        endpoints.push(k);
+    }
+    net.deferred = true;
+    net.kill(1);
+    let step = Duration::from_millis(10);
+    let mut waited = Duration::ZERO;
+    while !net.events[0]
+        .iter()
+        .any(|e| matches!(e, Event::TakeoverCompleted { target, .. } if *target == pr_id(1)))
+    {
+        assert!(waited < secs(10), "no takeover");
+        net.advance(step);
+        waited += step;
+    }
+    let sent: usize = endpoints.iter().map(|k| h_keep_alives(&net, *k, 0)).sum();
+    assert_eq!(sent, 180, "every Keep-Alive out at the takeover");
+    let reregistered = net.events[0]
+        .iter()
+        .filter(|e| matches!(e, Event::PeReregistered { .. }))
+        .count();
+    assert_eq!(reregistered, 180);
+}
+
 #[test]
 fn taken_over_pes_that_do_not_answer_are_removed() {
     let mut net = chain(2);

@@ -21,8 +21,11 @@ use rserpool_proto::wire::{
 pub struct Endpoint {
     pub addr: SocketAddr,
     pub alive: bool,
-    /// Answer Endpoint Keep-Alives with an Ack.
+    /// Answer Endpoint Keep-Alives (with an Ack, a re-registration or both).
     pub auto_ack: bool,
+    /// With `auto_ack`, the answer includes an Ack (false: a Keep-Alive
+    /// with H is answered by the re-registration alone).
+    pub ack: bool,
     /// On a Keep-Alive with H, re-register on that association.
     pub follow_home: bool,
     pub links: Vec<(usize, AssocId)>,
@@ -203,6 +206,7 @@ impl Net {
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 168, 1, last_octet)), 3863),
             alive: true,
             auto_ack: true,
+            ack: true,
             follow_home: true,
             links: Vec::new(),
             inbox: Vec::new(),
@@ -479,7 +483,10 @@ impl Net {
                 } else {
                     None
                 };
-                let mut answers = vec![ack.to_bytes().expect("encodes")];
+                let mut answers = Vec::new();
+                if e.ack {
+                    answers.push(ack.to_bytes().expect("encodes"));
+                }
                 if let Some(reg) = rereg {
                     answers.push(AsapMessage::from(reg).to_bytes().expect("encodes"));
                 }
