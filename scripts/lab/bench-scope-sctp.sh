@@ -23,6 +23,7 @@
 #   RSP_LOGLEVEL [1]                   rspregistrar -loglevel (low: logging costs CPU)
 #   PAIR [1]                           also registrar pairs peered by ENRP (PEs and PUs at PR 1)
 #   OURS_MT [0]                        also ours with --threads 2 (one registrar only)
+#   OURS_1TO1 [1]                      also ours with --sctp-sockets one-to-one (one registrar only)
 #   FLOOR [1]                          also the floor, sctp-floor (one registrar only)
 #   MANY [1] MANY_PES [2000] MANY_MS [10000] MANY_RES_MS [60000]
 #                                      also the same rates over many associations (one registrar
@@ -61,7 +62,7 @@ if [ "${FLOOR:-1}" = 1 ]; then
 fi
 {
   for v in REREG_PES REREG_MS RES_PES RES_PES_MS RES_PUS RES_MS DURATION WARMUP ROUNDS \
-           RSP_LOGLEVEL PAIR OURS_MT FLOOR MANY MANY_PES MANY_MS MANY_RES_MS; do
+           RSP_LOGLEVEL PAIR OURS_MT OURS_1TO1 FLOOR MANY MANY_PES MANY_MS MANY_RES_MS; do
     [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}"
   done
 } > "$OUT/settings.env"

@@ -22,8 +22,8 @@ table() {
     for (i = 1; i <= cnt[k]; i++) s += (v[k, i] - m)^2; return tq(cnt[k]) * sqrt(s / (cnt[k] - 1)) / sqrt(cnt[k]) }
   function add(k, x) { v[k, ++cnt[k]] = x }
   function fmt(k, d) { return cnt[k] ? sprintf("%." d "f ± %." d "f", mean(k), ci(k)) : "-" }
-  BEGIN { nimp = split("ours rsplib oursmt floor", imps, " ")   # row order; the impl tags of bench()
-    name["ours"] = "ours"; name["rsplib"] = "RSPLIB"; name["oursmt"] = "ours-mt"; name["floor"] = "floor" }
+  BEGIN { nimp = split("ours rsplib ours1to1 oursmt floor", imps, " ")   # row order; the impl tags of bench()
+    name["ours"] = "ours"; name["rsplib"] = "RSPLIB"; name["ours1to1"] = "ours-1:1"; name["oursmt"] = "ours-mt"; name["floor"] = "floor" }
   NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
   {
     ph = $1; ld = $2; im = $3; rd = $4
@@ -85,7 +85,7 @@ table() {
             sprintf("%.2f", mean(k SUBSEP "p99")), err[k] + 0, fmt(k SUBSEP "per1", 4), extra
         }
       }
-      # Each contender against RSPLIB: ours, ours-mt, and the floor (what is reachable at all).
+      # Each contender against RSPLIB: ours, ours-1:1, ours-mt, and the floor (what is reachable at all).
       for (ii = 1; ii <= nimp; ii++) for (li = 1; li <= nld; li++) {
         im = imps[ii]; ld = lds[li]
         ko = ph SUBSEP ld SUBSEP im; kr = ph SUBSEP ld SUBSEP "rsplib"
@@ -113,7 +113,7 @@ L="$S/logs"; C="$S/csv"; mkdir -p "$L" "$C"
 cd "$S" || exit 2
 REREG_PES=200 REREG_MS=1000 RES_PES=10 RES_PES_MS=10000 RES_PUS=25 RES_MS=200
 MANY=1 MANY_PES=2000 MANY_MS=10000 MANY_RES_MS=60000
-DURATION=10 WARMUP=3 ROUNDS=3 RSP_LOGLEVEL=1 PAIR=1 OURS_MT=0 FLOOR=1
+DURATION=10 WARMUP=3 ROUNDS=3 RSP_LOGLEVEL=1 PAIR=1 OURS_MT=0 OURS_1TO1=1 FLOOR=1
 # shellcheck disable=SC1091
 [ -r settings.env ] && . ./settings.env
 FLOOR_NOTE=
@@ -127,8 +127,8 @@ step() { echo; echo "=== [$(date +%T.%3N)] $*"; }
 
 # dummy0 addresses: RSPLIB refuses loopback-only PE addresses.
 OURS=10.255.255.1 RSP=10.255.255.2 OURS2=10.255.255.3 RSP2=10.255.255.4 GEN=10.255.255.10
-OURSMT=10.255.255.5 FLOOR_AT=10.255.255.6
-for a in $RSP $OURS2 $RSP2 $OURSMT $FLOOR_AT $GEN; do ip addr add $a/24 dev dummy0; done
+OURSMT=10.255.255.5 FLOOR_AT=10.255.255.6 OURS1TO1=10.255.255.7
+for a in $RSP $OURS2 $RSP2 $OURSMT $FLOOR_AT $OURS1TO1 $GEN; do ip addr add $a/24 dev dummy0; done
 ulimit -n 65536
 
 step "guest"
@@ -198,6 +198,8 @@ ours ours1 $OURS 0x1; P_OURS=${PIDS[-1]}
 rsplib rsp1 $RSP 0x2; P_RSP=${PIDS[-1]}
 # Ours again on one tokio worker thread (diagnostic: cost of cross-thread wake-ups).
 [ "$OURS_MT" = 1 ] && { OURS_ARGS="--threads 2" ours oursmt $OURSMT 0x3; P_MT=${PIDS[-1]}; }
+# Ours with a socket per association (ours above: one one-to-many socket for all).
+[ "$OURS_1TO1" = 1 ] && { OURS_ARGS="--sctp-sockets one-to-one" ours ours1to1 $OURS1TO1 0x4; P_1TO1=${PIDS[-1]}; }
 # The floor: answers each request with one recv and one send, keeps no handlespace.
 [ "$FLOOR" = 1 ] && { bg floor ./sctp-floor "$FLOOR_AT:3863"; P_FLOOR=${PIDS[-1]}; }
 sleep 8   # mentor discovery: both serve alone after it
@@ -208,6 +210,7 @@ for r in $(seq 1 "$ROUNDS"); do
   for load in $SINGLE_LOADS; do
     bench single $load ours "$r" --target $OURS:3863 --target-pid $P_OURS
     bench single $load rsplib "$r" --target $RSP:3863 --target-pid $P_RSP
+    [ "$OURS_1TO1" = 1 ] && bench single $load ours1to1 "$r" --target $OURS1TO1:3863 --target-pid $P_1TO1
     [ "$OURS_MT" = 1 ] && bench single $load oursmt "$r" --target $OURSMT:3863 --target-pid $P_MT
     [ "$FLOOR" = 1 ] && bench single $load floor "$r" --target "$FLOOR_AT:3863" --target-pid "$P_FLOOR"
   done
@@ -239,6 +242,8 @@ step "summary"
 say "Registrar CPU per operation over kernel SCTP, ours (rserpool registrar) vs RSPLIB 3.4.4 rspregistrar"
 say "VM: $(nproc) vCPUs (emulated; absolute times mean little, compare the ratios)."
 say "rspregistrar -loglevel=$RSP_LOGLEVEL; ours RUST_LOG=warn; both MaxHResItems 3, no announces."
+say "ours: ASAP on one one-to-many SCTP socket (--sctp-sockets one-to-many, the default)."
+[ "$OURS_1TO1" = 1 ] && say "ours-1:1: our registrar with --sctp-sockets one-to-one (a socket per association), one registrar only."
 [ "$OURS_MT" = 1 ] && say "ours-mt: our registrar with --threads 2 (two runtime workers), one registrar only."
 if [ "$FLOOR" = 1 ]; then
   say "floor: sctp-floor (scripts/lab/sctp-floor.c), one registrar only: one recv and one send per request,"

@@ -51,6 +51,21 @@ for t in $failed_names; do
   say "  $t over TCP in the guest: $r"
 done
 
+# The suite above runs ASAP on the registrar's one-to-many socket (the default); a few tests
+# again with a socket per association (--sctp-sockets one-to-one).
+ONE_TO_ONE="${ONE_TO_ONE:-register_resolve_deregister takeover_with_two_registrars associations_beyond_the_limit_get_lack_of_resources attacks::attack_a_client_that_never_reads_is_dropped_not_buffered attacks::attack_silent_and_stalled_associations_are_closed three_registrars_converge}"
+o_total=0 o_passed=0 o_failed=""
+for t in $ONE_TO_ONE; do
+  o_total=$((o_total + 1))
+  if RSERPOOL_TEST_SCTP_SOCKETS=one-to-one timeout -k 5 "$TEST_TIMEOUT" ./registrar_daemon --exact "$t" \
+    --test-threads=1 > "$L/test-1to1-$t.log" 2>&1 && grep -q '^test result: ok. 1 passed' "$L/test-1to1-$t.log"; then
+    o_passed=$((o_passed + 1)); echo "PASS (one-to-one) $t"
+  else
+    o_failed="$o_failed $t"; echo "FAIL (one-to-one) $t"
+  fi
+done
+say "registrar_daemon over kernel SCTP with one-to-one sockets: $o_passed/$o_total passed${o_failed:+, failed:$o_failed}"
+
 step "transport unit tests over kernel SCTP (messages queued together, PPID per message, reassembly)"
 if [ -x ./rserpool_lib_tests ]; then
   timeout -k 5 "$TEST_TIMEOUT" ./rserpool_lib_tests transport:: --test-threads=1 --nocapture \

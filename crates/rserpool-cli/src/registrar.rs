@@ -8,7 +8,7 @@
 use clap::Parser;
 use rserpool::announce::{ASAP_ANNOUNCE_GROUP, ENRP_ANNOUNCE_GROUP, MulticastConfig};
 use rserpool::registrar::{DaemonConfig, start};
-use rserpool::transport::TransportMode;
+use rserpool::transport::{SctpSockets, TransportMode};
 use rserpool_proto::registrar::{AddrPrefix, Config};
 use rserpool_proto::wire::{ServerId, TransportParam, TransportUse};
 use serde::{Deserialize, Serialize};
@@ -70,6 +70,16 @@ pub struct Settings {
         skip_serializing_if = "Option::is_none"
     )]
     pub transport: Option<TransportMode>,
+    /// Over kernel SCTP, ASAP and ENRP each on one one-to-many socket for
+    /// all associations (no file per PE, PU or peer; batched receive and
+    /// send) or a socket per association [default: one-to-many]
+    #[arg(long, value_name = "one-to-many|one-to-one")]
+    #[serde(
+        deserialize_with = "de_parsed",
+        serialize_with = "ser_display",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sctp_sockets: Option<SctpSockets>,
     /// Serve HTTP at ADDR:PORT: the dashboard at /, the JSON API at /api/v1/,
     /// Prometheus metrics at /metrics (also --metrics) [default: off]
     #[arg(
@@ -261,6 +271,27 @@ fn de_transport<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Transpo
     }
 }
 
+fn de_parsed<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr<Err = String>,
+{
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(s) => s.parse().map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+fn ser_display<S: serde::Serializer, T: std::fmt::Display>(
+    v: &Option<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_str(&v.to_string()),
+        None => s.serialize_none(),
+    }
+}
+
 fn ser_id<S: serde::Serializer>(id: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
     match id {
         Some(id) => s.serialize_str(&format!("{id:#010x}")),
@@ -299,6 +330,7 @@ impl Settings {
                 self.allow_peer
             },
             transport: self.transport.or(base.transport),
+            sctp_sockets: self.sctp_sockets.or(base.sctp_sockets),
             metrics: self.metrics.or(base.metrics),
             no_announce: self.no_announce || base.no_announce,
             asap_announce_group: self.asap_announce_group.or(base.asap_announce_group),
@@ -453,6 +485,7 @@ impl Settings {
         };
         let mut d = DaemonConfig::new(c, asap, enrp);
         d.transport = self.transport.unwrap_or_default();
+        d.sctp_sockets = self.sctp_sockets.unwrap_or_default();
         d.metrics = self.metrics;
         d.asap_announce = Some(mcast(
             self.asap_announce_group.unwrap_or(ASAP_ANNOUNCE_GROUP),
@@ -482,6 +515,7 @@ impl Settings {
             peers: c.peers.clone(),
             allow_peer: c.peer_allow.clone(),
             transport: Some(d.transport),
+            sctp_sockets: Some(d.sctp_sockets),
             metrics: d.metrics,
             no_announce: !c.announce,
             asap_announce_group: group(&d.asap_announce),
@@ -675,6 +709,7 @@ mod tests {
         ),
         ("allow-peer", &["10.1.0.0/16"], r#"["10.1.0.0/16"]"#),
         ("transport", &["tcp"], r#""tcp""#),
+        ("sctp-sockets", &["one-to-one"], r#""one-to-one""#),
         ("http", &["127.0.0.1:18080"], r#""127.0.0.1:18080""#),
         ("no-announce", &[], "true"),
         (

@@ -56,6 +56,11 @@ fn config(id: u32, peers: Vec<SocketAddr>) -> DaemonConfig {
         Carrier::Sctp => TransportMode::Sctp,
         Carrier::Tcp => TransportMode::Tcp,
     };
+    // Over SCTP: one-to-many ASAP (the default) unless this says
+    // one-to-one (the lab runs part of the suite both ways).
+    if let Ok(style) = std::env::var("RSERPOOL_TEST_SCTP_SOCKETS") {
+        d.sctp_sockets = style.parse().expect("one-to-many or one-to-one");
+    }
     d.seed = u64::from(id);
     d
 }

@@ -343,7 +343,7 @@ impl DataReader {
                 message,
                 buf,
             } => loop {
-                stream.readable().await?;
+                super::sctp_readable(stream).await?;
                 let part = match stream.try_io(Interest::READABLE, || {
                     sctp::recv_message_part(stream.as_ref(), buf)
                 }) {

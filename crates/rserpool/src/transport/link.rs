@@ -316,6 +316,54 @@ pub fn spawn_limited<I: Send + 'static>(
     }
 }
 
+/// An association of either kind a listener hands out: one with a
+/// socket (and reader task) of its own, or one of a one-to-many SCTP
+/// endpoint. The owner treats both alike.
+#[derive(Debug)]
+pub enum AnyLink {
+    /// A socket of its own.
+    Own(Link),
+    /// An association of a one-to-many endpoint.
+    Many(super::many::ManyLink),
+}
+
+impl AnyLink {
+    /// See [`Link::push`].
+    pub fn push(&mut self, bytes: Vec<u8>) -> Result<bool, Full> {
+        match self {
+            AnyLink::Own(l) => l.push(bytes),
+            AnyLink::Many(l) => l.push(bytes),
+        }
+    }
+
+    /// See [`Link::flush`]; a one-to-many link's messages are sent by
+    /// its endpoint's [`super::many::Sender::flush`].
+    pub fn flush(&mut self) -> Result<(), Full> {
+        match self {
+            AnyLink::Own(l) => l.flush(),
+            AnyLink::Many(l) => l.flush(),
+        }
+    }
+
+    /// Whether the peer sent anything since the last call (which clears
+    /// the mark).
+    pub fn take_activity(&mut self) -> bool {
+        match self {
+            AnyLink::Own(l) => l.take_activity(),
+            AnyLink::Many(l) => l.take_activity(),
+        }
+    }
+
+    /// The association failed its limits: a one-to-many association is
+    /// aborted when the link is dropped (a socket of its own is closed
+    /// by its writer as before).
+    pub fn abort(&mut self) {
+        if let AnyLink::Many(l) = self {
+            l.abort();
+        }
+    }
+}
+
 /// Most queued messages the writer task writes at once.
 const WRITE_BATCH: usize = 64;
 

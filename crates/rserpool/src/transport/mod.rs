@@ -72,6 +72,40 @@ impl TransportMode {
     }
 }
 
+/// How a registrar listens over kernel SCTP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SctpSockets {
+    /// One `SOCK_SEQPACKET` socket per listener for all its associations
+    /// ([`many`]): no descriptor per association, and one system call
+    /// receives or sends a batch of messages of many associations.
+    #[default]
+    OneToMany,
+    /// One socket per association (`SOCK_STREAM`), as over TCP.
+    OneToOne,
+}
+
+impl FromStr for SctpSockets {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "one-to-many" => Ok(SctpSockets::OneToMany),
+            "one-to-one" => Ok(SctpSockets::OneToOne),
+            _ => Err(format!(
+                "unknown SCTP socket style {s:?}: expected one-to-many or one-to-one"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for SctpSockets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SctpSockets::OneToMany => "one-to-many",
+            SctpSockets::OneToOne => "one-to-one",
+        })
+    }
+}
+
 /// The transport protocol an association actually runs over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Carrier {
@@ -329,6 +363,7 @@ impl Association {
                 deframer: Deframer::new(max_message_size),
                 carrier,
                 peer,
+                lost: false,
             },
             writer: AssocWriter {
                 inner: WriteHalf::Tcp(w),
@@ -357,6 +392,7 @@ impl Association {
                 deframer: Deframer::new(max_message_size),
                 carrier: Carrier::Tcp,
                 peer,
+                lost: false,
             },
             writer: AssocWriter {
                 inner: WriteHalf::Tls(w),
@@ -438,6 +474,8 @@ pub struct AssocReader {
     deframer: Deframer,
     carrier: Carrier,
     peer: Option<SocketAddr>,
+    /// The SCTP association was lost (its notification is read once).
+    lost: bool,
 }
 
 impl AssocReader {
@@ -514,9 +552,13 @@ impl AssocReader {
             (ReadHalf::Tcp(r), Carrier::Tcp) => {
                 r.read_buf(self.deframer.buffer(CHUNK)).await.map(Some)
             }
+            (ReadHalf::Tcp(_), Carrier::Sctp) if self.lost => Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "the association was aborted",
+            )),
             (ReadHalf::Tcp(r), Carrier::Sctp) => {
-                r.readable().await?;
                 let stream: &TcpStream = r.as_ref();
+                sctp_readable(stream).await?;
                 let buf = self.deframer.buffer(CHUNK);
                 let mut got = None;
                 // One recvmmsg takes every queued message. A batch shorter
@@ -533,8 +575,15 @@ impl AssocReader {
                         Ok(())
                     }
                 });
+                if got.is_some_and(|b| b.lost) {
+                    self.lost = true;
+                }
                 match (got, r) {
                     (Some(b), _) if b.len > 0 => Ok(Some(b.len)),
+                    (Some(b), _) if b.lost => Err(io::Error::new(
+                        io::ErrorKind::ConnectionReset,
+                        "the association was aborted",
+                    )),
                     (Some(b), _) if b.end => Ok(Some(0)),
                     (_, Err(e)) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
                     _ => Ok(None),
@@ -548,6 +597,25 @@ impl AssocReader {
     pub fn carrier(&self) -> Carrier {
         self.carrier
     }
+}
+
+/// Waits until a one-to-one SCTP socket is readable, or fails with its
+/// error: an ABORT from the peer shows only as an error event, never as
+/// readable. (`try_io` must be given one interest: tokio masks a combined
+/// one to nothing, and never runs the closure.)
+pub(crate) async fn sctp_readable(stream: &TcpStream) -> io::Result<()> {
+    use tokio::io::Interest;
+    let ev = stream.ready(Interest::READABLE | Interest::ERROR).await?;
+    if ev.is_error() {
+        if let Some(e) = stream.take_error()? {
+            return Err(e);
+        }
+        // A stale error event: clear it, or the wait returns at once again.
+        let _ = stream.try_io(Interest::ERROR, || {
+            Err::<(), io::Error>(io::ErrorKind::WouldBlock.into())
+        });
+    }
+    Ok(())
 }
 
 fn framing_error(e: FramingError) -> io::Error {

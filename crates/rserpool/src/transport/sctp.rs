@@ -81,7 +81,12 @@ pub fn configure(sock: &Socket, ppid: u32) -> io::Result<()> {
         ..Default::default()
     };
     set_option(sock, SCTP_DEFAULT_SEND_PARAM, &info)?;
-    set_option(sock, SCTP_NODELAY, &1i32)
+    set_option(sock, SCTP_NODELAY, &1i32)?;
+    // Association changes as notifications (no SNDRCV data): an ABORT
+    // then reaches a reader as COMM_LOST even when a send has already
+    // taken the socket's error, which is all a one-to-one socket
+    // otherwise shows of it.
+    set_option(sock, SCTP_EVENTS, &[0u8, 1u8])
 }
 
 /// Adds further local addresses to a bound socket (multi-homing).
@@ -108,10 +113,11 @@ pub fn bind_extra(sock: &Socket, addrs: &[SocketAddr]) -> io::Result<()> {
 
 /// Asks the kernel to attach an `SCTP_SNDRCV` control message (with the
 /// PPID) to every message `recvmsg` returns: `sctp_event_subscribe`'s first
-/// field, `sctp_data_io_event`. Only that byte is given, so the other
-/// subscriptions stay as they are (off).
+/// field, `sctp_data_io_event`; the second, association changes, is turned
+/// off (the data channel reads no notifications). The other subscriptions
+/// stay as they are (off).
 pub fn subscribe_data_io(sock: &Socket) -> io::Result<()> {
-    set_option(sock, SCTP_EVENTS, &1u8)
+    set_option(sock, SCTP_EVENTS, &[1u8, 0u8])
 }
 
 /// Bytes of a `struct cmsghdr` (`cmsg_len`, `cmsg_level`, `cmsg_type`).
@@ -257,8 +263,12 @@ pub struct Batch {
     /// now (the caller can wait for the next readiness event without a
     /// read that would find nothing).
     pub drained: bool,
-    /// The peer closed the association (a read returned 0 bytes).
+    /// The peer closed the association (a read returned 0 bytes, or a
+    /// SHUTDOWN_COMP notification).
     pub end: bool,
+    /// The association was lost: aborted by the peer, or failed (a
+    /// COMM_LOST notification). Nothing follows.
+    pub lost: bool,
 }
 
 /// Receives everything queued on a connected one-to-one SCTP socket, up
@@ -327,9 +337,24 @@ pub fn recv_batch(
     }
     let got = usize::try_from(rc).unwrap_or(0).min(slots);
     let mut len = 0usize;
-    let mut end = false;
+    let (mut end, mut lost) = (false, false);
     for (i, m) in msgs.iter().take(got).enumerate() {
         let n = (m.msg_len as usize).min(slot_len);
+        if m.msg_hdr.msg_flags & MSG_NOTIFICATION != 0 {
+            // SAFETY: the kernel wrote these n bytes of slot i.
+            let note = unsafe { std::slice::from_raw_parts(base.add(i * slot_len), n) };
+            match assoc_change_state(note) {
+                Some(SCTP_COMM_LOST | SCTP_CANT_STR_ASSOC) => {
+                    lost = true;
+                    break;
+                }
+                Some(SCTP_SHUTDOWN_COMP) => {
+                    end = true;
+                    break;
+                }
+                _ => continue,
+            }
+        }
         if n == 0 {
             end = true;
             break;
@@ -348,8 +373,9 @@ pub fn recv_batch(
     unsafe { buf.set_len(start + len) };
     Ok(Batch {
         len,
-        drained: got < slots && !end,
+        drained: got < slots && !end && !lost,
         end,
+        lost,
     })
 }
 
@@ -387,9 +413,9 @@ const ASSOC_ID_OFFSET: usize = 28;
 /// `sn_type` of an `SCTP_ASSOC_CHANGE` notification.
 const SCTP_ASSOC_CHANGE: u16 = 0x8001;
 /// `sinfo_flags`: shut the association down gracefully (no payload).
-const SCTP_EOF: u16 = 0x0200;
+pub const SCTP_EOF: u16 = 0x0200;
 /// `sinfo_flags`: abort the association (no payload).
-const SCTP_ABORT: u16 = 0x0004;
+pub const SCTP_ABORT: u16 = 0x0004;
 /// Room for the control messages of one message of [`recv_many`].
 const MANY_CONTROL_LEN: usize = 64;
 
@@ -436,21 +462,34 @@ fn assoc_from_cmsgs(control: &[u8]) -> Option<i32> {
     Some(i32::from_ne_bytes(id.try_into().ok()?))
 }
 
-/// The event a notification's bytes describe, if it is an association
+/// `sac_state` values of an `SCTP_ASSOC_CHANGE` notification.
+const SCTP_COMM_UP: u16 = 0;
+const SCTP_COMM_LOST: u16 = 1;
+const SCTP_RESTART: u16 = 2;
+const SCTP_SHUTDOWN_COMP: u16 = 3;
+const SCTP_CANT_STR_ASSOC: u16 = 4;
+
+/// The state a notification's bytes report, if it is an association
 /// change (`struct sctp_assoc_change`: type u16, flags u16, length u32,
 /// state u16, error u16, two stream counts u16, then the association id).
-fn parse_notification(n: &[u8]) -> Option<ManyEvent> {
+fn assoc_change_state(n: &[u8]) -> Option<u16> {
     let ty = u16::from_ne_bytes(n.get(0..2)?.try_into().ok()?);
     if ty != SCTP_ASSOC_CHANGE {
         return None;
     }
-    let state = u16::from_ne_bytes(n.get(8..10)?.try_into().ok()?);
+    Some(u16::from_ne_bytes(n.get(8..10)?.try_into().ok()?))
+}
+
+/// The event a notification's bytes describe, if it is an association
+/// change.
+fn parse_notification(n: &[u8]) -> Option<ManyEvent> {
+    let state = assoc_change_state(n)?;
     let assoc = i32::from_ne_bytes(n.get(16..20)?.try_into().ok()?);
     match state {
-        // SCTP_COMM_UP, SCTP_RESTART
-        0 | 2 => Some(ManyEvent::Up { assoc }),
-        // SCTP_COMM_LOST, SCTP_SHUTDOWN_COMP, SCTP_CANT_STR_ASSOC
-        1 | 3 | 4 => Some(ManyEvent::Down { assoc }),
+        SCTP_COMM_UP | SCTP_RESTART => Some(ManyEvent::Up { assoc }),
+        SCTP_COMM_LOST | SCTP_SHUTDOWN_COMP | SCTP_CANT_STR_ASSOC => {
+            Some(ManyEvent::Down { assoc })
+        }
         _ => None,
     }
 }
@@ -558,8 +597,11 @@ pub struct Outgoing<'a> {
     pub assoc: i32,
     /// The message's PPID.
     pub ppid: u32,
-    /// The message.
+    /// The message (empty with [`SCTP_EOF`] or [`SCTP_ABORT`]).
     pub payload: &'a [u8],
+    /// `sinfo_flags`: 0 for a message, [`SCTP_EOF`] or [`SCTP_ABORT`] to
+    /// end the association in order with the messages around it.
+    pub flags: u16,
 }
 
 /// Sends messages to associations of a one-to-many socket with one
@@ -573,7 +615,7 @@ pub fn send_many(sock: &impl AsRawFd, msgs: &[Outgoing<'_>]) -> io::Result<usize
         .iter()
         .map(|m| {
             let mut c = Control([0; SNDRCV_CMSG_SPACE]);
-            encode_many_cmsg(m.assoc, m.ppid, 0, &mut c.0);
+            encode_many_cmsg(m.assoc, m.ppid, m.flags, &mut c.0);
             c
         })
         .collect();
@@ -661,6 +703,18 @@ pub fn assoc_peer_addresses(
     assoc: i32,
     max: usize,
 ) -> io::Result<Vec<IpAddr>> {
+    Ok(assoc_peer_socket_addrs(sock, assoc, max)?
+        .into_iter()
+        .map(|a| a.ip())
+        .collect())
+}
+
+/// [`assoc_peer_addresses`] with the remote port.
+pub fn assoc_peer_socket_addrs(
+    sock: &impl AsRawFd,
+    assoc: i32,
+    max: usize,
+) -> io::Result<Vec<SocketAddr>> {
     // struct sctp_getaddrs { sctp_assoc_t assoc_id; u32 addr_num; u8 addrs[]; }
     // with the addresses packed as sockaddr_in / sockaddr_in6 by family.
     const HEAD: usize = 8;
@@ -700,7 +754,13 @@ pub fn assoc_peer_addresses(
             let Some(a) = filled.get(at + 4..at + 8) else {
                 break;
             };
-            out.push(IpAddr::from([a[0], a[1], a[2], a[3]]));
+            let port = filled
+                .get(at + 2..at + 4)
+                .map_or(0, |p| u16::from_be_bytes([p[0], p[1]]));
+            out.push(SocketAddr::new(
+                IpAddr::from([a[0], a[1], a[2], a[3]]),
+                port,
+            ));
             at += v4;
         } else if i32::from(family) == libc::AF_INET6 {
             let Some(a) = filled.get(at + 8..at + 24) else {
@@ -708,7 +768,10 @@ pub fn assoc_peer_addresses(
             };
             let mut b = [0u8; 16];
             b.copy_from_slice(a);
-            out.push(IpAddr::from(b));
+            let port = filled
+                .get(at + 2..at + 4)
+                .map_or(0, |p| u16::from_be_bytes([p[0], p[1]]));
+            out.push(SocketAddr::new(IpAddr::from(b), port));
             at += v6;
         } else {
             break;

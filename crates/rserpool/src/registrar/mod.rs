@@ -1,18 +1,21 @@
 //! The registrar daemon: the I/O-free registrar of `rserpool-proto`
 //! driven by tokio sockets and a real clock.
 //!
-//! One task owns the state machine. Every association has a reader task
-//! that forwards whole messages to it and a writer task fed through a
-//! bounded queue, so a slow peer never blocks the registrar: when its
-//! queue is full, its association is dropped.
+//! One task owns the state machine. Over TCP (and one-to-one SCTP) every
+//! association has a reader task that forwards whole messages to it and a
+//! writer task fed through a bounded queue; over one-to-many SCTP
+//! ([`one_to_many`]) one reader per endpoint forwards batches and one
+//! sender writes them. Either way a slow peer never blocks the registrar:
+//! when its queue is full, its association is dropped.
 
 use crate::announce::{AnnounceListener, Announcer, MulticastConfig};
 use crate::driver::{Clock, EventLoop, Wake};
 use crate::http::{self, hub};
 use crate::metrics::{self, DaemonCounters, SnapshotRequest};
-use crate::transport::link::{self, Full, Limits, Link};
+use crate::transport::link::{self, AnyLink, Full, Limits, Link};
+use crate::transport::many;
 use crate::transport::tls::{ClientAuth, Expect, TlsClient, TlsConfig, TlsServer};
-use crate::transport::{self, Association, Carrier, Listener, Ppid, TransportMode};
+use crate::transport::{self, Association, Carrier, Listener, Ppid, SctpSockets, TransportMode};
 use rserpool_proto::Time;
 use rserpool_proto::handlespace::AssocId;
 use rserpool_proto::registrar::{self as core, ConnId, Event, Registrar, Transmit};
@@ -20,11 +23,15 @@ use rserpool_proto::wire::{Protocol, TransportParam, TransportUse};
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
+
+mod one_to_many;
+use one_to_many::ManyInput;
 
 /// Messages queued for one ASAP association before it counts as stuck.
 const SEND_QUEUE: usize = 4096;
@@ -93,6 +100,10 @@ pub struct DaemonConfig {
     /// ENRP over TLS (TCP only), ENRP mutually authenticated, PEs
     /// authenticated by their certificates, pool users by none.
     pub tls: Option<TlsConfig>,
+    /// Over kernel SCTP: ASAP and ENRP each on one one-to-many socket
+    /// (no descriptor per PE, PU or peer; batched receive and send) or a
+    /// socket per association. Peers connect to either alike.
+    pub sctp_sockets: SctpSockets,
 }
 
 impl DaemonConfig {
@@ -118,6 +129,7 @@ impl DaemonConfig {
             idle_sweep: IDLE_SWEEP,
             seed: crate::random_seed(),
             tls: None,
+            sctp_sockets: SctpSockets::default(),
         }
     }
 }
@@ -208,6 +220,8 @@ enum Input {
     EnrpMessage(ConnId, Vec<u8>),
     EnrpClosed(ConnId, Option<io::Error>),
     EnrpAnnounce(SocketAddr, Vec<u8>),
+    /// What one receive of a one-to-many endpoint took.
+    Many(Protocol, Vec<ManyInput>),
 }
 
 /// Starts a registrar: binds its sockets, then runs it in the background.
@@ -231,18 +245,47 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         }
     };
     let carrier = cfg.transport.resolve()?;
-    let asap = Listener::bind(&cfg.asap_addrs, carrier, Ppid::Asap)
-        .map_err(|e| bind_error("ASAP", &cfg.asap_addrs, e))?;
+    let one_to_many = carrier == Carrier::Sctp && cfg.sctp_sockets == SctpSockets::OneToMany;
+    let (asap, asap_many, asap_addrs) = if one_to_many {
+        let ep = many::Endpoint::bind(&cfg.asap_addrs, Ppid::Asap)
+            .map_err(|e| bind_error("ASAP", &cfg.asap_addrs, e))?;
+        let port = ep.local_addr()?.port();
+        let addrs: Vec<SocketAddr> = cfg
+            .asap_addrs
+            .iter()
+            .map(|a| SocketAddr::new(a.ip(), port))
+            .collect();
+        (None, Some(many::Sender::new(Arc::new(ep))), addrs)
+    } else {
+        let l = Listener::bind(&cfg.asap_addrs, carrier, Ppid::Asap)
+            .map_err(|e| bind_error("ASAP", &cfg.asap_addrs, e))?;
+        let addrs = l.local_addrs()?;
+        (Some(l), None, addrs)
+    };
     // With one ENRP address, associations to peers leave from it (as
     // from RSPLIB's one-to-many socket): a peer that checks the source of
     // an association against the announced ENRP endpoint accepts it.
-    let enrp = match cfg.enrp_addrs.as_slice() {
-        [one] => Listener::bind_shared(*one, carrier, Ppid::Enrp),
-        many => Listener::bind(many, carrier, Ppid::Enrp),
-    }
-    .map_err(|e| bind_error("ENRP", &cfg.enrp_addrs, e))?;
-    let asap_addrs = asap.local_addrs()?;
-    let enrp_addrs = enrp.local_addrs()?;
+    let (enrp, enrp_many, enrp_addrs) = if one_to_many {
+        // Associations to peers are opened on the same socket, so they
+        // leave from the ENRP port too.
+        let ep = many::Endpoint::bind(&cfg.enrp_addrs, Ppid::Enrp)
+            .map_err(|e| bind_error("ENRP", &cfg.enrp_addrs, e))?;
+        let port = ep.local_addr()?.port();
+        let addrs: Vec<SocketAddr> = cfg
+            .enrp_addrs
+            .iter()
+            .map(|a| SocketAddr::new(a.ip(), port))
+            .collect();
+        (None, Some(many::Sender::new(Arc::new(ep))), addrs)
+    } else {
+        let l = match cfg.enrp_addrs.as_slice() {
+            [one] => Listener::bind_shared(*one, carrier, Ppid::Enrp),
+            many => Listener::bind(many, carrier, Ppid::Enrp),
+        }
+        .map_err(|e| bind_error("ENRP", &cfg.enrp_addrs, e))?;
+        let addrs = l.local_addrs()?;
+        (Some(l), None, addrs)
+    };
     if cfg.registrar.peer_allow.is_empty() && enrp_addrs.iter().any(|a| !a.ip().is_loopback()) {
         warn!(
             "ENRP on {enrp_addrs:?} takes any host that reaches it as a peer registrar: \
@@ -255,18 +298,32 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
     let (tx, rx) = mpsc::channel::<Input>(8192);
     let mut aux = Vec::new();
     let handshake = cfg.handshake_timeout;
-    aux.push(tokio::spawn(accept_loop(
-        asap,
-        tx.clone(),
-        Input::AsapAccepted,
-        tls.as_ref().map(|t| (t.asap.clone(), handshake)),
-    )));
-    aux.push(tokio::spawn(accept_loop(
-        enrp,
-        tx.clone(),
-        Input::EnrpAccepted,
-        tls.as_ref().map(|t| (t.enrp.clone(), handshake)),
-    )));
+    if let Some(asap) = asap {
+        aux.push(tokio::spawn(accept_loop(
+            asap,
+            tx.clone(),
+            Input::AsapAccepted,
+            tls.as_ref().map(|t| (t.asap.clone(), handshake)),
+        )));
+    }
+    for (sender, protocol) in [(&asap_many, Protocol::Asap), (&enrp_many, Protocol::Enrp)] {
+        if let Some(sender) = sender {
+            aux.push(tokio::spawn(one_to_many::reader(
+                sender.endpoint().clone(),
+                protocol,
+                tx.clone(),
+            )));
+            aux.push(tokio::spawn(sender.clone().run_writer()));
+        }
+    }
+    if let Some(enrp) = enrp {
+        aux.push(tokio::spawn(accept_loop(
+            enrp,
+            tx.clone(),
+            Input::EnrpAccepted,
+            tls.as_ref().map(|t| (t.enrp.clone(), handshake)),
+        )));
+    }
 
     let (metrics_tx, metrics_rx) = mpsc::channel::<SnapshotRequest>(16);
     let (calls_tx, calls_rx) = mpsc::channel::<hub::Call>(http::CALL_QUEUE);
@@ -325,7 +382,16 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         }));
     }
 
+    if one_to_many && shared_send_buffer() {
+        info!(
+            "net.sctp.sndbuf_policy is 0: the associations of a one-to-many socket share one \
+             send buffer, so a peer that stops reading delays the others until it is dropped \
+             (sysctl net.sctp.sndbuf_policy=1 gives each its own)"
+        );
+    }
     let max_associations = match open_file_limit() {
+        // Associations of a one-to-many endpoint take no file.
+        _ if one_to_many => cfg.max_associations,
         Some(files) if files.saturating_sub(RESERVED_FILES) < cfg.max_associations as u64 => {
             let n = usize::try_from(files.saturating_sub(RESERVED_FILES)).unwrap_or(usize::MAX);
             info!(
@@ -336,7 +402,8 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         _ => cfg.max_associations,
     };
     info!(
-        id = %cfg.registrar.id, %carrier, tls = tls.is_some(), asap = ?asap_addrs, enrp = ?enrp_addrs,
+        id = %cfg.registrar.id, %carrier, sctp_sockets = %if one_to_many { "one-to-many" } else { "one-to-one" },
+        tls = tls.is_some(), asap = ?asap_addrs, enrp = ?enrp_addrs,
         "registrar started"
     );
     let (stop_tx, stop_rx) = oneshot::channel();
@@ -388,6 +455,8 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         // Without an HTTP listener nobody reads the change history.
         http: metrics_addr.is_some(),
         enrp_tls: tls.map(|t| t.client),
+        many: one_to_many::Endpoints::new(asap_many, enrp_many),
+        handshake_timeout: cfg.handshake_timeout,
     };
     let events = EventLoop::new(clock, rx);
     let task = tokio::spawn(driver.run(events, metrics_rx, calls_rx, stop_rx));
@@ -465,8 +534,8 @@ struct Driver {
     clock: Clock,
     carrier: Carrier,
     tx: mpsc::Sender<Input>,
-    asap_links: HashMap<AssocId, Link>,
-    enrp_links: HashMap<ConnId, Link>,
+    asap_links: HashMap<AssocId, AnyLink>,
+    enrp_links: HashMap<ConnId, AnyLink>,
     asap_announcer: Option<Announcer>,
     enrp_announcer: Option<Announcer>,
     max_associations: usize,
@@ -499,6 +568,9 @@ struct Driver {
     /// TLS for outgoing ENRP associations (the peer must be a registrar)
     /// and for those to taken-over PEs.
     enrp_tls: Option<TlsClient>,
+    /// The one-to-many endpoints, if ASAP and ENRP run on them.
+    many: one_to_many::Endpoints,
+    handshake_timeout: Duration,
 }
 
 /// What else than association events wakes the registrar task.
@@ -535,15 +607,21 @@ impl Driver {
                     _ = &mut stop => Other::Stop,
                 }
             };
-            match events.next(self.registrar.poll_timeout(), other).await {
+            let deadline = match (self.registrar.poll_timeout(), self.many.deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            match events.next(deadline, other).await {
                 Wake::Inputs(now) => {
                     self.sweep_idle(now);
+                    self.expire_many(now);
                     for input in events.drain() {
                         self.input(input, now);
                     }
                 }
                 Wake::Timeout(now) => {
                     self.sweep_idle(now);
+                    self.expire_many(now);
                     self.registrar.handle_timeout(now);
                 }
                 Wake::Other(Other::Metrics(Some(req)), _) => {
@@ -567,6 +645,7 @@ impl Driver {
                     // Let writers hand their last messages to the kernel.
                     self.asap_links.clear();
                     self.enrp_links.clear();
+                    self.many.flush();
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     return Ok(());
                 }
@@ -611,22 +690,16 @@ impl Driver {
                         move |e| Input::AsapClosed(id, e),
                     )
                     .with_guard(slot);
-                self.asap_links.insert(id, link);
+                self.asap_links.insert(id, AnyLink::Own(link));
             }
             Input::AsapMessage(id, bytes) => {
-                if !self.asap_links.contains_key(&id) {
-                    return;
+                if self.asap_links.contains_key(&id) {
+                    self.asap_received(now, id, &bytes);
                 }
-                // Every HR_SAMPLE-th handle resolution is timed: two clock
-                // reads per resolution would cost more than the resolution.
-                let timed = bytes.first() == Some(&0x05) && {
-                    self.hr_seen = self.hr_seen.wrapping_add(1);
-                    self.hr_seen % HR_SAMPLE == 0
-                };
-                let start = timed.then(std::time::Instant::now);
-                self.registrar.asap_received(now, id, &bytes);
-                if let Some(start) = start {
-                    self.counters.hr_latency.record(start.elapsed());
+            }
+            Input::Many(protocol, batch) => {
+                for i in batch {
+                    self.many_input(protocol, i, now);
                 }
             }
             Input::AsapClosed(id, e) => {
@@ -648,7 +721,7 @@ impl Driver {
                     move |bytes| Input::AsapMessage(id, bytes),
                     move |e| Input::AsapClosed(id, e),
                 );
-                self.asap_links.insert(id, link);
+                self.asap_links.insert(id, AnyLink::Own(link));
                 self.registrar.asap_connected(now, id);
             }
             Input::AsapConnected(id, Err(e)) => {
@@ -683,7 +756,7 @@ impl Driver {
                         move |e| Input::EnrpClosed(conn, e),
                     )
                     .with_guard(slot);
-                self.enrp_links.insert(conn, link);
+                self.enrp_links.insert(conn, AnyLink::Own(link));
             }
             Input::EnrpConnected(conn, Ok(a)) => {
                 let identity = a.identity().cloned();
@@ -701,7 +774,7 @@ impl Driver {
                     move |bytes| Input::EnrpMessage(conn, bytes),
                     move |e| Input::EnrpClosed(conn, e),
                 );
-                self.enrp_links.insert(conn, link);
+                self.enrp_links.insert(conn, AnyLink::Own(link));
                 if let Some(identity) = identity {
                     self.registrar.enrp_identity(conn, identity);
                 }
@@ -735,6 +808,21 @@ impl Driver {
         }
     }
 
+    /// A message of ASAP association `id` to the registrar.
+    fn asap_received(&mut self, now: Time, id: AssocId, bytes: &[u8]) {
+        // Every HR_SAMPLE-th handle resolution is timed: two clock reads
+        // per resolution would cost more than the resolution.
+        let timed = bytes.first() == Some(&0x05) && {
+            self.hr_seen = self.hr_seen.wrapping_add(1);
+            self.hr_seen % HR_SAMPLE == 0
+        };
+        let start = timed.then(std::time::Instant::now);
+        self.registrar.asap_received(now, id, bytes);
+        if let Some(start) = start {
+            self.counters.hr_latency.record(start.elapsed());
+        }
+    }
+
     fn spawn_link(
         &self,
         a: Association,
@@ -753,7 +841,7 @@ impl Driver {
         }
         self.next_idle_sweep = at + self.idle_sweep;
         let mut idle = Vec::new();
-        for (id, link) in &self.asap_links {
+        for (id, link) in &mut self.asap_links {
             if link.take_activity() {
                 self.idle_marks.remove(id);
             } else if !self.idle_marks.insert(*id) {
@@ -763,7 +851,7 @@ impl Driver {
         for id in idle {
             debug!(assoc = id, "ASAP association idle: closing it");
             self.idle_marks.remove(&id);
-            self.asap_links.remove(&id);
+            self.remove_asap(id);
             self.registrar.asap_closed(now, id);
         }
     }
@@ -785,6 +873,7 @@ impl Driver {
                 self.flush_enrp(conn);
             }
         }
+        self.many.flush();
         while let Some(e) = self.registrar.poll_event() {
             self.counters.count(&e);
             if self.http {
@@ -814,16 +903,34 @@ impl Driver {
         }
     }
 
+    /// Drops an ASAP link (its association closes gracefully).
+    fn remove_asap(&mut self, assoc: AssocId) -> Option<AnyLink> {
+        let link = self.asap_links.remove(&assoc)?;
+        self.many.forget(&link, Protocol::Asap);
+        Some(link)
+    }
+
+    /// Drops an ENRP link (its association closes gracefully).
+    fn remove_enrp(&mut self, conn: ConnId) -> Option<AnyLink> {
+        let link = self.enrp_links.remove(&conn)?;
+        self.many.forget(&link, Protocol::Enrp);
+        Some(link)
+    }
+
     fn asap_failed(&mut self, assoc: AssocId, full: Full) {
         warn!(assoc, ?full, "ASAP association not reading: dropping it");
-        self.asap_links.remove(&assoc);
+        if let Some(mut link) = self.remove_asap(assoc) {
+            link.abort();
+        }
         let now = self.now();
         self.registrar.asap_closed(now, assoc);
     }
 
     fn enrp_failed(&mut self, conn: ConnId, full: Full) {
         warn!(conn = conn.0, ?full, "ENRP peer not reading: dropping it");
-        self.enrp_links.remove(&conn);
+        if let Some(mut link) = self.remove_enrp(conn) {
+            link.abort();
+        }
         let now = self.now();
         self.registrar.enrp_closed(now, conn);
     }
@@ -845,7 +952,7 @@ impl Driver {
                 Transmit::CloseAsap { assoc } => {
                     // What was pushed goes out before the writer closes.
                     self.flush_asap(assoc);
-                    self.asap_links.remove(&assoc);
+                    self.remove_asap(assoc);
                 }
                 Transmit::Enrp { conn, bytes } => {
                     if let Some(link) = self.enrp_links.get_mut(&conn) {
@@ -858,7 +965,11 @@ impl Driver {
                 }
                 Transmit::CloseEnrp { conn } => {
                     self.flush_enrp(conn);
-                    self.enrp_links.remove(&conn);
+                    self.remove_enrp(conn);
+                }
+                Transmit::ConnectEnrp { conn, to } if self.many.enrp.is_some() => {
+                    let now = self.now();
+                    self.connect_enrp_many(conn, to, now);
                 }
                 Transmit::ConnectEnrp { conn, to } => {
                     let tx = self.tx.clone();
@@ -1067,6 +1178,12 @@ fn log_event(e: &Event) {
             )
         }
     }
+}
+
+/// Whether this kernel counts one send buffer for all the associations of
+/// a one-to-many SCTP socket (its default).
+fn shared_send_buffer() -> bool {
+    std::fs::read_to_string("/proc/sys/net/sctp/sndbuf_policy").is_ok_and(|p| p.trim() == "0")
 }
 
 /// The process's soft limit of open files (Linux, from /proc): every
