@@ -24,6 +24,8 @@
 #   PAIR [1]                           also registrar pairs peered by ENRP (PEs and PUs at PR 1)
 #   OURS_MT [0]                        also ours with --threads 2 (one registrar only)
 #   OURS_1TO1 [1]                      also ours with --sctp-sockets one-to-one (one registrar only)
+#   SNDBUF_POLICY [1]                  net.sctp.sndbuf_policy in the guest (1: a send buffer per
+#                                      association of a one-to-many socket; 0: Linux's default)
 #   FLOOR [1]                          also the floor, sctp-floor (one registrar only)
 #   MANY [1] MANY_PES [2000] MANY_MS [10000] MANY_RES_MS [60000]
 #                                      also the same rates over many associations (one registrar
@@ -62,7 +64,7 @@ if [ "${FLOOR:-1}" = 1 ]; then
 fi
 {
   for v in REREG_PES REREG_MS RES_PES RES_PES_MS RES_PUS RES_MS DURATION WARMUP ROUNDS \
-           RSP_LOGLEVEL PAIR OURS_MT OURS_1TO1 FLOOR MANY MANY_PES MANY_MS MANY_RES_MS; do
+           RSP_LOGLEVEL PAIR OURS_MT OURS_1TO1 SNDBUF_POLICY FLOOR MANY MANY_PES MANY_MS MANY_RES_MS; do
     [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}"
   done
 } > "$OUT/settings.env"

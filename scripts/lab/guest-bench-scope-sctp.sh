@@ -113,7 +113,7 @@ L="$S/logs"; C="$S/csv"; mkdir -p "$L" "$C"
 cd "$S" || exit 2
 REREG_PES=200 REREG_MS=1000 RES_PES=10 RES_PES_MS=10000 RES_PUS=25 RES_MS=200
 MANY=1 MANY_PES=2000 MANY_MS=10000 MANY_RES_MS=60000
-DURATION=10 WARMUP=3 ROUNDS=3 RSP_LOGLEVEL=1 PAIR=1 OURS_MT=0 OURS_1TO1=1 FLOOR=1
+DURATION=10 WARMUP=3 ROUNDS=3 RSP_LOGLEVEL=1 PAIR=1 OURS_MT=0 OURS_1TO1=1 FLOOR=1 SNDBUF_POLICY=1
 # shellcheck disable=SC1091
 [ -r settings.env ] && . ./settings.env
 FLOOR_NOTE=
@@ -130,6 +130,11 @@ OURS=10.255.255.1 RSP=10.255.255.2 OURS2=10.255.255.3 RSP2=10.255.255.4 GEN=10.2
 OURSMT=10.255.255.5 FLOOR_AT=10.255.255.6 OURS1TO1=10.255.255.7
 for a in $RSP $OURS2 $RSP2 $OURSMT $FLOOR_AT $OURS1TO1 $GEN; do ip addr add $a/24 dev dummy0; done
 ulimit -n 65536
+# net.sctp.sndbuf_policy 1: a send buffer per association of a one-to-many socket (0, Linux's
+# default: one for all, and every acknowledged chunk wakes the socket's waiters once per
+# association). Ours picks one-to-many sockets only with 1 (--sctp-sockets auto); RSPLIB uses
+# them either way.
+sysctl -w net.sctp.sndbuf_policy="$SNDBUF_POLICY"
 
 step "guest"
 uname -r; nproc; ip -brief addr
@@ -242,7 +247,7 @@ step "summary"
 say "Registrar CPU per operation over kernel SCTP, ours (rserpool registrar) vs RSPLIB 3.4.4 rspregistrar"
 say "VM: $(nproc) vCPUs (emulated; absolute times mean little, compare the ratios)."
 say "rspregistrar -loglevel=$RSP_LOGLEVEL; ours RUST_LOG=warn; both MaxHResItems 3, no announces."
-say "ours: ASAP on one one-to-many SCTP socket (--sctp-sockets one-to-many, the default)."
+say "net.sctp.sndbuf_policy=$SNDBUF_POLICY; ours: --sctp-sockets auto (one-to-many sockets for ASAP and ENRP with policy 1, else one-to-one)."
 [ "$OURS_1TO1" = 1 ] && say "ours-1:1: our registrar with --sctp-sockets one-to-one (a socket per association), one registrar only."
 [ "$OURS_MT" = 1 ] && say "ours-mt: our registrar with --threads 2 (two runtime workers), one registrar only."
 if [ "$FLOOR" = 1 ]; then

@@ -18,6 +18,9 @@ step() { echo; echo "=== [$(date +%T.%3N)] $*"; }
 step "guest"
 uname -r; ip -brief addr
 lsmod | grep -w sctp || echo "sctp module NOT loaded"
+# A send buffer per association: the registrar then runs ASAP and ENRP on one-to-many sockets
+# (--sctp-sockets auto); the one-to-one runs below force the other style.
+sysctl -w net.sctp.sndbuf_policy=1
 
 # ---------------------------------------------------------------- registrar tests
 step "registrar_daemon tests over kernel SCTP (one process per test, timeout ${TEST_TIMEOUT}s each)"

@@ -72,8 +72,10 @@ pub struct Settings {
     pub transport: Option<TransportMode>,
     /// Over kernel SCTP, ASAP and ENRP each on one one-to-many socket for
     /// all associations (no file per PE, PU or peer; batched receive and
-    /// send) or a socket per association [default: one-to-many]
-    #[arg(long, value_name = "one-to-many|one-to-one")]
+    /// send) or a socket per association; auto: one-to-many where
+    /// net.sctp.sndbuf_policy is 1 (a send buffer per association), else
+    /// one-to-one [default: auto]
+    #[arg(long, value_name = "auto|one-to-many|one-to-one")]
     #[serde(
         deserialize_with = "de_parsed",
         serialize_with = "ser_display",

@@ -19,6 +19,7 @@ use crate::transport::{self, Association, Carrier, Listener, Ppid, SctpSockets, 
 use rserpool_proto::Time;
 use rserpool_proto::handlespace::AssocId;
 use rserpool_proto::registrar::{self as core, ConnId, Event, Registrar, Transmit};
+use rserpool_proto::wire::enrp::msg_type as enrp_type;
 use rserpool_proto::wire::{Protocol, TransportParam, TransportUse};
 use std::collections::HashMap;
 use std::io;
@@ -56,6 +57,14 @@ pub const IDLE_SWEEP: Duration = Duration::from_secs(120);
 const RESERVED_FILES: u64 = 64;
 /// One handle resolution in this many is timed for the latency histogram.
 const HR_SAMPLE: u64 = 16;
+/// Handle Updates to peers may wait this long for others to share their
+/// write: a re-registration sends one to every peer, and a write to a peer
+/// costs as much as one to a PE (over loopback it carries the peer's
+/// receive too), so one per wake-up would double the registrar's writes.
+/// Any other ENRP message goes at the end of its wake-up, with what waits.
+const PEER_UPDATE_HOLD: Duration = Duration::from_millis(1);
+/// Handle Updates held at most before they go anyway.
+const PEER_UPDATE_BATCH: usize = 256;
 /// How long a connection attempt to a peer or PE may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// TLS handshakes in progress at once per listener; connections beyond
@@ -102,7 +111,9 @@ pub struct DaemonConfig {
     pub tls: Option<TlsConfig>,
     /// Over kernel SCTP: ASAP and ENRP each on one one-to-many socket
     /// (no descriptor per PE, PU or peer; batched receive and send) or a
-    /// socket per association. Peers connect to either alike.
+    /// socket per association; `Auto` picks one-to-many where the kernel
+    /// gives each association its own send buffer. Peers connect to
+    /// either alike.
     pub sctp_sockets: SctpSockets,
 }
 
@@ -220,8 +231,6 @@ enum Input {
     EnrpMessage(ConnId, Vec<u8>),
     EnrpClosed(ConnId, Option<io::Error>),
     EnrpAnnounce(SocketAddr, Vec<u8>),
-    /// What one receive of a one-to-many endpoint took.
-    Many(Protocol, Vec<ManyInput>),
 }
 
 /// Starts a registrar: binds its sockets, then runs it in the background.
@@ -245,17 +254,18 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         }
     };
     let carrier = cfg.transport.resolve()?;
-    let one_to_many = carrier == Carrier::Sctp && cfg.sctp_sockets == SctpSockets::OneToMany;
+    let one_to_many =
+        carrier == Carrier::Sctp && cfg.sctp_sockets.resolve() == SctpSockets::OneToMany;
+    if carrier == Carrier::Sctp && cfg.sctp_sockets == SctpSockets::Auto && !one_to_many {
+        info!(
+            "a socket per SCTP association: this kernel shares one send buffer among a \
+             one-to-many socket's associations (sysctl net.sctp.sndbuf_policy=1 gives each \
+             its own, and this registrar one socket for all)"
+        );
+    }
     let (asap, asap_many, asap_addrs) = if one_to_many {
-        let ep = many::Endpoint::bind(&cfg.asap_addrs, Ppid::Asap)
-            .map_err(|e| bind_error("ASAP", &cfg.asap_addrs, e))?;
-        let port = ep.local_addr()?.port();
-        let addrs: Vec<SocketAddr> = cfg
-            .asap_addrs
-            .iter()
-            .map(|a| SocketAddr::new(a.ip(), port))
-            .collect();
-        (None, Some(many::Sender::new(Arc::new(ep))), addrs)
+        let (sender, addrs) = bind_many(&cfg.asap_addrs, Ppid::Asap)?;
+        (None, Some(sender), addrs)
     } else {
         let l = Listener::bind(&cfg.asap_addrs, carrier, Ppid::Asap)
             .map_err(|e| bind_error("ASAP", &cfg.asap_addrs, e))?;
@@ -268,15 +278,8 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
     let (enrp, enrp_many, enrp_addrs) = if one_to_many {
         // Associations to peers are opened on the same socket, so they
         // leave from the ENRP port too.
-        let ep = many::Endpoint::bind(&cfg.enrp_addrs, Ppid::Enrp)
-            .map_err(|e| bind_error("ENRP", &cfg.enrp_addrs, e))?;
-        let port = ep.local_addr()?.port();
-        let addrs: Vec<SocketAddr> = cfg
-            .enrp_addrs
-            .iter()
-            .map(|a| SocketAddr::new(a.ip(), port))
-            .collect();
-        (None, Some(many::Sender::new(Arc::new(ep))), addrs)
+        let (sender, addrs) = bind_many(&cfg.enrp_addrs, Ppid::Enrp)?;
+        (None, Some(sender), addrs)
     } else {
         let l = match cfg.enrp_addrs.as_slice() {
             [one] => Listener::bind_shared(*one, carrier, Ppid::Enrp),
@@ -306,15 +309,8 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
             tls.as_ref().map(|t| (t.asap.clone(), handshake)),
         )));
     }
-    for (sender, protocol) in [(&asap_many, Protocol::Asap), (&enrp_many, Protocol::Enrp)] {
-        if let Some(sender) = sender {
-            aux.push(tokio::spawn(one_to_many::reader(
-                sender.endpoint().clone(),
-                protocol,
-                tx.clone(),
-            )));
-            aux.push(tokio::spawn(sender.clone().run_writer()));
-        }
+    for sender in [&asap_many, &enrp_many].into_iter().flatten() {
+        aux.push(tokio::spawn(sender.clone().run_writer()));
     }
     if let Some(enrp) = enrp {
         aux.push(tokio::spawn(accept_loop(
@@ -382,11 +378,11 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         }));
     }
 
-    if one_to_many && shared_send_buffer() {
-        info!(
-            "net.sctp.sndbuf_policy is 0: the associations of a one-to-many socket share one \
-             send buffer, so a peer that stops reading delays the others until it is dropped \
-             (sysctl net.sctp.sndbuf_policy=1 gives each its own)"
+    if one_to_many && !transport::sctp_send_buffer_per_association() {
+        warn!(
+            "--sctp-sockets one-to-many with net.sctp.sndbuf_policy 0: the associations share \
+             one send buffer, so a peer that stops reading delays the others until it is \
+             dropped, and the kernel's cost per message grows with their number"
         );
     }
     let max_associations = match open_file_limit() {
@@ -456,6 +452,10 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         http: metrics_addr.is_some(),
         enrp_tls: tls.map(|t| t.client),
         many: one_to_many::Endpoints::new(asap_many, enrp_many),
+        peer_held: 0,
+        peer_urgent: false,
+        peer_due: None,
+        now: Time::ZERO,
         handshake_timeout: cfg.handshake_timeout,
     };
     let events = EventLoop::new(clock, rx);
@@ -469,6 +469,22 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         task,
         aux,
     })
+}
+
+/// A one-to-many endpoint on `addrs` (their port, if 0, chosen by the
+/// kernel): its sender and the addresses it listens on.
+fn bind_many(addrs: &[SocketAddr], ppid: Ppid) -> io::Result<(Arc<many::Sender>, Vec<SocketAddr>)> {
+    let role = match ppid {
+        Ppid::Asap => "ASAP",
+        Ppid::Enrp => "ENRP",
+    };
+    let ep = many::Endpoint::bind(addrs, ppid).map_err(|e| bind_error(role, addrs, e))?;
+    let port = ep.local_addr()?.port();
+    let bound = addrs
+        .iter()
+        .map(|a| SocketAddr::new(a.ip(), port))
+        .collect();
+    Ok((many::Sender::new(Arc::new(ep)), bound))
 }
 
 /// A bind failure that names the listener's role and address(es), e.g.
@@ -570,11 +586,21 @@ struct Driver {
     enrp_tls: Option<TlsClient>,
     /// The one-to-many endpoints, if ASAP and ENRP run on them.
     many: one_to_many::Endpoints,
+    /// Messages pushed on peer links and not yet flushed, whether one is
+    /// not a Handle Update, and when they must go at the latest (see
+    /// [`PEER_UPDATE_HOLD`]).
+    peer_held: usize,
+    peer_urgent: bool,
+    peer_due: Option<Time>,
+    /// The time of the current wake-up.
+    now: Time,
     handshake_timeout: Duration,
 }
 
 /// What else than association events wakes the registrar task.
 enum Other {
+    /// What one receive of a one-to-many endpoint took.
+    Many(Protocol, Vec<ManyInput>),
     Metrics(Option<SnapshotRequest>),
     Call(Option<hub::Call>),
     Stop,
@@ -599,19 +625,39 @@ impl Driver {
         self.flush().await;
         let mut metrics_open = true;
         let mut calls_open = true;
+        // The one-to-many endpoints are read by this task itself: a batch
+        // costs no task switch and no channel on its way to the machine.
+        let asap_ep = self.many.asap.as_ref().map(|s| s.endpoint().clone());
+        let enrp_ep = self.many.enrp.as_ref().map(|s| s.endpoint().clone());
+        let mut asap_buf = one_to_many::buffer(asap_ep.is_some());
+        let mut enrp_buf = one_to_many::buffer(enrp_ep.is_some());
         loop {
             let other = async {
                 tokio::select! {
                     req = metrics_rx.recv(), if metrics_open => Other::Metrics(req),
                     call = calls_rx.recv(), if calls_open => Other::Call(call),
                     _ = &mut stop => Other::Stop,
+                    b = one_to_many::receive(asap_ep.as_deref(), &mut asap_buf, Protocol::Asap) => {
+                        Other::Many(Protocol::Asap, b)
+                    }
+                    b = one_to_many::receive(enrp_ep.as_deref(), &mut enrp_buf, Protocol::Enrp) => {
+                        Other::Many(Protocol::Enrp, b)
+                    }
                 }
             };
-            let deadline = match (self.registrar.poll_timeout(), self.many.deadline()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            match events.next(deadline, other).await {
+            let deadline = [
+                self.registrar.poll_timeout(),
+                self.many.deadline(),
+                self.peer_due,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let wake = events.next(deadline, other).await;
+            if let Wake::Inputs(now) | Wake::Timeout(now) | Wake::Other(_, now) = &wake {
+                self.now = *now;
+            }
+            match wake {
                 Wake::Inputs(now) => {
                     self.sweep_idle(now);
                     self.expire_many(now);
@@ -630,6 +676,13 @@ impl Driver {
                 // No metrics endpoint (or it stopped): a closed channel is
                 // always ready, so stop polling it.
                 Wake::Other(Other::Metrics(None), _) => metrics_open = false,
+                Wake::Other(Other::Many(protocol, batch), now) => {
+                    self.sweep_idle(now);
+                    self.expire_many(now);
+                    for i in batch {
+                        self.many_input(protocol, i, now);
+                    }
+                }
                 Wake::Other(Other::Call(Some(call)), _) => {
                     let links = hub::Links {
                         asap: self.asap_links.len(),
@@ -641,6 +694,7 @@ impl Driver {
                 Wake::Other(Other::Stop, now) => {
                     info!(id = %self.registrar.id(), "registrar stopping");
                     self.registrar.shutdown(now);
+                    self.peer_urgent = true;
                     self.flush().await;
                     // Let writers hand their last messages to the kernel.
                     self.asap_links.clear();
@@ -695,11 +749,6 @@ impl Driver {
             Input::AsapMessage(id, bytes) => {
                 if self.asap_links.contains_key(&id) {
                     self.asap_received(now, id, &bytes);
-                }
-            }
-            Input::Many(protocol, batch) => {
-                for i in batch {
-                    self.many_input(protocol, i, now);
                 }
             }
             Input::AsapClosed(id, e) => {
@@ -858,10 +907,15 @@ impl Driver {
 
     /// Carries out what the registrar asked for: every message for one
     /// association goes out in one write at the end (see [`Link::flush`]).
+    /// Handle Updates alone may wait for more ([`PEER_UPDATE_HOLD`]).
     async fn flush(&mut self) {
         loop {
             self.transmit().await;
-            if self.dirty_asap.is_empty() && self.dirty_enrp.is_empty() {
+            let peers_now = !self.dirty_enrp.is_empty()
+                && (self.peer_urgent
+                    || self.peer_held >= PEER_UPDATE_BATCH
+                    || self.peer_due.is_some_and(|due| due <= self.now));
+            if self.dirty_asap.is_empty() && !peers_now {
                 break;
             }
             // A link found closed tells the registrar, which may have
@@ -869,9 +923,18 @@ impl Driver {
             for assoc in std::mem::take(&mut self.dirty_asap) {
                 self.flush_asap(assoc);
             }
-            for conn in std::mem::take(&mut self.dirty_enrp) {
-                self.flush_enrp(conn);
+            if peers_now {
+                self.peer_held = 0;
+                self.peer_urgent = false;
+                self.peer_due = None;
+                for conn in std::mem::take(&mut self.dirty_enrp) {
+                    self.flush_enrp(conn);
+                }
             }
+        }
+        if !self.dirty_enrp.is_empty() && self.peer_due.is_none() {
+            let hold = u64::try_from(PEER_UPDATE_HOLD.as_micros()).unwrap_or(u64::MAX);
+            self.peer_due = Some(Time::from_micros(self.now.as_micros().saturating_add(hold)));
         }
         self.many.flush();
         while let Some(e) = self.registrar.poll_event() {
@@ -956,9 +1019,15 @@ impl Driver {
                 }
                 Transmit::Enrp { conn, bytes } => {
                     if let Some(link) = self.enrp_links.get_mut(&conn) {
+                        let update = bytes.first() == Some(&enrp_type::HANDLE_UPDATE);
                         match link.push(bytes) {
-                            Ok(true) => self.dirty_enrp.push(conn),
-                            Ok(false) => {}
+                            Ok(first) => {
+                                if first {
+                                    self.dirty_enrp.push(conn);
+                                }
+                                self.peer_held += 1;
+                                self.peer_urgent |= !update;
+                            }
                             Err(full) => self.enrp_failed(conn, full),
                         }
                     }
@@ -1178,12 +1247,6 @@ fn log_event(e: &Event) {
             )
         }
     }
-}
-
-/// Whether this kernel counts one send buffer for all the associations of
-/// a one-to-many SCTP socket (its default).
-fn shared_send_buffer() -> bool {
-    std::fs::read_to_string("/proc/sys/net/sctp/sndbuf_policy").is_ok_and(|p| p.trim() == "0")
 }
 
 /// The process's soft limit of open files (Linux, from /proc): every

@@ -3,15 +3,15 @@
 //! association, so a registrar needs no file per PE or peer, and one system
 //! call takes (or sends) the messages of many associations.
 //!
-//! A reader task per endpoint turns each receive's batch into one input;
-//! the registrar task keeps the kernel's association identifiers apart
+//! The registrar task reads the endpoints itself, a batch per receive;
+//! it keeps the kernel's association identifiers apart
 //! from the state machine's, applies the same limits as to an association
 //! of its own socket (association count, per-host quota, first message in
 //! time), and sends through the endpoint's [`many::Sender`] once per
 //! wake-up. Associations to peers are opened on the ENRP endpoint itself,
 //! so they leave from the ENRP port as peers expect.
 
-use super::{CONNECT_TIMEOUT, Driver, Input};
+use super::{CONNECT_TIMEOUT, Driver};
 use crate::transport::link::{AnyLink, Limits};
 use crate::transport::many::{self, ManyLink};
 use rserpool_proto::Time;
@@ -23,7 +23,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 /// One event of a one-to-many endpoint, keyed by the kernel's association
@@ -38,35 +37,46 @@ pub(super) enum ManyInput {
     Down(i32),
 }
 
-/// Reads a one-to-many endpoint: every receive's batch becomes one input.
-pub(super) async fn reader(ep: Arc<many::Endpoint>, protocol: Protocol, tx: mpsc::Sender<Input>) {
-    let mut buf = many::Endpoint::buffer();
-    loop {
-        let mut batch = Vec::new();
-        let r = ep
-            .recv(&mut buf, |r| {
-                batch.push(match r {
-                    many::Received::Up(a) => ManyInput::Up(a, Vec::new()),
-                    many::Received::Message(a, _ppid, m) => ManyInput::Message(a, m.to_vec()),
-                    many::Received::TooLong(a) => ManyInput::TooLong(a),
-                    many::Received::Down(a) => ManyInput::Down(a),
-                })
+/// The receive buffer of an endpoint (empty where there is none).
+pub(super) fn buffer(used: bool) -> Vec<u8> {
+    if used {
+        many::Endpoint::buffer()
+    } else {
+        Vec::new()
+    }
+}
+
+/// What the next receive of `ep` takes, once it has something; never,
+/// without an endpoint. Cancel-safe: the receive itself does not wait.
+pub(super) async fn receive(
+    ep: Option<&many::Endpoint>,
+    buf: &mut [u8],
+    protocol: Protocol,
+) -> Vec<ManyInput> {
+    let Some(ep) = ep else {
+        return std::future::pending().await;
+    };
+    let mut batch = Vec::new();
+    let r = ep
+        .recv(buf, |r| {
+            batch.push(match r {
+                many::Received::Up(a) => ManyInput::Up(a, Vec::new()),
+                many::Received::Message(a, _ppid, m) => ManyInput::Message(a, m.to_vec()),
+                many::Received::TooLong(a) => ManyInput::TooLong(a),
+                many::Received::Down(a) => ManyInput::Down(a),
             })
-            .await;
-        if let Err(e) = r {
-            warn!("{protocol:?} endpoint: receive failed: {e}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        }
-        for i in &mut batch {
-            if let ManyInput::Up(a, addrs) = i {
-                *addrs = ep.peer_socket_addrs(*a).unwrap_or_default();
-            }
-        }
-        if !batch.is_empty() && tx.send(Input::Many(protocol, batch)).await.is_err() {
-            return;
+        })
+        .await;
+    if let Err(e) = r {
+        warn!("{protocol:?} endpoint: receive failed: {e}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for i in &mut batch {
+        if let ManyInput::Up(a, addrs) = i {
+            *addrs = ep.peer_socket_addrs(*a).unwrap_or_default();
         }
     }
+    batch
 }
 
 /// An association of either protocol, by the state machine's identifier.

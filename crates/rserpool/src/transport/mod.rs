@@ -75,10 +75,17 @@ impl TransportMode {
 /// How a registrar listens over kernel SCTP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum SctpSockets {
+    /// One-to-many where the kernel gives each association its own send
+    /// buffer (`net.sctp.sndbuf_policy = 1`), else one-to-one: with one
+    /// buffer for all (Linux's default), every chunk a peer acknowledges
+    /// wakes the socket's waiters once per association, which an epoll
+    /// loop always is, so the kernel's cost per message grows with the
+    /// number of associations.
+    #[default]
+    Auto,
     /// One `SOCK_SEQPACKET` socket per listener for all its associations
     /// ([`many`]): no descriptor per association, and one system call
     /// receives or sends a batch of messages of many associations.
-    #[default]
     OneToMany,
     /// One socket per association (`SOCK_STREAM`), as over TCP.
     OneToOne,
@@ -88,11 +95,24 @@ impl FromStr for SctpSockets {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
+            "auto" => Ok(SctpSockets::Auto),
             "one-to-many" => Ok(SctpSockets::OneToMany),
             "one-to-one" => Ok(SctpSockets::OneToOne),
             _ => Err(format!(
-                "unknown SCTP socket style {s:?}: expected one-to-many or one-to-one"
+                "unknown SCTP socket style {s:?}: expected auto, one-to-many or one-to-one"
             )),
+        }
+    }
+}
+
+impl SctpSockets {
+    /// The style to use on this machine: `Auto` decided by the kernel's
+    /// send buffer policy.
+    pub fn resolve(self) -> SctpSockets {
+        match self {
+            SctpSockets::Auto if sctp::send_buffer_per_association() => SctpSockets::OneToMany,
+            SctpSockets::Auto => SctpSockets::OneToOne,
+            other => other,
         }
     }
 }
@@ -100,10 +120,17 @@ impl FromStr for SctpSockets {
 impl fmt::Display for SctpSockets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            SctpSockets::Auto => "auto",
             SctpSockets::OneToMany => "one-to-many",
             SctpSockets::OneToOne => "one-to-one",
         })
     }
+}
+
+/// Whether this kernel gives each association of a one-to-many SCTP
+/// socket its own send buffer (see [`SctpSockets::Auto`]).
+pub fn sctp_send_buffer_per_association() -> bool {
+    sctp::send_buffer_per_association()
 }
 
 /// The transport protocol an association actually runs over.

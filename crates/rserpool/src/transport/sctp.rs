@@ -72,6 +72,13 @@ pub fn kernel_supports_sctp() -> bool {
     socket(&probe).is_ok()
 }
 
+/// Whether this kernel gives each association of a one-to-many socket a
+/// send buffer of its own (`net.sctp.sndbuf_policy = 1`; Linux's default
+/// is 0, one buffer for all).
+pub fn send_buffer_per_association() -> bool {
+    std::fs::read_to_string("/proc/sys/net/sctp/sndbuf_policy").is_ok_and(|p| p.trim() == "1")
+}
+
 /// Sends every message of this socket with `ppid` (ASAP 11, ENRP 12) and
 /// without delay.
 pub fn configure(sock: &Socket, ppid: u32) -> io::Result<()> {
