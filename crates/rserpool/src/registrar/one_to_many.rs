@@ -159,7 +159,10 @@ impl Driver {
         };
         match sender.endpoint().connect(to) {
             Ok(()) => {
-                self.many.connecting.insert(to, conn);
+                // One attempt per address: an older one is given up.
+                if let Some(old) = self.many.connecting.insert(to, conn) {
+                    self.registrar.enrp_closed(now, old);
+                }
                 self.many
                     .connect_due
                     .push_back((after(now, CONNECT_TIMEOUT), conn, to));
