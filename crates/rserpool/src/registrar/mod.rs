@@ -3,9 +3,9 @@
 //!
 //! One task owns the state machine. Over TCP (and one-to-one SCTP) every
 //! association has a reader task that forwards whole messages to it and a
-//! writer task fed through a bounded queue; over one-to-many SCTP
-//! ([`one_to_many`]) one reader per endpoint forwards batches and one
-//! sender writes them. Either way a slow peer never blocks the registrar:
+//! writer task fed through a bounded queue; over one-to-many SCTP the
+//! registrar task reads each endpoint itself, a batch per receive, and one
+//! sender per endpoint writes what its links stage. Either way a slow peer never blocks the registrar:
 //! when its queue is full, its association is dropped.
 
 use crate::announce::{AnnounceListener, Announcer, MulticastConfig};
@@ -981,7 +981,11 @@ impl Driver {
     }
 
     fn asap_failed(&mut self, assoc: AssocId, full: Full) {
-        warn!(assoc, ?full, "ASAP association not reading: dropping it");
+        match full {
+            // Its write failed: the peer is gone, not slow.
+            Full::Closed => debug!(assoc, "ASAP association closed while sending"),
+            _ => warn!(assoc, ?full, "ASAP association not reading: dropping it"),
+        }
         if let Some(mut link) = self.remove_asap(assoc) {
             link.abort();
         }
@@ -990,7 +994,10 @@ impl Driver {
     }
 
     fn enrp_failed(&mut self, conn: ConnId, full: Full) {
-        warn!(conn = conn.0, ?full, "ENRP peer not reading: dropping it");
+        match full {
+            Full::Closed => debug!(conn = conn.0, "ENRP association closed while sending"),
+            _ => warn!(conn = conn.0, ?full, "ENRP peer not reading: dropping it"),
+        }
         if let Some(mut link) = self.remove_enrp(conn) {
             link.abort();
         }
