@@ -790,6 +790,31 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// Every style reads back from its own spelling; an unknown one is
+    /// refused naming the choices; an explicit style is kept whatever the
+    /// kernel's policy, and `auto` becomes one of the two.
+    #[test]
+    fn sctp_socket_styles_parse_print_and_resolve() {
+        for style in [
+            SctpSockets::Auto,
+            SctpSockets::OneToMany,
+            SctpSockets::OneToOne,
+        ] {
+            assert_eq!(style.to_string().parse::<SctpSockets>(), Ok(style));
+        }
+        let e = "many".parse::<SctpSockets>().unwrap_err();
+        assert!(e.contains("auto, one-to-many or one-to-one"), "{e}");
+        assert_eq!(SctpSockets::OneToOne.resolve(), SctpSockets::OneToOne);
+        assert_eq!(SctpSockets::OneToMany.resolve(), SctpSockets::OneToMany);
+        let auto = SctpSockets::Auto.resolve();
+        let expected = if sctp_send_buffer_per_association() {
+            SctpSockets::OneToMany
+        } else {
+            SctpSockets::OneToOne
+        };
+        assert_eq!(auto, expected);
+    }
+
     async fn pair() -> (Association, Association) {
         pair_over(Carrier::Tcp).await
     }
