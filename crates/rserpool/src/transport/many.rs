@@ -155,10 +155,11 @@ impl Endpoint {
             .collect();
         let mut at = 0;
         while at < out.len() {
-            let mut guard = self.fd.writable().await?;
             match sctp::send_many(self.fd.get_ref(), &out[at..]) {
                 Ok(n) => at += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => guard.clear_ready(),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    tokio::time::sleep(FULL_RETRY).await
+                }
                 // The first message's association is gone (its end comes
                 // as a notification); the others still go.
                 Err(_) => at += 1,
@@ -196,6 +197,9 @@ impl Endpoint {
         sctp::assoc_peer_socket_addrs(self.fd.get_ref(), assoc, super::MAX_PEER_ADDRESSES)
     }
 }
+
+/// How often a full send buffer is tried again.
+const FULL_RETRY: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Most messages one `sendmmsg` carries.
 const SEND_BATCH: usize = 64;
@@ -345,12 +349,11 @@ impl Sender {
             }
             let mut at = 0;
             while at < batch.len() {
-                let Ok(mut guard) = self.ep.fd.writable().await else {
-                    return;
-                };
                 let done = self.send_some(&batch[at..]);
                 if done == 0 {
-                    guard.clear_ready();
+                    // The socket is registered for readability only (see
+                    // `sctp::register`): room is looked for on a timer.
+                    tokio::time::sleep(FULL_RETRY).await;
                 }
                 at += done;
             }

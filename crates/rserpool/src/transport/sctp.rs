@@ -397,9 +397,13 @@ pub fn many_socket(addr: &SocketAddr) -> io::Result<Socket> {
     )
 }
 
-/// Hands a socket to tokio's reactor for readiness events.
+/// Hands a socket to tokio's reactor for readability events only: every
+/// chunk a peer acknowledges makes an SCTP socket's send buffer wake its
+/// waiters, which for a socket registered for writability too is an
+/// epoll wake-up (and a scheduler turn) per acknowledgement. Writers
+/// retry on a timer instead, only while the buffer is full.
 pub fn register(sock: Socket) -> io::Result<tokio::io::unix::AsyncFd<Socket>> {
-    let interest = tokio::io::Interest::READABLE | tokio::io::Interest::WRITABLE;
+    let interest = tokio::io::Interest::READABLE;
     // SAFETY: a `socket2::Socket` owns its descriptor: it is open from
     // creation until the `Socket` is dropped, which the `AsyncFd` does
     // when it is dropped, and `as_raw_fd` always returns that descriptor.
