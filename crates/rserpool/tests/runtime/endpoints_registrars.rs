@@ -3,32 +3,19 @@
 //! restarted registrar.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::common::{local, mode, placeholder};
 use rserpool::pool_element::{self, PoolElementConfig, PoolElementHandle};
 use rserpool::pool_user::{self, PoolUserConfig, PoolUserHandle, SessionEvent};
 use rserpool::registrar::{DaemonConfig, start};
 use rserpool::services::{self, Service, ServiceConfig};
-use rserpool::transport::TransportMode;
 use rserpool_proto::asap_endpoint::AsapTimers;
 use rserpool_proto::pool_element::PeEvent;
 use rserpool_proto::registrar::Config;
-use rserpool_proto::wire::{PeId, Policy, ServerId, TransportParam, TransportUse};
+use rserpool_proto::wire::{PeId, Policy, ServerId};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// The carrier under test: TCP, or kernel SCTP with
-/// `RSERPOOL_TEST_TRANSPORT=sctp` (as the registrar daemon tests).
-fn mode() -> TransportMode {
-    match std::env::var("RSERPOOL_TEST_TRANSPORT").as_deref() {
-        Ok("sctp") => TransportMode::Sctp,
-        _ => TransportMode::Tcp,
-    }
-}
-
-fn local() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
 
 fn registrar_config(
     id: u32,
@@ -36,11 +23,7 @@ fn registrar_config(
     enrp: SocketAddr,
     peers: Vec<SocketAddr>,
 ) -> DaemonConfig {
-    let placeholder = TransportParam::Tcp {
-        port: 0,
-        transport_use: TransportUse::DataOnly,
-        address: [127, 0, 0, 1].into(),
-    };
+    let placeholder = placeholder();
     let mut c = Config::new(ServerId(id), placeholder);
     c.peers = peers;
     c.max_hres_items = 1000;

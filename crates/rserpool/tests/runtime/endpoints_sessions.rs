@@ -3,6 +3,7 @@
 //! its cookie.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::common::{local, mode, placeholder};
 use rserpool::pool_element::{self, PoolElementConfig, PoolElementHandle, SessionMessage};
 use rserpool::pool_user::{self, PoolUserConfig, PoolUserHandle, Session, SessionEvent};
 use rserpool::registrar::{DaemonConfig, RegistrarHandle, start};
@@ -17,25 +18,8 @@ use tokio::sync::mpsc;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// The carrier under test: TCP, or kernel SCTP with
-/// `RSERPOOL_TEST_TRANSPORT=sctp` (as the registrar daemon tests).
-fn mode() -> TransportMode {
-    match std::env::var("RSERPOOL_TEST_TRANSPORT").as_deref() {
-        Ok("sctp") => TransportMode::Sctp,
-        _ => TransportMode::Tcp,
-    }
-}
-
-fn local() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
-
 async fn registrar(id: u32) -> RegistrarHandle {
-    let placeholder = TransportParam::Tcp {
-        port: 0,
-        transport_use: TransportUse::DataOnly,
-        address: [127, 0, 0, 1].into(),
-    };
+    let placeholder = placeholder();
     let mut c = Config::new(ServerId(id), placeholder);
     c.max_hres_items = 1000;
     c.keep_alive_transmission_interval = Duration::from_millis(300);

@@ -14,12 +14,13 @@ mod echo_pe;
 #[allow(dead_code)]
 mod pu_client;
 
+use crate::common::{local, placeholder};
 use rserpool::pool_element::{self, PoolElementConfig, PoolElementHandle};
 use rserpool::pool_user::{self, PoolUserHandle};
 use rserpool::probe::{self, DumpOptions};
 use rserpool::proto::asap_endpoint::AsapTimers;
 use rserpool::proto::registrar::Config;
-use rserpool::proto::wire::{ServerId, TransportParam, TransportUse};
+use rserpool::proto::wire::ServerId;
 use rserpool::registrar::{self, DaemonConfig, RegistrarHandle};
 use rserpool::transport::TransportMode;
 use std::net::SocketAddr;
@@ -27,16 +28,8 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn local() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
-
 async fn registrar() -> RegistrarHandle {
-    let placeholder = TransportParam::Tcp {
-        port: 0,
-        transport_use: TransportUse::DataOnly,
-        address: [127, 0, 0, 1].into(),
-    };
+    let placeholder = placeholder();
     let mut c = Config::new(ServerId(0x51), placeholder);
     c.keep_alive_transmission_interval = Duration::from_millis(300);
     c.keep_alive_timeout = Duration::from_millis(300);

@@ -4,6 +4,7 @@
 //! the OpenAPI description the server serves.
 #![allow(clippy::unwrap_used)]
 
+use crate::common::{local, placeholder};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::TokioIo;
@@ -13,25 +14,15 @@ use rserpool::transport::{Carrier, Ppid, TransportMode, connect};
 use rserpool_proto::asap_endpoint::AsapTimers;
 use rserpool_proto::registrar::Config;
 use rserpool_proto::wire::asap::HandleResolution;
-use rserpool_proto::wire::{
-    AsapMessage, DecodeOptions, PeId, Policy, PoolHandle, ServerId, TransportParam, TransportUse,
-};
+use rserpool_proto::wire::{AsapMessage, DecodeOptions, PeId, Policy, PoolHandle, ServerId};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn local() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
-
 async fn registrar(max_hres_items: u32) -> RegistrarHandle {
-    let placeholder = TransportParam::Tcp {
-        port: 0,
-        transport_use: TransportUse::DataOnly,
-        address: [127, 0, 0, 1].into(),
-    };
+    let placeholder = placeholder();
     let mut c = Config::new(ServerId(0x51), placeholder);
     c.max_hres_items = max_hres_items;
     c.keep_alive_transmission_interval = Duration::from_millis(300);

@@ -7,12 +7,13 @@
 //! `RSERPOOL_SKIP_BROWSER_TEST=1` says to skip it.
 #![allow(clippy::unwrap_used)]
 
+use crate::common::{local, placeholder};
 use base64::Engine;
 use rserpool::pool_element::{self, PoolElementConfig, PoolElementHandle};
 use rserpool::registrar::{DaemonConfig, RegistrarHandle, start};
 use rserpool::transport::TransportMode;
 use rserpool_proto::registrar::Config;
-use rserpool_proto::wire::{Policy, ServerId, TransportParam, TransportUse};
+use rserpool_proto::wire::{Policy, ServerId};
 use serde_json::{Value, json};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -22,16 +23,8 @@ use tungstenite::{Message, WebSocket};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn local() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
-
 async fn registrar() -> RegistrarHandle {
-    let placeholder = TransportParam::Tcp {
-        port: 0,
-        transport_use: TransportUse::DataOnly,
-        address: [127, 0, 0, 1].into(),
-    };
+    let placeholder = placeholder();
     let mut c = Config::new(ServerId(0xda5b), placeholder);
     c.mentor_discovery_timeout = Duration::from_millis(300);
     let mut d = DaemonConfig::new(c, vec![local()], vec![local()]);

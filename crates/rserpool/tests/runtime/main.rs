@@ -3,6 +3,7 @@
 //! own: the lab runs it alone over kernel SCTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
 mod endpoints_registrars;
 mod endpoints_sessions;
 mod examples;

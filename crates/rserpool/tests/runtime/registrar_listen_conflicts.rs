@@ -3,24 +3,17 @@
 //! address in its error.
 #![allow(clippy::unwrap_used)]
 
+use crate::common::{local, placeholder};
 use std::io;
 use std::net::SocketAddr;
 
 use rserpool::registrar::{DaemonConfig, start};
 use rserpool::transport::TransportMode;
 use rserpool_proto::registrar::Config;
-use rserpool_proto::wire::{ServerId, TransportParam, TransportUse};
-
-fn local() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
+use rserpool_proto::wire::ServerId;
 
 fn config(id: u32, asap: SocketAddr, enrp: SocketAddr) -> DaemonConfig {
-    let placeholder = TransportParam::Tcp {
-        port: 0,
-        transport_use: TransportUse::DataOnly,
-        address: [127, 0, 0, 1].into(),
-    };
+    let placeholder = placeholder();
     let mut d = DaemonConfig::new(
         Config::new(ServerId(id), placeholder),
         vec![asap],

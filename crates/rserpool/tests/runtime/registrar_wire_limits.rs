@@ -4,6 +4,7 @@
 //! request is answered as usual).
 #![allow(clippy::unwrap_used)]
 
+use crate::common::placeholder;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -11,9 +12,7 @@ use rserpool::registrar::{DaemonConfig, start};
 use rserpool::transport::{Association, Carrier, Ppid, TransportMode, connect};
 use rserpool_proto::registrar::Config;
 use rserpool_proto::wire::asap::HandleResolution;
-use rserpool_proto::wire::{
-    AsapMessage, DecodeOptions, ErrorCauseCode, PoolHandle, ServerId, TransportParam, TransportUse,
-};
+use rserpool_proto::wire::{AsapMessage, DecodeOptions, ErrorCauseCode, PoolHandle, ServerId};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -28,11 +27,7 @@ async fn recv(a: &mut Association) -> Vec<u8> {
 
 #[tokio::test]
 async fn sixteen_thousand_unknown_parameters_are_answered_within_one_frame() {
-    let placeholder = TransportParam::Tcp {
-        port: 0,
-        transport_use: TransportUse::DataOnly,
-        address: [127, 0, 0, 1].into(),
-    };
+    let placeholder = placeholder();
     let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let mut d = DaemonConfig::new(
         Config::new(ServerId(1), placeholder),

@@ -5,25 +5,18 @@
 //! test fails, saying so, where it is missing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::common::{mode, placeholder};
 use rserpool::pool_element::{self, PoolElementConfig, PoolElementHandle};
 use rserpool::pool_user::{self, PoolUserConfig, PoolUserHandle, SessionEvent};
 use rserpool::registrar::{DaemonConfig, RegistrarHandle, start};
 use rserpool::services::{self, Service, ServiceConfig, ServiceHost};
-use rserpool::transport::TransportMode;
 use rserpool_proto::asap_endpoint::AsapTimers;
 use rserpool_proto::registrar::Config;
-use rserpool_proto::wire::{PeId, Policy, PoolElement, ServerId, TransportParam, TransportUse};
+use rserpool_proto::wire::{PeId, Policy, PoolElement, ServerId};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(15);
-
-fn mode() -> TransportMode {
-    match std::env::var("RSERPOOL_TEST_TRANSPORT").as_deref() {
-        Ok("sctp") => TransportMode::Sctp,
-        _ => TransportMode::Tcp,
-    }
-}
 
 fn v4() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
@@ -49,11 +42,7 @@ async fn registrar(
     enrp: SocketAddr,
     peers: Vec<SocketAddr>,
 ) -> RegistrarHandle {
-    let placeholder = TransportParam::Tcp {
-        port: 0,
-        transport_use: TransportUse::DataOnly,
-        address: [127, 0, 0, 1].into(),
-    };
+    let placeholder = placeholder();
     let mut c = Config::new(ServerId(id), placeholder);
     c.peers = peers;
     c.max_hres_items = 1000;

@@ -3,6 +3,7 @@
 //! those without.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::common::{local, placeholder};
 use rserpool::pki::{self, Issued, Role};
 use rserpool::pool_element::{self, PoolElementConfig, PoolElementHandle, SessionMessage};
 use rserpool::pool_user::{self, PoolUserConfig};
@@ -24,10 +25,6 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn local() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
-
 /// A CA and a certificate of it as a TLS configuration.
 fn tls(ca: &Issued, role: Option<(&Role, &str)>) -> TlsConfig {
     match role {
@@ -48,11 +45,7 @@ async fn registrar(ca: &Issued, id: u32, peers: Vec<SocketAddr>) -> RegistrarHan
 }
 
 fn registrar_config(ca: &Issued, id: u32, peers: Vec<SocketAddr>) -> DaemonConfig {
-    let placeholder = TransportParam::Tcp {
-        port: 0,
-        transport_use: TransportUse::DataOnly,
-        address: [127, 0, 0, 1].into(),
-    };
+    let placeholder = placeholder();
     let mut c = Config::new(ServerId(id), placeholder);
     c.peers = peers;
     c.max_hres_items = 1000;
