@@ -135,11 +135,24 @@ impl Endpoints {
     pub fn forget(&mut self, link: &AnyLink, protocol: Protocol) {
         if let AnyLink::Many(l) = link {
             match protocol {
-                Protocol::Asap => self.asap_ids.remove(&l.assoc()),
-                Protocol::Enrp => self.enrp_ids.remove(&l.assoc()).map(|c| c.0),
-            };
+                Protocol::Asap => {
+                    self.asap_ids.remove(&l.assoc());
+                }
+                Protocol::Enrp => {
+                    self.enrp_ids.remove(&l.assoc());
+                }
+            }
         }
     }
+}
+
+/// An association's primary remote address (unspecified if the kernel no
+/// longer knew any).
+fn primary(addrs: &[SocketAddr]) -> SocketAddr {
+    addrs
+        .first()
+        .copied()
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
 }
 
 fn after(now: Time, d: Duration) -> Time {
@@ -237,10 +250,7 @@ impl Driver {
         let Some(sender) = self.many.asap.clone() else {
             return;
         };
-        let remote = addrs
-            .first()
-            .copied()
-            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let remote = primary(addrs);
         let link = ManyLink::new(assoc, sender, self.asap_limits);
         let Some(link) = self.admit(link, remote, Protocol::Asap) else {
             return;
@@ -262,10 +272,7 @@ impl Driver {
         let Some(sender) = self.many.enrp.clone() else {
             return;
         };
-        let remote = addrs
-            .first()
-            .copied()
-            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let remote = primary(addrs);
         // One of ours: the peer's address is one we connected to.
         let ours = addrs
             .iter()

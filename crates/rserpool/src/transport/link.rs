@@ -122,12 +122,7 @@ impl Link<Vec<u8>> {
             return Err(Full::Closed);
         }
         let len = bytes.len();
-        let queued = self.queued.load(Ordering::Relaxed);
-        if queued
-            .saturating_add(self.pending_bytes)
-            .saturating_add(len)
-            > self.queue_bytes
-        {
+        if over_bytes(&self.queued, self.pending_bytes, len, self.queue_bytes) {
             return Err(Full::Bytes);
         }
         if self.pending.len() >= self.tx.max_capacity() {
@@ -210,6 +205,16 @@ impl<T> Drop for Link<T> {
     fn drop(&mut self) {
         self.reader.abort();
     }
+}
+
+/// Whether `len` more bytes, besides those `queued` with a writer and the
+/// `pending` ones pushed since the last flush, exceed `max`.
+pub(super) fn over_bytes(queued: &AtomicUsize, pending: usize, len: usize, max: usize) -> bool {
+    queued
+        .load(Ordering::Relaxed)
+        .saturating_add(pending)
+        .saturating_add(len)
+        > max
 }
 
 /// Splits `a`: each received message becomes `on_message(bytes)` on

@@ -10,7 +10,7 @@
 //! refusals) stays with the driver that owns the endpoint.
 
 use super::Ppid;
-use super::link::{Full, Limits};
+use super::link::{Full, Limits, over_bytes};
 use super::sctp::{self, ManyEvent, Outgoing};
 use std::collections::VecDeque;
 use std::io;
@@ -463,12 +463,12 @@ impl ManyLink {
             return Err(Full::Closed);
         }
         let len = bytes.len();
-        let waiting = self.waiting.load(Ordering::Relaxed);
-        if waiting
-            .saturating_add(self.pending_bytes)
-            .saturating_add(len)
-            > self.limits.queue_bytes
-        {
+        if over_bytes(
+            &self.waiting,
+            self.pending_bytes,
+            len,
+            self.limits.queue_bytes,
+        ) {
             return Err(Full::Bytes);
         }
         if self.pending.len() >= self.limits.queue {
