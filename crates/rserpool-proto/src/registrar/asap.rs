@@ -366,9 +366,13 @@ impl Registrar {
             }
             .into(),
         );
-        if let Some(e) = self.hs.entry(entry) {
-            let pe = pool_element(e, true);
-            self.broadcast_update(UpdateAction::AddPe, pool, pe);
+        // Without peers there is no Handle Update to build (its copy of the
+        // PE's addresses would be made and dropped with every renewal).
+        if self.peers().next().is_some() {
+            if let Some(e) = self.hs.entry(entry) {
+                let pe = pool_element(e, true);
+                self.broadcast_update(UpdateAction::AddPe, pool, pe);
+            }
         }
         // A taken-over PE that re-registers has answered, Ack or not: its
         // place in the takeover's window goes to the next PE now.

@@ -22,6 +22,11 @@ use rserpool_proto::registrar::{self as core, ConnId, Event, Registrar, Transmit
 use rserpool_proto::wire::enrp::msg_type as enrp_type;
 use rserpool_proto::wire::{Protocol, TransportParam, TransportUse};
 use std::collections::HashMap;
+
+/// Maps keyed by identifiers this process or the kernel assigns (never
+/// chosen by a peer), looked up for every message: a fast hash suffices.
+pub(super) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+pub(super) type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -410,8 +415,8 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         clock,
         carrier,
         tx,
-        asap_links: HashMap::new(),
-        enrp_links: HashMap::new(),
+        asap_links: FastMap::default(),
+        enrp_links: FastMap::default(),
         asap_announcer,
         enrp_announcer,
         max_associations,
@@ -435,7 +440,7 @@ pub async fn start(mut cfg: DaemonConfig) -> io::Result<RegistrarHandle> {
         enrp_source: (enrp_addrs.len() == 1).then(|| enrp_addrs[0]),
         hr_seen: 0,
         next_idle_sweep: Instant::now() + cfg.idle_sweep,
-        idle_marks: std::collections::HashSet::new(),
+        idle_marks: FastSet::default(),
         unreachable_peers: std::collections::HashSet::new(),
         counters: DaemonCounters {
             hr_sample: HR_SAMPLE,
@@ -550,8 +555,8 @@ struct Driver {
     clock: Clock,
     carrier: Carrier,
     tx: mpsc::Sender<Input>,
-    asap_links: HashMap<AssocId, AnyLink>,
-    enrp_links: HashMap<ConnId, AnyLink>,
+    asap_links: FastMap<AssocId, AnyLink>,
+    enrp_links: FastMap<ConnId, AnyLink>,
     asap_announcer: Option<Announcer>,
     enrp_announcer: Option<Announcer>,
     max_associations: usize,
@@ -569,7 +574,7 @@ struct Driver {
     /// When idle ASAP associations are looked for next.
     next_idle_sweep: Instant,
     /// ASAP associations silent since the last sweep.
-    idle_marks: std::collections::HashSet<AssocId>,
+    idle_marks: FastSet<AssocId>,
     /// Peer addresses whose last connection attempt failed (logged once).
     unreachable_peers: std::collections::HashSet<SocketAddr>,
     /// What the metrics show besides the registrar's statistics.

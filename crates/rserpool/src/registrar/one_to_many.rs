@@ -11,7 +11,7 @@
 //! wake-up. Associations to peers are opened on the ENRP endpoint itself,
 //! so they leave from the ENRP port as peers expect.
 
-use super::{CONNECT_TIMEOUT, Driver};
+use super::{CONNECT_TIMEOUT, Driver, FastMap};
 use crate::transport::link::{AnyLink, Limits};
 use crate::transport::many::{self, ManyLink};
 use rserpool_proto::Time;
@@ -92,8 +92,8 @@ pub(super) struct Endpoints {
     /// The sending sides (and through them the sockets).
     pub asap: Option<Arc<many::Sender>>,
     pub enrp: Option<Arc<many::Sender>>,
-    asap_ids: HashMap<i32, AssocId>,
-    enrp_ids: HashMap<i32, ConnId>,
+    asap_ids: FastMap<i32, AssocId>,
+    enrp_ids: FastMap<i32, ConnId>,
     /// Associations to peers being opened, by the address asked for.
     connecting: HashMap<SocketAddr, ConnId>,
     /// Accepted associations by the deadline of their first message,

@@ -94,10 +94,15 @@ impl Endpoint {
     /// Waits for messages and association changes and takes all that are
     /// queued, up to [`RECV_BATCH`], with one system call; `f` sees each.
     /// `buf` is the receive buffer ([`Endpoint::buffer`]).
+    ///
+    /// One task reads an endpoint: the wait keeps the socket's single
+    /// reader waker (no waiter list to join and leave on every wake-up, as
+    /// this future is dropped whenever another of the registrar's sources
+    /// comes first).
     pub async fn recv(&self, buf: &mut [u8], mut f: impl FnMut(Received<'_>)) -> io::Result<()> {
         let mut events = Vec::with_capacity(RECV_BATCH);
         loop {
-            let mut guard = self.fd.readable().await?;
+            let mut guard = std::future::poll_fn(|cx| self.fd.poll_read_ready(cx)).await?;
             match sctp::recv_many(self.fd.get_ref(), buf, SLOT, &mut events) {
                 Ok(got) => {
                     // A short batch: the socket is drained, wait for the

@@ -10,6 +10,11 @@ use super::super::param::{Parameter, param_type as pt};
 use super::super::{Message, Protocol};
 use super::writer::{W, checked, unchecked_len};
 
+/// Room a new message buffer starts with: most messages (responses,
+/// Keep-Alives, Handle Updates) fit, so the encoder does not grow the
+/// buffer several times over while writing one.
+const MESSAGE_START: usize = 256;
+
 impl Parameter {
     fn write(&self, w: &mut W<'_>) {
         match self {
@@ -144,7 +149,7 @@ impl AsapMessage {
 
     /// The message in a new buffer (see [`AsapMessage::encode`]).
     pub fn to_bytes(&self) -> Result<Vec<u8>, EncodeError> {
-        let mut v = Vec::new();
+        let mut v = Vec::with_capacity(MESSAGE_START);
         self.encode(&mut v)?;
         Ok(v)
     }
@@ -213,7 +218,7 @@ impl EnrpMessage {
 
     /// The message in a new buffer (see [`EnrpMessage::encode`]).
     pub fn to_bytes(&self) -> Result<Vec<u8>, EncodeError> {
-        let mut v = Vec::new();
+        let mut v = Vec::with_capacity(MESSAGE_START);
         self.encode(&mut v)?;
         Ok(v)
     }
@@ -235,7 +240,7 @@ impl Message {
 
     /// The message in a new buffer (see [`AsapMessage::encode`]).
     pub fn to_bytes(&self) -> Result<Vec<u8>, EncodeError> {
-        let mut v = Vec::new();
+        let mut v = Vec::with_capacity(MESSAGE_START);
         self.encode(&mut v)?;
         Ok(v)
     }
