@@ -37,6 +37,45 @@ pub fn read_ticks(pid: u32) -> Result<CpuTicks, String> {
     parse_stat(&text).map_err(|e| format!("{path}: {e}"))
 }
 
+/// The busy time of all CPUs together (every state but idle and iowait),
+/// from the `cpu` line that opens `/proc/stat`, in clock ticks.
+///
+/// Over loopback a sender's system call carries the receiver's protocol
+/// work (and an acknowledgement sent at once is charged to whoever sent
+/// what it acknowledges), so per-process figures can move work between a
+/// registrar and its load generator; the whole machine's time cannot.
+pub fn parse_system(text: &str) -> Result<CpuTicks, String> {
+    let line = text
+        .lines()
+        .next()
+        .filter(|l| l.starts_with("cpu "))
+        .ok_or_else(|| "no `cpu` line first".to_string())?;
+    let fields = line
+        .split_whitespace()
+        .skip(1)
+        .map(|f| {
+            f.parse::<u64>()
+                .map_err(|_| format!("`{f}` is not a tick count"))
+        })
+        .collect::<Result<Vec<u64>, String>>()?;
+    if fields.len() < 5 {
+        return Err(format!(
+            "{} fields on the cpu line, expected 5 or more",
+            fields.len()
+        ));
+    }
+    // user nice system idle iowait irq softirq steal [guest guest_nice]:
+    // guest time is already in user, so it is not added again.
+    let all: u64 = fields.iter().take(8).sum();
+    Ok(CpuTicks(all - fields[3] - fields[4]))
+}
+
+/// The busy time of the whole machine so far.
+pub fn read_system_ticks() -> Result<CpuTicks, String> {
+    let text = std::fs::read_to_string("/proc/stat").map_err(|e| format!("/proc/stat: {e}"))?;
+    parse_system(&text).map_err(|e| format!("/proc/stat: {e}"))
+}
+
 /// Utilisation in percent of one core between two readings `wall` apart
 /// (200 % = two cores busy).
 pub fn utilisation(before: CpuTicks, after: CpuTicks, wall: Duration) -> Option<f64> {
@@ -55,6 +94,22 @@ mod tests {
     const STAT: &str = "4242 (rserpool) S 1 4242 4242 0 -1 4194560 1200 0 0 0 \
         731 269 0 0 20 0 3 0 123456 45678592 2048 18446744073709551615 1 1 0 0 0 0 0 \
         4096 17987 0 0 0 17 1 0 0 0 0 0";
+
+    #[test]
+    fn system_busy_time_leaves_out_idle_iowait_and_guest() {
+        let stat = "cpu  100 5 40 900 7 3 2 1 50 0\ncpu0 50 2 20 450 3 1 1 0 25 0\n";
+        assert_eq!(
+            parse_system(stat).unwrap(),
+            CpuTicks(100 + 5 + 40 + 3 + 2 + 1)
+        );
+        assert!(parse_system("cpu0 1 2 3 4 5\n").is_err());
+        assert!(
+            parse_system("cpu  1 2 x 4 5\n")
+                .unwrap_err()
+                .contains("`x`")
+        );
+        assert!(parse_system("cpu  1 2 3\n").unwrap_err().contains("fields"));
+    }
 
     #[test]
     fn utime_plus_stime() {

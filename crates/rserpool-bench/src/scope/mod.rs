@@ -560,7 +560,7 @@ fn describe(p: &Point) -> String {
 fn progress(r: &Row) -> String {
     let pct = |c: Option<f64>| c.map_or("?".to_string(), |c| format!("{c:.1}%"));
     format!(
-        "{} rep {}: {:.0} rereg/s, {:.0} res/s, CPU PR1 {} PR2 {} generator {}, reg p99 {} ms, errors {}, verified {}",
+        "{} rep {}: {:.0} rereg/s, {:.0} res/s, CPU PR1 {} PR2 {} generator {} system {}, reg p99 {} ms, errors {}, verified {}",
         describe(&r.point),
         r.repetition,
         r.rereg_per_s,
@@ -568,6 +568,7 @@ fn progress(r: &Row) -> String {
         pct(r.cpu_of(1)),
         pct(r.cpu_of(2)),
         pct(r.generator_cpu),
+        pct(r.system_cpu),
         r.reg_p99_ms.map_or("-".into(), |v| format!("{v:.2}")),
         r.errors,
         match r.verified {

@@ -10,9 +10,17 @@ pub const HEADER: &str = "scenario,mode,transport,registrars,pes,rereg_interval_
 resolve_interval_ms,policy,pe_registrar,pu_registrar,repetition,window_s,\
 offered_rereg_per_s,rereg_per_s,offered_resolutions_per_s,resolutions_per_s,\
 reg_p50_ms,reg_p99_ms,res_p50_ms,res_p99_ms,errors,skipped,\
+cpu_pr1_pct,cpu_pr2_pct,cpu_prs_pct,cpu_generator_pct,updates_missing,verified,\
+cpu_system_pct";
+
+/// The header before `cpu_system_pct` was added (its files still parse).
+const HEADER_29: &str = "scenario,mode,transport,registrars,pes,rereg_interval_ms,pus,\
+resolve_interval_ms,policy,pe_registrar,pu_registrar,repetition,window_s,\
+offered_rereg_per_s,rereg_per_s,offered_resolutions_per_s,resolutions_per_s,\
+reg_p50_ms,reg_p99_ms,res_p50_ms,res_p99_ms,errors,skipped,\
 cpu_pr1_pct,cpu_pr2_pct,cpu_prs_pct,cpu_generator_pct,updates_missing,verified";
 
-const COLUMNS: usize = 29;
+const COLUMNS: usize = 30;
 
 /// One repetition of one point.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +43,9 @@ pub struct Row {
     /// Per registrar, in percent of one core; `None` where unknown.
     pub cpu: Vec<Option<f64>>,
     pub generator_cpu: Option<f64>,
+    /// The whole machine's busy time, in percent of one core: the fair
+    /// total over loopback, where a send carries the receiver's work.
+    pub system_cpu: Option<f64>,
     /// Handle Updates that did not reach a peer (summed over peers).
     pub updates_missing: Option<u64>,
     pub verified: Option<bool>,
@@ -94,7 +105,7 @@ impl fmt::Display for Row {
         )?;
         write!(
             f,
-            "{:.3},{:.3},{:.3},{:.3},{},{},{:.2},{:.2},{},{:.2},{},{}",
+            "{:.3},{:.3},{:.3},{:.3},{},{},{:.2},{:.2},{},{:.2},{},{},{:.2}",
             Opt(self.reg_p50_ms),
             Opt(self.reg_p99_ms),
             Opt(self.res_p50_ms),
@@ -110,7 +121,8 @@ impl fmt::Display for Row {
                 Some(true) => "yes",
                 Some(false) => "no",
                 None => "unknown",
-            }
+            },
+            Opt(self.system_cpu),
         )
     }
 }
@@ -118,20 +130,21 @@ impl fmt::Display for Row {
 /// Parses a CSV written with [`HEADER`].
 pub fn parse(text: &str) -> Result<Vec<Row>, String> {
     let mut lines = text.lines().enumerate();
-    match lines.next() {
-        Some((_, h)) if h.trim_end() == HEADER => {}
+    let columns = match lines.next() {
+        Some((_, h)) if h.trim_end() == HEADER => COLUMNS,
+        Some((_, h)) if h.trim_end() == HEADER_29 => COLUMNS - 1,
         _ => return Err(format!("line 1: expected the header `{HEADER}`")),
-    }
+    };
     lines
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| parse_row(l).map_err(|e| format!("line {}: {e}", i + 1)))
+        .map(|(i, l)| parse_row(l, columns).map_err(|e| format!("line {}: {e}", i + 1)))
         .collect()
 }
 
-fn parse_row(line: &str) -> Result<Row, String> {
+fn parse_row(line: &str, columns: usize) -> Result<Row, String> {
     let f: Vec<&str> = line.trim_end().split(',').collect();
-    if f.len() != COLUMNS {
-        return Err(format!("{} columns, expected {COLUMNS}", f.len()));
+    if f.len() != columns {
+        return Err(format!("{} columns, expected {columns}", f.len()));
     }
     fn num<T: std::str::FromStr>(f: &[&str], i: usize) -> Result<T, String> {
         f[i].parse()
@@ -187,6 +200,7 @@ fn parse_row(line: &str) -> Result<Row, String> {
         skipped: num(&f, 22)?,
         cpu,
         generator_cpu: opt(&f, 26)?,
+        system_cpu: if columns > 29 { opt(&f, 29)? } else { None },
         updates_missing: opt(&f, 27)?.map(|v| v as u64),
         verified: match f[28] {
             "yes" => Some(true),
@@ -224,7 +238,7 @@ pub fn summary(rows: &[Row]) -> String {
     }
     let mut out = String::from(
         "k   PEs    a/ms  PUs   r/ms  policy      rereg/s            res/s            \
-         PR1 CPU %      PR2 CPU %      gen CPU %      reg p99 ms  errors verified\n",
+         PR1 CPU %      PR2 CPU %      gen CPU %      system CPU %   reg p99 ms  errors verified\n",
     );
     for (first, g) in groups {
         let p = first.point;
@@ -236,7 +250,7 @@ pub fn summary(rows: &[Row]) -> String {
             "unknown"
         };
         out.push_str(&format!(
-            "{:<3} {:<6} {:<5} {:<5} {:<5} {:<11} {:<18} {:<16} {:<14} {:<14} {:<14} {:<11} {:<6} {}\n",
+            "{:<3} {:<6} {:<5} {:<5} {:<5} {:<11} {:<18} {:<16} {:<14} {:<14} {:<14} {:<14} {:<11} {:<6} {}\n",
             p.registrars,
             p.pes,
             p.rereg_ms,
@@ -248,6 +262,7 @@ pub fn summary(rows: &[Row]) -> String {
             cell(g.iter().map(|r| r.cpu_of(1)), 1),
             cell(g.iter().map(|r| r.cpu_of(2)), 1),
             cell(g.iter().map(|r| r.generator_cpu), 1),
+            cell(g.iter().map(|r| r.system_cpu), 1),
             cell(g.iter().map(|r| r.reg_p99_ms), 2),
             g.iter().map(|r| r.errors).sum::<u64>(),
             verified,
@@ -289,6 +304,7 @@ pub(super) mod tests {
             skipped: 0,
             cpu: vec![Some(cpu1), Some(cpu1 / 4.0)],
             generator_cpu: Some(3.5),
+            system_cpu: Some(20.0),
             updates_missing: Some(0),
             verified: Some(true),
         }
@@ -310,11 +326,27 @@ pub(super) mod tests {
         let mut r = row(100, 1, 10.0);
         r.cpu = vec![None, None];
         r.generator_cpu = None;
+        r.system_cpu = None;
         r.updates_missing = None;
         r.verified = None;
         r.reg_p99_ms = None;
         let text = format!("{HEADER}\n{r}\n");
         assert_eq!(parse(&text).unwrap(), vec![r]);
+    }
+
+    #[test]
+    fn files_from_before_the_system_column_still_parse() {
+        let mut r = row(100, 1, 10.0);
+        r.system_cpu = None;
+        let line = r.to_string();
+        let old = line.strip_suffix(',').unwrap();
+        assert_eq!(parse(&format!("{HEADER_29}\n{old}\n")).unwrap(), vec![r]);
+        // The new header with an old line is a column short.
+        assert!(
+            parse(&format!("{HEADER}\n{old}\n"))
+                .unwrap_err()
+                .contains("columns")
+        );
     }
 
     #[test]

@@ -55,9 +55,11 @@ pub struct Setup<'a> {
     pub endpoint_address: Option<IpAddr>,
 }
 
+/// The CPU time of each process, then of the whole machine.
 fn sample(pids: &[Option<u32>]) -> Vec<Option<CpuTicks>> {
     pids.iter()
         .map(|p| p.and_then(|p| cpu::read_ticks(p).ok()))
+        .chain(std::iter::once(cpu::read_system_ticks().ok()))
         .collect()
 }
 
@@ -199,9 +201,9 @@ pub fn run_once(setup: &Setup<'_>, point: &Point, repetition: u32) -> Result<Row
                 _ => None,
             })
             .collect(),
-        _ => vec![None; all_pids.len()],
+        _ => vec![None; all_pids.len() + 1],
     };
-    let (registrar_cpu, generator_cpu) = utilisation.split_at(asap.len());
+    let (registrar_cpu, rest) = utilisation.split_at(asap.len());
     Ok(Row {
         scenario: setup.scenario.clone(),
         mode: setup.registrars.mode().to_string(),
@@ -218,7 +220,8 @@ pub fn run_once(setup: &Setup<'_>, point: &Point, repetition: u32) -> Result<Row
         errors: outcome.errors(),
         skipped: outcome.skipped,
         cpu: registrar_cpu.to_vec(),
-        generator_cpu: generator_cpu.first().copied().flatten(),
+        generator_cpu: rest.first().copied().flatten(),
+        system_cpu: rest.get(1).copied().flatten(),
         updates_missing: outcome
             .updates_missing
             .as_ref()

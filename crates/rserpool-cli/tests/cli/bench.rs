@@ -78,6 +78,12 @@ fn two_registrars_on_loopback() {
     assert!(num(r, "cpu_pr1_pct") > 0.0, "{text}");
     assert!(num(r, "cpu_pr2_pct") >= 0.0, "{text}");
     assert!(num(r, "cpu_generator_pct") >= 0.0, "{text}");
+    // The whole machine did at least what the first registrar did (up to
+    // a clock tick, the two being read one after the other).
+    assert!(
+        num(r, "cpu_system_pct") >= num(r, "cpu_pr1_pct") * 0.8,
+        "{text}"
+    );
     // every accepted registration at PR 1 reached PR 2 as a Handle Update
     assert_eq!(r["updates_missing"], "0", "{text}");
     assert_eq!(r["verified"], "yes", "{text}");
