@@ -752,6 +752,9 @@ impl Registrar {
         for (d, _) in self.foreign_takeovers.values() {
             at(*d);
         }
+        if let Some(d) = self.reach.sweep_due(self.config.takeover_reach_window) {
+            at(d);
+        }
         t
     }
 

@@ -29,6 +29,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use foldhash::fast::FixedState;
 
@@ -50,6 +51,25 @@ pub(super) struct Reach {
     /// The association opened to each PE endpoint (PEs naming the same
     /// endpoint share one), while PEs remain to be reached.
     by_addr: BTreeMap<Vec<SocketAddr>, AssocId>,
+    /// The last pass over a full window for PEs that left it without an
+    /// answer.
+    swept: Option<Time>,
+}
+
+/// How often a full window is searched for PEs that left it without an
+/// answer (timed out, association lost, removed): a pass reads the whole
+/// window (65,536 by default), which every wake-up of a busy registrar
+/// would otherwise pay while the window stays full.
+const REACH_SWEEP: Duration = Duration::from_millis(100);
+
+impl Reach {
+    /// When a full window with PEs still waiting is next searched.
+    pub(super) fn sweep_due(&self, window: usize) -> Option<Time> {
+        if self.queue.is_empty() || self.outstanding.len() < window.max(1) {
+            return None;
+        }
+        self.swept.map(|t| t + REACH_SWEEP)
+    }
 }
 
 impl Registrar {
@@ -265,12 +285,15 @@ impl Registrar {
                 self.reach.by_addr.clear();
                 self.reach.outstanding.clear();
             }
+            self.reach.swept = None;
             return;
         }
         let window = self.config.takeover_reach_window.max(1);
-        if self.reach.outstanding.len() >= window {
+        let sweep = self.reach.swept.is_none_or(|t| now >= t + REACH_SWEEP);
+        if self.reach.outstanding.len() >= window && sweep {
             // Forget those no longer waiting for an answer: gone (timed
             // out, association lost, deregistered).
+            self.reach.swept = Some(now);
             let hs = &self.hs;
             self.reach
                 .outstanding
@@ -283,6 +306,11 @@ impl Registrar {
             if let Some(r) = self.reach_taken_over(now, r) {
                 self.reach.outstanding.insert(r);
             }
+        }
+        // A window just filled has nobody to forget yet: its first pass is
+        // one interval from now.
+        if self.reach.swept.is_none() && self.reach.outstanding.len() >= window {
+            self.reach.swept = Some(now);
         }
     }
 
