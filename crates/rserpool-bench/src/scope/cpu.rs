@@ -37,16 +37,20 @@ pub fn read_ticks(pid: u32) -> Result<CpuTicks, String> {
     parse_stat(&text).map_err(|e| format!("{path}: {e}"))
 }
 
-/// The busy time of all CPUs together (every state but idle and iowait),
-/// from the `cpu` line that opens `/proc/stat`, in clock ticks.
+/// The busy time of all CPUs together so far, in clock ticks: each CPU's
+/// time since boot (`/proc/uptime`) less its idle and iowait time (the
+/// `cpu` line that opens `/proc/stat`).
 ///
 /// Over loopback a sender's system call carries the receiver's protocol
 /// work (and an acknowledgement sent at once is charged to whoever sent
 /// what it acknowledges), so per-process figures can move work between a
 /// registrar and its load generator; the whole machine's time cannot.
-pub fn parse_system(text: &str) -> Result<CpuTicks, String> {
-    let line = text
-        .lines()
+/// Busy time is what is not idle, rather than the sum of the busy fields:
+/// those are counted by timer tick, which an emulated machine delivers
+/// late and too seldom, while idle time is measured (tickless kernels).
+pub fn parse_system(stat: &str, uptime: &str) -> Result<CpuTicks, String> {
+    let mut lines = stat.lines();
+    let line = lines
         .next()
         .filter(|l| l.starts_with("cpu "))
         .ok_or_else(|| "no `cpu` line first".to_string())?;
@@ -64,16 +68,30 @@ pub fn parse_system(text: &str) -> Result<CpuTicks, String> {
             fields.len()
         ));
     }
-    // user nice system idle iowait irq softirq steal [guest guest_nice]:
-    // guest time is already in user, so it is not added again.
-    let all: u64 = fields.iter().take(8).sum();
-    Ok(CpuTicks(all - fields[3] - fields[4]))
+    let cpus = lines
+        .take_while(|l| l.starts_with("cpu"))
+        .filter(|l| l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .count() as u64;
+    if cpus == 0 {
+        return Err("no per-CPU lines".to_string());
+    }
+    let up: f64 = uptime
+        .split_whitespace()
+        .next()
+        .and_then(|u| u.parse().ok())
+        .ok_or_else(|| format!("uptime `{}` is not a number of seconds", uptime.trim()))?;
+    // user nice system idle iowait ...: fields 4 and 5 are idle and iowait.
+    let up_ticks = (up * TICKS_PER_SECOND).round() as u64;
+    Ok(CpuTicks(
+        (cpus * up_ticks).saturating_sub(fields[3] + fields[4]),
+    ))
 }
 
 /// The busy time of the whole machine so far.
 pub fn read_system_ticks() -> Result<CpuTicks, String> {
-    let text = std::fs::read_to_string("/proc/stat").map_err(|e| format!("/proc/stat: {e}"))?;
-    parse_system(&text).map_err(|e| format!("/proc/stat: {e}"))
+    let stat = std::fs::read_to_string("/proc/stat").map_err(|e| format!("/proc/stat: {e}"))?;
+    let up = std::fs::read_to_string("/proc/uptime").map_err(|e| format!("/proc/uptime: {e}"))?;
+    parse_system(&stat, &up).map_err(|e| format!("/proc/stat, /proc/uptime: {e}"))
 }
 
 /// Utilisation in percent of one core between two readings `wall` apart
@@ -96,19 +114,33 @@ mod tests {
         4096 17987 0 0 0 17 1 0 0 0 0 0";
 
     #[test]
-    fn system_busy_time_leaves_out_idle_iowait_and_guest() {
-        let stat = "cpu  100 5 40 900 7 3 2 1 50 0\ncpu0 50 2 20 450 3 1 1 0 25 0\n";
+    fn system_busy_time_is_what_no_cpu_spent_idle() {
+        let stat = "cpu  100 5 40 900 7 3 2 1 50 0\n\
+                    cpu0 50 2 20 450 3 1 1 0 25 0\n\
+                    cpu1 50 3 20 450 4 2 1 1 25 0\n\
+                    intr 12345\n";
+        // Two CPUs up 6.5 s each: 1,300 ticks, of which 907 idle or iowait.
         assert_eq!(
-            parse_system(stat).unwrap(),
-            CpuTicks(100 + 5 + 40 + 3 + 2 + 1)
+            parse_system(stat, "6.50 12.00\n").unwrap(),
+            CpuTicks(1300 - 907)
         );
-        assert!(parse_system("cpu0 1 2 3 4 5\n").is_err());
+        assert!(parse_system("cpu0 1 2 3 4 5\n", "1.0 1.0").is_err());
         assert!(
-            parse_system("cpu  1 2 x 4 5\n")
+            parse_system("cpu  1 2 x 4 5\ncpu0 1 2 3 4 5\n", "1.0 1.0")
                 .unwrap_err()
                 .contains("`x`")
         );
-        assert!(parse_system("cpu  1 2 3\n").unwrap_err().contains("fields"));
+        assert!(
+            parse_system("cpu  1 2 3\n", "1.0")
+                .unwrap_err()
+                .contains("fields")
+        );
+        assert!(
+            parse_system("cpu  1 2 3 4 5\n", "1.0")
+                .unwrap_err()
+                .contains("per-CPU")
+        );
+        assert!(parse_system(stat, "soon").unwrap_err().contains("uptime"));
     }
 
     #[test]
