@@ -535,6 +535,43 @@ fn a_takeover_beyond_the_window_counts_re_registrations_as_answers() {
     assert_eq!(reregistered, 180);
 }
 
+/// PEs that leave a full window without answering (here: their
+/// endpoint is gone, so their associations fail) free their places at the
+/// next pass over the window, which is a timer of its own: the PEs still
+/// queued are reached a pass interval later, not at the next PE timeout
+/// seconds away (whichever order the takeover queues the two endpoints'
+/// PEs in, 70 do not fit a window of 40 without a pass).
+#[test]
+fn a_full_takeover_window_frees_the_places_of_pes_gone_without_an_answer() {
+    let mut net = Net::new();
+    let mut c = pr_config(0, &[]);
+    c.takeover_reach_window = 40;
+    net.add_pr(c);
+    net.add_pr(pr_config(1, &[0]));
+    net.advance(secs(1));
+    let (gone, _) = populate(&mut net, 1, 30, 1, 40);
+    let (silent, _) = populate(&mut net, 1, 31, 41, 30);
+    net.endpoints[gone].alive = false;
+    // Up, but answering nothing: only the pass frees places.
+    net.endpoints[silent].auto_ack = false;
+    net.kill(1);
+    let step = Duration::from_millis(10);
+    let mut waited = Duration::ZERO;
+    while !net.events[0]
+        .iter()
+        .any(|e| matches!(e, Event::TakeoverCompleted { target, .. } if *target == pr_id(1)))
+    {
+        assert!(waited < secs(10), "no takeover");
+        net.advance(step);
+        waited += step;
+    }
+    net.advance(Duration::from_millis(300));
+    assert_eq!(h_keep_alives(&net, silent, 0), 30);
+    // Every PE of the unreachable endpoint was tried and is gone; the
+    // silent ones wait for their answers.
+    assert_eq!(net.pr(0).handlespace().len(), 30);
+}
+
 #[test]
 fn taken_over_pes_that_do_not_answer_are_removed() {
     let mut net = chain(2);
