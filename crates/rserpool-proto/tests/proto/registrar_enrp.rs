@@ -324,6 +324,33 @@ fn handle_table_sync_in_blocks_misses_and_repeats_nothing() {
     assert_converged(&net, &[0, 1]);
 }
 
+/// PR 0, whose takeovers reach at most `window` PEs awaiting an answer,
+/// and PR 1 peered with it, both up for a second.
+fn pair_with_window(window: usize) -> Net {
+    let mut net = Net::new();
+    let mut c = pr_config(0, &[]);
+    c.takeover_reach_window = window;
+    net.add_pr(c);
+    net.add_pr(pr_config(1, &[0]));
+    net.advance(secs(1));
+    net
+}
+
+/// Advances in 10 ms steps until PR 0 completed its takeover of PR 1
+/// (so the test sees the state at most one step after it).
+fn advance_until_pr0_took_over_pr1(net: &mut Net) {
+    let step = Duration::from_millis(10);
+    let mut waited = Duration::ZERO;
+    while !net.events[0]
+        .iter()
+        .any(|e| matches!(e, Event::TakeoverCompleted { target, .. } if *target == pr_id(1)))
+    {
+        assert!(waited < secs(10), "no takeover");
+        net.advance(step);
+        waited += step;
+    }
+}
+
 fn h_keep_alives(net: &Net, k: usize, from_pr: usize) -> usize {
     net.endpoints[k]
         .inbox
@@ -382,12 +409,7 @@ fn takeover_with_two_registrars_completes_at_once() {
 /// each with its full time to answer counted from its own Keep-Alive.
 #[test]
 fn a_large_takeover_reaches_its_pes_a_window_at_a_time() {
-    let mut net = Net::new();
-    let mut c = pr_config(0, &[]);
-    c.takeover_reach_window = 4096;
-    net.add_pr(c);
-    net.add_pr(pr_config(1, &[0]));
-    net.advance(secs(1));
+    let mut net = pair_with_window(4096);
     // At most 4,096 PEs per association: two endpoints.
     let (k, _) = populate(&mut net, 1, 1, 1, 2500);
     let (k2, _) = populate(&mut net, 1, 2, 2501, 2500);
@@ -416,12 +438,7 @@ fn a_large_takeover_reaches_its_pes_a_window_at_a_time() {
 /// PE at once (each answer lets the next go).
 #[test]
 fn a_large_takeover_of_answering_pes_reaches_them_all() {
-    let mut net = Net::new();
-    let mut c = pr_config(0, &[]);
-    c.takeover_reach_window = 100;
-    net.add_pr(c);
-    net.add_pr(pr_config(1, &[0]));
-    net.advance(secs(1));
+    let mut net = pair_with_window(100);
     let (k, _) = populate(&mut net, 1, 1, 1, 2500);
     let (k2, _) = populate(&mut net, 1, 2, 2501, 2500);
     net.endpoints[k].follow_home = false;
@@ -441,12 +458,7 @@ fn a_large_takeover_of_answering_pes_reaches_them_all() {
 /// instant, none waits for a PE's timer.
 #[test]
 fn a_takeover_beyond_the_window_reaches_every_pe_on_acks_alone() {
-    let mut net = Net::new();
-    let mut c = pr_config(0, &[]);
-    c.takeover_reach_window = 250;
-    net.add_pr(c);
-    net.add_pr(pr_config(1, &[0]));
-    net.advance(secs(1));
+    let mut net = pair_with_window(250);
     // 8 endpoints of 130 PEs (the window ends inside an endpoint's PEs).
     let per_endpoint = 130u32;
     let mut endpoints = Vec::new();
@@ -465,18 +477,7 @@ fn a_takeover_beyond_the_window_reaches_every_pe_on_acks_alone() {
     let total = 8 * per_endpoint as usize;
     net.deferred = true;
     net.kill(1);
-    let completed = |net: &Net| {
-        net.events[0]
-            .iter()
-            .any(|e| matches!(e, Event::TakeoverCompleted { target, .. } if *target == pr_id(1)))
-    };
-    let step = Duration::from_millis(10);
-    let mut waited = Duration::ZERO;
-    while !completed(&net) {
-        assert!(waited < secs(10), "no takeover");
-        net.advance(step);
-        waited += step;
-    }
+    advance_until_pr0_took_over_pr1(&mut net);
     // At most one step after the takeover: far before any PE timer (the
     // answered PEs' next Keep-Alive in 5 s, the others' timeout in 10 s).
     let sent: usize = endpoints.iter().map(|k| h_keep_alives(&net, *k, 0)).sum();
@@ -502,12 +503,7 @@ fn a_takeover_beyond_the_window_reaches_every_pe_on_acks_alone() {
 /// Ack would (not only when a timer finds the window full of answered PEs).
 #[test]
 fn a_takeover_beyond_the_window_counts_re_registrations_as_answers() {
-    let mut net = Net::new();
-    let mut c = pr_config(0, &[]);
-    c.takeover_reach_window = 50;
-    net.add_pr(c);
-    net.add_pr(pr_config(1, &[0]));
-    net.advance(secs(1));
+    let mut net = pair_with_window(50);
     let mut endpoints = Vec::new();
     for e in 0..3u32 {
         let (k, _) = populate(&mut net, 1, 20 + e as u8, 1 + e * 60, 60);
@@ -516,16 +512,7 @@ fn a_takeover_beyond_the_window_counts_re_registrations_as_answers() {
     }
     net.deferred = true;
     net.kill(1);
-    let step = Duration::from_millis(10);
-    let mut waited = Duration::ZERO;
-    while !net.events[0]
-        .iter()
-        .any(|e| matches!(e, Event::TakeoverCompleted { target, .. } if *target == pr_id(1)))
-    {
-        assert!(waited < secs(10), "no takeover");
-        net.advance(step);
-        waited += step;
-    }
+    advance_until_pr0_took_over_pr1(&mut net);
     let sent: usize = endpoints.iter().map(|k| h_keep_alives(&net, *k, 0)).sum();
     assert_eq!(sent, 180, "every Keep-Alive out at the takeover");
     let reregistered = net.events[0]
@@ -543,28 +530,14 @@ fn a_takeover_beyond_the_window_counts_re_registrations_as_answers() {
 /// PEs in, 70 do not fit a window of 40 without a pass).
 #[test]
 fn a_full_takeover_window_frees_the_places_of_pes_gone_without_an_answer() {
-    let mut net = Net::new();
-    let mut c = pr_config(0, &[]);
-    c.takeover_reach_window = 40;
-    net.add_pr(c);
-    net.add_pr(pr_config(1, &[0]));
-    net.advance(secs(1));
+    let mut net = pair_with_window(40);
     let (gone, _) = populate(&mut net, 1, 30, 1, 40);
     let (silent, _) = populate(&mut net, 1, 31, 41, 30);
     net.endpoints[gone].alive = false;
     // Up, but answering nothing: only the pass frees places.
     net.endpoints[silent].auto_ack = false;
     net.kill(1);
-    let step = Duration::from_millis(10);
-    let mut waited = Duration::ZERO;
-    while !net.events[0]
-        .iter()
-        .any(|e| matches!(e, Event::TakeoverCompleted { target, .. } if *target == pr_id(1)))
-    {
-        assert!(waited < secs(10), "no takeover");
-        net.advance(step);
-        waited += step;
-    }
+    advance_until_pr0_took_over_pr1(&mut net);
     net.advance(Duration::from_millis(300));
     assert_eq!(h_keep_alives(&net, silent, 0), 30);
     // Every PE of the unreachable endpoint was tried and is gone; the
