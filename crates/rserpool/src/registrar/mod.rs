@@ -620,6 +620,22 @@ impl Driver {
         self.clock.instant(t)
     }
 
+    /// The association limits, for either kind of link: the place of the
+    /// new association's host, or `None` (logged; the caller refuses it).
+    fn admission(&mut self, remote: Option<SocketAddr>, protocol: Protocol) -> Option<HostSlot> {
+        let peer = remote.map_or_else(|| "unknown".to_string(), |r| r.to_string());
+        if self.asap_links.len() + self.enrp_links.len() >= self.max_associations {
+            warn!(%peer, "association limit reached: refusing {protocol:?} association");
+            return None;
+        }
+        let slot = self.hosts.take(remote);
+        if slot.is_none() {
+            warn!(%peer, "association limit of the host reached: refusing {protocol:?} association");
+            self.counters.refused_per_host += 1;
+        }
+        slot
+    }
+
     async fn run(
         mut self,
         mut events: EventLoop<Input>,
@@ -718,14 +734,7 @@ impl Driver {
     fn input(&mut self, input: Input, now: Time) {
         match input {
             Input::AsapAccepted(a) => {
-                if self.asap_links.len() + self.enrp_links.len() >= self.max_associations {
-                    warn!(peer = ?a.peer_addr(), "association limit reached: refusing ASAP association");
-                    refuse(a, Protocol::Asap);
-                    return;
-                }
-                let Some(slot) = self.hosts.take(a.peer_addr()) else {
-                    warn!(peer = ?a.peer_addr(), "association limit of the host reached: refusing ASAP association");
-                    self.counters.refused_per_host += 1;
+                let Some(slot) = self.admission(a.peer_addr(), Protocol::Asap) else {
                     refuse(a, Protocol::Asap);
                     return;
                 };
@@ -783,14 +792,7 @@ impl Driver {
                 self.registrar.asap_closed(now, id);
             }
             Input::EnrpAccepted(a) => {
-                if self.asap_links.len() + self.enrp_links.len() >= self.max_associations {
-                    warn!(peer = ?a.peer_addr(), "association limit reached: refusing ENRP association");
-                    refuse(a, Protocol::Enrp);
-                    return;
-                }
-                let Some(slot) = self.hosts.take(a.peer_addr()) else {
-                    warn!(peer = ?a.peer_addr(), "association limit of the host reached: refusing ENRP association");
-                    self.counters.refused_per_host += 1;
+                let Some(slot) = self.admission(a.peer_addr(), Protocol::Enrp) else {
                     refuse(a, Protocol::Enrp);
                     return;
                 };

@@ -312,18 +312,13 @@ impl Driver {
         remote: SocketAddr,
         protocol: Protocol,
     ) -> Option<ManyLink> {
-        if self.asap_links.len() + self.enrp_links.len() >= self.max_associations {
-            warn!(peer = %remote, "association limit reached: refusing {protocol:?} association");
-            refuse(link, protocol);
-            return None;
+        match self.admission(Some(remote), protocol) {
+            Some(slot) => Some(link.with_guard(slot)),
+            None => {
+                refuse(link, protocol);
+                None
+            }
         }
-        let Some(slot) = self.hosts.take(Some(remote)) else {
-            warn!(peer = %remote, "association limit of the host reached: refusing {protocol:?} association");
-            self.counters.refused_per_host += 1;
-            refuse(link, protocol);
-            return None;
-        };
-        Some(link.with_guard(slot))
     }
 
     /// The end of a one-to-many association, if it is known.
