@@ -6,19 +6,21 @@ use super::scenario::Point;
 use rserpool_proto::wire::PolicyType;
 use std::fmt;
 
-pub const HEADER: &str = "scenario,mode,transport,registrars,pes,rereg_interval_ms,pus,\
+/// The columns before `cpu_system_pct` was added (files with only these
+/// still parse).
+macro_rules! header_29 {
+    () => {
+        "scenario,mode,transport,registrars,pes,rereg_interval_ms,pus,\
 resolve_interval_ms,policy,pe_registrar,pu_registrar,repetition,window_s,\
 offered_rereg_per_s,rereg_per_s,offered_resolutions_per_s,resolutions_per_s,\
 reg_p50_ms,reg_p99_ms,res_p50_ms,res_p99_ms,errors,skipped,\
-cpu_pr1_pct,cpu_pr2_pct,cpu_prs_pct,cpu_generator_pct,updates_missing,verified,\
-cpu_system_pct";
+cpu_pr1_pct,cpu_pr2_pct,cpu_prs_pct,cpu_generator_pct,updates_missing,verified"
+    };
+}
 
-/// The header before `cpu_system_pct` was added (its files still parse).
-const HEADER_29: &str = "scenario,mode,transport,registrars,pes,rereg_interval_ms,pus,\
-resolve_interval_ms,policy,pe_registrar,pu_registrar,repetition,window_s,\
-offered_rereg_per_s,rereg_per_s,offered_resolutions_per_s,resolutions_per_s,\
-reg_p50_ms,reg_p99_ms,res_p50_ms,res_p99_ms,errors,skipped,\
-cpu_pr1_pct,cpu_pr2_pct,cpu_prs_pct,cpu_generator_pct,updates_missing,verified";
+pub const HEADER: &str = concat!(header_29!(), ",cpu_system_pct");
+
+const HEADER_29: &str = header_29!();
 
 const COLUMNS: usize = 30;
 

@@ -289,8 +289,9 @@ impl Registrar {
             return;
         }
         let window = self.config.takeover_reach_window.max(1);
-        let sweep = self.reach.swept.is_none_or(|t| now >= t + REACH_SWEEP);
-        if self.reach.outstanding.len() >= window && sweep {
+        if self.reach.outstanding.len() >= window
+            && self.reach.swept.is_none_or(|t| now >= t + REACH_SWEEP)
+        {
             // Forget those no longer waiting for an answer: gone (timed
             // out, association lost, deregistered).
             self.reach.swept = Some(now);

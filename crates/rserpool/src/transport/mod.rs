@@ -711,12 +711,11 @@ impl AssocWriter {
         };
         match self.carrier {
             Carrier::Tcp => {
+                let count = msgs.len().min(MAX_IOVECS);
                 let mut slices = [io::IoSlice::new(&[]); MAX_IOVECS];
-                let mut count = 0;
-                for (i, m) in msgs.iter().take(MAX_IOVECS).enumerate() {
+                for (i, m) in msgs[..count].iter().enumerate() {
                     let from = if i == 0 { offset.min(m.len()) } else { 0 };
                     slices[i] = io::IoSlice::new(&m[from..]);
-                    count = i + 1;
                 }
                 let slices = &slices[..count];
                 // One message (the common case under load) goes by plain
